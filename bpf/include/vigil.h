@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * vigil.h — the one definition of every record the kernel hands to userspace.
+ *
+ * Rules for changing this file:
+ *  - Every record starts with struct vigil_hdr. Bump VIGIL_ABI_VERSION when a
+ *    layout changes; userspace refuses records of another version.
+ *  - Only fixed-width types. Keep 8-byte fields 8-byte aligned (no implicit padding).
+ *  - The TypeScript decoders (src/events/layouts.ts) are checked against the BTF of
+ *    the compiled objects at load time and by test/events/layouts.test.ts.
+ *    A drift is an error, never a silent mis-decode.
+ */
+#ifndef VIGIL_H
+#define VIGIL_H
+
+#define VIGIL_ABI_VERSION 1
+
+#define VIGIL_COMM_LEN 16
+#define VIGIL_PATH_MAX 4096  /* exe and cwd, each, including the NUL */
+#define VIGIL_ARGS_MAX 16384 /* argv bytes (NUL separated) kept per exec */
+#define VIGIL_PATH_DEPTH 48  /* path components resolved in the kernel */
+
+enum vigil_record_type {
+	VIGIL_REC_EXEC = 1,
+	VIGIL_REC_FORK = 2,
+	VIGIL_REC_EXIT = 3,
+	VIGIL_REC_FLOOD = 4, /* benchmark records (bench/ringbuf) */
+	VIGIL_REC_EXEC_DECISION = 5, /* exec guard (LSM): blocked or would block */
+};
+
+/* vigil_hdr.flags / vigil_exec.flags bits */
+enum vigil_exec_flags {
+	VIGIL_F_ARGS_TRUNCATED = 1 << 0, /* argv longer than VIGIL_ARGS_MAX */
+	VIGIL_F_ARGS_FAULT = 1 << 1,     /* argv pages could not be read */
+	VIGIL_F_EXE_TRUNCATED = 1 << 2,  /* exe path deeper than VIGIL_PATH_DEPTH or longer than PATH_MAX */
+	VIGIL_F_CWD_TRUNCATED = 1 << 3,
+	VIGIL_F_EXE_MISSING = 1 << 4,    /* no mm->exe_file */
+};
+
+/* Counters in the per-CPU array "vigil_stats", summed by userspace. */
+enum vigil_stat {
+	VIGIL_STAT_RB_FULL = 0,    /* bpf_ringbuf_output/reserve failed: record lost */
+	VIGIL_STAT_EXEC = 1,       /* exec records submitted */
+	VIGIL_STAT_FORK = 2,
+	VIGIL_STAT_EXIT = 3,
+	VIGIL_STAT_ARGS_FAULT = 4,
+	VIGIL_STAT_TRUNCATED = 5,  /* any truncation flag set */
+	VIGIL_STAT_FLOOD = 6,
+	VIGIL_STAT_DECISION = 7,
+	VIGIL_STAT_MAX = 8,
+};
+
+struct vigil_hdr {
+	__u16 type;       /* enum vigil_record_type */
+	__u8 version;     /* VIGIL_ABI_VERSION */
+	__u8 _pad0;
+	__u32 size;       /* bytes in this record, header included */
+	__u64 ktime_ns;   /* bpf_ktime_get_boot_ns(): CLOCK_BOOTTIME */
+};
+
+/* Identity of the task a record is about. */
+struct vigil_task {
+	__u32 pid;        /* thread id */
+	__u32 tgid;       /* process id */
+	__u32 ppid;       /* real_parent->tgid */
+	__u32 uid;
+	__u32 gid;
+	__u32 euid;
+	__u32 loginuid;   /* audit login uid, 4294967295 when unset */
+	__u32 sessionid;
+	__u64 start_ns;   /* task->start_boottime: (tgid, start_ns) is unique per boot */
+	__u64 parent_start_ns;
+	__u64 cgroup_id;
+	char comm[VIGIL_COMM_LEN];
+};
+
+/*
+ * Exec: variable-length. data[] holds exe path, cwd, then argv (NUL separated),
+ * of exe_len, cwd_len and args_len bytes (no terminating NUL counted).
+ */
+struct vigil_exec {
+	struct vigil_hdr hdr;
+	struct vigil_task task;
+	__u32 flags;      /* enum vigil_exec_flags */
+	__u32 argc;
+	__u32 exe_len;
+	__u32 cwd_len;
+	__u32 args_len;
+	__u32 exe_dev;    /* kernel s_dev of the exe's super block */
+	__u64 exe_ino;
+	char data[];
+};
+
+struct vigil_fork {
+	struct vigil_hdr hdr;
+	struct vigil_task task; /* the child */
+};
+
+struct vigil_exit {
+	struct vigil_hdr hdr;
+	struct vigil_task task;
+	__s32 exit_code;  /* task->exit_code: (status << 8) | signal */
+	__u32 _pad0;
+};
+
+/* Benchmark record: a fixed 72-byte payload (bench/ringbuf). */
+struct vigil_flood {
+	struct vigil_hdr hdr;
+	__u64 seq;
+	__u32 pid;
+	__u32 cpu;
+	__u64 arg[5];
+};
+
+#endif /* VIGIL_H */

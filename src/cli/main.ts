@@ -1,0 +1,30 @@
+import { Command } from 'commander';
+
+/**
+ * The vigil command line. Each command lives in src/cli/commands/<name>.ts and
+ * exports register(program). Keep option parsing here thin: commands call into
+ * the capability modules (src/sensors, src/detection, ...).
+ */
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('vigil')
+    .description('eBPF runtime security for Linux: see every exec, detect with Sigma, block in the kernel.')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  vigil doctor                      what this kernel supports and what vigil can enforce
+  vigil run --events-out ev.jsonl   record process events to a JSONL audit log (and the SQLite store)
+  vigil events --category process_creation --since 10m --json
+`,
+    );
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  await program.parseAsync(argv);
+}

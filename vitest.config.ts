@@ -1,0 +1,28 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: `unit` runs anywhere without privileges; `kernel` loads real BPF
+// programs on this machine (root, tracepoints) and runs its files one at a time.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/**/*.kernel.test.ts', 'test/vm/**'],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: 'kernel',
+          include: ['test/**/*.kernel.test.ts'],
+          exclude: ['test/vm/**'],
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
