@@ -18,7 +18,7 @@
 #define VIGIL_COMM_LEN 16
 #define VIGIL_PATH_MAX 4096  /* exe and cwd, each, including the NUL */
 #define VIGIL_ARGS_MAX 16384 /* argv bytes (NUL separated) kept per exec */
-#define VIGIL_PATH_DEPTH 48  /* path components resolved in the kernel */
+#define VIGIL_PATH_DEPTH 128 /* path components resolved in the kernel */
 
 enum vigil_record_type {
 	VIGIL_REC_EXEC = 1,

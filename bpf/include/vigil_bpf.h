@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * vigil_bpf.h — the pieces every vigil BPF object shares: the ring buffer the
+ * records go to, the loss counters, task identity, and in-kernel path walking.
+ * Sensors include this instead of copying it.
+ */
+#ifndef VIGIL_BPF_H
+#define VIGIL_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "vigil.h"
+
+/* Userspace resizes this before load (bpf_map__set_max_entries). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} vigil_stats SEC(".maps");
+
+static __always_inline void vigil_count(__u32 stat)
+{
+	__u64 *v = bpf_map_lookup_elem(&vigil_stats, &stat);
+	if (v)
+		*v += 1; /* per-CPU slot: no atomic needed */
+}
+
+/* Submit a record built elsewhere (per-CPU scratch); counts the loss on failure. */
+static __always_inline long vigil_output(void *rec, __u64 size)
+{
+	long err = bpf_ringbuf_output(&events, rec, size, 0);
+	if (err)
+		vigil_count(VIGIL_STAT_RB_FULL);
+	return err;
+}
+
+static __always_inline void vigil_hdr_init(struct vigil_hdr *h, __u16 type, __u32 size)
+{
+	h->type = type;
+	h->version = VIGIL_ABI_VERSION;
+	h->_pad0 = 0;
+	h->size = size;
+	h->ktime_ns = bpf_ktime_get_boot_ns();
+}
+
+static __always_inline void vigil_task_fill(struct vigil_task *t, struct task_struct *task)
+{
+	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+
+	t->pid = BPF_CORE_READ(task, pid);
+	t->tgid = BPF_CORE_READ(task, tgid);
+	t->ppid = BPF_CORE_READ(parent, tgid);
+	t->uid = BPF_CORE_READ(task, cred, uid.val);
+	t->gid = BPF_CORE_READ(task, cred, gid.val);
+	t->euid = BPF_CORE_READ(task, cred, euid.val);
+	if (bpf_core_field_exists(task->loginuid)) {
+		t->loginuid = BPF_CORE_READ(task, loginuid.val);
+		t->sessionid = BPF_CORE_READ(task, sessionid);
+	} else {
+		t->loginuid = (__u32)-1;
+		t->sessionid = (__u32)-1;
+	}
+	t->start_ns = BPF_CORE_READ(leader, start_boottime);
+	t->parent_start_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
+	t->cgroup_id = bpf_get_current_cgroup_id();
+	BPF_CORE_READ_STR_INTO(&t->comm, task, comm);
+}
+
+/*
+ * Path walking, the in-kernel equivalent of d_path(): follow d_parent up to the
+ * mount root, cross to the parent mount at mnt_mountpoint, stop at the root of
+ * the mount namespace. Components are written backwards into a per-CPU buffer.
+ */
+#define VIGIL_PATHBUF_SIZE (VIGIL_PATH_MAX * 2)
+#define VIGIL_PATH_MASK (VIGIL_PATH_MAX - 1)
+
+struct vigil_pathbuf {
+	char buf[VIGIL_PATHBUF_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_pathbuf);
+} vigil_pathbufs SEC(".maps");
+
+struct vigil_walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	__u32 pos;
+	bool done;
+	bool truncated;
+};
+
+/* One step of the walk (bpf_loop callback: verified once, not per iteration). */
+static long vigil_walk_step(__u64 index, void *ctx)
+{
+	struct vigil_walk *w = ctx;
+	__u32 zero = 0;
+	struct vigil_pathbuf *pb = bpf_map_lookup_elem(&vigil_pathbufs, &zero);
+	if (!pb)
+		return 1;
+
+	/* locals, not w->...: CO-RE relocations must see kernel types only */
+	struct dentry *dentry = w->dentry;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+
+	if (dentry == mnt_root || dentry == parent) {
+		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+		if (dentry != mnt_root || mnt == mnt_parent) {
+			w->done = true; /* namespace root (or a detached tree) */
+			return 1;
+		}
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = mnt_parent;
+		w->vfsmnt = (struct vfsmount *)((void *)mnt_parent + bpf_core_field_offset(struct mount, mnt));
+		return 0;
+	}
+
+	struct qstr name = BPF_CORE_READ(dentry, d_name);
+	__u32 nl = name.len & 255;
+	w->dentry = parent;
+	if (nl == 0)
+		return 0;
+	__u32 pos = w->pos;
+	if (pos < nl + 2 || pos > VIGIL_PATH_MAX) {
+		w->truncated = true;
+		w->done = true;
+		return 1;
+	}
+	pos -= nl + 1;
+	pb->buf[pos & VIGIL_PATH_MASK] = '/';
+	bpf_probe_read_kernel(&pb->buf[(pos + 1) & VIGIL_PATH_MASK], nl, name.name);
+	w->pos = pos;
+	return 0;
+}
+
+/*
+ * Resolve `path` into dst (which must have VIGIL_PATH_MAX bytes of room) and
+ * return the length. Sets *truncated when the path was deeper than
+ * VIGIL_PATH_DEPTH components or longer than VIGIL_PATH_MAX.
+ */
+static __always_inline __u32 vigil_path_resolve(const struct path *path, char *dst, bool *truncated)
+{
+	__u32 zero = 0;
+	struct vigil_walk w = {};
+	w.dentry = BPF_CORE_READ(path, dentry);
+	w.vfsmnt = BPF_CORE_READ(path, mnt);
+	w.mnt = (struct mount *)((void *)w.vfsmnt - bpf_core_field_offset(struct mount, mnt));
+	w.pos = VIGIL_PATH_MAX;
+
+	bpf_loop(VIGIL_PATH_DEPTH, vigil_walk_step, &w, 0);
+
+	struct vigil_pathbuf *pb = bpf_map_lookup_elem(&vigil_pathbufs, &zero);
+	if (!pb)
+		return 0;
+	if (!w.done || w.truncated)
+		*truncated = true; /* the head of the path is missing */
+	__u32 pos = w.pos;
+	if (pos >= VIGIL_PATH_MAX) {
+		pos = VIGIL_PATH_MAX - 1;
+		pb->buf[pos & VIGIL_PATH_MASK] = '/';
+	}
+	__u32 len = (VIGIL_PATH_MAX - pos) & VIGIL_PATH_MASK;
+	bpf_probe_read_kernel(dst, len, &pb->buf[pos & VIGIL_PATH_MASK]);
+	return len;
+}
+
+/*
+ * Keep a record struct in the object's BTF even when it is only a local
+ * variable, so userspace can check its decoder against it (8 bytes of .bss).
+ */
+#define VIGIL_BTF_KEEP(name) struct name *__vigil_btf_##name __attribute__((unused))
+
+#endif /* VIGIL_BPF_H */
