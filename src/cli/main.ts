@@ -1,4 +1,9 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { register as registerRun } from './commands/run.js';
+import { register as registerEvents } from './commands/events.js';
+import { register as registerDoctor } from './commands/doctor.js';
+import { CliError } from './errors.js';
+import { ConfigError } from '../config/config.js';
 
 /**
  * The vigil command line. Each command lives in src/cli/commands/<name>.ts and
@@ -21,10 +26,26 @@ Examples:
   vigil events --category process_creation --since 10m --json
 `,
     );
+  registerRun(program);
+  registerEvents(program);
+  registerDoctor(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
-  await program.parseAsync(argv);
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CliError || e instanceof ConfigError) {
+      process.stderr.write(`vigil: ${e.message}\n`);
+      process.exitCode = e instanceof CliError ? e.code : 2;
+      return;
+    }
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode;
+      return;
+    }
+    throw e;
+  }
 }

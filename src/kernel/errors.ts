@@ -52,7 +52,7 @@ export function defaultHint(op: string, code: string): string | undefined {
     case 'EPERM':
     case 'EACCES':
       if (lsm) {
-        return 'BPF LSM is not usable here: the kernel needs CONFIG_BPF_LSM, BPF trampolines, and bpf in the active LSM list (add bpf to lsm= on the kernel command line); run `vigil doctor`';
+        return 'BPF LSM is not usable here: it needs CONFIG_BPF_LSM, BPF trampoline support, and bpf in the active LSM list (add bpf to lsm= on the kernel command line); run `vigil doctor`';
       }
       if (trampoline) return 'this kernel refuses BPF trampolines (fentry/fexit/lsm); run `vigil doctor`';
       return 'run as root (CAP_BPF + CAP_PERFMON + CAP_SYS_ADMIN); under lockdown=confidentiality BPF reads of kernel memory are refused';

@@ -98,6 +98,8 @@ function loadLibc() {
     munmap: lib.func('int munmap(void *addr, size_t length)'),
     close: lib.func('int close(int fd)'),
     getpagesize: lib.func('int getpagesize(void)'),
+    clock_gettime: lib.func('int clock_gettime(int clk, _Out_ int64_t *ts)'),
+    sysconf: lib.func('long sysconf(int name)'),
   };
 }
 

@@ -6,3 +6,4 @@ export { BpfError, RecordError, errnoName } from './errors.js';
 export { Btf, Kind as BtfKind } from './btf.js';
 export { onLibbpfLog, withLog } from './log.js';
 export { libbpfVersion } from './version.js';
+export { BootClock, bootTimeNs } from './clock.js';

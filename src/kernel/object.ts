@@ -148,7 +148,9 @@ export class BpfObject {
 
   /** Relocate (CO-RE), create maps, verify and load programs. */
   load(): this {
-    callInt(`bpf_object__load(${this.name})`, () => libbpf().bpf_object__load(this.live()) as number);
+    // name the sections in the op so errors (and their hints) say what was refused
+    const sections = this.programs().filter((p) => p.autoload).map((p) => p.section);
+    callInt(`bpf_object__load(${this.name} [${sections.join(', ')}])`, () => libbpf().bpf_object__load(this.live()) as number);
     this.loaded = true;
     return this;
   }

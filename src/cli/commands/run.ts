@@ -1,0 +1,151 @@
+import type { Command } from 'commander';
+import pino from 'pino';
+import { Agent, formatStatsLine, type AgentStats, type Detector } from '../../agent/agent.js';
+import { loadConfig, parseDuration, parseSize, type Config } from '../../config/config.js';
+import { JsonlSink } from '../../sinks/jsonl.js';
+import { SqliteSink } from '../../sinks/sqlite.js';
+import type { Sink } from '../../sinks/sink.js';
+import { BpfError } from '../../kernel/errors.js';
+import { onLibbpfLog } from '../../kernel/log.js';
+import { createRunDetector } from '../../detection/live.js';
+import { CliError } from '../errors.js';
+
+interface RunFlags {
+  config?: string;
+  eventsOut?: string;
+  alertsOut?: string;
+  /** string path, or false from --no-db */
+  db?: string | boolean;
+  rules?: string[];
+  statsInterval?: string;
+  stdout?: boolean;
+  logLevel?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('start the sensors and record events (and alerts) until SIGINT/SIGTERM')
+    .option('-c, --config <file>', 'YAML config (see docs/config.md); flags override it')
+    .option('-o, --events-out <file.jsonl>', 'append every event to this JSONL audit log (rotated by size)')
+    .option('--alerts-out <file.jsonl>', 'append every alert to this JSONL file')
+    .option('--db <file>', 'SQLite event store (default /var/lib/vigil/vigil.db)')
+    .option('--no-db', 'do not write the SQLite store')
+    .option('-r, --rules <dir...>', 'Sigma rule directories (watched and hot-reloaded)')
+    .option('--stats-interval <duration>', 'period of the stats line on stderr, e.g. 10s (0 = off)')
+    .option('--stdout', 'also print every event as JSON on stdout')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug', 'info')
+    .addHelpText(
+      'after',
+      `
+Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN). Events use Sysmon-for-Linux field
+names (docs/events.md). Losses are counted at every stage and shown in the stats line:
+  kernel = ring buffer full in the kernel, decode = malformed records,
+  <sink> = records a slow sink refused (never an unbounded queue).
+
+Examples:
+  vigil run --events-out /var/log/vigil/events.jsonl
+  vigil run --no-db --events-out ev.jsonl --stats-interval 2s
+  vigil run --rules /etc/vigil/rules --alerts-out /var/log/vigil/alerts.jsonl
+  vigil run -c /etc/vigil/vigil.yaml`,
+    )
+    .action(async (flags: RunFlags) => {
+      await runAgent(flags);
+    });
+}
+
+export function resolveConfig(flags: RunFlags): Config {
+  const cfg = loadConfig(flags.config);
+  if (flags.eventsOut) cfg.events_out = flags.eventsOut;
+  if (flags.alertsOut) cfg.alerts_out = flags.alertsOut;
+  if (flags.db === false) cfg.db = null;
+  else if (typeof flags.db === 'string') cfg.db = flags.db;
+  if (flags.rules?.length) cfg.rules = flags.rules;
+  if (flags.statsInterval) cfg.stats_interval = flags.statsInterval;
+  return cfg;
+}
+
+async function runAgent(flags: RunFlags): Promise<void> {
+  const log = pino({ level: flags.logLevel ?? 'info', base: { app: 'vigil' } }, pino.destination({ dest: 2, sync: true }));
+  const cfg = resolveConfig(flags);
+  onLibbpfLog((level, line) => {
+    if (level === 'warn') log.warn({ libbpf: true }, line.trimEnd());
+    else log.debug({ libbpf: true }, line.trimEnd());
+  });
+
+  const sinks: Sink[] = [];
+  const maxPending = parseSize(cfg.sinks.max_pending_bytes);
+  if (cfg.events_out) {
+    sinks.push(new JsonlSink({ path: cfg.events_out, maxBytes: parseSize(cfg.audit_log.max_bytes), keep: cfg.audit_log.keep, maxPendingBytes: maxPending, kinds: ['event'] }));
+  }
+  if (cfg.alerts_out) {
+    sinks.push(new JsonlSink({ path: cfg.alerts_out, name: `alerts:${cfg.alerts_out}`, maxBytes: parseSize(cfg.audit_log.max_bytes), keep: cfg.audit_log.keep, maxPendingBytes: maxPending, kinds: ['alert'] }));
+  }
+  if (cfg.db) sinks.push(new SqliteSink({ path: cfg.db, maxPending: cfg.sinks.sqlite_max_pending, maxRows: cfg.store.max_rows }));
+
+  let detector: Detector | null = null;
+  if (cfg.rules.length) {
+    detector = await createRunDetector({ ruleDirs: cfg.rules, fieldMapping: cfg.field_mapping, log });
+  }
+
+  const interactive = process.stdout.isTTY;
+  const agent = new Agent({
+    sinks,
+    detector,
+    ringBufferBytes: parseSize(cfg.ring_buffer),
+    processTable: { maxEntries: cfg.process_table.max_entries, maxExited: cfg.process_table.max_exited, maxDepth: cfg.process_table.max_depth },
+    onBadRecord: (e) => log.warn({ offset: e.offset }, `bad record skipped: ${e.message}`),
+    ...(flags.stdout ? { onEvent: (ev: Record<string, unknown>) => process.stdout.write(JSON.stringify(ev) + '\n') } : {}),
+    onAlert: (a) => {
+      if (interactive || flags.stdout) {
+        process.stdout.write(
+          interactive && !flags.stdout
+            ? `ALERT [${String(a.level)}] ${String(a.rule_title)} (${String(a.rule_id)}): ${String((a.event as Record<string, unknown>)?.CommandLine ?? '')}\n`
+            : JSON.stringify({ alert: a }) + '\n',
+        );
+      }
+    },
+  });
+
+  try {
+    agent.start();
+  } catch (e) {
+    await Promise.all(sinks.map((s) => s.close()));
+    if (e instanceof BpfError) {
+      throw new CliError(`cannot start the sensors: ${e.message}${e.log ? `\n--- libbpf log ---\n${e.log}` : ''}`, 3);
+    }
+    throw e;
+  }
+  log.info(
+    { events_out: cfg.events_out, db: cfg.db, rules: cfg.rules, sinks: sinks.map((s) => s.name), seeded: agent.table.stats().seeded },
+    'vigil running: exec sensor attached',
+  );
+
+  const intervalMs = parseDuration(cfg.stats_interval);
+  let prev: AgentStats | null = null;
+  const timer =
+    intervalMs > 0
+      ? setInterval(() => {
+          const s = agent.stats();
+          log.info({ stats: s }, formatStatsLine(s, prev));
+          prev = s;
+        }, intervalMs)
+      : null;
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (sig: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal: sig }, 'stopping: draining the ring buffer and flushing sinks');
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  if (timer) clearInterval(timer);
+  await agent.stop();
+  const final = agent.stats();
+  log.info({ stats: final }, `final: ${formatStatsLine(final, null)}`);
+  log.flush();
+}

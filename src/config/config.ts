@@ -1,0 +1,139 @@
+/**
+ * vigil's configuration: a YAML file validated with zod. Errors name the key
+ * path and the file:line:col of the offending value. Command-line flags
+ * override file values (see src/cli/commands/run.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import { z } from 'zod';
+
+const size = z.union([z.number().int().positive(), z.string().regex(/^\d+\s*(k|m|g)i?b?$/i, 'a size like 8MiB, 512k or a number of bytes')]);
+const duration = z.union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h)$/, 'a duration like 500ms, 10s, 5m')]);
+
+export const ConfigSchema = z
+  .object({
+    /** JSONL audit log of every event; null/absent = none */
+    events_out: z.string().min(1).nullable().default(null),
+    audit_log: z
+      .object({
+        max_bytes: size.default('100MiB'),
+        keep: z.number().int().min(0).max(1000).default(5),
+      })
+      .strict()
+      .default({ max_bytes: '100MiB', keep: 5 }),
+    /** SQLite store; null = disabled */
+    db: z.string().min(1).nullable().default('/var/lib/vigil/vigil.db'),
+    store: z
+      .object({ max_rows: z.number().int().min(0).default(1_000_000) })
+      .strict()
+      .default({ max_rows: 1_000_000 }),
+    ring_buffer: size.default('16MiB'),
+    process_table: z
+      .object({
+        max_entries: z.number().int().min(64).default(32768),
+        max_exited: z.number().int().min(0).default(2048),
+        max_depth: z.number().int().min(1).max(256).default(16),
+      })
+      .strict()
+      .default({ max_entries: 32768, max_exited: 2048, max_depth: 16 }),
+    sinks: z
+      .object({
+        max_pending_bytes: size.default('64MiB'),
+        sqlite_max_pending: z.number().int().min(1).default(100_000),
+      })
+      .strict()
+      .default({ max_pending_bytes: '64MiB', sqlite_max_pending: 100_000 }),
+    stats_interval: duration.default('10s'),
+    /** Sigma rule directories */
+    rules: z.array(z.string().min(1)).default([]),
+    alerts_out: z.string().min(1).nullable().default(null),
+    field_mapping: z.string().min(1).nullable().default(null),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly issues: ConfigIssue[],
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ConfigIssue {
+  path: string;
+  message: string;
+  line?: number;
+  col?: number;
+}
+
+/** Parse and validate YAML text; `file` is only used in messages. */
+export function parseConfig(text: string, file = '<config>'): Config {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  if (doc.errors.length) {
+    const issues = doc.errors.map((e) => {
+      const pos = lc.linePos(e.pos[0]);
+      return { path: '', message: e.message.split('\n')[0]!, line: pos.line, col: pos.col };
+    });
+    throw new ConfigError(formatIssues(file, issues), issues);
+  }
+  const data = doc.toJS() ?? {};
+  const res = ConfigSchema.safeParse(data);
+  if (res.success) return res.data;
+  const issues: ConfigIssue[] = res.error.issues.map((iss) => {
+    const path = iss.path.map(String);
+    // unknown keys: point at the key itself
+    const keys = iss.code === 'unrecognized_keys' ? (iss as { keys: string[] }).keys : [];
+    const target = keys.length ? [...path, keys[0]!] : path;
+    let node = doc.getIn(target, true);
+    if (keys.length) {
+      const parent = path.length ? doc.getIn(path, true) : doc.contents;
+      const pair = (parent as { items?: Array<{ key: unknown }> } | null)?.items?.find((p) => String((p.key as { value?: unknown })?.value) === keys[0]);
+      node = pair?.key ?? node;
+    }
+    const range = isNode(node) ? node.range : undefined;
+    const pos = range ? lc.linePos(range[0]) : undefined;
+    const name = target.join('.') || '(top level)';
+    const message = keys.length ? `unknown key ${keys.map((k) => `"${k}"`).join(', ')}` : iss.message;
+    return { path: name, message, ...(pos ? { line: pos.line, col: pos.col } : {}) };
+  });
+  throw new ConfigError(formatIssues(file, issues), issues);
+}
+
+function formatIssues(file: string, issues: ConfigIssue[]): string {
+  return issues
+    .map((i) => `${file}${i.line ? `:${i.line}:${i.col}` : ''}: ${i.path ? `${i.path}: ` : ''}${i.message}`)
+    .join('\n');
+}
+
+export function loadConfig(path: string | undefined): Config {
+  if (!path) return ConfigSchema.parse({});
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${path}: cannot read config: ${(e as Error).message}`, []);
+  }
+  return parseConfig(text, path);
+}
+
+/** "8MiB" → bytes */
+export function parseSize(v: number | string): number {
+  if (typeof v === 'number') return v;
+  const m = /^(\d+)\s*(k|m|g)i?b?$/i.exec(v.trim());
+  if (!m) throw new Error(`bad size ${v}`);
+  const mult = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as 'k' | 'm' | 'g'];
+  return Number(m[1]) * mult;
+}
+
+/** "10s" → ms; bare numbers are seconds */
+export function parseDuration(v: number | string): number {
+  if (typeof v === 'number') return v * 1000;
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/.exec(v.trim());
+  if (!m) throw new Error(`bad duration ${v}`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+}

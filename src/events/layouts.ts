@@ -1,0 +1,156 @@
+/**
+ * TypeScript side of bpf/include/vigil.h: offsets of every record field.
+ * checkLayouts() compares these with the BTF of a compiled object; the agent
+ * runs it at load time and test/events/layouts.test.ts runs it on every object,
+ * so C and TypeScript cannot drift apart silently.
+ */
+import { Btf, BtfKind } from '../kernel/index.js';
+
+export const ABI_VERSION = 1;
+
+export const RecordType = {
+  EXEC: 1,
+  FORK: 2,
+  EXIT: 3,
+  FLOOD: 4,
+  EXEC_DECISION: 5,
+} as const;
+
+export const ExecFlags = {
+  ARGS_TRUNCATED: 1 << 0,
+  ARGS_FAULT: 1 << 1,
+  EXE_TRUNCATED: 1 << 2,
+  CWD_TRUNCATED: 1 << 3,
+  EXE_MISSING: 1 << 4,
+} as const;
+
+/** enum vigil_stat */
+export const Stat = {
+  RB_FULL: 0,
+  EXEC: 1,
+  FORK: 2,
+  EXIT: 3,
+  ARGS_FAULT: 4,
+  TRUNCATED: 5,
+  FLOOD: 6,
+  DECISION: 7,
+} as const;
+export const STAT_MAX = 8;
+
+/** A field: byte offset and byte size (arrays: total size). Nested structs name their layout. */
+export interface FieldSpec {
+  offset: number;
+  size: number;
+  struct?: string;
+}
+
+export interface Layout {
+  name: string;
+  size: number;
+  fields: Record<string, FieldSpec>;
+}
+
+const f = (offset: number, size: number, struct?: string): FieldSpec => (struct ? { offset, size, struct } : { offset, size });
+
+export const VigilHdr = {
+  name: 'vigil_hdr',
+  size: 16,
+  fields: { type: f(0, 2), version: f(2, 1), _pad0: f(3, 1), size: f(4, 4), ktime_ns: f(8, 8) },
+} as const satisfies Layout;
+
+export const VigilTask = {
+  name: 'vigil_task',
+  size: 72,
+  fields: {
+    pid: f(0, 4),
+    tgid: f(4, 4),
+    ppid: f(8, 4),
+    uid: f(12, 4),
+    gid: f(16, 4),
+    euid: f(20, 4),
+    loginuid: f(24, 4),
+    sessionid: f(28, 4),
+    start_ns: f(32, 8),
+    parent_start_ns: f(40, 8),
+    cgroup_id: f(48, 8),
+    comm: f(56, 16),
+  },
+} as const satisfies Layout;
+
+export const VigilExec = {
+  name: 'vigil_exec',
+  size: 120,
+  fields: {
+    hdr: f(0, 16, 'vigil_hdr'),
+    task: f(16, 72, 'vigil_task'),
+    flags: f(88, 4),
+    argc: f(92, 4),
+    exe_len: f(96, 4),
+    cwd_len: f(100, 4),
+    args_len: f(104, 4),
+    exe_dev: f(108, 4),
+    exe_ino: f(112, 8),
+    data: f(120, 0),
+  },
+} as const satisfies Layout;
+
+export const VigilFork = {
+  name: 'vigil_fork',
+  size: 88,
+  fields: { hdr: f(0, 16, 'vigil_hdr'), task: f(16, 72, 'vigil_task') },
+} as const satisfies Layout;
+
+export const VigilExit = {
+  name: 'vigil_exit',
+  size: 96,
+  fields: { hdr: f(0, 16, 'vigil_hdr'), task: f(16, 72, 'vigil_task'), exit_code: f(88, 4), _pad0: f(92, 4) },
+} as const satisfies Layout;
+
+export const VigilFlood = {
+  name: 'vigil_flood',
+  size: 72,
+  fields: { hdr: f(0, 16, 'vigil_hdr'), seq: f(16, 8), pid: f(24, 4), cpu: f(28, 4), arg: f(32, 40) },
+} as const satisfies Layout;
+
+export const ALL_LAYOUTS: Layout[] = [VigilHdr, VigilTask, VigilExec, VigilFork, VigilExit, VigilFlood];
+
+export interface LayoutMismatch {
+  layout: string;
+  problem: string;
+}
+
+/**
+ * Compare layouts with the BTF of an object. Layouts whose struct is absent
+ * from this object are skipped unless listed in `required`.
+ */
+export function checkLayouts(btf: Btf, layouts: Layout[], required: string[] = []): LayoutMismatch[] {
+  const out: LayoutMismatch[] = [];
+  for (const l of layouts) {
+    const t = btf.find(l.name, BtfKind.STRUCT);
+    if (!t) {
+      if (required.includes(l.name)) out.push({ layout: l.name, problem: 'struct not found in BTF' });
+      continue;
+    }
+    if (t.sizeOrType !== l.size) out.push({ layout: l.name, problem: `size ${l.size} in TypeScript, ${t.sizeOrType} in BTF` });
+    const seen = new Set<string>();
+    for (const m of t.members ?? []) {
+      seen.add(m.name);
+      const spec = (l.fields as Record<string, FieldSpec>)[m.name];
+      if (!spec) {
+        out.push({ layout: l.name, problem: `field ${m.name} is in BTF but not in TypeScript` });
+        continue;
+      }
+      if (m.bitSize || m.bitOffset % 8) out.push({ layout: l.name, problem: `field ${m.name} is a bitfield` });
+      const off = m.bitOffset / 8;
+      const size = btf.sizeOf(m.type);
+      if (off !== spec.offset) out.push({ layout: l.name, problem: `field ${m.name} at offset ${spec.offset} in TypeScript, ${off} in BTF` });
+      if (size !== spec.size) out.push({ layout: l.name, problem: `field ${m.name} is ${spec.size} bytes in TypeScript, ${size} in BTF` });
+      const rt = btf.resolve(m.type);
+      if (spec.struct && rt?.name !== spec.struct) out.push({ layout: l.name, problem: `field ${m.name} is struct ${rt?.name} in BTF, ${spec.struct} in TypeScript` });
+    }
+    for (const name of Object.keys(l.fields)) {
+      if (!seen.has(name)) out.push({ layout: l.name, problem: `field ${name} is in TypeScript but not in BTF` });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,206 @@
+/**
+ * The process table: what vigil knows of each live process, to give every
+ * event its parent and ancestors. Bounded: live entries are capped (oldest
+ * evicted and counted), exited entries linger in a small FIFO so children that
+ * report after their parent's exit still find it, and then go.
+ */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  /** start_boottime of the process (ns): with pid, unique per boot */
+  startNs: bigint;
+  image: string;
+  commandLine: string;
+  cwd: string;
+  uid: number;
+  exited: boolean;
+  /** where the entry came from: kernel event or /proc at start-up */
+  source: 'exec' | 'fork' | 'proc';
+}
+
+export interface Ancestor {
+  ProcessId: number;
+  Image: string;
+  CommandLine: string;
+}
+
+export interface ProcessTableStats {
+  live: number;
+  exited: number;
+  evicted: number;
+  seeded: number;
+}
+
+export interface ProcessTableOptions {
+  maxEntries?: number;
+  maxExited?: number;
+  maxDepth?: number;
+}
+
+export class ProcessTable {
+  private readonly procs = new Map<number, ProcInfo>();
+  private readonly exitedFifo: Array<{ pid: number; startNs: bigint }> = [];
+  private readonly maxEntries: number;
+  private readonly maxExited: number;
+  readonly maxDepth: number;
+  private evicted = 0;
+  private seeded = 0;
+
+  constructor(opts: ProcessTableOptions = {}) {
+    this.maxEntries = opts.maxEntries ?? 32768;
+    this.maxExited = opts.maxExited ?? 2048;
+    this.maxDepth = opts.maxDepth ?? 16;
+  }
+
+  get(pid: number): ProcInfo | undefined {
+    return this.procs.get(pid);
+  }
+
+  /** A process started: fork copies the parent's image and command line. */
+  fork(pid: number, ppid: number, startNs: bigint, uid: number): ProcInfo {
+    const parent = this.procs.get(ppid);
+    return this.put({
+      pid,
+      ppid,
+      startNs,
+      image: parent?.image ?? '',
+      commandLine: parent?.commandLine ?? '',
+      cwd: parent?.cwd ?? '',
+      uid,
+      exited: false,
+      source: 'fork',
+    });
+  }
+
+  /** A process exec'd: it keeps its pid and gets a new image. */
+  exec(info: Omit<ProcInfo, 'exited' | 'source'>): ProcInfo {
+    return this.put({ ...info, exited: false, source: 'exec' });
+  }
+
+  exit(pid: number, startNs?: bigint): ProcInfo | undefined {
+    const p = this.procs.get(pid);
+    if (!p || (startNs !== undefined && !sameStart(p, startNs))) return p;
+    if (!p.exited) {
+      p.exited = true;
+      this.exitedFifo.push({ pid, startNs: p.startNs });
+      while (this.exitedFifo.length > this.maxExited) {
+        const old = this.exitedFifo.shift()!;
+        const cur = this.procs.get(old.pid);
+        if (cur && cur.exited && cur.startNs === old.startNs) this.procs.delete(old.pid);
+      }
+    }
+    return p;
+  }
+
+  /** Parent first, then grandparent..., up to maxDepth, stopping at pid 0 and at loops. */
+  ancestors(pid: number): Ancestor[] {
+    const out: Ancestor[] = [];
+    const seen = new Set<number>([pid]);
+    let cur = this.procs.get(pid)?.ppid;
+    while (cur !== undefined && cur > 0 && out.length < this.maxDepth && !seen.has(cur)) {
+      seen.add(cur);
+      const p = this.procs.get(cur);
+      if (!p) {
+        out.push({ ProcessId: cur, Image: '', CommandLine: '' });
+        break;
+      }
+      out.push({ ProcessId: p.pid, Image: p.image, CommandLine: p.commandLine });
+      cur = p.ppid;
+    }
+    return out;
+  }
+
+  stats(): ProcessTableStats {
+    return { live: this.procs.size - this.exitedFifo.length, exited: this.exitedFifo.length, evicted: this.evicted, seeded: this.seeded };
+  }
+
+  get size(): number {
+    return this.procs.size;
+  }
+
+  /**
+   * Seed from /proc so processes older than the agent have parents too.
+   * Unreadable entries (raced exits, kernel threads) are skipped.
+   */
+  seedFromProc(procRoot = '/proc', clockTicks = 100): number {
+    let n = 0;
+    let names: string[];
+    try {
+      names = readdirSync(procRoot);
+    } catch {
+      return 0;
+    }
+    for (const name of names) {
+      if (!/^\d+$/.test(name)) continue;
+      const info = readProc(`${procRoot}/${name}`, Number(name), clockTicks);
+      if (!info || this.procs.has(info.pid)) continue;
+      this.put(info);
+      n++;
+    }
+    this.seeded += n;
+    return n;
+  }
+
+  private put(p: ProcInfo): ProcInfo {
+    // re-insert: Map order is recency order for eviction
+    this.procs.delete(p.pid);
+    this.procs.set(p.pid, p);
+    if (this.procs.size > this.maxEntries) {
+      for (const [pid] of this.procs) {
+        if (this.procs.size <= this.maxEntries) break;
+        this.procs.delete(pid);
+        this.evicted++;
+      }
+    }
+    return p;
+  }
+}
+
+/** /proc gives start times in clock ticks (10 ms), the kernel in ns. */
+function sameStart(p: ProcInfo, startNs: bigint): boolean {
+  if (p.source !== 'proc') return p.startNs === startNs;
+  const d = p.startNs - startNs;
+  return d < 20_000_000n && d > -20_000_000n;
+}
+
+/** Read one /proc/PID into a ProcInfo; undefined when it vanished or is a kernel thread. */
+export function readProc(dir: string, pid: number, clockTicks = 100): ProcInfo | undefined {
+  try {
+    const stat = readFileSync(`${dir}/stat`, 'latin1');
+    // comm may hold spaces and parentheses: fields start after the last ')'
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ppid = Number(rest[1]);
+    const startTicks = BigInt(rest[19] ?? '0');
+    const cmdline = readFileSync(`${dir}/cmdline`);
+    let image = '';
+    try {
+      image = readlinkSync(`${dir}/exe`);
+    } catch {
+      if (cmdline.length === 0) return undefined; // kernel thread
+    }
+    let cwd = '';
+    try {
+      cwd = readlinkSync(`${dir}/cwd`);
+    } catch {
+      /* permission or gone */
+    }
+    const status = readFileSync(`${dir}/status`, 'latin1');
+    const uidLine = /^Uid:\s+(\d+)/m.exec(status);
+    const args = cmdline.toString('utf8').replace(/\0+$/, '').split('\0');
+    return {
+      pid,
+      ppid,
+      startNs: (startTicks * 1_000_000_000n) / BigInt(clockTicks),
+      image,
+      commandLine: args.join(' '),
+      cwd,
+      uid: uidLine ? Number(uidLine[1]) : -1,
+      exited: false,
+      source: 'proc',
+    };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The piece every sensor shares: open one BPF object, check its record layouts
+ * against its BTF, load, attach, consume its ring buffer on the event loop and
+ * report losses (kernel ring-buffer failures, bad records).
+ * A sensor supplies the object name, the layouts it decodes and a record handler.
+ */
+import { fileURLToPath } from 'node:url';
+import { BpfError, BpfObject, RingBufferReader, type BpfMap, type OpenOptions } from '../kernel/index.js';
+import { checkLayouts, STAT_MAX, Stat, type Layout } from '../events/layouts.js';
+import { RecordError } from '../kernel/errors.js';
+
+/** Directory of the compiled BPF objects (make -C bpf). */
+export const BPF_OBJECT_DIR = fileURLToPath(new URL('../../bpf/.output/', import.meta.url));
+
+export function objectPath(name: string): string {
+  return `${BPF_OBJECT_DIR}${name}`;
+}
+
+export interface SensorStats {
+  /** records consumed from the ring */
+  records: number;
+  /** records that failed to decode (counted, skipped) */
+  badRecords: number;
+  /** kernel: ring buffer full, record lost */
+  kernelDrops: number;
+  /** kernel counters by name (enum vigil_stat) */
+  kernel: Record<string, number>;
+  ringWakeups: number;
+}
+
+export interface BpfSensorOptions {
+  object: string;
+  layouts: Layout[];
+  requiredLayouts?: string[];
+  ringBufferBytes?: number;
+  /** programs to leave unloaded */
+  skipPrograms?: string[];
+  budget?: number;
+}
+
+export type BadRecordHandler = (err: RecordError) => void;
+
+export class BpfSensor {
+  readonly obj: BpfObject;
+  private reader: RingBufferReader | null = null;
+  private badRecords = 0;
+  private statsMap: BpfMap | null = null;
+  onBadRecord: BadRecordHandler | null = null;
+
+  constructor(private readonly opts: BpfSensorOptions) {
+    const open: OpenOptions = { skipPrograms: opts.skipPrograms ?? [] };
+    if (opts.ringBufferBytes) open.maxEntries = { events: opts.ringBufferBytes };
+    this.obj = BpfObject.open(objectPath(opts.object), open);
+  }
+
+  /** Check layouts, load, attach every program. */
+  start(handler: (view: DataView, bytes: Uint8Array, off: number, len: number) => void): void {
+    const mismatches = checkLayouts(this.obj.btf(), this.opts.layouts, this.opts.requiredLayouts ?? []);
+    if (mismatches.length) {
+      throw new BpfError({
+        op: `layout check of ${this.obj.name}`,
+        errno: 22,
+        hint: `TypeScript decoders disagree with the object's BTF: ${mismatches.map((m) => `${m.layout}: ${m.problem}`).join('; ')}`,
+      });
+    }
+    this.obj.load();
+    this.statsMap = this.obj.map('vigil_stats');
+    this.reader = new RingBufferReader(
+      this.obj.map('events'),
+      (v, b, off, len) => {
+        try {
+          handler(v, b, off, len);
+        } catch (e) {
+          if (e instanceof RecordError) {
+            this.badRecords++;
+            this.onBadRecord?.(e);
+          } else throw e;
+        }
+      },
+      { budget: this.opts.budget ?? 8192 },
+    );
+    this.obj.attachAll();
+    this.reader.start();
+  }
+
+  /** Consume whatever is in the ring now (used at shutdown and in tests). */
+  drain(): number {
+    return this.reader?.drain() ?? 0;
+  }
+
+  stats(): SensorStats {
+    const kernel = readKernelStats(this.statsMap);
+    return {
+      records: this.reader?.stats.records ?? 0,
+      badRecords: this.badRecords + (this.reader?.stats.handlerErrors ?? 0),
+      kernelDrops: kernel.rb_full ?? 0,
+      kernel,
+      ringWakeups: this.reader?.stats.wakeups ?? 0,
+    };
+  }
+
+  close(): void {
+    this.reader?.close();
+    this.reader = null;
+    this.obj.close();
+  }
+}
+
+const STAT_NAMES = Object.fromEntries(Object.entries(Stat).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
+
+/** Sum the per-CPU vigil_stats counters. */
+export function readKernelStats(map: BpfMap | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!map) return out;
+  const key = Buffer.alloc(4);
+  for (let i = 0; i < STAT_MAX; i++) {
+    key.writeUInt32LE(i);
+    const vals = map.lookupPerCpu(key);
+    let sum = 0;
+    for (const v of vals ?? []) sum += Number(v.readBigUInt64LE(0));
+    out[STAT_NAMES[i] ?? `stat${i}`] = sum;
+  }
+  return out;
+}
