@@ -25,9 +25,6 @@ struct {
 	__type(value, struct exec_scratch);
 } exec_scratch SEC(".maps");
 
-/* Userspace sets this to its own tgid so the agent's own activity can be skipped. */
-const volatile __u32 self_tgid = 0;
-
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
