@@ -238,13 +238,13 @@ function parseDoc(
     const rules = strList(filt.value, 'rules');
     if (!rules.length) throw new DocError(`filter needs a non-empty 'rules' list`, off(filt));
     const logsource = parseLogsource(root, at, false);
-    const detection = parseDetection(filt.value, ctx, warn, new Set(['rules']));
+    const detection = parseDetection(filt.value, ctx, warn, new Set(['rules']), off(filt));
     return { ...base, kind: 'filter', rules, logsource, detection };
   }
   if (!detP) throw new DocError(`missing 'detection' (or 'correlation' / 'filter')`, at);
   if (!isMap(detP.value)) throw new DocError(`'detection' must be a mapping`, off(detP.value ?? detP));
   const logsource = parseLogsource(root, at, true);
-  const detection = parseDetection(detP.value, ctx, warn, new Set());
+  const detection = parseDetection(detP.value, ctx, warn, new Set(), off(detP));
   return { ...base, kind: 'rule', logsource, detection };
 }
 
@@ -270,6 +270,7 @@ function parseDetection(
   ctx: ValueContext,
   warn: (m: string, o: number) => void,
   skip: Set<string>,
+  keyAtOff: number,
 ): Detection {
   const selections = new Map<string, SelNode>();
   const keyAt = new Map<string, number>();
@@ -291,7 +292,7 @@ function parseDetection(
     selections.set(name, parseSelection(it.value as Node | null, ctx, off(key), name));
     keyAt.set(name, off(key));
   }
-  if (!condPair) throw new DocError(`detection has no 'condition'`, off(det));
+  if (!condPair) throw new DocError(`detection has no 'condition'`, keyAtOff);
   const cv = condPair.value;
   const conds: { src: string; at: number }[] = [];
   const condAt = (s: Scalar): number => off(s) + (s.type === 'QUOTE_DOUBLE' || s.type === 'QUOTE_SINGLE' ? 1 : 0);
