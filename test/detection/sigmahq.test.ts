@@ -36,7 +36,7 @@ describe('SigmaHQ rules/linux', () => {
     expect(rs.activeCount).toBe(135);
     // auditd / builtin services have no vigil event source: visibly inactive, not errors
     expect(rs.inactive).toHaveLength(75);
-    for (const i of rs.inactive) expect(i.reason).toMatch(/^no vigil event source \(logsource product: linux, (category: [a-z_]+, )?service: /);
+    for (const i of rs.inactive) expect(i.reason).toMatch(/^no vigil event source \(logsource product: linux/);
   });
 
   it('has a case for every process_creation, file_event and network_connection rule', () => {
