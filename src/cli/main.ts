@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { register as registerRun } from './commands/run.js';
 import { register as registerEvents } from './commands/events.js';
 import { register as registerDoctor } from './commands/doctor.js';
+import { register as registerRules } from './commands/rules.js';
 import { CliError } from './errors.js';
 import { ConfigError } from '../config/config.js';
 
@@ -29,6 +30,7 @@ Examples:
   registerRun(program);
   registerEvents(program);
   registerDoctor(program);
+  registerRules(program);
   return program;
 }
 
