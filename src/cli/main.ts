@@ -4,6 +4,7 @@ import { register as registerEvents } from './commands/events.js';
 import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerRules } from './commands/rules.js';
 import { CliError } from './errors.js';
+import { BpfError } from '../kernel/errors.js';
 import { ConfigError } from '../config/config.js';
 
 /**
@@ -42,6 +43,11 @@ export async function main(argv: string[]): Promise<void> {
     if (e instanceof CliError || e instanceof ConfigError) {
       process.stderr.write(`vigil: ${e.message}\n`);
       process.exitCode = e instanceof CliError ? e.code : 2;
+      return;
+    }
+    if (e instanceof BpfError) {
+      process.stderr.write(`vigil: ${e.message}${e.log ? `\n--- libbpf log ---\n${e.log}` : ''}\n`);
+      process.exitCode = 3;
       return;
     }
     if (e instanceof CommanderError) {

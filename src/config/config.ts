@@ -8,7 +8,7 @@ import { LineCounter, parseDocument, isNode } from 'yaml';
 import { z } from 'zod';
 
 const size = z.union([z.number().int().positive(), z.string().regex(/^\d+\s*(k|m|g)i?b?$/i, 'a size like 8MiB, 512k or a number of bytes')]);
-const duration = z.union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h)$/, 'a duration like 500ms, 10s, 5m')]);
+const duration = z.union([z.number().min(0), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h)?$/, 'a duration like 500ms, 10s, 5m (bare numbers are seconds)')]);
 
 export const ConfigSchema = z
   .object({
@@ -133,7 +133,7 @@ export function parseSize(v: number | string): number {
 /** "10s" → ms; bare numbers are seconds */
 export function parseDuration(v: number | string): number {
   if (typeof v === 'number') return v * 1000;
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/.exec(v.trim());
-  if (!m) throw new Error(`bad duration ${v}`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new Error(`bad duration "${v}" (use 500ms, 10s, 5m; bare numbers are seconds)`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
 }

@@ -45,6 +45,7 @@ export class BpfSensor {
   private reader: RingBufferReader | null = null;
   private badRecords = 0;
   private statsMap: BpfMap | null = null;
+  private final: SensorStats | null = null;
   onBadRecord: BadRecordHandler | null = null;
 
   constructor(private readonly opts: BpfSensorOptions) {
@@ -89,6 +90,7 @@ export class BpfSensor {
   }
 
   stats(): SensorStats {
+    if (this.final) return this.final;
     const kernel = readKernelStats(this.statsMap);
     return {
       records: this.reader?.stats.records ?? 0,
@@ -99,9 +101,13 @@ export class BpfSensor {
     };
   }
 
+  /** Detach and free; stats() keeps answering with the final counts. */
   close(): void {
+    if (this.final) return;
+    this.final = this.stats();
     this.reader?.close();
     this.reader = null;
+    this.statsMap = null;
     this.obj.close();
   }
 }

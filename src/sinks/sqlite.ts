@@ -59,7 +59,6 @@ export class SqliteSink implements Sink {
       this.s.errors++;
       this.lastError = e.message;
     });
-    this.worker.unref();
   }
 
   write(rec: SinkRecord): boolean {
@@ -96,7 +95,12 @@ export class SqliteSink implements Sink {
     await this.flush();
     this.closed = true;
     await new Promise<void>((resolve) => {
-      this.worker.once('message', () => resolve());
+      const onMsg = (m: { type: string }) => {
+        if (m.type !== 'closed') return;
+        this.worker.off('message', onMsg);
+        resolve();
+      };
+      this.worker.on('message', onMsg);
       this.worker.postMessage({ type: 'close' });
     });
     await this.worker.terminate();

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import pino from 'pino';
 import { Agent, formatStatsLine, type AgentStats, type Detector } from '../../agent/agent.js';
-import { loadConfig, parseDuration, parseSize, type Config } from '../../config/config.js';
+import { ConfigSchema, loadConfig, parseDuration, parseSize, type Config } from '../../config/config.js';
 import { JsonlSink } from '../../sinks/jsonl.js';
 import { SqliteSink } from '../../sinks/sqlite.js';
 import type { Sink } from '../../sinks/sink.js';
@@ -54,15 +54,22 @@ Examples:
     });
 }
 
+/** Config file, then flags on top; flags are validated by the same schema. */
 export function resolveConfig(flags: RunFlags): Config {
   const cfg = loadConfig(flags.config);
-  if (flags.eventsOut) cfg.events_out = flags.eventsOut;
-  if (flags.alertsOut) cfg.alerts_out = flags.alertsOut;
-  if (flags.db === false) cfg.db = null;
-  else if (typeof flags.db === 'string') cfg.db = flags.db;
-  if (flags.rules?.length) cfg.rules = flags.rules;
-  if (flags.statsInterval) cfg.stats_interval = flags.statsInterval;
-  return cfg;
+  const over: Record<string, unknown> = {};
+  if (flags.eventsOut) over.events_out = flags.eventsOut;
+  if (flags.alertsOut) over.alerts_out = flags.alertsOut;
+  if (flags.db === false) over.db = null;
+  else if (typeof flags.db === 'string') over.db = flags.db;
+  if (flags.rules?.length) over.rules = flags.rules;
+  if (flags.statsInterval) over.stats_interval = flags.statsInterval;
+  const res = ConfigSchema.safeParse({ ...cfg, ...over });
+  if (!res.success) {
+    const flag = (k: string) => `--${k.replace(/_/g, '-')}`;
+    throw new CliError(res.error.issues.map((i) => `${flag(String(i.path[0]))}: ${i.message}`).join('\n'), 2);
+  }
+  return res.data;
 }
 
 async function runAgent(flags: RunFlags): Promise<void> {

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync } from 'node:fs';
+import { BpfObject } from '../../src/kernel/index.js';
+import { ALL_LAYOUTS, checkLayouts, RecordType, Stat, STAT_MAX, VigilExec, type Layout } from '../../src/events/layouts.js';
+import { BPF_OBJECT_DIR } from '../../src/sensors/bpf-sensor.js';
+
+const objects = readdirSync(BPF_OBJECT_DIR).filter((f) => f.endsWith('.bpf.o'));
+
+describe('record layouts agree with the BTF of every object', () => {
+  it('has objects to check (npm run build first)', () => {
+    expect(objects).toContain('exec.bpf.o');
+  });
+
+  for (const name of objects) {
+    it(name, () => {
+      const obj = BpfObject.open(`${BPF_OBJECT_DIR}${name}`);
+      try {
+        expect(checkLayouts(obj.btf(), ALL_LAYOUTS)).toEqual([]);
+      } finally {
+        obj.close();
+      }
+    });
+  }
+
+  it('exec.bpf.o carries every process record', () => {
+    const obj = BpfObject.open(`${BPF_OBJECT_DIR}exec.bpf.o`);
+    try {
+      expect(checkLayouts(obj.btf(), ALL_LAYOUTS, ['vigil_hdr', 'vigil_task', 'vigil_exec', 'vigil_fork', 'vigil_exit'])).toEqual([]);
+    } finally {
+      obj.close();
+    }
+  });
+
+  it('detects a drifted offset, size and a missing field', () => {
+    const obj = BpfObject.open(`${BPF_OBJECT_DIR}exec.bpf.o`);
+    try {
+      const drifted: Layout = {
+        ...VigilExec,
+        size: 128,
+        fields: { ...VigilExec.fields, argc: { offset: 96, size: 4 }, exe_ino: { offset: 112, size: 4 } },
+      };
+      delete (drifted.fields as Record<string, unknown>).cwd_len;
+      const problems = checkLayouts(obj.btf(), [drifted]).map((m) => m.problem);
+      expect(problems).toContain('size 128 in TypeScript, 120 in BTF');
+      expect(problems).toContain('field argc at offset 96 in TypeScript, 92 in BTF');
+      expect(problems).toContain('field exe_ino is 4 bytes in TypeScript, 8 in BTF');
+      expect(problems).toContain('field cwd_len is in BTF but not in TypeScript');
+    } finally {
+      obj.close();
+    }
+  });
+
+  it('enum constants match bpf/include/vigil.h', () => {
+    const h = readFileSync(new URL('../../bpf/include/vigil.h', import.meta.url), 'utf8');
+    const val = (name: string) => Number(new RegExp(`${name}\\s*=\\s*(\\d+)`).exec(h)?.[1]);
+    expect(val('VIGIL_REC_EXEC')).toBe(RecordType.EXEC);
+    expect(val('VIGIL_REC_FORK')).toBe(RecordType.FORK);
+    expect(val('VIGIL_REC_EXIT')).toBe(RecordType.EXIT);
+    expect(val('VIGIL_REC_FLOOD')).toBe(RecordType.FLOOD);
+    expect(val('VIGIL_STAT_RB_FULL')).toBe(Stat.RB_FULL);
+    expect(val('VIGIL_STAT_MAX')).toBe(STAT_MAX);
+    expect(Number(/#define VIGIL_ABI_VERSION (\d+)/.exec(h)?.[1])).toBe(1);
+  });
+});

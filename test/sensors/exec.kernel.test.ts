@@ -1,0 +1,116 @@
+/**
+ * Loads the real exec sensor on this kernel and checks what it sees of real
+ * processes: full argv read in the kernel (also for processes that exit at
+ * once), exe and cwd resolved in the kernel, lineage, non-UTF-8 argv,
+ * truncation flags, and an exec storm with no unreported loss.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, realpathSync, symlinkSync, mkdirSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ExecSensor } from '../../src/sensors/exec.js';
+import { ProcessTable } from '../../src/events/process-table.js';
+import { ProcessEventBuilder } from '../../src/events/process-events.js';
+import { BootClock } from '../../src/kernel/clock.js';
+import { UserNames } from '../../src/events/users.js';
+import type { ProcessCreationEvent, ProcessTerminationEvent } from '../../src/events/schema.js';
+
+let sensor: ExecSensor;
+let table: ProcessTable;
+const events: Array<ProcessCreationEvent | ProcessTerminationEvent> = [];
+
+beforeAll(() => {
+  table = new ProcessTable();
+  const builder = new ProcessEventBuilder({ table, clock: new BootClock(), users: new UserNames() });
+  sensor = new ExecSensor({ ringBufferBytes: 32 * 1024 * 1024 });
+  sensor.start((r) => {
+    const e = builder.handle(r);
+    if (e) events.push(e);
+  });
+  table.seedFromProc();
+});
+
+afterAll(() => sensor?.close());
+
+function creations(pred: (e: ProcessCreationEvent) => boolean): ProcessCreationEvent[] {
+  sensor.drain();
+  return events.filter((e): e is ProcessCreationEvent => e.category === 'process_creation' && pred(e));
+}
+
+describe('exec sensor (real BPF on this kernel)', () => {
+  it('records a short-lived process with its full command line, exe, cwd and parent', () => {
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), 'vigil cwd ')));
+    const r = spawnSync('/bin/sh', ['-c', `cd "${dir}" && /bin/echo one "two three" '$HOME' >/dev/null`]);
+    expect(r.status).toBe(0);
+    const [e] = creations((e) => e.vigil.argv[0] === '/bin/echo' && e.vigil.argv[1] === 'one');
+    expect(e).toBeDefined();
+    expect(e!.CommandLine).toBe('/bin/echo one two three $HOME');
+    expect(e!.vigil.argv).toEqual(['/bin/echo', 'one', 'two three', '$HOME']);
+    expect(e!.Image).toBe(realpathSync('/bin/echo'));
+    expect(e!.CurrentDirectory).toBe(dir);
+    expect(e!.ParentImage).toBe(realpathSync('/bin/sh'));
+    expect(e!.ParentCommandLine).toContain('/bin/sh -c cd');
+    expect(e!.Ancestors[0]!.Image).toBe(realpathSync('/bin/sh'));
+    expect(e!.Ancestors[1]!.ProcessId).toBe(process.pid);
+    expect(e!.Ancestors[1]!.Image).toBe(realpathSync(process.execPath));
+    expect(e!.User).toBe('root');
+    expect(e!.ProcessId).toBeGreaterThan(0);
+    expect(Date.parse(e!.timestamp)).toBeGreaterThan(Date.now() - 60_000);
+    expect(e!.vigil.truncated).toBeUndefined();
+  });
+
+  it('reports the termination with the exit code', () => {
+    spawnSync('/bin/sh', ['-c', 'exit 7']);
+    sensor.drain();
+    const t = events.find((e): e is ProcessTerminationEvent => e.category === 'process_termination' && e.CommandLine === '/bin/sh -c exit 7');
+    expect(t?.vigil.exit_code).toBe(7);
+  });
+
+  it('resolves the exe through symlinks and deep directories in the kernel', () => {
+    const base = realpathSync(mkdtempSync(join(tmpdir(), 'vigil-deep-')));
+    let d = base;
+    for (let i = 0; i < 30; i++) d = join(d, `level-${i}`);
+    mkdirSync(d, { recursive: true });
+    const bin = join(d, 'mytrue');
+    copyFileSync('/bin/true', bin);
+    const link = join(base, 'link-to-true');
+    symlinkSync(bin, link);
+    spawnSync(link, ['via-link']);
+    const [e] = creations((e) => e.vigil.argv[1] === 'via-link');
+    expect(e?.Image).toBe(bin);
+    expect(e?.vigil.argv[0]).toBe(link);
+  });
+
+  it('keeps non-UTF-8 argv recoverable', () => {
+    const bad = Buffer.from([0x66, 0xff, 0xfe, 0x6f]);
+    // Node would re-encode a string argument: pass the raw bytes through the shell
+    spawnSync('/bin/sh', ['-c', `exec /bin/true marker-raw "$(printf 'f\\377\\376o')"`]);
+    const [e] = creations((e) => e.vigil.argv[1] === 'marker-raw');
+    expect(e?.vigil.argv[2]).toBe('f\\xff\\xfeo');
+    const raw = e?.vigil.raw?.argv as string[];
+    expect(Buffer.from(raw[2]!, 'base64')).toEqual(bad);
+  });
+
+  it('flags an argv longer than the kernel copy bound as truncated', () => {
+    const long = 'A'.repeat(40_000);
+    spawnSync('/bin/true', ['marker-long', long]);
+    const [e] = creations((e) => e.vigil.argv[1] === 'marker-long');
+    expect(e?.vigil.truncated).toContain('CommandLine');
+    expect(e!.CommandLine.length).toBeGreaterThan(16_000);
+    expect(e!.CommandLine.startsWith('/bin/true marker-long AAAA')).toBe(true);
+  });
+
+  it('exec storm: 5,000 /bin/true under a shell give 5,000 events, losses counted', () => {
+    const before = sensor.stats();
+    const r = spawnSync('/bin/sh', ['-c', 'i=0; while [ $i -lt 5000 ]; do /bin/true storm-marker; i=$((i+1)); done'], { timeout: 120_000 });
+    expect(r.status).toBe(0);
+    const got = creations((e) => e.vigil.argv[1] === 'storm-marker').length;
+    const after = sensor.stats();
+    const kernelDrops = after.kernelDrops - before.kernelDrops;
+    // every exec either arrived or was counted as a kernel loss; no silent gap
+    expect(got + kernelDrops).toBeGreaterThanOrEqual(5000);
+    expect(after.badRecords).toBe(0);
+    expect(got).toBe(5000);
+  });
+});
