@@ -9,7 +9,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/**/*.kernel.test.ts', 'test/vm/**'],
+          // *.vm.test.ts run inside a VM: node test/vm/suite.mjs (docs/vm-tests.md)
+          exclude: ['test/**/*.kernel.test.ts', 'test/**/*.vm.test.ts', 'test/vm/**'],
           testTimeout: 20_000,
         },
       },
