@@ -5,13 +5,13 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
-import { execFileSync } from 'node:child_process';
 import { BpfObject } from '../kernel/object.js';
 import { Btf, Kind } from '../kernel/btf.js';
 import { BpfError } from '../kernel/errors.js';
 import { libbpf, koffi } from '../kernel/ffi.js';
 import { libbpfVersion } from '../kernel/version.js';
 import { objectPath } from '../sensors/bpf-sensor.js';
+import { ensureMounts, isMounted } from '../kernel/mounts.js';
 
 export type CheckStatus = 'ok' | 'missing' | 'error' | 'info';
 
@@ -33,23 +33,6 @@ export interface DoctorReport {
 }
 
 const SECURITYFS = '/sys/kernel/security';
-
-export function ensureMounts(): void {
-  const mounts = readFileSync('/proc/mounts', 'utf8');
-  const want: Array<[string, string]> = [
-    ['securityfs', SECURITYFS],
-    ['bpf', '/sys/fs/bpf'],
-    ['tracefs', '/sys/kernel/tracing'],
-  ];
-  for (const [type, dir] of want) {
-    if (mounts.split('\n').some((l) => l.split(' ')[1] === dir)) continue;
-    try {
-      execFileSync('mount', ['-t', type, type, dir], { stdio: 'ignore' });
-    } catch {
-      /* reported by the checks below */
-    }
-  }
-}
 
 function readText(p: string): string | null {
   try {
@@ -194,7 +177,7 @@ export function runDoctor(): DoctorReport {
   const fan = fanotifyPermissionEvents();
   add({ id: 'fanotify', title: 'fanotify permission events', status: fan.ok ? 'ok' : 'missing', detail: fan.detail });
 
-  const bpffs = readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === '/sys/fs/bpf' && l.split(' ')[2] === 'bpf');
+  const bpffs = isMounted('/sys/fs/bpf', 'bpf');
   add({ id: 'bpffs', title: 'bpffs (pinned enforcement)', status: bpffs ? 'ok' : 'missing', detail: bpffs ? '/sys/fs/bpf' : 'not mounted', ...(bpffs ? {} : { hint: 'mount -t bpf bpf /sys/fs/bpf' }) });
 
   const enforcement: DoctorReport['enforcement'] = lsm.ok

@@ -20,11 +20,8 @@ export interface ProcInfo {
   source: 'exec' | 'fork' | 'proc';
 }
 
-export interface Ancestor {
-  ProcessId: number;
-  Image: string;
-  CommandLine: string;
-}
+import type { Ancestor } from './schema.js';
+export type { Ancestor };
 
 export interface ProcessTableStats {
   live: number;

@@ -14,7 +14,7 @@ import { ProcessTable } from '../../src/events/process-table.js';
 import { ProcessEventBuilder } from '../../src/events/process-events.js';
 import { BootClock } from '../../src/kernel/clock.js';
 import { UserNames } from '../../src/events/users.js';
-import type { ProcessCreationEvent, ProcessTerminationEvent } from '../../src/events/schema.js';
+import { EventSchema, type ProcessCreationEvent, type ProcessTerminationEvent } from '../../src/events/schema.js';
 
 let sensor: ExecSensor;
 let table: ProcessTable;
@@ -112,5 +112,12 @@ describe('exec sensor (real BPF on this kernel)', () => {
     expect(got + kernelDrops).toBeGreaterThanOrEqual(5000);
     expect(after.badRecords).toBe(0);
     expect(got).toBe(5000);
+  });
+
+  it('every event seen validates against the published schema', () => {
+    sensor.drain();
+    expect(events.length).toBeGreaterThan(10_000);
+    const bad = events.map((e) => EventSchema.safeParse(e)).filter((r) => !r.success);
+    expect(bad.map((r) => r.error?.issues[0])).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@ import { SqliteSink } from '../../sinks/sqlite.js';
 import type { Sink } from '../../sinks/sink.js';
 import { BpfError } from '../../kernel/errors.js';
 import { onLibbpfLog } from '../../kernel/log.js';
+import { ensureMounts } from '../../kernel/mounts.js';
 import { createRunDetector } from '../../detection/live.js';
 import { CliError } from '../errors.js';
 
@@ -75,6 +76,7 @@ export function resolveConfig(flags: RunFlags): Config {
 async function runAgent(flags: RunFlags): Promise<void> {
   const log = pino({ level: flags.logLevel ?? 'info', base: { app: 'vigil' } }, pino.destination({ dest: 2, sync: true }));
   const cfg = resolveConfig(flags);
+  ensureMounts();
   onLibbpfLog((level, line) => {
     if (level === 'warn') log.warn({ libbpf: true }, line.trimEnd());
     else log.debug({ libbpf: true }, line.trimEnd());
