@@ -112,4 +112,88 @@ struct vigil_flood {
 	__u64 arg[5];
 };
 
+/*
+ * Exec guard (bpf/exec_guard.bpf.c): deny rules looked up in the kernel at
+ * lsm/bprm_check_security. Map keys and values below are shared with
+ * src/enforcement/ (the CLI writes them into the pinned maps).
+ */
+#define VIGIL_GUARD_PATH_KEY 256 /* deny_path key: resolved path, NUL padded */
+#define VIGIL_GUARD_ANCESTORS 4   /* ancestors carried in a decision record */
+
+enum vigil_guard_mode {
+	VIGIL_MODE_MONITOR = 1, /* allow, report would_block */
+	VIGIL_MODE_ENFORCE = 2, /* EPERM, report exec_blocked */
+};
+
+enum vigil_guard_match {
+	VIGIL_MATCH_INODE = 1, /* deny_inode: (s_dev, ino) */
+	VIGIL_MATCH_PATH = 2,  /* deny_path: resolved path of the file */
+	VIGIL_MATCH_HASH = 3,  /* deny_hash: sha256 of the content (IMA in the kernel) */
+};
+
+enum vigil_guard_action {
+	VIGIL_ACT_WOULD_BLOCK = 1,
+	VIGIL_ACT_BLOCKED = 2,
+};
+
+/* vigil_exec_decision.flags */
+enum vigil_decision_flags {
+	VIGIL_DF_PATH_TRUNCATED = 1 << 0,
+	VIGIL_DF_EXEMPT = 1 << 1,         /* PID 1 or vigil itself: never blocked */
+	VIGIL_DF_GLOBAL_MONITOR = 1 << 2, /* the global mode turned enforce into monitor */
+};
+
+struct vigil_guard_inode_key {
+	__u64 ino;
+	__u32 dev;        /* kernel s_dev: major << 20 | minor */
+	__u32 _pad0;
+};
+
+struct vigil_guard_rule {
+	__u64 rule_id;
+	__u32 mode;       /* enum vigil_guard_mode */
+	__u32 _pad0;
+};
+
+/* Array "guard_settings", one entry. */
+struct vigil_guard_settings {
+	__u32 mode;       /* global enum vigil_guard_mode: MONITOR downgrades every rule */
+	__u32 path_rules; /* > 0: resolve the path and look it up */
+	__u32 hash_rules; /* > 0: hash the file (IMA) and look it up */
+	__u32 _pad0;
+};
+
+/* Value of the inode-storage hash cache (IMA digests, keyed by the inode). */
+struct vigil_guard_hash_cache {
+	__u8 digest[32];
+	__s64 ctime_ns;   /* inode ctime when hashed: a change invalidates */
+	__u32 valid;
+	__u32 _pad0;
+};
+
+struct vigil_ancestor {
+	__u32 tgid;
+	__u32 _pad0;
+	__u64 start_ns;
+	char comm[VIGIL_COMM_LEN];
+};
+
+/* Exec decision: variable-length, path[] holds path_len bytes (no NUL). */
+struct vigil_exec_decision {
+	struct vigil_hdr hdr;
+	struct vigil_task task;
+	__u64 rule_id;
+	__u64 file_ino;
+	__u32 file_dev;
+	__u32 match;      /* enum vigil_guard_match */
+	__u32 action;     /* enum vigil_guard_action */
+	__u32 mode;       /* the rule's enum vigil_guard_mode */
+	__u32 flags;      /* enum vigil_decision_flags */
+	__u32 path_len;
+	__u32 n_ancestors;
+	__u32 _pad0;
+	struct vigil_ancestor ancestors[VIGIL_GUARD_ANCESTORS]; /* parent first */
+	char path[];
+};
+
 #endif /* VIGIL_H */

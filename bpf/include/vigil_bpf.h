@@ -98,6 +98,9 @@ struct vigil_walk {
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
 	struct mount *mnt;
+	/* optional: stop here (the task's root, as d_path does); NULL = namespace root */
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
 	__u32 pos;
 	bool done;
 	bool truncated;
@@ -118,6 +121,11 @@ static long vigil_walk_step(__u64 index, void *ctx)
 	struct mount *mnt = w->mnt;
 	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+
+	if (w->root_dentry && dentry == w->root_dentry && vfsmnt == w->root_mnt) {
+		w->done = true; /* the task's root (chroot) */
+		return 1;
+	}
 
 	if (dentry == mnt_root || dentry == parent) {
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
@@ -154,10 +162,15 @@ static long vigil_walk_step(__u64 index, void *ctx)
  * return the length. Sets *truncated when the path was deeper than
  * VIGIL_PATH_DEPTH components or longer than VIGIL_PATH_MAX.
  */
-static __always_inline __u32 vigil_path_resolve(const struct path *path, char *dst, bool *truncated)
+static __always_inline __u32 vigil_path_resolve_at(const struct path *path, const struct path *root, char *dst,
+						   bool *truncated)
 {
 	__u32 zero = 0;
 	struct vigil_walk w = {};
+	if (root) {
+		w.root_dentry = BPF_CORE_READ(root, dentry);
+		w.root_mnt = BPF_CORE_READ(root, mnt);
+	}
 	w.dentry = BPF_CORE_READ(path, dentry);
 	w.vfsmnt = BPF_CORE_READ(path, mnt);
 	w.mnt = (struct mount *)((void *)w.vfsmnt - bpf_core_field_offset(struct mount, mnt));
@@ -178,6 +191,12 @@ static __always_inline __u32 vigil_path_resolve(const struct path *path, char *d
 	__u32 len = (VIGIL_PATH_MAX - pos) & VIGIL_PATH_MASK;
 	bpf_probe_read_kernel(dst, len, &pb->buf[pos & VIGIL_PATH_MASK]);
 	return len;
+}
+
+/* Path from the mount namespace's root (the task's chroot is not considered). */
+static __always_inline __u32 vigil_path_resolve(const struct path *path, char *dst, bool *truncated)
+{
+	return vigil_path_resolve_at(path, NULL, dst, truncated);
 }
 
 /*

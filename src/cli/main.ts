@@ -3,6 +3,8 @@ import { register as registerRun } from './commands/run.js';
 import { register as registerEvents } from './commands/events.js';
 import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerRules } from './commands/rules.js';
+import { register as registerDeny } from './commands/deny.js';
+import { register as registerDisarm } from './commands/disarm.js';
 import { CliError } from './errors.js';
 import { BpfError } from '../kernel/errors.js';
 import { ConfigError } from '../config/config.js';
@@ -32,6 +34,8 @@ Examples:
   registerEvents(program);
   registerDoctor(program);
   registerRules(program);
+  registerDeny(program);
+  registerDisarm(program);
   return program;
 }
 

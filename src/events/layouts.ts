@@ -112,7 +112,35 @@ export const VigilFlood = {
   fields: { hdr: f(0, 16, 'vigil_hdr'), seq: f(16, 8), pid: f(24, 4), cpu: f(28, 4), arg: f(32, 40) },
 } as const satisfies Layout;
 
-export const ALL_LAYOUTS: Layout[] = [VigilHdr, VigilTask, VigilExec, VigilFork, VigilExit, VigilFlood];
+export const VigilAncestor = {
+  name: 'vigil_ancestor',
+  size: 32,
+  fields: { tgid: f(0, 4), _pad0: f(4, 4), start_ns: f(8, 8), comm: f(16, 16) },
+} as const satisfies Layout;
+
+/** Exec guard decision (bpf/exec_guard.bpf.c); path[] follows, path_len bytes. */
+export const VigilExecDecision = {
+  name: 'vigil_exec_decision',
+  size: 264,
+  fields: {
+    hdr: f(0, 16, 'vigil_hdr'),
+    task: f(16, 72, 'vigil_task'),
+    rule_id: f(88, 8),
+    file_ino: f(96, 8),
+    file_dev: f(104, 4),
+    match: f(108, 4),
+    action: f(112, 4),
+    mode: f(116, 4),
+    flags: f(120, 4),
+    path_len: f(124, 4),
+    n_ancestors: f(128, 4),
+    _pad0: f(132, 4),
+    ancestors: f(136, 128),
+    path: f(264, 0),
+  },
+} as const satisfies Layout;
+
+export const ALL_LAYOUTS: Layout[] = [VigilHdr, VigilTask, VigilExec, VigilFork, VigilExit, VigilFlood, VigilAncestor, VigilExecDecision];
 
 export interface LayoutMismatch {
   layout: string;

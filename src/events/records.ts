@@ -72,7 +72,7 @@ export function decodeHeader(v: DataView, off: number, len: number): RecordHeade
   };
 }
 
-function decodeTask(v: DataView, bytes: Uint8Array, off: number): TaskIds {
+export function decodeTask(v: DataView, bytes: Uint8Array, off: number): TaskIds {
   const F = VigilTask.fields;
   const c = off + F.comm.offset;
   return {

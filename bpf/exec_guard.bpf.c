@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Exec guard: decides in the kernel, at lsm/bprm_check_security, whether an exec
+ * may proceed. Deny rules live in hash maps (O(1) lookups, no string loops):
+ *
+ *   deny_inode  (s_dev, ino)           -> rule   the file itself (any name, hard links)
+ *   deny_path   resolved path (256 B)  -> rule   whatever file sits at that path
+ *   deny_hash   sha256 digest          -> rule   any file with that content (IMA hash,
+ *                                                 sleepable program, cached per inode)
+ *
+ * Per rule and globally (guard_settings) the mode is monitor (allow, report
+ * would_block) or enforce (-EPERM, report exec_blocked). PID 1 and vigil itself
+ * (allow_tgid: the agent, its children; allow_inode: its executable) are never
+ * blocked (allow_tgid entries carry the process start time, so a reused pid is
+ * not exempt). Records: struct vigil_exec_decision (include/vigil.h).
+ *
+ * The 6.12+ verifier wants an LSM return value provably in [-4095, 0]: every
+ * branch returns a constant. A previous BPF program's denial (`ret`) is kept.
+ */
+#include "vigil_bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define EPERM 1
+#define HASH_ALGO_SHA256 4 /* enum hash_algo */
+
+VIGIL_BTF_KEEP(vigil_exec_decision);
+VIGIL_BTF_KEEP(vigil_guard_settings);
+VIGIL_BTF_KEEP(vigil_guard_inode_key);
+VIGIL_BTF_KEEP(vigil_guard_rule);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct vigil_guard_inode_key);
+	__type(value, struct vigil_guard_rule);
+} deny_inode SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, char[VIGIL_GUARD_PATH_KEY]);
+	__type(value, struct vigil_guard_rule);
+} deny_path SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u8[32]);
+	__type(value, struct vigil_guard_rule);
+} deny_hash SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_guard_settings);
+} guard_settings SEC(".maps");
+
+/* tgid -> its start time in clock ticks (/proc/PID/stat field 22): a reused pid does not match */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u64);
+} allow_tgid SEC(".maps");
+
+#define USER_HZ_NS (1000000000ULL / 100) /* x86 USER_HZ */
+
+static __always_inline bool allowed_tgid(__u32 tgid, struct task_struct *leader)
+{
+	__u64 *ticks = bpf_map_lookup_elem(&allow_tgid, &tgid);
+	if (!ticks)
+		return false;
+	return *ticks == BPF_CORE_READ(leader, start_boottime) / USER_HZ_NS;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct vigil_guard_inode_key);
+	__type(value, __u32);
+} allow_inode SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct vigil_guard_hash_cache);
+} hash_cache SEC(".maps");
+
+/* Path key scratch (non-sleepable program only). */
+struct guard_scratch {
+	char path[VIGIL_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct guard_scratch);
+} guard_scratch SEC(".maps");
+
+#define DECISION_MAX (sizeof(struct vigil_exec_decision) + VIGIL_PATH_MAX)
+
+static __always_inline void fill_ancestors(struct vigil_exec_decision *d, struct task_struct *task)
+{
+	struct task_struct *p = BPF_CORE_READ(task, real_parent);
+	__u32 n = 0;
+
+#pragma unroll
+	for (int i = 0; i < VIGIL_GUARD_ANCESTORS; i++) {
+		if (!p)
+			break;
+		__u32 tgid = BPF_CORE_READ(p, tgid);
+		if (tgid == 0)
+			break;
+		d->ancestors[i].tgid = tgid;
+		d->ancestors[i]._pad0 = 0;
+		d->ancestors[i].start_ns = BPF_CORE_READ(p, group_leader, start_boottime);
+		BPF_CORE_READ_STR_INTO(&d->ancestors[i].comm, p, comm);
+		n++;
+		if (tgid == 1)
+			break;
+		p = BPF_CORE_READ(p, real_parent);
+	}
+	d->n_ancestors = n;
+}
+
+/*
+ * A rule matched: decide, report, return the verdict (1 = deny).
+ * Never blocks PID 1 or vigil (its tgid, its children, its executable).
+ */
+static __always_inline int decide(struct linux_binprm *bprm, const struct vigil_guard_rule *rule,
+				  const struct vigil_guard_inode_key *key, __u32 match,
+				  const struct vigil_guard_settings *st)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 flags = 0;
+	__u32 mode = rule->mode;
+	__u32 action;
+
+	if (tgid == 1 || allowed_tgid(tgid, BPF_CORE_READ(task, group_leader)) ||
+	    allowed_tgid(ptgid, BPF_CORE_READ(parent, group_leader)) || bpf_map_lookup_elem(&allow_inode, key))
+		flags |= VIGIL_DF_EXEMPT;
+	if (mode == VIGIL_MODE_ENFORCE && st->mode == VIGIL_MODE_MONITOR)
+		flags |= VIGIL_DF_GLOBAL_MONITOR;
+	bool deny = mode == VIGIL_MODE_ENFORCE && !(flags & (VIGIL_DF_EXEMPT | VIGIL_DF_GLOBAL_MONITOR));
+	action = deny ? VIGIL_ACT_BLOCKED : VIGIL_ACT_WOULD_BLOCK;
+
+	struct vigil_exec_decision *d = bpf_ringbuf_reserve(&events, DECISION_MAX, 0);
+	if (!d) {
+		vigil_count(VIGIL_STAT_RB_FULL);
+		return deny;
+	}
+	vigil_task_fill(&d->task, task);
+	d->rule_id = rule->rule_id;
+	d->file_ino = key->ino;
+	d->file_dev = key->dev;
+	d->match = match;
+	d->action = action;
+	d->mode = mode;
+	d->_pad0 = 0;
+	fill_ancestors(d, task);
+
+	bool trunc = false;
+	struct path fpath = BPF_CORE_READ(bprm, file, f_path);
+	struct path root = BPF_CORE_READ(task, fs, root);
+	__u32 len = vigil_path_resolve_at(&fpath, &root, d->path, &trunc) & VIGIL_PATH_MASK;
+	if (trunc)
+		flags |= VIGIL_DF_PATH_TRUNCATED;
+	d->flags = flags;
+	d->path_len = len;
+	vigil_hdr_init(&d->hdr, VIGIL_REC_EXEC_DECISION, sizeof(*d) + len);
+	bpf_ringbuf_submit(d, 0);
+	vigil_count(VIGIL_STAT_DECISION);
+	return deny;
+}
+
+static __always_inline void inode_key(struct linux_binprm *bprm, struct vigil_guard_inode_key *k)
+{
+	struct inode *inode = BPF_CORE_READ(bprm, file, f_inode);
+	k->ino = BPF_CORE_READ(inode, i_ino);
+	k->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	k->_pad0 = 0;
+}
+
+SEC("lsm/bprm_check_security")
+int BPF_PROG(vigil_guard_bprm, struct linux_binprm *bprm, int ret)
+{
+	__u32 zero = 0;
+	struct vigil_guard_inode_key key;
+	struct vigil_guard_rule *rule;
+	__u32 match = VIGIL_MATCH_INODE;
+
+	if (ret != 0)
+		return -EPERM; /* an earlier program denied: keep it */
+	struct vigil_guard_settings *st = bpf_map_lookup_elem(&guard_settings, &zero);
+	if (!st)
+		return 0;
+
+	inode_key(bprm, &key);
+	rule = bpf_map_lookup_elem(&deny_inode, &key);
+	if (!rule && st->path_rules) {
+		struct guard_scratch *s = bpf_map_lookup_elem(&guard_scratch, &zero);
+		if (!s)
+			return 0;
+		bool trunc = false;
+		__builtin_memset(s->path, 0, VIGIL_GUARD_PATH_KEY);
+		struct path fpath = BPF_CORE_READ(bprm, file, f_path);
+		/* as the process sees it (relative to its root: chroot), like d_path */
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+		struct path root = BPF_CORE_READ(task, fs, root);
+		__u32 len = vigil_path_resolve_at(&fpath, &root, s->path, &trunc);
+		if (!trunc && len < VIGIL_GUARD_PATH_KEY) {
+			/* the copy wrote len bytes: bytes [len, 256) are still zero */
+			rule = bpf_map_lookup_elem(&deny_path, s->path);
+			match = VIGIL_MATCH_PATH;
+		}
+	}
+	if (!rule)
+		return 0;
+	if (decide(bprm, rule, &key, match, st))
+		return -EPERM;
+	return 0;
+}
+
+/* inode ctime in ns, across the three layouts (6.1: i_ctime, 6.6: __i_ctime, 6.11+: i_ctime_sec/nsec) */
+struct inode___c61 {
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+struct inode___c66 {
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+static __always_inline __s64 inode_ctime_ns(struct inode *inode)
+{
+	if (bpf_core_field_exists(inode->i_ctime_sec))
+		return BPF_CORE_READ(inode, i_ctime_sec) * 1000000000LL + BPF_CORE_READ(inode, i_ctime_nsec);
+	if (bpf_core_field_exists(struct inode___c66, __i_ctime)) {
+		struct inode___c66 *i = (void *)inode;
+		return BPF_CORE_READ(i, __i_ctime.tv_sec) * 1000000000LL + BPF_CORE_READ(i, __i_ctime.tv_nsec);
+	}
+	struct inode___c61 *i = (void *)inode;
+	return BPF_CORE_READ(i, i_ctime.tv_sec) * 1000000000LL + BPF_CORE_READ(i, i_ctime.tv_nsec);
+}
+
+/*
+ * Content rules: the sha256 of the file being executed, from IMA
+ * (bpf_ima_file_hash, sleepable), computed once per inode and cached in inode
+ * storage until the inode's ctime changes. Runs only while hash rules exist.
+ * Loaded when the kernel takes it (userspace probes; 6.1+ with CONFIG_IMA).
+ */
+SEC("lsm.s/bprm_check_security")
+int BPF_PROG(vigil_guard_bprm_hash, struct linux_binprm *bprm, int ret)
+{
+	__u32 zero = 0;
+	struct vigil_guard_inode_key key;
+	__u8 digest[64];
+
+	if (ret != 0)
+		return -EPERM;
+	struct vigil_guard_settings *st = bpf_map_lookup_elem(&guard_settings, &zero);
+	if (!st || !st->hash_rules)
+		return 0;
+
+	struct file *file = bprm->file;
+	struct inode *inode = file->f_inode;
+	if (!inode)
+		return 0;
+	__s64 ctime = inode_ctime_ns(inode);
+	struct vigil_guard_hash_cache *c = bpf_inode_storage_get(&hash_cache, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (c && c->valid && c->ctime_ns == ctime) {
+		__builtin_memcpy(digest, c->digest, 32);
+	} else {
+		long algo = bpf_ima_file_hash(file, digest, sizeof(digest));
+		if (algo != HASH_ALGO_SHA256)
+			return 0; /* IMA off or another algorithm: userspace-resolved inodes still apply */
+		if (c) {
+			__builtin_memcpy(c->digest, digest, 32);
+			c->ctime_ns = ctime;
+			c->valid = 1;
+		}
+	}
+	struct vigil_guard_rule *rule = bpf_map_lookup_elem(&deny_hash, digest);
+	if (!rule)
+		return 0;
+	inode_key(bprm, &key);
+	if (decide(bprm, rule, &key, VIGIL_MATCH_HASH, st))
+		return -EPERM;
+	return 0;
+}

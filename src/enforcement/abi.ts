@@ -1,0 +1,92 @@
+/**
+ * Keys and values of the exec guard's maps (struct vigil_guard_* in
+ * bpf/include/vigil.h), and the pin layout in bpffs.
+ */
+import { join } from 'node:path';
+
+export const GUARD_OBJECT = 'exec_guard.bpf.o';
+/** bpffs directory holding the guard's maps and links; survives the agent. */
+export const DEFAULT_PIN_DIR = '/sys/fs/bpf/vigil/exec_guard';
+export const PATH_KEY_SIZE = 256; // VIGIL_GUARD_PATH_KEY
+export const PROGRAMS = { inode: 'vigil_guard_bprm', hash: 'vigil_guard_bprm_hash' } as const;
+export const MAPS = [
+  'deny_inode', 'deny_path', 'deny_hash', 'guard_settings', 'allow_tgid', 'allow_inode', 'hash_cache', 'events', 'vigil_stats',
+] as const;
+export type GuardMapName = (typeof MAPS)[number];
+
+export type Mode = 'monitor' | 'enforce';
+export const ModeValue: Record<Mode, number> = { monitor: 1, enforce: 2 };
+export function modeName(v: number): Mode | `unknown(${number})` {
+  return v === 1 ? 'monitor' : v === 2 ? 'enforce' : `unknown(${v})`;
+}
+export const MatchName: Record<number, 'inode' | 'path' | 'sha256'> = { 1: 'inode', 2: 'path', 3: 'sha256' };
+export const Action = { WOULD_BLOCK: 1, BLOCKED: 2 } as const;
+export const DecisionFlags = { PATH_TRUNCATED: 1, EXEMPT: 2, GLOBAL_MONITOR: 4 } as const;
+
+export function pinPath(dir: string, name: string): string {
+  return join(dir, name);
+}
+export const LINK_PINS = { inode: 'link_bprm', hash: 'link_bprm_hash' } as const;
+
+/**
+ * Kernel s_dev (MKDEV: major << 20 | minor) from the userspace dev_t Node's
+ * stat() returns (glibc encoding: major bits 8-19 and 32-43, minor 0-7 and 20-31).
+ */
+export function kernelDev(dev: number | bigint): number {
+  const d = BigInt(dev);
+  const major = Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn));
+  const minor = Number((d & 0xffn) | ((d >> 12n) & ~0xffn));
+  return ((major << 20) | minor) >>> 0;
+}
+
+/** struct vigil_guard_inode_key */
+export function inodeKey(kdev: number, ino: number | bigint): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeBigUInt64LE(BigInt(ino), 0);
+  b.writeUInt32LE(kdev >>> 0, 8);
+  return b;
+}
+
+/** deny_path key: the path's bytes, NUL padded to 256. Null when it does not fit. */
+export function pathKey(path: string): Buffer | null {
+  const p = Buffer.from(path);
+  if (p.length >= PATH_KEY_SIZE) return null;
+  const b = Buffer.alloc(PATH_KEY_SIZE);
+  p.copy(b);
+  return b;
+}
+
+export function hashKey(hex: string): Buffer {
+  if (!/^[0-9a-f]{64}$/i.test(hex)) throw new Error(`not a sha256 digest: ${hex}`);
+  return Buffer.from(hex, 'hex');
+}
+
+/** struct vigil_guard_rule */
+export function ruleValue(ruleId: number, mode: Mode): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeBigUInt64LE(BigInt(ruleId), 0);
+  b.writeUInt32LE(ModeValue[mode], 8);
+  return b;
+}
+
+export function decodeRuleValue(b: Buffer): { ruleId: number; mode: number } {
+  return { ruleId: Number(b.readBigUInt64LE(0)), mode: b.readUInt32LE(8) };
+}
+
+/** struct vigil_guard_settings */
+export interface GuardSettings {
+  mode: Mode;
+  pathRules: number;
+  hashRules: number;
+}
+export function settingsValue(s: GuardSettings): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt32LE(ModeValue[s.mode], 0);
+  b.writeUInt32LE(s.pathRules, 4);
+  b.writeUInt32LE(s.hashRules, 8);
+  return b;
+}
+export function decodeSettings(b: Buffer): GuardSettings {
+  const m = b.readUInt32LE(0);
+  return { mode: m === 1 ? 'monitor' : 'enforce', pathRules: b.readUInt32LE(4), hashRules: b.readUInt32LE(8) };
+}

@@ -1,0 +1,301 @@
+/**
+ * The exec guard in the kernel: load, attach and pin (persistent enforcement),
+ * adopt what an earlier agent pinned, reconcile the deny maps with the rules,
+ * and disarm. Everything after arming works on the pinned maps, so `vigil deny`
+ * in another process changes a running guard without a restart.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BpfError, BpfMap, BpfObject, BPF_ANY } from '../kernel/index.js';
+import {
+  DEFAULT_PIN_DIR, GUARD_OBJECT, LINK_PINS, MAPS, PROGRAMS, type GuardMapName, type GuardSettings, type Mode,
+  decodeSettings, hashKey, inodeKey, kernelDev, pathKey, ruleValue, settingsValue,
+} from './abi.js';
+import type { DenyRule } from './rules-store.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+/** bpf/.output/exec_guard.bpf.o from src/enforcement (tsx/vitest) or dist/enforcement. */
+export function defaultObjectPath(): string {
+  const env = process.env.VIGIL_BPF_DIR;
+  if (env) return join(env, GUARD_OBJECT);
+  return resolve(HERE, '../../bpf/.output', GUARD_OBJECT);
+}
+
+export interface ArmOptions {
+  pinDir?: string;
+  objectPath?: string;
+  /** ring buffer bytes for decision records (power of two, page multiple) */
+  ringBytes?: number;
+  /** never try the sleepable IMA-hash program */
+  noHashProgram?: boolean;
+}
+
+export interface ArmResult {
+  guard: ExecGuard;
+  /** true: loaded and pinned now; false: adopted what was pinned */
+  loaded: boolean;
+}
+
+export interface ReconcileResult {
+  inode: number;
+  path: number;
+  hash: number;
+  removed: number;
+  /** rules whose file could not be resolved to an inode (path-only) */
+  unresolved: number[];
+  /** paths too long for the 256-byte path key (inode entry only) */
+  tooLong: number[];
+}
+
+export class ExecGuard {
+  private constructor(
+    readonly pinDir: string,
+    private readonly maps: Map<GuardMapName, BpfMap>,
+    /** the sleepable sha256 (IMA) program is attached */
+    readonly hashProgram: boolean,
+  ) {}
+
+  static isArmed(pinDir = DEFAULT_PIN_DIR): boolean {
+    return existsSync(join(pinDir, LINK_PINS.inode));
+  }
+
+  /** Load, attach and pin the guard, or adopt it if already pinned. */
+  static arm(opts: ArmOptions = {}): ArmResult {
+    const pinDir = opts.pinDir ?? DEFAULT_PIN_DIR;
+    if (ExecGuard.isArmed(pinDir)) {
+      try {
+        return { guard: ExecGuard.adopt(pinDir), loaded: false };
+      } catch {
+        // half-pinned leftovers (a crash while arming): start over
+        ExecGuard.disarm(pinDir);
+      }
+    } else if (existsSync(pinDir)) {
+      ExecGuard.disarm(pinDir);
+    }
+    const objectPath = opts.objectPath ?? defaultObjectPath();
+    const ringBytes = opts.ringBytes ?? 256 * 1024;
+    let obj: BpfObject | null = null;
+    let hash = !opts.noHashProgram;
+    try {
+      try {
+        obj = BpfObject.open(objectPath, { maxEntries: { events: ringBytes }, skipPrograms: hash ? [] : [PROGRAMS.hash] }).load();
+      } catch (e) {
+        if (!hash) throw e;
+        // the kernel refused the sleepable IMA program (no IMA, no sleepable LSM): inode/path rules only
+        hash = false;
+        obj = BpfObject.open(objectPath, { maxEntries: { events: ringBytes }, skipPrograms: [PROGRAMS.hash] }).load();
+      }
+      mkdirSync(pinDir, { recursive: true });
+      for (const name of MAPS) obj.map(name).pin(join(pinDir, name));
+      // settings before the hook goes live
+      const settings = BpfMap.openPinned(join(pinDir, 'guard_settings'));
+      settings.update(u32(0), settingsValue({ mode: 'enforce', pathRules: 0, hashRules: 0 }));
+      settings.close();
+      const l1 = obj.program(PROGRAMS.inode).attachLsm();
+      l1.pin(join(pinDir, LINK_PINS.inode));
+      l1.disconnect();
+      if (hash) {
+        try {
+          const l2 = obj.program(PROGRAMS.hash).attachLsm();
+          l2.pin(join(pinDir, LINK_PINS.hash));
+          l2.disconnect();
+        } catch {
+          hash = false;
+        }
+      }
+    } catch (e) {
+      obj?.close();
+      ExecGuard.disarm(pinDir);
+      throw e;
+    }
+    obj.close(); // links and maps stay: they are pinned
+    return { guard: ExecGuard.adopt(pinDir), loaded: true };
+  }
+
+  /** Open the pinned maps of an armed guard. */
+  static adopt(pinDir = DEFAULT_PIN_DIR): ExecGuard {
+    if (!ExecGuard.isArmed(pinDir)) {
+      throw new BpfError({ op: `adopt exec guard (${pinDir})`, errno: 2, hint: 'the exec guard is not armed: `vigil deny add` or `vigil run` arms it' });
+    }
+    const maps = new Map<GuardMapName, BpfMap>();
+    try {
+      for (const name of MAPS) maps.set(name, BpfMap.openPinned(join(pinDir, name)));
+    } catch (e) {
+      for (const m of maps.values()) m.close();
+      throw e;
+    }
+    return new ExecGuard(pinDir, maps, existsSync(join(pinDir, LINK_PINS.hash)));
+  }
+
+  /**
+   * Remove the pinned links and maps: the hooks detach once no process holds
+   * them (an agent that adopted the guard keeps them until it closes).
+   */
+  static disarm(pinDir = DEFAULT_PIN_DIR): string[] {
+    const removed: string[] = [];
+    if (!existsSync(pinDir)) return removed;
+    // links first: enforcement stops before the maps go
+    const names = readdirSync(pinDir).sort((a, b) => Number(b.startsWith('link_')) - Number(a.startsWith('link_')));
+    for (const n of names) {
+      unlinkSync(join(pinDir, n));
+      removed.push(n);
+    }
+    rmdirSync(pinDir);
+    try {
+      rmdirSync(dirname(pinDir)); // /sys/fs/bpf/vigil when empty
+    } catch {
+      /* not empty or not ours */
+    }
+    return removed;
+  }
+
+  map(name: GuardMapName): BpfMap {
+    const m = this.maps.get(name);
+    if (!m) throw new Error(`exec guard map ${name} is not open`);
+    return m;
+  }
+
+  settings(): GuardSettings {
+    const v = this.map('guard_settings').lookup(u32(0));
+    return v ? decodeSettings(v) : { mode: 'enforce', pathRules: 0, hashRules: 0 };
+  }
+
+  setSettings(s: GuardSettings): void {
+    this.map('guard_settings').update(u32(0), settingsValue(s));
+  }
+
+  /**
+   * Never block this process and its children (the agent), matched with its
+   * start time so a reused pid is not exempt.
+   */
+  allowProcess(pid = process.pid): void {
+    this.map('allow_tgid').update(u32(pid), u64(BigInt(procStartTicks(pid))));
+  }
+
+  /** Drop allow entries of processes that are gone or were replaced. */
+  pruneAllowedProcesses(): number {
+    const m = this.map('allow_tgid');
+    let n = 0;
+    for (const [k, v] of [...m.entries()]) {
+      const pid = k.readUInt32LE(0);
+      let live = false;
+      try {
+        live = BigInt(procStartTicks(pid)) === v.readBigUInt64LE(0);
+      } catch {
+        live = false;
+      }
+      if (!live && m.delete(k)) n++;
+    }
+    return n;
+  }
+
+  /** Never block this file (vigil's own interpreter/binary). */
+  allowFile(path: string): void {
+    const st = statSync(path);
+    this.map('allow_inode').update(inodeKey(kernelDev(st.dev), st.ino), u32(1));
+  }
+
+  /**
+   * Make the kernel maps say exactly what the rules say: add or update every
+   * entry the rules need, delete every other entry. Path rules are resolved
+   * again (the file at a path may have been replaced: new inode).
+   */
+  reconcile(rules: DenyRule[], globalMode: Mode): ReconcileResult {
+    const want = { deny_inode: new Map<string, Buffer>(), deny_path: new Map<string, Buffer>(), deny_hash: new Map<string, Buffer>() };
+    const keys = { deny_inode: new Map<string, Buffer>(), deny_path: new Map<string, Buffer>(), deny_hash: new Map<string, Buffer>() };
+    const res: ReconcileResult = { inode: 0, path: 0, hash: 0, removed: 0, unresolved: [], tooLong: [] };
+    const put = (map: keyof typeof want, key: Buffer, value: Buffer): void => {
+      const h = key.toString('hex');
+      if (want[map].has(h)) return; // first rule wins (lowest id)
+      want[map].set(h, value);
+      keys[map].set(h, key);
+    };
+    for (const r of rules) {
+      const value = ruleValue(r.id, r.mode);
+      if (r.kind === 'sha256' && r.sha256) put('deny_hash', hashKey(r.sha256), value);
+      if (r.path) {
+        const id = resolveFile(r.path);
+        if (id) put('deny_inode', inodeKey(id.kdev, id.ino), value);
+        else res.unresolved.push(r.id);
+        if (r.kind === 'path') {
+          const resolved = id?.realPath ?? r.resolvedPath ?? r.path;
+          const k = pathKey(resolved);
+          if (k) put('deny_path', k, value);
+          else res.tooLong.push(r.id);
+          // the path as given too, when it differs (a symlink): exec resolves it, the
+          // kernel sees the target; the target's path is what matches
+        }
+      }
+    }
+    for (const map of ['deny_inode', 'deny_path', 'deny_hash'] as const) {
+      const m = this.map(map);
+      for (const [h, v] of want[map]) {
+        const cur = m.lookup(keys[map].get(h)!);
+        if (!cur || !cur.equals(v)) m.update(keys[map].get(h)!, v, BPF_ANY);
+      }
+      for (const k of [...m.keys()]) {
+        if (!want[map].has(k.toString('hex')) && m.delete(k)) res.removed++;
+      }
+    }
+    res.inode = want.deny_inode.size;
+    res.path = want.deny_path.size;
+    res.hash = want.deny_hash.size;
+    this.setSettings({ mode: globalMode, pathRules: res.path, hashRules: this.hashProgram ? res.hash : 0 });
+    return res;
+  }
+
+  /** Sum of the per-CPU counters (enum vigil_stat). */
+  counters(): number[] {
+    const m = this.map('vigil_stats');
+    const out: number[] = [];
+    for (let i = 0; i < m.info.maxEntries; i++) {
+      const per = m.lookupPerCpu(u32(i)) ?? [];
+      out.push(per.reduce((a, b) => a + Number(b.readBigUInt64LE(0)), 0));
+    }
+    return out;
+  }
+
+  close(): void {
+    for (const m of this.maps.values()) m.close();
+    this.maps.clear();
+  }
+}
+
+export interface FileIdentity {
+  kdev: number;
+  ino: bigint;
+  realPath: string;
+}
+
+/** (kernel s_dev, inode, real path) of a regular file, or null when it is not there. */
+export function resolveFile(path: string): FileIdentity | null {
+  try {
+    const realPath = realpathSync(path);
+    const st = statSync(realPath, { bigint: true });
+    if (!st.isFile()) return null;
+    return { kdev: kernelDev(st.dev), ino: st.ino, realPath };
+  } catch {
+    return null;
+  }
+}
+
+/** /proc/PID/stat field 22 (start time in clock ticks since boot). */
+export function procStartTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(rest[19]); // field 22 counted from the state (field 3)
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
+}
+
+function u64(n: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(n);
+  return b;
+}

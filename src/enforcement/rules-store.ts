@@ -1,0 +1,130 @@
+/**
+ * Deny rules in SQLite: the durable record `vigil deny` edits and the agent
+ * reconciles the kernel maps against. Lives in the same database file as the
+ * event store (own tables, own schema version), WAL mode.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Mode } from './abi.js';
+
+export type RuleKind = 'path' | 'sha256';
+
+export interface DenyRule {
+  id: number;
+  kind: RuleKind;
+  /** path rules: the absolute path as given, and as resolved (symlinks followed) */
+  path: string | null;
+  resolvedPath: string | null;
+  /** sha256 rules: lower-case hex; a path given with --sha256 is kept as `path` (its inode is denied too) */
+  sha256: string | null;
+  mode: Mode;
+  comment: string | null;
+  createdMs: number;
+}
+
+export type NewRule = Omit<DenyRule, 'id' | 'createdMs'>;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS guard_rules (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL CHECK (kind IN ('path', 'sha256')),
+  path TEXT,
+  resolved_path TEXT,
+  sha256 TEXT,
+  mode TEXT NOT NULL CHECK (mode IN ('monitor', 'enforce')),
+  comment TEXT,
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS guard_settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+`;
+
+interface Row {
+  id: number;
+  kind: RuleKind;
+  path: string | null;
+  resolved_path: string | null;
+  sha256: string | null;
+  mode: Mode;
+  comment: string | null;
+  created_ms: number;
+}
+
+export class RulesStore {
+  private constructor(private readonly db: Database.Database) {}
+
+  static open(file: string, opts: { readonly?: boolean } = {}): RulesStore {
+    if (!opts.readonly && file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    const db = new Database(file, opts.readonly ? { readonly: true, fileMustExist: true } : {});
+    if (!opts.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('busy_timeout = 5000');
+      db.exec(SCHEMA);
+    }
+    return new RulesStore(db);
+  }
+
+  add(r: NewRule): DenyRule {
+    const now = Date.now();
+    const info = this.db
+      .prepare('INSERT INTO guard_rules (kind, path, resolved_path, sha256, mode, comment, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(r.kind, r.path, r.resolvedPath, r.sha256, r.mode, r.comment, now);
+    return { ...r, id: Number(info.lastInsertRowid), createdMs: now };
+  }
+
+  get(id: number): DenyRule | undefined {
+    const row = this.db.prepare('SELECT * FROM guard_rules WHERE id = ?').get(id) as Row | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  list(): DenyRule[] {
+    try {
+      return (this.db.prepare('SELECT * FROM guard_rules ORDER BY id').all() as Row[]).map(fromRow);
+    } catch (e) {
+      if (/no such table/.test((e as Error).message)) return []; // read-only open of a fresh store
+      throw e;
+    }
+  }
+
+  remove(id: number): boolean {
+    return this.db.prepare('DELETE FROM guard_rules WHERE id = ?').run(id).changes > 0;
+  }
+
+  setResolved(id: number, resolvedPath: string | null): void {
+    this.db.prepare('UPDATE guard_rules SET resolved_path = ? WHERE id = ?').run(resolvedPath, id);
+  }
+
+  /** Global mode (default enforce: each rule's own mode applies). */
+  globalMode(): Mode {
+    try {
+      const row = this.db.prepare("SELECT value FROM guard_settings WHERE key = 'mode'").get() as { value: string } | undefined;
+      return row?.value === 'monitor' ? 'monitor' : 'enforce';
+    } catch {
+      return 'enforce';
+    }
+  }
+
+  setGlobalMode(mode: Mode): void {
+    this.db.prepare("INSERT INTO guard_settings (key, value) VALUES ('mode', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(mode);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function fromRow(r: Row): DenyRule {
+  return {
+    id: r.id,
+    kind: r.kind,
+    path: r.path,
+    resolvedPath: r.resolved_path,
+    sha256: r.sha256,
+    mode: r.mode,
+    comment: r.comment,
+    createdMs: r.created_ms,
+  };
+}

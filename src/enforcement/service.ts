@@ -1,0 +1,206 @@
+/**
+ * What the CLI and the agent call: add/remove rules and apply them to the
+ * kernel (arming the guard when needed), run the guard inside the agent
+ * (decision events, periodic re-validation), probe what this kernel enforces.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import type { RecordError } from '../kernel/errors.js';
+import { DEFAULT_PIN_DIR, type Mode } from './abi.js';
+import { DecisionReader, decisionEvent, type AncestorInfo, type ExecGuardEvent } from './decision.js';
+import { ExecGuard, resolveFile, type ReconcileResult } from './guard.js';
+import { RulesStore, type DenyRule } from './rules-store.js';
+
+export interface GuardLocation {
+  db: string;
+  pinDir?: string;
+}
+
+export function sha256File(path: string): Promise<string> {
+  return new Promise((res, rej) => {
+    const h = createHash('sha256');
+    createReadStream(path).on('error', rej).on('data', (d) => h.update(d)).on('end', () => res(h.digest('hex')));
+  });
+}
+
+export interface AddRuleInput {
+  path?: string;
+  /** hex digest; `true` = hash `path` now */
+  sha256?: string | true;
+  mode?: Mode;
+  comment?: string;
+}
+
+export async function makeRule(input: AddRuleInput): Promise<Omit<DenyRule, 'id' | 'createdMs'>> {
+  const mode = input.mode ?? 'enforce';
+  const comment = input.comment ?? null;
+  const path = input.path ? (isAbsolute(input.path) ? input.path : resolve(input.path)) : null;
+  if (input.sha256 !== undefined) {
+    let digest: string;
+    if (input.sha256 === true) {
+      if (!path) throw new Error('--sha256 without a digest needs a PATH to hash');
+      digest = await sha256File(path);
+    } else {
+      digest = input.sha256.toLowerCase();
+      if (!/^[0-9a-f]{64}$/.test(digest)) throw new Error(`--sha256: not a sha256 digest (64 hex digits): ${input.sha256}`);
+    }
+    return { kind: 'sha256', path, resolvedPath: path ? (resolveFile(path)?.realPath ?? null) : null, sha256: digest, mode, comment };
+  }
+  if (!path) throw new Error('give a PATH or --sha256 HEX');
+  const id = resolveFile(path);
+  if (!id && existsSync(path)) throw new Error(`${path} is not a regular file`);
+  return { kind: 'path', path, resolvedPath: id?.realPath ?? null, sha256: null, mode, comment };
+}
+
+/** Arm (or adopt) the guard and make its maps match the rules in the store. */
+export function applyRules(loc: GuardLocation, opts: { arm?: boolean } = {}): { result: ReconcileResult; armedNow: boolean; hashProgram: boolean } | null {
+  const pinDir = loc.pinDir ?? DEFAULT_PIN_DIR;
+  if (!opts.arm && !ExecGuard.isArmed(pinDir)) return null;
+  const store = RulesStore.open(loc.db);
+  try {
+    const { guard, loaded } = ExecGuard.arm({ pinDir });
+    try {
+      if (loaded) guard.allowFile(process.execPath);
+      const result = guard.reconcile(store.list(), store.globalMode());
+      return { result, armedNow: loaded, hashProgram: guard.hashProgram };
+    } finally {
+      guard.close();
+    }
+  } finally {
+    store.close();
+  }
+}
+
+export interface GuardServiceOptions extends GuardLocation {
+  onEvent: (ev: ExecGuardEvent) => void;
+  /** ancestors from the agent's process table (pid -> parent first) */
+  ancestors?: (pid: number) => AncestorInfo[] | undefined;
+  toEpochMs?: (ktimeNs: bigint) => number;
+  /** re-resolve path rules and pick up rule changes every N ms (default 2000) */
+  revalidateMs?: number;
+  onBadRecord?: (e: RecordError) => void;
+  onError?: (e: unknown) => void;
+}
+
+/**
+ * The guard inside the agent: arms or adopts the pinned guard, exempts the
+ * agent, reads decisions, re-validates rules on a timer. stop() leaves the
+ * enforcement pinned (it outlives the agent: `vigil disarm` removes it).
+ */
+export class ExecGuardService {
+  private guard: ExecGuard | null = null;
+  private reader: DecisionReader | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private rules = new Map<number, DenyRule>();
+  adopted = false;
+  decisions = 0;
+
+  constructor(private readonly opts: GuardServiceOptions) {}
+
+  start(): { adopted: boolean; hashProgram: boolean } {
+    const { guard, loaded } = ExecGuard.arm(this.opts.pinDir ? { pinDir: this.opts.pinDir } : {});
+    this.guard = guard;
+    this.adopted = !loaded;
+    guard.pruneAllowedProcesses();
+    guard.allowProcess(process.pid);
+    guard.allowFile(process.execPath);
+    this.revalidate();
+    this.reader = new DecisionReader(guard.map('events'), (d) => {
+      this.decisions++;
+      const ctx = {
+        rules: this.rules,
+        ...(this.opts.ancestors ? { ancestors: this.opts.ancestors } : {}),
+        ...(this.opts.toEpochMs ? { toEpochMs: this.opts.toEpochMs } : {}),
+      };
+      this.opts.onEvent(decisionEvent(d, ctx));
+    }, this.opts.onBadRecord);
+    this.reader.start(this.opts.onError);
+    const every = this.opts.revalidateMs ?? 2000;
+    if (every > 0) {
+      this.timer = setInterval(() => {
+        try {
+          this.revalidate();
+        } catch (e) {
+          this.opts.onError?.(e);
+        }
+      }, every);
+      this.timer.unref();
+    }
+    return { adopted: this.adopted, hashProgram: guard.hashProgram };
+  }
+
+  /** Reload rules from the store and reconcile the maps (cheap: stats + map lookups). */
+  revalidate(): ReconcileResult | null {
+    if (!this.guard) return null;
+    if (!ExecGuard.isArmed(this.guard.pinDir)) return null; // disarmed deliberately: do not re-arm
+    const store = RulesStore.open(this.opts.db);
+    try {
+      const list = store.list();
+      this.rules = new Map(list.map((r) => [r.id, r]));
+      return this.guard.reconcile(list, store.globalMode());
+    } finally {
+      store.close();
+    }
+  }
+
+  drain(): number {
+    return this.reader?.drain() ?? 0;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.reader?.drain();
+    this.reader?.close();
+    this.reader = null;
+    this.guard?.close();
+    this.guard = null;
+  }
+}
+
+export interface EnforcementProbe {
+  /** bpf is in /sys/kernel/security/lsm */
+  lsmActive: boolean;
+  /** the guard loaded and attached here (then detached again) */
+  canLoadLsm: boolean;
+  /** the sha256 (IMA, sleepable) program loaded too */
+  hashRules: boolean;
+  level: 'enforce' | 'detect-only';
+  reason?: string;
+}
+
+/**
+ * Try the guard for real: load and attach it into a scratch pin directory and
+ * remove it again. Does not touch an armed guard.
+ */
+export async function probeEnforcement(): Promise<EnforcementProbe> {
+  let lsmActive = false;
+  try {
+    lsmActive = readFileSync('/sys/kernel/security/lsm', 'utf8').trim().split(',').includes('bpf');
+  } catch {
+    /* securityfs not mounted */
+  }
+  const pinDir = `/sys/fs/bpf/vigil-probe-${process.pid}`;
+  try {
+    const { guard } = ExecGuard.arm({ pinDir, ringBytes: 4096 * 4 });
+    const hashRules = guard.hashProgram;
+    guard.close();
+    ExecGuard.disarm(pinDir);
+    if (!lsmActive) {
+      return { lsmActive, canLoadLsm: true, hashRules, level: 'detect-only', reason: 'the guard loads, but bpf is not in the active LSM list (/sys/kernel/security/lsm): add lsm=...,bpf to the kernel command line' };
+    }
+    return { lsmActive, canLoadLsm: true, hashRules, level: 'enforce' };
+  } catch (e) {
+    try {
+      ExecGuard.disarm(pinDir);
+    } catch {
+      /* nothing pinned */
+    }
+    const msg = (e as Error).message;
+    const reason = !lsmActive
+      ? `BPF LSM is not active (bpf missing from /sys/kernel/security/lsm; boot with lsm=...,bpf): ${msg}`
+      : `the exec guard did not load: ${msg}`;
+    return { lsmActive, canLoadLsm: false, hashRules: false, level: 'detect-only', reason };
+  }
+}

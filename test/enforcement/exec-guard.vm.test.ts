@@ -1,0 +1,199 @@
+/**
+ * Exec guard, end to end, inside the test VM (node test/vm/suite.mjs): real
+ * execs, real EPERM, events from the kernel, persistence across kill -9,
+ * disarm. Uses the built CLI (dist/) like a user would.
+ */
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { appendFileSync, copyFileSync, chmodSync, mkdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExecGuard } from '../../src/enforcement/index.js';
+
+const inVm = process.env.VIGIL_IN_VM === '1';
+const REPO = resolve(new URL('.', import.meta.url).pathname, '../..');
+const T = '/tmp/vigil-guard-test';
+const DB = join(T, 'vigil.db');
+const PIN = '/sys/fs/bpf/vigil-test/exec_guard';
+
+function vigil(...args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, [join(REPO, 'bin/vigil'), ...args, '--db', DB, '--pin-dir', PIN], { encoding: 'utf8' });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+function vigilOk(...args: string[]): string {
+  const r = vigil(...args);
+  if (r.code !== 0) throw new Error(`vigil ${args.join(' ')} exited ${r.code}\n${r.out}${r.err}`);
+  return r.out;
+}
+
+/** exec it; 'EPERM' when the kernel refused, else the exit status */
+function run(path: string): 'EPERM' | number | string {
+  const r = spawnSync(path, [], { encoding: 'utf8' });
+  if (r.error) return (r.error as NodeJS.ErrnoException).code ?? String(r.error);
+  return r.status ?? -1;
+}
+
+/** A unique executable (a copy of /bin/true with random bytes appended). */
+function makeExe(name: string): string {
+  const p = join(T, name);
+  copyFileSync('/bin/true', p);
+  appendFileSync(p, randomBytes(64));
+  chmodSync(p, 0o755);
+  return p;
+}
+
+class Agent {
+  lines: Record<string, unknown>[] = [];
+  private buf = '';
+  readonly proc: ChildProcessWithoutNullStreams;
+  constructor() {
+    this.proc = spawn(process.execPath, [join(REPO, 'test/enforcement/guard-agent.mjs'), DB, PIN]);
+    this.proc.stdout.setEncoding('utf8');
+    this.proc.stdout.on('data', (d: string) => {
+      this.buf += d;
+      let i;
+      while ((i = this.buf.indexOf('\n')) >= 0) {
+        const line = this.buf.slice(0, i);
+        this.buf = this.buf.slice(i + 1);
+        try {
+          this.lines.push(JSON.parse(line));
+        } catch {
+          /* not JSON */
+        }
+      }
+    });
+    this.proc.stderr.on('data', (d) => process.stderr.write(`[agent] ${d}`));
+  }
+  async waitFor(pred: (l: Record<string, any>) => boolean, ms = 15_000): Promise<Record<string, any>> {
+    const t0 = Date.now();
+    for (;;) {
+      const hit = this.lines.find(pred);
+      if (hit) return hit;
+      if (Date.now() - t0 > ms) throw new Error(`timed out; agent said:\n${this.lines.map((l) => JSON.stringify(l)).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+describe.skipIf(!inVm)('exec guard (in the VM)', () => {
+  let agent: Agent;
+  let denied: string;
+
+  beforeAll(async () => {
+    rmSync(T, { recursive: true, force: true });
+    mkdirSync(T, { recursive: true });
+    ExecGuard.disarm(PIN);
+    agent = new Agent();
+    const ready = await agent.waitFor((l) => l.ready === true);
+    expect(ready.adopted).toBe(false);
+  });
+
+  afterAll(() => {
+    agent?.proc.kill('SIGKILL');
+    ExecGuard.disarm(PIN);
+  });
+
+  it('denies a path with EPERM and reports exec_blocked with rule, process, ancestors and file', async () => {
+    denied = makeExe('denied');
+    const allowed = makeExe('allowed');
+    expect(run(denied)).toBe(0);
+    const out = vigilOk('deny', 'add', denied, '--comment', 'test deny');
+    const id = Number(/added rule (\d+)/.exec(out)?.[1]);
+    expect(id).toBeGreaterThan(0);
+
+    const r = spawnSync(denied);
+    expect((r.error as NodeJS.ErrnoException | undefined)?.code).toBe('EPERM');
+    expect(run(allowed)).toBe(0);
+    expect(run('/bin/true')).toBe(0);
+    expect(spawnSync('/bin/sh', ['-c', 'echo hi'], { encoding: 'utf8' }).stdout).toBe('hi\n');
+
+    const ev = await agent.waitFor((l) => l.action === 'exec_blocked' && l.rule?.id === id);
+    expect(ev.category).toBe('exec_guard');
+    expect(ev.rule).toMatchObject({ id, mode: 'enforce', kind: 'path', comment: 'test deny' });
+    expect(['inode', 'path']).toContain(ev.rule.match);
+    expect(ev.file.path).toBe(realpathSync(denied));
+    // the child the test forked (its exec failed), whose parent is this process
+    expect(ev.process.ppid).toBe(process.pid);
+    expect(ev.process.tgid).not.toBe(process.pid);
+    expect(ev.ancestors[0].pid).toBe(process.pid);
+    expect(ev.ancestors.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('denies by path a file replaced at that path (new inode)', () => {
+    const replacement = makeExe('replacement');
+    renameSync(replacement, denied); // same path, another inode
+    expect(run(denied)).toBe('EPERM');
+  });
+
+  it('blocks a renamed copy of content denied by sha256', async () => {
+    const payload = makeExe('payload');
+    const out = vigilOk('deny', 'add', payload, '--sha256', '--comment', 'by content');
+    const id = Number(/added rule (\d+)/.exec(out)?.[1]);
+    expect(run(payload)).toBe('EPERM');
+    const copy = join(T, 'innocent-name');
+    copyFileSync(payload, copy);
+    chmodSync(copy, 0o755);
+    expect(run(copy)).toBe('EPERM');
+    const ev = await agent.waitFor((l) => l.action === 'exec_blocked' && l.rule?.id === id && l.file?.path === copy);
+    expect(ev.rule.match).toBe('sha256');
+    // a different content is not affected
+    expect(run(makeExe('other'))).toBe(0);
+  });
+
+  it('monitor mode allows and reports would_block', async () => {
+    const mon = makeExe('monitored');
+    const out = vigilOk('deny', 'add', mon, '--mode', 'monitor');
+    const id = Number(/added rule (\d+)/.exec(out)?.[1]);
+    expect(run(mon)).toBe(0);
+    const ev = await agent.waitFor((l) => l.action === 'would_block' && l.rule?.id === id);
+    expect(ev.rule.mode).toBe('monitor');
+  });
+
+  it('global monitor mode downgrades enforce rules, enforce restores them', async () => {
+    vigilOk('deny', 'mode', 'monitor');
+    expect(run(denied)).toBe(0);
+    await agent.waitFor((l) => l.action === 'would_block' && l.global_monitor === true);
+    vigilOk('deny', 'mode', 'enforce');
+    expect(run(denied)).toBe('EPERM');
+  });
+
+  it('lists rules as JSON', () => {
+    const j = JSON.parse(vigilOk('deny', 'list', '--json'));
+    expect(j.armed).toBe(true);
+    expect(j.rules.map((r: { kind: string }) => r.kind)).toEqual(['path', 'sha256', 'path']);
+  });
+
+  it('keeps enforcing after kill -9 of the agent; a new agent adopts it', async () => {
+    agent.proc.kill('SIGKILL');
+    await new Promise((r) => agent.proc.once('exit', r));
+    expect(run(denied)).toBe('EPERM');
+    // rules can still change with no agent running
+    const late = makeExe('late');
+    vigilOk('deny', 'add', late);
+    expect(run(late)).toBe('EPERM');
+    agent = new Agent();
+    const ready = await agent.waitFor((l) => l.ready === true);
+    expect(ready.adopted).toBe(true);
+    expect(run(denied)).toBe('EPERM');
+    await agent.waitFor((l) => l.action === 'exec_blocked' && l.file?.path === realpathSync(denied));
+  });
+
+  it('deny rm lifts one rule at once', () => {
+    const j = JSON.parse(vigilOk('deny', 'list', '--json'));
+    const late = j.rules.find((r: { path: string }) => r.path?.endsWith('/late'));
+    vigilOk('deny', 'rm', String(late.id));
+    expect(run(join(T, 'late'))).toBe(0);
+    expect(run(denied)).toBe('EPERM');
+  });
+
+  it('vigil disarm lifts enforcement, deny apply re-arms it', () => {
+    const out = spawnSync(process.execPath, [join(REPO, 'bin/vigil'), 'disarm', '--pin-dir', PIN], { encoding: 'utf8' });
+    expect(out.status).toBe(0);
+    expect(run(denied)).toBe(0);
+    vigilOk('deny', 'apply');
+    expect(run(denied)).toBe('EPERM');
+    ExecGuard.disarm(PIN);
+    expect(run(denied)).toBe(0);
+  });
+});
