@@ -8,11 +8,13 @@
  */
 import { isIP } from 'node:net';
 import v8 from 'node:v8';
+import vm from 'node:vm';
 
 // Backtracking regexes are bounded: after this many backtracks V8 re-runs the match on
 // its linear-time engine. Rules come from users; a catastrophic pattern must not stall
 // the event loop. (Flags apply to regexes compiled after this point.)
 try {
+  v8.setFlagsFromString('--enable-experimental-regexp-engine');
   v8.setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
   v8.setFlagsFromString('--regexp-backtracks-before-fallback=20000');
 } catch {
@@ -423,15 +425,43 @@ export function translateRegex(src: string, subFlags: string): RegExp | string {
     .replace(/\(\?P=([A-Za-z_]\w*)\)/g, '\\k<$1>')
     .replace(/(^|[^\\])((?:\\\\)*)\\A/g, '$1$2^')
     .replace(/(^|[^\\])((?:\\\\)*)\\[zZ]/g, '$1$2$');
-  const danger = catastrophic(body);
-  if (danger) return danger;
+  const jsFlags = [...flags].filter((f) => 'ims'.includes(f)).join('');
   let re: RegExp;
   try {
-    re = new RegExp(body, [...flags].filter((f) => 'ims'.includes(f)).join(''));
+    re = new RegExp(body, jsFlags);
   } catch (e) {
     return `invalid regular expression /${src}/: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}`;
   }
+  // Regexes V8's linear-time engine accepts are bounded by the backtrack fallback.
+  let linear = false;
+  try {
+    new RegExp(body, jsFlags + 'l');
+    linear = true;
+  } catch {
+    /* backreferences, lookarounds, large counted repetitions... */
+  }
+  if (!linear) {
+    const danger = catastrophic(body);
+    if (danger) return danger;
+    if (!probe(re, body)) return `regex /${src}/ backtracks catastrophically on adversarial input; rewrite it`;
+  }
   return re;
+}
+
+/** Run the regex on adversarial inputs under a time limit; false when it blows up. */
+function probe(re: RegExp, body: string): boolean {
+  const chars = new Set(['a', 'x', ' ', '0', '-', '/']);
+  for (const c of body.replace(/\\./g, '')) if (/[\w \/.-]/.test(c)) chars.add(c);
+  const inputs: string[] = [];
+  for (const c of chars) inputs.push(c.repeat(2000) + '!', c.repeat(2000) + '\n');
+  const lits = body.replace(/\\.|[\[\](){}*+?|^$]/g, '');
+  if (lits) inputs.push(lits.repeat(Math.ceil(2000 / lits.length)) + '!');
+  try {
+    vm.runInNewContext('for (const s of inputs) { re.lastIndex = 0; re.test(s); }', { re, inputs }, { timeout: 200 });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -440,9 +470,6 @@ export function translateRegex(src: string, subFlags: string): RegExp | string {
  * fallback engine cannot run. Other nested quantifiers are bounded by that fallback.
  */
 function catastrophic(body: string): string | null {
-  const hasBackref = /\\[1-9]|\\k</.test(body);
-  const hasLook = /\(\?<?[=!]/.test(body);
-  if (!hasBackref && !hasLook) return null;
   // star height: does a group containing an unbounded quantifier carry an unbounded quantifier?
   const stack: boolean[] = [];
   let inner = false;
@@ -462,10 +489,11 @@ function catastrophic(body: string): string | null {
     } else if (c === ')') {
       const had = inner;
       inner = stack.pop() ?? false;
-      const q = body.slice(i + 1, i + 8);
+      const q = body.slice(i + 1, i + 12);
       const unbounded = /^(?:[*+]|\{\d*,\})/.test(q);
-      if (had && unbounded)
-        return `regex has nested unbounded quantifiers together with backreferences/lookarounds (catastrophic backtracking); rewrite it`;
+      const counted = /^\{\d+(,\d*)?\}/.test(q);
+      if (had && (unbounded || counted))
+        return `regex nests an unbounded quantifier inside a repeated group (catastrophic backtracking) in a pattern V8 cannot run in linear time; rewrite it`;
       if (had || unbounded) inner = true;
     } else if (c === '*' || c === '+' || (c === '{' && /^\{\d*,\}/.test(body.slice(i)))) {
       inner = true;
