@@ -1,9 +1,10 @@
 /**
- * Glue between the agent and the Sigma engine for `vigil run --rules`.
- * (Replaced by the engine's createDetector once it lands.)
+ * Glue between the agent and the Sigma engine for `vigil run --rules`: rule
+ * load errors and reloads go to the log, alerts come back from evaluate().
  */
 import type { Logger } from 'pino';
 import type { Detector } from '../agent/agent.js';
+import { createDetector } from './index.js';
 
 export interface RunDetectorOptions {
   ruleDirs: string[];
@@ -11,6 +12,20 @@ export interface RunDetectorOptions {
   log: Logger;
 }
 
-export async function createRunDetector(_opts: RunDetectorOptions): Promise<Detector> {
-  throw new Error('the Sigma engine is not built yet');
+export async function createRunDetector(opts: RunDetectorOptions): Promise<Detector> {
+  const { log } = opts;
+  const det = createDetector({
+    ruleDirs: opts.ruleDirs,
+    ...(opts.fieldMapping ? { fieldMapping: opts.fieldMapping } : {}),
+    watch: true,
+    onError: (e) => (e.severity === 'error' ? log.error : log.warn).call(log, { rule_file: e.path, line: e.line, col: e.col }, `rule ${e.path}:${e.line}:${e.col}: ${e.message}`),
+    onReload: (info) => log.info({ reload: info }, 'rules reloaded'),
+  });
+  const rs = det.ruleSet;
+  log.info({ rules: rs.activeCount, inactive: rs.inactive.length, errors: rs.errors.length }, `Sigma rules loaded: ${rs.activeCount} active, ${rs.inactive.length} without a vigil event source, ${rs.errors.length} refused`);
+  return {
+    evaluate: (ev) => det.evaluate(ev as never) as unknown as Array<Record<string, unknown>>,
+    close: () => det.close(),
+    stats: () => det.stats(),
+  };
 }
