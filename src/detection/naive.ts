@@ -16,6 +16,8 @@ import type { SigmaEvent, VigilCategory } from './types.js';
 export class NaiveEvaluator {
   private readonly rules: { rule: ParsedRule; cats: VigilCategory[]; filters: ParsedFilter[] }[] = [];
   private readonly getters = new Map<string, (ev: SigmaEvent) => unknown>();
+  /** `x of pattern` expansions, computed once per condition node */
+  private readonly ofCache = new Map<Cond, string[]>();
 
   constructor(
     rules: ParsedRule[],
@@ -66,7 +68,8 @@ export class NaiveEvaluator {
       case 'or':
         return c.items.some((x) => this.cond(x, sels, ev, cat));
       case 'of': {
-        const names = expandPattern(c.pattern, [...sels.keys()]);
+        let names = this.ofCache.get(c);
+        if (!names) this.ofCache.set(c, (names = expandPattern(c.pattern, [...sels.keys()])));
         const k = names.filter((n) => this.sel(sels.get(n)!, ev, cat)).length;
         return c.n === 'all' ? k === names.length : k >= c.n;
       }
