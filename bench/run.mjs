@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+// Runs every benchmark that runs on this machine; each prints its own baseline
+// and ratio. The exec-guard benchmark needs BPF LSM and runs in a VM:
+// node bench/exec-guard/run.mjs (see docs/enforcement.md).
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+let failed = 0;
+for (const [name, cmd, args] of [
+  ['ring buffer: vigil TS reader vs C libbpf consumer', 'node', [`${root}bench/ringbuf/run.mjs`]],
+  ['Sigma engine: compiled vs naive vs no rules (one core)', 'taskset', ['-c', '0', 'node', `${root}bench/sigma/run.mjs`]],
+]) {
+  console.log(`\n== ${name}`);
+  const r = spawnSync(cmd, args, { stdio: 'inherit' });
+  if (r.status !== 0) failed++;
+}
+process.exitCode = failed ? 1 : 0;
