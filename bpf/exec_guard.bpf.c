@@ -188,16 +188,28 @@ static __always_inline void inode_key(struct linux_binprm *bprm, struct vigil_gu
 	k->_pad0 = 0;
 }
 
-SEC("lsm/bprm_check_security")
-int BPF_PROG(vigil_guard_bprm, struct linux_binprm *bprm, int ret)
+/*
+ * Program entry points return `long`, not BPF_PROG's int: with alu32 an int -1 is
+ * built in a 32-bit register (0xffffffff in R0), which the 6.12 verifier rejects as
+ * outside [-4095, 0]. A long constant is a 64-bit -1. The bodies return 1 = deny.
+ */
+#define GUARD_ENTRY(sec, name, body)                                         \
+	SEC(sec) long name(unsigned long long *ctx)                           \
+	{                                                                     \
+		if ((int)ctx[1] != 0)                                         \
+			return -EPERM; /* an earlier program denied: keep it */ \
+		if (body((struct linux_binprm *)ctx[0]))                      \
+			return -EPERM;                                        \
+		return 0;                                                     \
+	}
+
+static __always_inline int guard_by_inode_or_path(struct linux_binprm *bprm)
 {
 	__u32 zero = 0;
 	struct vigil_guard_inode_key key;
 	struct vigil_guard_rule *rule;
 	__u32 match = VIGIL_MATCH_INODE;
 
-	if (ret != 0)
-		return -EPERM; /* an earlier program denied: keep it */
 	struct vigil_guard_settings *st = bpf_map_lookup_elem(&guard_settings, &zero);
 	if (!st)
 		return 0;
@@ -223,10 +235,10 @@ int BPF_PROG(vigil_guard_bprm, struct linux_binprm *bprm, int ret)
 	}
 	if (!rule)
 		return 0;
-	if (decide(bprm, rule, &key, match, st))
-		return -EPERM;
-	return 0;
+	return decide(bprm, rule, &key, match, st);
 }
+
+GUARD_ENTRY("lsm/bprm_check_security", vigil_guard_bprm, guard_by_inode_or_path)
 
 /* inode ctime in ns, across the three layouts (6.1: i_ctime, 6.6: __i_ctime, 6.11+: i_ctime_sec/nsec) */
 struct inode___c61 {
@@ -254,15 +266,12 @@ static __always_inline __s64 inode_ctime_ns(struct inode *inode)
  * storage until the inode's ctime changes. Runs only while hash rules exist.
  * Loaded when the kernel takes it (userspace probes; 6.1+ with CONFIG_IMA).
  */
-SEC("lsm.s/bprm_check_security")
-int BPF_PROG(vigil_guard_bprm_hash, struct linux_binprm *bprm, int ret)
+static __always_inline int guard_by_hash(struct linux_binprm *bprm)
 {
 	__u32 zero = 0;
 	struct vigil_guard_inode_key key;
 	__u8 digest[64];
 
-	if (ret != 0)
-		return -EPERM;
 	struct vigil_guard_settings *st = bpf_map_lookup_elem(&guard_settings, &zero);
 	if (!st || !st->hash_rules)
 		return 0;
@@ -289,7 +298,7 @@ int BPF_PROG(vigil_guard_bprm_hash, struct linux_binprm *bprm, int ret)
 	if (!rule)
 		return 0;
 	inode_key(bprm, &key);
-	if (decide(bprm, rule, &key, VIGIL_MATCH_HASH, st))
-		return -EPERM;
-	return 0;
+	return decide(bprm, rule, &key, VIGIL_MATCH_HASH, st);
 }
+
+GUARD_ENTRY("lsm.s/bprm_check_security", vigil_guard_bprm_hash, guard_by_hash)

@@ -1,0 +1,2 @@
+// The static binary the storm executes.
+int main(void) { return 0; }
