@@ -40,12 +40,15 @@ int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	vigil_task_fill(&e->task, task);
 	e->argc = BPF_CORE_READ(bprm, argc);
 
+	/* paths as the process sees them: up to its root (chroot), like d_path() */
+	struct path root = BPF_CORE_READ(task, fs, root);
+
 	/* exe: the file the kernel executes (symlinks resolved) */
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
 	__u32 exe_len = 0;
 	if (exe) {
 		struct path fpath = BPF_CORE_READ(exe, f_path);
-		exe_len = vigil_path_resolve(&fpath, &s->data[0], &trunc);
+		exe_len = vigil_path_resolve_at(&fpath, &root, &s->data[0], &trunc);
 		if (trunc)
 			flags |= VIGIL_F_EXE_TRUNCATED;
 		e->exe_ino = BPF_CORE_READ(exe, f_inode, i_ino);
@@ -60,7 +63,7 @@ int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	/* cwd */
 	trunc = false;
 	struct path pwd = BPF_CORE_READ(task, fs, pwd);
-	__u32 cwd_len = vigil_path_resolve(&pwd, &s->data[exe_len], &trunc);
+	__u32 cwd_len = vigil_path_resolve_at(&pwd, &root, &s->data[exe_len], &trunc);
 	if (trunc)
 		flags |= VIGIL_F_CWD_TRUNCATED;
 	cwd_len &= VIGIL_PATH_MASK;

@@ -193,12 +193,6 @@ static __always_inline __u32 vigil_path_resolve_at(const struct path *path, cons
 	return len;
 }
 
-/* Path from the mount namespace's root (the task's chroot is not considered). */
-static __always_inline __u32 vigil_path_resolve(const struct path *path, char *dst, bool *truncated)
-{
-	return vigil_path_resolve_at(path, NULL, dst, truncated);
-}
-
 /*
  * Keep a record struct in the object's BTF even when it is only a local
  * variable, so userspace can check its decoder against it (8 bytes of .bss).

@@ -12,6 +12,7 @@ import { libbpf, koffi } from '../kernel/ffi.js';
 import { libbpfVersion } from '../kernel/version.js';
 import { objectPath } from '../sensors/bpf-sensor.js';
 import { ensureMounts, isMounted } from '../kernel/mounts.js';
+import { probeEnforcement } from '../enforcement/index.js';
 
 export type CheckStatus = 'ok' | 'missing' | 'error' | 'info';
 
@@ -83,7 +84,7 @@ function fanotifyPermissionEvents(): { ok: boolean; detail: string } {
 
 const XATTR_KFUNCS = ['bpf_get_file_xattr', 'bpf_get_dentry_xattr', 'bpf_path_d_path', 'bpf_set_dentry_xattr'];
 
-export function runDoctor(): DoctorReport {
+export async function runDoctor(): Promise<DoctorReport> {
   ensureMounts();
   const checks: Check[] = [];
   const add = (c: Check) => checks.push(c);
@@ -180,12 +181,20 @@ export function runDoctor(): DoctorReport {
   const bpffs = isMounted('/sys/fs/bpf', 'bpf');
   add({ id: 'bpffs', title: 'bpffs (pinned enforcement)', status: bpffs ? 'ok' : 'missing', detail: bpffs ? '/sys/fs/bpf' : 'not mounted', ...(bpffs ? {} : { hint: 'mount -t bpf bpf /sys/fs/bpf' }) });
 
-  const enforcement: DoctorReport['enforcement'] = lsm.ok
-    ? { level: 'enforce', mechanism: 'BPF LSM (bprm_check_security)', reason: 'an LSM program loaded and attached' }
+  // the real thing: load and attach vigil's exec guard in a scratch pin directory
+  const guard = await probeEnforcement();
+  add({
+    id: 'exec_guard',
+    title: 'Exec guard (deny rules)',
+    status: guard.canLoadLsm ? 'ok' : 'missing',
+    detail: guard.canLoadLsm ? `loads and attaches; sha256 rules ${guard.hashRules ? 'hashed in the kernel (IMA)' : 'bound to the inode they were added with'}` : (guard.reason ?? 'does not load'),
+  });
+  const enforcement: DoctorReport['enforcement'] = guard.level === 'enforce'
+    ? { level: 'enforce', mechanism: 'BPF LSM (bprm_check_security): vigil deny rules block in the kernel', reason: 'the exec guard loaded and attached' }
     : {
         level: 'detect-only',
         mechanism: 'none',
-        reason: `BPF LSM unavailable (${bpfActive ? 'bpf is in the LSM list but programs are refused' : 'bpf is not in the active LSM list'}): exec events are recorded and alerted on, nothing is blocked`,
+        reason: `BPF LSM unavailable (${bpfActive ? (lsm.ok ? guard.reason : 'bpf is in the LSM list but this kernel refuses LSM programs (no BPF trampolines)') : 'bpf is not in the active LSM list'}): exec events are recorded and alerted on, nothing is blocked`,
       };
   return { kernel, libbpf: lib, checks, enforcement };
 }

@@ -80,6 +80,8 @@ export interface ExecGuardEvent {
   action: 'exec_blocked' | 'would_block';
   /** epoch ms */
   ts: number;
+  /** the same instant, ISO-8601 (what every vigil event carries) */
+  timestamp: string;
   ktime_ns: string;
   rule: { id: number; match: 'inode' | 'path' | 'sha256'; mode: string; kind?: string; path?: string | null; sha256?: string | null; comment?: string | null };
   /** the process that tried to exec (before the exec: its old image) */
@@ -102,10 +104,12 @@ export interface EventContext {
 
 export function decisionEvent(d: DecisionRecord, ctx: EventContext = {}): ExecGuardEvent {
   const rule = ctx.rules?.get(d.ruleId);
+  const ts = ctx.toEpochMs ? ctx.toEpochMs(d.ktimeNs) : Date.now();
   const ev: ExecGuardEvent = {
     category: 'exec_guard',
     action: d.action === Action.BLOCKED ? 'exec_blocked' : 'would_block',
-    ts: ctx.toEpochMs ? ctx.toEpochMs(d.ktimeNs) : Date.now(),
+    ts,
+    timestamp: new Date(ts).toISOString(),
     ktime_ns: d.ktimeNs.toString(),
     rule: { id: d.ruleId, match: MatchName[d.match] ?? 'inode', mode: modeName(d.mode) },
     process: {

@@ -11,7 +11,7 @@ describe('vigil doctor', () => {
   const check = (id: string) => report.checks.find((c: { id: string }) => c.id === id);
 
   it('reports every probe with a status', () => {
-    for (const id of ['kernel', 'libbpf', 'btf', 'lockdown', 'lsm_list', 'bpf_lsm', 'trampoline', 'ringbuf', 'tracepoint', 'tp_btf', 'raw_tp', 'uprobe', 'kfuncs', 'fanotify', 'bpffs']) {
+    for (const id of ['kernel', 'libbpf', 'btf', 'lockdown', 'lsm_list', 'bpf_lsm', 'trampoline', 'ringbuf', 'tracepoint', 'tp_btf', 'raw_tp', 'uprobe', 'kfuncs', 'fanotify', 'bpffs', 'exec_guard']) {
       expect(check(id), id).toBeDefined();
       expect(['ok', 'missing', 'error', 'info']).toContain(check(id).status);
     }
@@ -27,12 +27,14 @@ describe('vigil doctor', () => {
   it('derives the enforcement level from the LSM probe, and explains a refusal', () => {
     const lsms = readFileSync('/sys/kernel/security/lsm', 'utf8');
     expect(check('lsm_list').detail).toBe(lsms.trim());
-    if (check('bpf_lsm').status === 'ok') {
+    if (check('exec_guard').status === 'ok') {
+      expect(check('bpf_lsm').status).toBe('ok');
       expect(report.enforcement.level).toBe('enforce');
     } else {
       expect(report.enforcement.level).toBe('detect-only');
-      expect(check('bpf_lsm').detail).toMatch(/lsm\/bprm_check_security.*E[A-Z]+/);
-      expect(check('bpf_lsm').hint).toMatch(/lsm=/);
+      expect(check('exec_guard').detail).toMatch(/exec_guard\.bpf\.o.*E[A-Z]+/);
+      if (check('bpf_lsm').status !== 'ok') expect(check('bpf_lsm').detail).toMatch(/lsm\/bprm_check_security.*E[A-Z]+/);
+      if (check('bpf_lsm').status !== 'ok') expect(check('bpf_lsm').hint).toMatch(/lsm=/);
       expect(report.enforcement.reason).toMatch(/nothing is blocked/);
     }
   });

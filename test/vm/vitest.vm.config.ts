@@ -1,14 +1,16 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-// Privileged tests that run inside the test VM (test/vm/suite.mjs boots it):
-// files named *.vm.test.ts, one at a time (they share the kernel's LSM hooks).
+// Privileged tests that run inside the test VM (test/vm/suite.mjs boots it),
+// one file at a time (they share the kernel's LSM hooks).
 export default defineConfig({
   root: fileURLToPath(new URL('../..', import.meta.url)),
   cacheDir: '/tmp/vigil-vitest-cache',
   test: {
     name: 'vm',
-    include: ['test/**/*.vm.test.ts'],
+    // *.vm.test.ts need BPF LSM; the sensor and binding kernel tests run here too,
+    // so the same objects are proven on every kernel of the suite (CO-RE portability)
+    include: ['test/**/*.vm.test.ts', 'test/sensors/*.kernel.test.ts', 'test/kernel/*.kernel.test.ts'],
     fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 120_000,

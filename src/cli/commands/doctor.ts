@@ -17,8 +17,8 @@ Examples:
   vigil doctor
   vigil doctor --json | jq .enforcement.level`,
     )
-    .action((flags: { json?: boolean }) => {
-      const report = runDoctor();
+    .action(async (flags: { json?: boolean }) => {
+      const report = await runDoctor();
       process.stdout.write(flags.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');
       const sensorOk = report.checks.find((c) => c.id === 'tp_btf')?.status === 'ok';
       process.exitCode = sensorOk ? 0 : 1;

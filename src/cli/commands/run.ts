@@ -10,6 +10,46 @@ import { onLibbpfLog } from '../../kernel/log.js';
 import { ensureMounts } from '../../kernel/mounts.js';
 import { createRunDetector } from '../../detection/live.js';
 import { CliError } from '../errors.js';
+import { ExecGuardService } from '../../enforcement/index.js';
+import { BootClock } from '../../kernel/clock.js';
+import type { Logger } from 'pino';
+
+const DEFAULT_DB = '/var/lib/vigil/vigil.db';
+let libbpfQuiet = false;
+
+/**
+ * Arm or adopt the exec guard; where BPF LSM is unavailable say so and go on
+ * detect-only. Blocked and would-block decisions flow through the agent's sinks.
+ */
+function startGuard(agent: Agent, cfg: Config, log: Logger): ExecGuardService | null {
+  const clock = new BootClock();
+  const svc = new ExecGuardService({
+    db: cfg.db ?? DEFAULT_DB,
+    onEvent: (ev) => agent.emit(ev as unknown as Record<string, unknown>),
+    ancestors: (pid) => agent.table.ancestors(pid).map((a) => ({ pid: a.ProcessId, comm: '', image: a.Image, commandLine: a.CommandLine })),
+    toEpochMs: (ns) => Number(clock.wallNs(ns) / 1_000_000n),
+    onError: (e) => log.error({ err: e }, 'exec guard error'),
+    onBadRecord: (e) => log.warn({ offset: e.offset }, `bad exec guard record skipped: ${e.message}`),
+  });
+  try {
+    // an expected refusal is reported once below; libbpf's own lines go to debug
+    libbpfQuiet = true;
+    const r = svc.start();
+    log.info({ enforcement: 'enforce', adopted: r.adopted, hash_rules: r.hashProgram }, `enforcement: exec guard ${r.adopted ? 'adopted from bpffs' : 'armed'} (BPF LSM)`);
+    return svc;
+  } catch (e) {
+    const reason = e instanceof BpfError ? `${e.message}` : String((e as Error).message ?? e);
+    log.warn({ enforcement: 'detect-only', reason }, `enforcement: DETECT-ONLY — the exec guard cannot load here (${reason}); events and alerts only, nothing is blocked (see vigil doctor)`);
+    try {
+      svc.stop();
+    } catch {
+      /* nothing to stop */
+    }
+    return null;
+  } finally {
+    libbpfQuiet = false;
+  }
+}
 
 interface RunFlags {
   config?: string;
@@ -21,6 +61,8 @@ interface RunFlags {
   statsInterval?: string;
   stdout?: boolean;
   logLevel?: string;
+  /** false from --no-enforce */
+  enforce?: boolean;
 }
 
 export function register(program: Command): void {
@@ -35,6 +77,7 @@ export function register(program: Command): void {
     .option('-r, --rules <dir...>', 'Sigma rule directories (watched and hot-reloaded)')
     .option('--stats-interval <duration>', 'period of the stats line on stderr, e.g. 10s (0 = off)')
     .option('--stdout', 'also print every event as JSON on stdout')
+    .option('--no-enforce', 'do not arm or adopt the exec guard (BPF LSM deny rules, see `vigil deny`)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug', 'info')
     .addHelpText(
       'after',
@@ -78,7 +121,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
   const cfg = resolveConfig(flags);
   ensureMounts();
   onLibbpfLog((level, line) => {
-    if (level === 'warn') log.warn({ libbpf: true }, line.trimEnd());
+    if (level === 'warn' && !libbpfQuiet) log.warn({ libbpf: true }, line.trimEnd());
     else log.debug({ libbpf: true }, line.trimEnd());
   });
 
@@ -125,6 +168,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
     }
     throw e;
   }
+  const guard = flags.enforce === false ? null : startGuard(agent, cfg, log);
   log.info(
     { events_out: cfg.events_out, db: cfg.db, rules: cfg.rules, sinks: sinks.map((s) => s.name), seeded: agent.table.stats().seeded },
     'vigil running: exec sensor attached',
@@ -153,6 +197,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
   if (timer) clearInterval(timer);
+  guard?.stop(); // enforcement stays pinned in the kernel: `vigil disarm` removes it
   await agent.stop();
   const final = agent.stats();
   log.info({ stats: final }, `final: ${formatStatsLine(final, null)}`);
