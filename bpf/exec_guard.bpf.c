@@ -5,6 +5,8 @@
  *
  *   deny_inode  (s_dev, ino)           -> rule   the file itself (any name, hard links)
  *   deny_path   resolved path (256 B)  -> rule   whatever file sits at that path
+ *   deny_name   basename of each path  -> 1      prefilter: walk the path only when
+ *               rule (64 B)                       the exec'd file's name is in it
  *   deny_hash   sha256 digest          -> rule   any file with that content (IMA hash,
  *                                                 sleepable program, cached per inode)
  *
@@ -28,6 +30,7 @@ VIGIL_BTF_KEEP(vigil_exec_decision);
 VIGIL_BTF_KEEP(vigil_guard_settings);
 VIGIL_BTF_KEEP(vigil_guard_inode_key);
 VIGIL_BTF_KEEP(vigil_guard_rule);
+VIGIL_BTF_KEEP(vigil_guard_name_key);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -42,6 +45,14 @@ struct {
 	__type(key, char[VIGIL_GUARD_PATH_KEY]);
 	__type(value, struct vigil_guard_rule);
 } deny_path SEC(".maps");
+
+/* basenames of the deny_path entries (value unused: presence is the answer) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct vigil_guard_name_key);
+	__type(value, __u32);
+} deny_name SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -203,6 +214,28 @@ static __always_inline void inode_key(struct linux_binprm *bprm, struct vigil_gu
 		return 0;                                                     \
 	}
 
+/*
+ * Prefilter for path rules: can the file's path be in deny_path? Reads only the
+ * file's own name (f_path.dentry->d_name), no walk. The walk's last component is
+ * that name, except when the dentry is the root of its mount (a file bind-mounted
+ * over another: the path ends in the mountpoint's name): then, or when the name
+ * cannot be read, say yes and let the walk decide.
+ */
+static __always_inline bool path_may_be_denied(struct linux_binprm *bprm)
+{
+	struct vigil_guard_name_key nk;
+	struct dentry *dentry = BPF_CORE_READ(bprm, file, f_path.dentry);
+	struct vfsmount *mnt = BPF_CORE_READ(bprm, file, f_path.mnt);
+
+	if (BPF_CORE_READ(mnt, mnt_root) == dentry)
+		return true;
+	__builtin_memset(&nk, 0, sizeof(nk));
+	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+	if (bpf_probe_read_kernel_str(nk.name, sizeof(nk.name), name) <= 0)
+		return true;
+	return bpf_map_lookup_elem(&deny_name, &nk) != NULL;
+}
+
 static __always_inline int guard_by_inode_or_path(struct linux_binprm *bprm)
 {
 	__u32 zero = 0;
@@ -216,7 +249,7 @@ static __always_inline int guard_by_inode_or_path(struct linux_binprm *bprm)
 
 	inode_key(bprm, &key);
 	rule = bpf_map_lookup_elem(&deny_inode, &key);
-	if (!rule && st->path_rules) {
+	if (!rule && st->path_rules && path_may_be_denied(bprm)) {
 		struct guard_scratch *s = bpf_map_lookup_elem(&guard_scratch, &zero);
 		if (!s)
 			return 0;

@@ -119,6 +119,7 @@ struct vigil_flood {
  */
 #define VIGIL_GUARD_PATH_KEY 256 /* deny_path key: resolved path, NUL padded */
 #define VIGIL_GUARD_ANCESTORS 4   /* ancestors carried in a decision record */
+#define VIGIL_GUARD_NAME_KEY 64   /* deny_name key: final path component, truncated to 63 bytes, NUL padded */
 
 enum vigil_guard_mode {
 	VIGIL_MODE_MONITOR = 1, /* allow, report would_block */
@@ -147,6 +148,16 @@ struct vigil_guard_inode_key {
 	__u64 ino;
 	__u32 dev;        /* kernel s_dev: major << 20 | minor */
 	__u32 _pad0;
+};
+
+/*
+ * deny_name key: the final component (basename) of every path rule's path, so
+ * the kernel walks the full path only for execs whose file name is in the set.
+ * Longer names are truncated to VIGIL_GUARD_NAME_KEY - 1 bytes on both sides
+ * (a prefilter: a collision only costs a walk).
+ */
+struct vigil_guard_name_key {
+	char name[VIGIL_GUARD_NAME_KEY];
 };
 
 struct vigil_guard_rule {

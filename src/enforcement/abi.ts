@@ -2,15 +2,18 @@
  * Keys and values of the exec guard's maps (struct vigil_guard_* in
  * bpf/include/vigil.h), and the pin layout in bpffs.
  */
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { VigilGuardNameKey } from '../events/layouts.js';
 
 export const GUARD_OBJECT = 'exec_guard.bpf.o';
 /** bpffs directory holding the guard's maps and links; survives the agent. */
 export const DEFAULT_PIN_DIR = '/sys/fs/bpf/vigil/exec_guard';
 export const PATH_KEY_SIZE = 256; // VIGIL_GUARD_PATH_KEY
+/** struct vigil_guard_name_key (VIGIL_GUARD_NAME_KEY): layout checked against BTF */
+export const NAME_KEY_SIZE = VigilGuardNameKey.size;
 export const PROGRAMS = { inode: 'vigil_guard_bprm', hash: 'vigil_guard_bprm_hash' } as const;
 export const MAPS = [
-  'deny_inode', 'deny_path', 'deny_hash', 'guard_settings', 'allow_tgid', 'allow_inode', 'hash_cache', 'events', 'vigil_stats',
+  'deny_inode', 'deny_path', 'deny_name', 'deny_hash', 'guard_settings', 'allow_tgid', 'allow_inode', 'hash_cache', 'events', 'vigil_stats',
 ] as const;
 export type GuardMapName = (typeof MAPS)[number];
 
@@ -53,6 +56,17 @@ export function pathKey(path: string): Buffer | null {
   if (p.length >= PATH_KEY_SIZE) return null;
   const b = Buffer.alloc(PATH_KEY_SIZE);
   p.copy(b);
+  return b;
+}
+
+/**
+ * deny_name key (struct vigil_guard_name_key): the path's final component, cut to
+ * NAME_KEY_SIZE - 1 bytes (as bpf_probe_read_kernel_str does in the kernel), NUL padded.
+ */
+export function nameKey(path: string): Buffer {
+  const n = Buffer.from(basename(path));
+  const b = Buffer.alloc(NAME_KEY_SIZE);
+  n.copy(b, 0, 0, Math.min(n.length, NAME_KEY_SIZE - 1));
   return b;
 }
 

@@ -7,10 +7,10 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BpfError, BpfMap, BpfObject, BPF_ANY } from '../kernel/index.js';
+import { BpfError, BpfLink, BpfMap, BpfObject, BPF_ANY } from '../kernel/index.js';
 import {
   DEFAULT_PIN_DIR, GUARD_OBJECT, LINK_PINS, MAPS, PROGRAMS, type GuardMapName, type GuardSettings, type Mode,
-  decodeSettings, hashKey, inodeKey, kernelDev, pathKey, ruleValue, settingsValue,
+  decodeSettings, hashKey, inodeKey, kernelDev, nameKey, pathKey, ruleValue, settingsValue,
 } from './abi.js';
 import type { DenyRule } from './rules-store.js';
 
@@ -139,7 +139,20 @@ export class ExecGuard {
     // links first: enforcement stops before the maps go
     const names = readdirSync(pinDir).sort((a, b) => Number(b.startsWith('link_')) - Number(a.startsWith('link_')));
     for (const n of names) {
-      unlinkSync(join(pinDir, n));
+      const p = join(pinDir, n);
+      // Removing a link's pin drops a reference whose release (the detach) runs later
+      // from a workqueue (6.3+); closing the last fd detaches synchronously. So hold
+      // an fd across the unlink and close it: enforcement has stopped on return.
+      let link: BpfLink | null = null;
+      if (n.startsWith('link_')) {
+        try {
+          link = BpfLink.openPinned(p);
+        } catch {
+          link = null;
+        }
+      }
+      unlinkSync(p);
+      link?.destroy();
       removed.push(n);
     }
     rmdirSync(pinDir);
@@ -203,8 +216,9 @@ export class ExecGuard {
    * again (the file at a path may have been replaced: new inode).
    */
   reconcile(rules: DenyRule[], globalMode: Mode): ReconcileResult {
-    const want = { deny_inode: new Map<string, Buffer>(), deny_path: new Map<string, Buffer>(), deny_hash: new Map<string, Buffer>() };
-    const keys = { deny_inode: new Map<string, Buffer>(), deny_path: new Map<string, Buffer>(), deny_hash: new Map<string, Buffer>() };
+    const empty = () => ({ deny_inode: new Map<string, Buffer>(), deny_path: new Map<string, Buffer>(), deny_name: new Map<string, Buffer>(), deny_hash: new Map<string, Buffer>() });
+    const want = empty();
+    const keys = empty();
     const res: ReconcileResult = { inode: 0, path: 0, hash: 0, removed: 0, unresolved: [], tooLong: [] };
     const put = (map: keyof typeof want, key: Buffer, value: Buffer): void => {
       const h = key.toString('hex');
@@ -222,21 +236,28 @@ export class ExecGuard {
         if (r.kind === 'path') {
           const resolved = id?.realPath ?? r.resolvedPath ?? r.path;
           const k = pathKey(resolved);
-          if (k) put('deny_path', k, value);
-          else res.tooLong.push(r.id);
+          if (k) {
+            put('deny_path', k, value);
+            // the kernel walks the path only for files with one of these names
+            put('deny_name', nameKey(resolved), u32(1));
+          } else res.tooLong.push(r.id);
           // the path as given too, when it differs (a symlink): exec resolves it, the
           // kernel sees the target; the target's path is what matches
         }
       }
     }
-    for (const map of ['deny_inode', 'deny_path', 'deny_hash'] as const) {
+    // add names before paths and remove them after: a path entry is never live without its name
+    for (const map of ['deny_inode', 'deny_name', 'deny_path', 'deny_hash'] as const) {
       const m = this.map(map);
       for (const [h, v] of want[map]) {
         const cur = m.lookup(keys[map].get(h)!);
         if (!cur || !cur.equals(v)) m.update(keys[map].get(h)!, v, BPF_ANY);
       }
+    }
+    for (const map of ['deny_inode', 'deny_path', 'deny_name', 'deny_hash'] as const) {
+      const m = this.map(map);
       for (const k of [...m.keys()]) {
-        if (!want[map].has(k.toString('hex')) && m.delete(k)) res.removed++;
+        if (!want[map].has(k.toString('hex')) && m.delete(k)) res.removed += map === 'deny_name' ? 0 : 1;
       }
     }
     res.inode = want.deny_inode.size;

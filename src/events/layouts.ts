@@ -140,7 +140,16 @@ export const VigilExecDecision = {
   },
 } as const satisfies Layout;
 
-export const ALL_LAYOUTS: Layout[] = [VigilHdr, VigilTask, VigilExec, VigilFork, VigilExit, VigilFlood, VigilAncestor, VigilExecDecision];
+/** Exec guard deny_name key (VIGIL_GUARD_NAME_KEY): a path rule's basename, NUL padded. */
+export const VigilGuardNameKey = {
+  name: 'vigil_guard_name_key',
+  size: 64,
+  fields: { name: f(0, 64) },
+} as const satisfies Layout;
+
+export const ALL_LAYOUTS: Layout[] = [
+  VigilHdr, VigilTask, VigilExec, VigilFork, VigilExit, VigilFlood, VigilAncestor, VigilExecDecision, VigilGuardNameKey,
+];
 
 export interface LayoutMismatch {
   layout: string;

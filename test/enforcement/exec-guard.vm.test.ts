@@ -197,3 +197,88 @@ describe.skipIf(!inVm)('exec guard (in the VM)', () => {
     expect(run(denied)).toBe(0);
   });
 });
+
+/*
+ * Path rules through the basename prefilter (deny_name): the kernel walks a path
+ * only when the exec'd file's name is a path rule's basename, or when the file is
+ * the root of its mount. No agent here, so nothing re-resolves a path to its new
+ * inode: a denial of a replaced file can only come from the path lookup.
+ */
+describe.skipIf(!inVm)('exec guard path prefilter (in the VM)', () => {
+  const D = '/tmp/vigil-guard-prefilter';
+  const PIN2 = '/sys/fs/bpf/vigil-test/exec_guard_prefilter';
+  let guard: ExecGuard;
+  const longName = `${'n'.repeat(70)}-long-basename-${'x'.repeat(40)}`; // > 63 bytes: the key is truncated
+  const rule = (id: number, path: string) => ({
+    id, kind: 'path' as const, path, resolvedPath: path, sha256: null, mode: 'enforce' as const, comment: null, createdMs: 0,
+  });
+  const exe = (name: string) => {
+    const p = join(D, name);
+    copyFileSync('/bin/true', p);
+    appendFileSync(p, randomBytes(64));
+    chmodSync(p, 0o755);
+    return p;
+  };
+  /** put a new file (new inode) at path */
+  const replace = (path: string) => {
+    const fresh = exe(`fresh-${randomBytes(4).toString('hex')}`);
+    renameSync(fresh, path);
+  };
+
+  beforeAll(() => {
+    rmSync(D, { recursive: true, force: true });
+    mkdirSync(join(D, 'sub'), { recursive: true });
+    ExecGuard.disarm(PIN2);
+    guard = ExecGuard.arm({ pinDir: PIN2 }).guard;
+  });
+
+  afterAll(() => {
+    spawnSync('umount', [join(D, 'mounted-over')]);
+    guard?.close();
+    ExecGuard.disarm(PIN2);
+  });
+
+  it('denies a replaced file by path; the same name elsewhere and other names run', () => {
+    const a = exe('prefiltered');
+    const res = guard.reconcile([rule(1, a)], 'enforce');
+    expect(res.path).toBe(1);
+    expect(run(a)).toBe('EPERM'); // by inode
+    replace(a);
+    expect(run(a)).toBe('EPERM'); // new inode: only the path lookup can deny it
+    expect(run(exe('not-prefiltered'))).toBe(0);
+    // same basename, other directory: walked (name in the set), path differs: allowed
+    const twin = join(D, 'sub', 'prefiltered');
+    copyFileSync('/bin/true', twin);
+    chmodSync(twin, 0o755);
+    expect(run(twin)).toBe(0);
+  });
+
+  it('matches basenames longer than the 64-byte name key (truncated alike in TS and the kernel)', () => {
+    const l = exe(longName);
+    const a = join(D, 'prefiltered');
+    guard.reconcile([rule(1, a), rule(2, l)], 'enforce');
+    replace(l);
+    expect(run(l)).toBe('EPERM');
+    // a name sharing the first 63 bytes passes the prefilter, its path does not match
+    expect(run(exe(`${longName.slice(0, 63)}-other`))).toBe(0);
+  });
+
+  it('denies by path a file bind-mounted over a denied path (its own name differs: mount root is walked)', () => {
+    const target = exe('mounted-over');
+    guard.reconcile([rule(3, target)], 'enforce');
+    const other = exe('bind-source');
+    expect(spawnSync('mount', ['--bind', other, target]).status).toBe(0);
+    try {
+      expect(run(other)).toBe(0); // its own path is not denied
+      expect(run(target)).toBe('EPERM');
+    } finally {
+      spawnSync('umount', [target]);
+    }
+  });
+
+  it('removing the rules lifts the path denial', () => {
+    const a = join(D, 'prefiltered');
+    guard.reconcile([], 'enforce');
+    expect(run(a)).toBe(0);
+  });
+});

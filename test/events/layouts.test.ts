@@ -31,6 +31,15 @@ describe('record layouts agree with the BTF of every object', () => {
     }
   });
 
+  it('exec_guard.bpf.o carries the decision record and the deny_name key', () => {
+    const obj = BpfObject.open(`${BPF_OBJECT_DIR}exec_guard.bpf.o`);
+    try {
+      expect(checkLayouts(obj.btf(), ALL_LAYOUTS, ['vigil_exec_decision', 'vigil_ancestor', 'vigil_guard_name_key'])).toEqual([]);
+    } finally {
+      obj.close();
+    }
+  });
+
   it('detects a drifted offset, size and a missing field', () => {
     const obj = BpfObject.open(`${BPF_OBJECT_DIR}exec.bpf.o`);
     try {
