@@ -16,6 +16,10 @@ import { BootClock } from '../../src/kernel/clock.js';
 import { UserNames } from '../../src/events/users.js';
 import { EventSchema, type ProcessCreationEvent, type ProcessTerminationEvent } from '../../src/events/schema.js';
 
+// Also run inside the VM suite (qemu TCG, ~20x slower execs): a smaller storm there,
+// the same no-silent-loss assertion.
+const STORM = process.env.VIGIL_IN_VM === '1' ? 1000 : 5000;
+
 let sensor: ExecSensor;
 let table: ProcessTable;
 const events: Array<ProcessCreationEvent | ProcessTerminationEvent> = [];
@@ -101,22 +105,22 @@ describe('exec sensor (real BPF on this kernel)', () => {
     expect(e!.CommandLine.startsWith('/bin/true marker-long AAAA')).toBe(true);
   });
 
-  it('exec storm: 5,000 /bin/true under a shell give 5,000 events, losses counted', () => {
+  it(`exec storm: ${STORM} /bin/true under a shell give ${STORM} events, losses counted`, () => {
     const before = sensor.stats();
-    const r = spawnSync('/bin/sh', ['-c', 'i=0; while [ $i -lt 5000 ]; do /bin/true storm-marker; i=$((i+1)); done'], { timeout: 120_000 });
+    const r = spawnSync('/bin/sh', ['-c', `i=0; while [ $i -lt ${STORM} ]; do /bin/true storm-marker; i=$((i+1)); done`], { timeout: 600_000 });
     expect(r.status).toBe(0);
     const got = creations((e) => e.vigil.argv[1] === 'storm-marker').length;
     const after = sensor.stats();
     const kernelDrops = after.kernelDrops - before.kernelDrops;
     // every exec either arrived or was counted as a kernel loss; no silent gap
-    expect(got + kernelDrops).toBeGreaterThanOrEqual(5000);
+    expect(got + kernelDrops).toBeGreaterThanOrEqual(STORM);
     expect(after.badRecords).toBe(0);
-    expect(got).toBe(5000);
-  });
+    expect(got).toBe(STORM);
+  }, 660_000);
 
   it('every event seen validates against the published schema', () => {
     sensor.drain();
-    expect(events.length).toBeGreaterThan(10_000);
+    expect(events.length).toBeGreaterThan(2 * STORM);
     const bad = events.map((e) => EventSchema.safeParse(e)).filter((r) => !r.success);
     expect(bad.map((r) => r.error?.issues[0])).toEqual([]);
   });
