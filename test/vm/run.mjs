@@ -99,6 +99,7 @@ export function shellQuote(s) {
  * @property {string} [memory] qemu -m (default 2G)
  * @property {number} [smp] qemu -smp (default 2)
  * @property {string} [append] extra kernel command line
+ * @property {string[]} [qemuArgs] extra qemu arguments (e.g. ['-icount', 'shift=0'] for benchmarks)
  * @property {boolean} [stream] copy the command's output to process.stdout as it comes
  * @property {string} [logDir] where serial logs of failed runs are kept (default .cache/logs)
  */
@@ -147,6 +148,7 @@ export async function runInVm(opts) {
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
     '-virtfs', `local,path=${work},mount_tag=work,security_model=none,multidevs=remap`,
     '-virtfs', `local,path=${ctl},mount_tag=ctl,security_model=none,multidevs=remap`,
+    ...(opts.qemuArgs ?? []),
   ];
   const t0 = Date.now();
   const begin = `VIGIL-VM-BEGIN ${nonce}`;
