@@ -29,7 +29,6 @@ opts=trans=virtio,version=9p2000.L,msize=512000
 mount -t 9p -o $opts,ro,cache=loose hostroot /newroot || fail "mount hostroot failed"
 mount -t 9p -o $opts,cache=mmap ctl /ctl || fail "mount ctl failed"
 . /ctl/env # VIGIL_VM_WORK, VIGIL_VM_NONCE, VIGIL_VM_CWD
-mount -t 9p -o $opts,cache=loose work "/newroot$VIGIL_VM_WORK" || fail "mount work tree failed"
 mkdir -p /newroot/tmp 2>/dev/null
 mount -t tmpfs -o mode=1777 tmp /newroot/tmp || fail "mount /tmp failed"
 mount -t tmpfs -o mode=755 run /newroot/run || fail "mount /run failed"
@@ -44,6 +43,9 @@ mount -t bpf bpf /newroot/sys/fs/bpf
 mount -t tracefs tracefs /newroot/sys/kernel/tracing
 mount -t debugfs debugfs /newroot/sys/kernel/debug 2>/dev/null
 mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup 2>/dev/null
+# The work tree last, so no tmpfs above hides it (a clone under /tmp, as CI may use).
+mkdir -p "/newroot$VIGIL_VM_WORK" 2>/dev/null
+mount -t 9p -o $opts,cache=loose work "/newroot$VIGIL_VM_WORK" || fail "mount work tree failed"
 # The control share inside the chroot (on the /run tmpfs), for the command script.
 mkdir -p /newroot/run/vigil-vm
 mount --bind /ctl /newroot/run/vigil-vm || fail "bind ctl failed"
