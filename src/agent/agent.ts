@@ -29,6 +29,8 @@ export interface AgentOptions {
   onEvent?: (event: Record<string, unknown>) => void;
   onAlert?: (alert: Record<string, unknown>) => void;
   onBadRecord?: (err: RecordError) => void;
+  /** handling a record failed for another reason (a bug): the record is skipped and counted */
+  onHandlerError?: (err: unknown) => void;
 }
 
 export interface AgentStats {
@@ -57,6 +59,7 @@ export class Agent {
     this.builder = new ProcessEventBuilder({ table: this.table, clock: new BootClock(), users: new UserNames() });
     this.exec = new ExecSensor(opts.ringBufferBytes ? { ringBufferBytes: opts.ringBufferBytes } : {});
     if (opts.onBadRecord) this.exec.onBadRecord = opts.onBadRecord;
+    if (opts.onHandlerError) this.exec.onHandlerError = opts.onHandlerError;
   }
 
   /** Load and attach the sensors, then seed the table from /proc (no gap between the two). */

@@ -128,18 +128,18 @@ export function decisionEvent(d: DecisionRecord, ctx: EventContext = {}): ExecGu
 /** Reads decision records from the guard's (pinned) ring buffer on the event loop. */
 export class DecisionReader {
   private readonly reader: RingBufferReader;
-  badRecords = 0;
 
   constructor(events: BpfMap, onDecision: (d: DecisionRecord) => void, onBad?: (e: RecordError) => void) {
-    this.reader = new RingBufferReader(events, (view, bytes, off, len) => {
-      try {
-        onDecision(decodeDecision(view, bytes, off, len));
-      } catch (e) {
-        if (!(e instanceof RecordError)) throw e;
-        this.badRecords++;
-        onBad?.(e);
-      }
+    this.reader = new RingBufferReader(events, (view, bytes, off, len) => onDecision(decodeDecision(view, bytes, off, len)), {
+      onHandlerError: (e) => {
+        if (e instanceof RecordError) onBad?.(e);
+      },
     });
+  }
+
+  /** records that failed to decode (or whose handling threw), counted and skipped */
+  get badRecords(): number {
+    return this.reader.stats.handlerErrors;
   }
 
   start(onError?: (e: unknown) => void): void {

@@ -34,13 +34,15 @@ export interface RingBufferStats {
   discarded: number;
   bytes: number;
   wakeups: number;
-  /** handler threw: the record is counted and skipped */
+  /** handler threw (e.g. a malformed record): counted, skipped, reported to onHandlerError */
   handlerErrors: number;
 }
 
 export interface RingBufferOptions {
   /** records handled per wake-up before yielding to the event loop */
   budget?: number;
+  /** told about each error a handler throws; the record is skipped and counted either way */
+  onHandlerError?: (err: unknown) => void;
 }
 
 export class RingBufferReader {
@@ -55,6 +57,7 @@ export class RingBufferReader {
   private readonly bytes: Uint8Array;
   private readonly mask: number;
   private readonly budget: number;
+  private readonly onHandlerError: ((err: unknown) => void) | undefined;
   // strong reference: the poll handle closes when garbage collected
   private poller: { stop(): void; close(): void; start(o: unknown, cb: (e: unknown) => void): void } | null = null;
   private onError: ((err: unknown) => void) | null = null;
@@ -69,6 +72,7 @@ export class RingBufferReader {
       throw new BpfError({ op: `ring buffer on map ${map.name}`, errno: 22, hint: `map type ${map.info.type} is not BPF_MAP_TYPE_RINGBUF` });
     }
     this.budget = opts.budget ?? 65536;
+    this.onHandlerError = opts.onHandlerError;
     this.size = map.info.maxEntries;
     this.mask = this.size - 1;
     this.pageSize = libc().getpagesize() as number;
@@ -130,8 +134,9 @@ export class RingBufferReader {
       if (!(len & DISCARD)) {
         try {
           this.handler(data, this.bytes, off + HDR, sampleLen);
-        } catch {
+        } catch (err) {
           this.stats.handlerErrors++;
+          this.onHandlerError?.(err);
         }
         n++;
         bytes += sampleLen;

@@ -43,10 +43,11 @@ export type BadRecordHandler = (err: RecordError) => void;
 export class BpfSensor {
   readonly obj: BpfObject;
   private reader: RingBufferReader | null = null;
-  private badRecords = 0;
   private statsMap: BpfMap | null = null;
   private final: SensorStats | null = null;
   onBadRecord: BadRecordHandler | null = null;
+  /** a handler failed for another reason than a malformed record (a bug): counted too */
+  onHandlerError: ((err: unknown) => void) | null = null;
 
   constructor(private readonly opts: BpfSensorOptions) {
     const open: OpenOptions = { skipPrograms: opts.skipPrograms ?? [] };
@@ -66,20 +67,13 @@ export class BpfSensor {
     }
     this.obj.load();
     this.statsMap = this.obj.map('vigil_stats');
-    this.reader = new RingBufferReader(
-      this.obj.map('events'),
-      (v, b, off, len) => {
-        try {
-          handler(v, b, off, len);
-        } catch (e) {
-          if (e instanceof RecordError) {
-            this.badRecords++;
-            this.onBadRecord?.(e);
-          } else throw e;
-        }
+    this.reader = new RingBufferReader(this.obj.map('events'), handler, {
+      budget: this.opts.budget ?? 8192,
+      onHandlerError: (e) => {
+        if (e instanceof RecordError) this.onBadRecord?.(e);
+        else this.onHandlerError?.(e);
       },
-      { budget: this.opts.budget ?? 8192 },
-    );
+    });
     this.obj.attachAll();
     this.reader.start();
   }
@@ -94,7 +88,7 @@ export class BpfSensor {
     const kernel = readKernelStats(this.statsMap);
     return {
       records: this.reader?.stats.records ?? 0,
-      badRecords: this.badRecords + (this.reader?.stats.handlerErrors ?? 0),
+      badRecords: this.reader?.stats.handlerErrors ?? 0,
       kernelDrops: kernel.rb_full ?? 0,
       kernel,
       ringWakeups: this.reader?.stats.wakeups ?? 0,

@@ -28,6 +28,10 @@ export class ExecSensor {
     this.sensor.onBadRecord = fn;
   }
 
+  set onHandlerError(fn: BpfSensor['onHandlerError']) {
+    this.sensor.onHandlerError = fn;
+  }
+
   start(onRecord: (rec: ProcessRecord) => void): void {
     this.sensor.start((v, b, off, len) => onRecord(decodeProcessRecord(v, b, off, len)));
   }

@@ -147,6 +147,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
     ringBufferBytes: parseSize(cfg.ring_buffer),
     processTable: { maxEntries: cfg.process_table.max_entries, maxExited: cfg.process_table.max_exited, maxDepth: cfg.process_table.max_depth },
     onBadRecord: (e) => log.warn({ offset: e.offset }, `bad record skipped: ${e.message}`),
+    onHandlerError: (e) => log.error({ err: e }, 'record handling failed (skipped, counted as decode drop)'),
     ...(flags.stdout ? { onEvent: (ev: Record<string, unknown>) => process.stdout.write(JSON.stringify(ev) + '\n') } : {}),
     onAlert: (a) => {
       if (interactive || flags.stdout) {
