@@ -6,7 +6,9 @@
  *  - Every record starts with struct vigil_hdr. Bump VIGIL_ABI_VERSION when a
  *    layout changes; userspace refuses records of another version.
  *  - Only fixed-width types. Keep 8-byte fields 8-byte aligned (no implicit padding).
- *  - The TypeScript decoders (src/events/layouts.ts) are checked against the BTF of
+ *  - Records of one sensor live in that sensor's header (bpf/<sensor>/<sensor>.h);
+ *    this file holds what every object shares: header, task, counters, guard.
+ *  - The TypeScript decoders (src/events/layouts.ts, src/sensors/<name>/layouts.ts) are checked against the BTF of
  *    the compiled objects at load time and by test/events/layouts.test.ts.
  *    A drift is an error, never a silent mis-decode.
  */
@@ -20,21 +22,14 @@
 #define VIGIL_ARGS_MAX 16384 /* argv bytes (NUL separated) kept per exec */
 #define VIGIL_PATH_DEPTH 128 /* path components resolved in the kernel */
 
+/*
+ * Record types. Each sensor owns a range and names its types in its own header
+ * (bpf/<sensor>/<sensor>.h), so adding a sensor does not edit this file:
+ *   1..3 exec (bpf/exec/exec.h), 16..31 file, 32..47 network, 48..63 reserved (tls).
+ */
 enum vigil_record_type {
-	VIGIL_REC_EXEC = 1,
-	VIGIL_REC_FORK = 2,
-	VIGIL_REC_EXIT = 3,
 	VIGIL_REC_FLOOD = 4, /* benchmark records (bench/ringbuf) */
 	VIGIL_REC_EXEC_DECISION = 5, /* exec guard (LSM): blocked or would block */
-};
-
-/* vigil_hdr.flags / vigil_exec.flags bits */
-enum vigil_exec_flags {
-	VIGIL_F_ARGS_TRUNCATED = 1 << 0, /* argv longer than VIGIL_ARGS_MAX */
-	VIGIL_F_ARGS_FAULT = 1 << 1,     /* argv pages could not be read */
-	VIGIL_F_EXE_TRUNCATED = 1 << 2,  /* exe path deeper than VIGIL_PATH_DEPTH or longer than PATH_MAX */
-	VIGIL_F_CWD_TRUNCATED = 1 << 3,
-	VIGIL_F_EXE_MISSING = 1 << 4,    /* no mm->exe_file */
 };
 
 /* Counters in the per-CPU array "vigil_stats", summed by userspace. */
@@ -47,7 +42,10 @@ enum vigil_stat {
 	VIGIL_STAT_TRUNCATED = 5,  /* any truncation flag set */
 	VIGIL_STAT_FLOOD = 6,
 	VIGIL_STAT_DECISION = 7,
-	VIGIL_STAT_MAX = 8,
+	VIGIL_STAT_COMMON_MAX = 8,
+	/* 16..31: a sensor's own counters, named in its header (enum vigil_<sensor>_stat) */
+	VIGIL_STAT_SENSOR = 16,
+	VIGIL_STAT_MAX = 32,
 };
 
 struct vigil_hdr {
@@ -72,35 +70,6 @@ struct vigil_task {
 	__u64 parent_start_ns;
 	__u64 cgroup_id;
 	char comm[VIGIL_COMM_LEN];
-};
-
-/*
- * Exec: variable-length. data[] holds exe path, cwd, then argv (NUL separated),
- * of exe_len, cwd_len and args_len bytes (no terminating NUL counted).
- */
-struct vigil_exec {
-	struct vigil_hdr hdr;
-	struct vigil_task task;
-	__u32 flags;      /* enum vigil_exec_flags */
-	__u32 argc;
-	__u32 exe_len;
-	__u32 cwd_len;
-	__u32 args_len;
-	__u32 exe_dev;    /* kernel s_dev of the exe's super block */
-	__u64 exe_ino;
-	char data[];
-};
-
-struct vigil_fork {
-	struct vigil_hdr hdr;
-	struct vigil_task task; /* the child */
-};
-
-struct vigil_exit {
-	struct vigil_hdr hdr;
-	struct vigil_task task;
-	__s32 exit_code;  /* task->exit_code: (status << 8) | signal */
-	__u32 _pad0;
 };
 
 /* Benchmark record: a fixed 72-byte payload (bench/ringbuf). */

@@ -198,5 +198,7 @@ static __always_inline __u32 vigil_path_resolve_at(const struct path *path, cons
  * variable, so userspace can check its decoder against it (8 bytes of .bss).
  */
 #define VIGIL_BTF_KEEP(name) struct name *__vigil_btf_##name __attribute__((unused))
+/* Same for an enum, so userspace checks its constants against the BTF too. */
+#define VIGIL_BTF_KEEP_ENUM(name) enum name __vigil_btf_enum_##name __attribute__((unused))
 
 #endif /* VIGIL_BPF_H */

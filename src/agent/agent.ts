@@ -1,28 +1,28 @@
 /**
- * The agent: sensors → process table/events → detection → sinks.
+ * The agent: sensors (src/sensors/index.ts, each with the shared process
+ * context) → events → detection → sinks.
  * Everything on this path runs on the main thread, synchronously per record;
  * sinks take serialized records without blocking (they drop and count instead).
  */
-import { BootClock } from '../kernel/clock.js';
-import { ExecSensor } from '../sensors/exec.js';
-import type { SensorStats } from '../sensors/bpf-sensor.js';
-import { ProcessTable, type ProcessTableStats } from '../events/process-table.js';
-import { ProcessEventBuilder } from '../events/process-events.js';
-import { UserNames } from '../events/users.js';
-import type { ProcessRecord } from '../events/records.js';
+import { ProcessContext } from '../process/context.js';
+import type { ProcessTableStats } from '../process/process-table.js';
+import { SENSORS, type SensorContext, type SensorInstance, type SensorPlugin, type SensorStats } from '../sensors/index.js';
 import type { Sink, SinkStats } from '../sinks/sink.js';
 import type { RecordError } from '../kernel/errors.js';
+import type { Detector } from '../events/detector.js';
 
-export interface Detector {
-  /** alerts for one event; must not throw */
-  evaluate(event: Record<string, unknown>): Array<Record<string, unknown>>;
-  close?(): void | Promise<void>;
-  stats?(): Record<string, number>;
-}
+export type { Detector } from '../events/detector.js';
+
 
 export interface AgentOptions {
   sinks: Sink[];
   detector?: Detector | null;
+  /**
+   * Sensor config sections by name (sensors.<name> in the config, validated by
+   * each plugin's schema); a sensor runs when its section says enabled.
+   * Absent: every sensor with its defaults.
+   */
+  sensors?: Record<string, { enabled: boolean }>;
   ringBufferBytes?: number;
   processTable?: { maxEntries?: number; maxExited?: number; maxDepth?: number };
   /** called for every event (after sinks) */
@@ -38,7 +38,8 @@ export interface AgentStats {
   events: number;
   byCategory: Record<string, number>;
   alerts: number;
-  sensor: SensorStats;
+  /** per sensor, by name */
+  sensors: Record<string, SensorStats>;
   processTable: ProcessTableStats;
   sinks: Record<string, SinkStats>;
   detector?: Record<string, number>;
@@ -46,33 +47,56 @@ export interface AgentStats {
 }
 
 export class Agent {
-  readonly table: ProcessTable;
-  private readonly builder: ProcessEventBuilder;
-  private readonly exec: ExecSensor;
+  readonly process: ProcessContext;
+  readonly sensors: SensorInstance[] = [];
   private started = 0;
   private events = 0;
   private alerts = 0;
   private readonly byCategory: Record<string, number> = {};
 
   constructor(private readonly opts: AgentOptions) {
-    this.table = new ProcessTable(opts.processTable ?? {});
-    this.builder = new ProcessEventBuilder({ table: this.table, clock: new BootClock(), users: new UserNames() });
-    this.exec = new ExecSensor(opts.ringBufferBytes ? { ringBufferBytes: opts.ringBufferBytes } : {});
-    if (opts.onBadRecord) this.exec.onBadRecord = opts.onBadRecord;
-    if (opts.onHandlerError) this.exec.onHandlerError = opts.onHandlerError;
+    this.process = new ProcessContext({ tableOptions: opts.processTable ?? {} });
+    const enabled = SENSORS.filter((p) => (opts.sensors?.[p.name] ?? p.config.parse(undefined)).enabled);
+    // the process sensor first: the others sync with it before each batch
+    enabled.sort((a, b) => Number(!!b.processSource) - Number(!!a.processSource));
+    let source: SensorInstance | null = null;
+    for (const plugin of enabled) {
+      const ctx: SensorContext = {
+        process: this.process,
+        emit: (ev) => this.emit(ev),
+        ringBufferBytes: opts.ringBufferBytes ?? 16 * 1024 * 1024,
+        selfPid: process.pid,
+        syncProcesses: () => {
+          source?.drain();
+        },
+        ...(opts.onBadRecord ? { onBadRecord: opts.onBadRecord } : {}),
+        ...(opts.onHandlerError ? { onHandlerError: opts.onHandlerError } : {}),
+      };
+      const cfg = opts.sensors?.[plugin.name] ?? plugin.config.parse(undefined);
+      const inst = plugin.create(ctx, cfg as never);
+      if (plugin.processSource) source = inst;
+      this.sensors.push(inst);
+    }
   }
 
-  /** Load and attach the sensors, then seed the table from /proc (no gap between the two). */
+  get table() {
+    return this.process.table;
+  }
+
+  /** Names of the running sensors, in start order. */
+  sensorNames(): string[] {
+    return this.sensors.map((s) => s.name);
+  }
+
+  /** Load and attach the sensors (the process sensor first, which seeds the table from /proc). */
   start(): void {
     this.started = Date.now();
-    this.exec.start((rec) => this.onRecord(rec));
-    this.table.seedFromProc();
-  }
-
-  private onRecord(rec: ProcessRecord): void {
-    const ev = this.builder.handle(rec);
-    if (!ev) return;
-    this.emit(ev as unknown as Record<string, unknown>);
+    try {
+      for (const s of this.sensors) s.start();
+    } catch (e) {
+      for (const s of this.sensors) s.close();
+      throw e;
+    }
   }
 
   /** Run one event through detection and the sinks. */
@@ -94,7 +118,15 @@ export class Agent {
   }
 
   stats(): AgentStats {
-    const sensor = this.exec.stats();
+    const sensors: Record<string, SensorStats> = {};
+    let kernelDrops = 0;
+    let decodeDrops = 0;
+    for (const x of this.sensors) {
+      const st = x.stats();
+      sensors[x.name] = st;
+      kernelDrops += st.kernelDrops;
+      decodeDrops += st.badRecords;
+    }
     const sinks: Record<string, SinkStats> = {};
     let sinkDrops = 0;
     for (const s of this.opts.sinks) {
@@ -107,10 +139,10 @@ export class Agent {
       events: this.events,
       byCategory: { ...this.byCategory },
       alerts: this.alerts,
-      sensor,
+      sensors,
       processTable: this.table.stats(),
       sinks,
-      drops: { kernel: sensor.kernelDrops, decode: sensor.badRecords, sinks: sinkDrops },
+      drops: { kernel: kernelDrops, decode: decodeDrops, sinks: sinkDrops },
     };
     const d = this.opts.detector?.stats?.();
     if (d) out.detector = d;
@@ -119,8 +151,8 @@ export class Agent {
 
   /** Drain the ring, flush and close sinks, detach programs. */
   async stop(): Promise<void> {
-    this.exec.drain();
-    this.exec.close();
+    for (const s of this.sensors) s.drain();
+    for (const s of this.sensors) s.close();
     await Promise.all(this.opts.sinks.map((s) => s.close()));
     await this.opts.detector?.close?.();
   }
@@ -134,8 +166,11 @@ export function formatStatsLine(s: AgentStats, prev: AgentStats | null): string 
   const sinkDrops = Object.entries(s.sinks)
     .map(([n, st]) => `${n.split(':')[0]}=${st.dropped}`)
     .join(' ');
+  const per = Object.entries(s.sensors)
+    .map(([n, st]) => `${n} ${st.records}${st.kernelDrops || st.badRecords ? ` (lost kernel=${st.kernelDrops} decode=${st.badRecords})` : ''}`)
+    .join(' ');
   return (
-    `events ${s.events} (${rate.toFixed(1)}/s) alerts ${s.alerts} | drops kernel=${s.drops.kernel} decode=${s.drops.decode}` +
+    `events ${s.events} (${rate.toFixed(1)}/s) alerts ${s.alerts} | records ${per} | drops kernel=${s.drops.kernel} decode=${s.drops.decode}` +
     `${sinkDrops ? ` ${sinkDrops}` : ''} | procs live=${s.processTable.live} evicted=${s.processTable.evicted}`
   );
 }

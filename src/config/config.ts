@@ -10,8 +10,16 @@ import { z } from 'zod';
 const size = z.union([z.number().int().positive(), z.string().regex(/^\d+\s*(k|m|g)i?b?$/i, 'a size like 8MiB, 512k or a number of bytes')]);
 const duration = z.union([z.number().min(0), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h)?$/, 'a duration like 500ms, 10s, 5m (bare numbers are seconds)')]);
 
-export const ConfigSchema = z
+/**
+ * The config schema with a given `sensors:` section. config/ sits below the
+ * sensors, so the sections come from the sensor registry through
+ * src/agent/config.ts (AgentConfigSchema), which every command uses.
+ */
+export function makeConfigSchema<S extends z.ZodType>(sensors: S) {
+  return z
   .object({
+    /** per-sensor sections (sensors.<name>: enabled and the sensor's own keys) */
+    sensors,
     /** JSONL audit log of every event; null/absent = none */
     events_out: z.string().min(1).nullable().default(null),
     audit_log: z
@@ -50,6 +58,10 @@ export const ConfigSchema = z
     field_mapping: z.string().min(1).nullable().default(null),
   })
   .strict();
+}
+
+/** Without knowledge of the sensors: their sections are kept as written. */
+export const ConfigSchema = makeConfigSchema(z.record(z.string(), z.record(z.string(), z.unknown())).default({}));
 
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -71,7 +83,7 @@ export interface ConfigIssue {
 }
 
 /** Parse and validate YAML text; `file` is only used in messages. */
-export function parseConfig(text: string, file = '<config>'): Config {
+export function parseConfig<T = Config>(text: string, file = '<config>', schema: z.ZodType<T, unknown> = ConfigSchema as never): T {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
   if (doc.errors.length) {
@@ -82,7 +94,7 @@ export function parseConfig(text: string, file = '<config>'): Config {
     throw new ConfigError(formatIssues(file, issues), issues);
   }
   const data = doc.toJS() ?? {};
-  const res = ConfigSchema.safeParse(data);
+  const res = schema.safeParse(data);
   if (res.success) return res.data;
   const issues: ConfigIssue[] = res.error.issues.map((iss) => {
     const path = iss.path.map(String);
@@ -110,15 +122,15 @@ function formatIssues(file: string, issues: ConfigIssue[]): string {
     .join('\n');
 }
 
-export function loadConfig(path: string | undefined): Config {
-  if (!path) return ConfigSchema.parse({});
+export function loadConfig<T = Config>(path: string | undefined, schema: z.ZodType<T, unknown> = ConfigSchema as never): T {
+  if (!path) return schema.parse({});
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
     throw new ConfigError(`${path}: cannot read config: ${(e as Error).message}`, []);
   }
-  return parseConfig(text, path);
+  return parseConfig(text, path, schema);
 }
 
 /** "8MiB" → bytes */

@@ -3,7 +3,7 @@
  * load errors and reloads go to the log, alerts come back from evaluate().
  */
 import type { Logger } from 'pino';
-import type { Detector } from '../agent/agent.js';
+import type { Detector } from '../events/detector.js';
 import { createDetector } from './index.js';
 
 export interface RunDetectorOptions {

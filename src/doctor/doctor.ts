@@ -8,11 +8,12 @@ import { release } from 'node:os';
 import { BpfObject } from '../kernel/object.js';
 import { Btf, Kind } from '../kernel/btf.js';
 import { BpfError } from '../kernel/errors.js';
-import { libbpf, koffi } from '../kernel/ffi.js';
+import { fanotifyPermissionEvents, probeMapType } from '../kernel/probes.js';
 import { libbpfVersion } from '../kernel/version.js';
 import { objectPath } from '../sensors/bpf-sensor.js';
 import { ensureMounts, isMounted } from '../kernel/mounts.js';
 import { probeEnforcement } from '../enforcement/index.js';
+import { SENSORS } from '../sensors/index.js';
 
 export type CheckStatus = 'ok' | 'missing' | 'error' | 'info';
 
@@ -62,24 +63,6 @@ export function tryProgram(name: string, attach?: (o: BpfObject) => void): { ok:
 
 function describe(r: { ok: boolean; error?: Error }): string {
   return r.ok ? 'loaded and attached' : r.error instanceof BpfError ? `${r.error.op}: ${r.error.code}` : String(r.error?.message);
-}
-
-function fanotifyPermissionEvents(): { ok: boolean; detail: string } {
-  try {
-    const lib = koffi.load('libc.so.6');
-    const init = lib.func('int fanotify_init(unsigned int flags, unsigned int event_f_flags)');
-    const close = lib.func('int close(int fd)');
-    const FAN_CLOEXEC = 0x1;
-    const FAN_CLASS_CONTENT = 0x4;
-    const fd = init(FAN_CLASS_CONTENT | FAN_CLOEXEC, 0) as number;
-    if (fd >= 0) {
-      close(fd);
-      return { ok: true, detail: 'fanotify_init(FAN_CLASS_CONTENT) succeeded' };
-    }
-    return { ok: false, detail: `fanotify_init(FAN_CLASS_CONTENT): errno ${koffi.errno()}` };
-  } catch (e) {
-    return { ok: false, detail: (e as Error).message };
-  }
 }
 
 const XATTR_KFUNCS = ['bpf_get_file_xattr', 'bpf_get_dentry_xattr', 'bpf_path_d_path', 'bpf_set_dentry_xattr'];
@@ -148,16 +131,28 @@ export async function runDoctor(): Promise<DoctorReport> {
   const fentry = tryProgram('probe_fentry');
   add({ id: 'trampoline', title: 'BPF trampolines (fentry)', status: fentry.ok ? 'ok' : 'missing', detail: describe(fentry) });
 
-  const rb = libbpf().libbpf_probe_bpf_map_type(27, null) as number;
+  const rb = probeMapType(27);
   add({ id: 'ringbuf', title: 'Ring buffer map', status: rb === 1 ? 'ok' : 'missing', detail: rb === 1 ? 'BPF_MAP_TYPE_RINGBUF supported' : `probe returned ${rb}`, ...(rb === 1 ? {} : { hint: 'needs Linux 5.8+' }) });
 
   const tracefs = existsSync('/sys/kernel/tracing/events') || existsSync('/sys/kernel/debug/tracing/events');
   const tp = tryProgram('probe_tracepoint');
   add({ id: 'tracepoint', title: 'Tracepoints', status: tp.ok ? 'ok' : 'missing', detail: `${describe(tp)}${tracefs ? '' : ' (tracefs not mounted)'}` });
   const tpb = tryProgram('probe_tp_btf');
-  add({ id: 'tp_btf', title: 'BTF tracepoints (exec sensor)', status: tpb.ok ? 'ok' : 'missing', detail: describe(tpb) });
+  add({ id: 'tp_btf', title: 'BTF tracepoints', status: tpb.ok ? 'ok' : 'missing', detail: describe(tpb) });
   const raw = tryProgram('probe_raw_tp');
   add({ id: 'raw_tp', title: 'Raw tracepoints', status: raw.ok ? 'ok' : 'missing', detail: describe(raw) });
+
+  // the real sensors: each loads and attaches its own objects as `vigil run` would
+  for (const sensor of SENSORS) {
+    const r = sensor.probe();
+    add({
+      id: `sensor_${sensor.name}`,
+      title: `${sensor.name} sensor`,
+      status: r.ok ? 'ok' : 'missing',
+      detail: r.detail,
+      ...(r.ok ? {} : { hint: r.hint ?? `vigil run without this sensor: --sensors ${SENSORS.filter((x) => x !== sensor).map((x) => x.name).join(',')}` }),
+    });
+  }
 
   const libc = ['/usr/lib/x86_64-linux-gnu/libc.so.6', '/lib/x86_64-linux-gnu/libc.so.6', '/usr/lib64/libc.so.6'].find((p) => existsSync(p));
   const up = libc

@@ -1,5 +1,6 @@
 /**
- * TypeScript side of bpf/include/vigil.h: offsets of every record field.
+ * TypeScript side of bpf/include/vigil.h: offsets of the shared record fields
+ * (each sensor's own records are in src/sensors/<name>/layouts.ts).
  * checkLayouts() compares these with the BTF of a compiled object; the agent
  * runs it at load time and test/events/layouts.test.ts runs it on every object,
  * so C and TypeScript cannot drift apart silently.
@@ -8,20 +9,10 @@ import { Btf, BtfKind } from '../kernel/index.js';
 
 export const ABI_VERSION = 1;
 
+/** enum vigil_record_type (shared records; each sensor names its own range in its folder) */
 export const RecordType = {
-  EXEC: 1,
-  FORK: 2,
-  EXIT: 3,
   FLOOD: 4,
   EXEC_DECISION: 5,
-} as const;
-
-export const ExecFlags = {
-  ARGS_TRUNCATED: 1 << 0,
-  ARGS_FAULT: 1 << 1,
-  EXE_TRUNCATED: 1 << 2,
-  CWD_TRUNCATED: 1 << 3,
-  EXE_MISSING: 1 << 4,
 } as const;
 
 /** enum vigil_stat */
@@ -34,8 +25,10 @@ export const Stat = {
   TRUNCATED: 5,
   FLOOD: 6,
   DECISION: 7,
+  /** first of a sensor's own counters (16..31), named by the sensor */
+  SENSOR: 16,
 } as const;
-export const STAT_MAX = 8;
+export const STAT_MAX = 32;
 
 /** A field: byte offset and byte size (arrays: total size). Nested structs name their layout. */
 export interface FieldSpec {
@@ -50,7 +43,7 @@ export interface Layout {
   fields: Record<string, FieldSpec>;
 }
 
-const f = (offset: number, size: number, struct?: string): FieldSpec => (struct ? { offset, size, struct } : { offset, size });
+export const f = (offset: number, size: number, struct?: string): FieldSpec => (struct ? { offset, size, struct } : { offset, size });
 
 export const VigilHdr = {
   name: 'vigil_hdr',
@@ -75,35 +68,6 @@ export const VigilTask = {
     cgroup_id: f(48, 8),
     comm: f(56, 16),
   },
-} as const satisfies Layout;
-
-export const VigilExec = {
-  name: 'vigil_exec',
-  size: 120,
-  fields: {
-    hdr: f(0, 16, 'vigil_hdr'),
-    task: f(16, 72, 'vigil_task'),
-    flags: f(88, 4),
-    argc: f(92, 4),
-    exe_len: f(96, 4),
-    cwd_len: f(100, 4),
-    args_len: f(104, 4),
-    exe_dev: f(108, 4),
-    exe_ino: f(112, 8),
-    data: f(120, 0),
-  },
-} as const satisfies Layout;
-
-export const VigilFork = {
-  name: 'vigil_fork',
-  size: 88,
-  fields: { hdr: f(0, 16, 'vigil_hdr'), task: f(16, 72, 'vigil_task') },
-} as const satisfies Layout;
-
-export const VigilExit = {
-  name: 'vigil_exit',
-  size: 96,
-  fields: { hdr: f(0, 16, 'vigil_hdr'), task: f(16, 72, 'vigil_task'), exit_code: f(88, 4), _pad0: f(92, 4) },
 } as const satisfies Layout;
 
 export const VigilFlood = {
@@ -147,9 +111,8 @@ export const VigilGuardNameKey = {
   fields: { name: f(0, 64) },
 } as const satisfies Layout;
 
-export const ALL_LAYOUTS: Layout[] = [
-  VigilHdr, VigilTask, VigilExec, VigilFork, VigilExit, VigilFlood, VigilAncestor, VigilExecDecision, VigilGuardNameKey,
-];
+/** The shared layouts (sensors add theirs: src/sensors/index.ts ALL_LAYOUTS). */
+export const SHARED_LAYOUTS: Layout[] = [VigilHdr, VigilTask, VigilFlood, VigilAncestor, VigilExecDecision, VigilGuardNameKey];
 
 export interface LayoutMismatch {
   layout: string;
@@ -189,5 +152,30 @@ export function checkLayouts(btf: Btf, layouts: Layout[], required: string[] = [
       if (!seen.has(name)) out.push({ layout: l.name, problem: `field ${name} is in TypeScript but not in BTF` });
     }
   }
+  return out;
+}
+
+export interface EnumMismatch {
+  enum: string;
+  problem: string;
+}
+
+/**
+ * Compare constants with an enum in the object's BTF (kept there with
+ * VIGIL_BTF_KEEP_ENUM), both ways: a constant missing on either side or with
+ * another value is reported. `prefix` is stripped from the C names.
+ */
+export function checkEnum(btf: Btf, name: string, prefix: string, values: Record<string, number>): EnumMismatch[] {
+  const out: EnumMismatch[] = [];
+  const t = btf.find(name, BtfKind.ENUM);
+  if (!t) return [{ enum: name, problem: 'enum not found in BTF' }];
+  const seen = new Set<string>();
+  for (const v of t.enumValues ?? []) {
+    const key = v.name.startsWith(prefix) ? v.name.slice(prefix.length) : v.name;
+    seen.add(key);
+    if (!(key in values)) out.push({ enum: name, problem: `${v.name} is in BTF but not in TypeScript` });
+    else if (values[key] !== Number(v.value)) out.push({ enum: name, problem: `${v.name} is ${values[key]} in TypeScript, ${v.value} in BTF` });
+  }
+  for (const k of Object.keys(values)) if (!seen.has(k)) out.push({ enum: name, problem: `${prefix}${k} is in TypeScript but not in BTF` });
   return out;
 }

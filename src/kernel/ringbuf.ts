@@ -43,6 +43,8 @@ export interface RingBufferOptions {
   budget?: number;
   /** told about each error a handler throws; the record is skipped and counted either way */
   onHandlerError?: (err: unknown) => void;
+  /** called on each wake-up before the batch is handled (e.g. drain another ring first) */
+  beforeBatch?: () => void;
 }
 
 export class RingBufferReader {
@@ -58,6 +60,7 @@ export class RingBufferReader {
   private readonly mask: number;
   private readonly budget: number;
   private readonly onHandlerError: ((err: unknown) => void) | undefined;
+  private readonly beforeBatch: (() => void) | undefined;
   // strong reference: the poll handle closes when garbage collected
   private poller: { stop(): void; close(): void; start(o: unknown, cb: (e: unknown) => void): void } | null = null;
   private onError: ((err: unknown) => void) | null = null;
@@ -73,6 +76,7 @@ export class RingBufferReader {
     }
     this.budget = opts.budget ?? 65536;
     this.onHandlerError = opts.onHandlerError;
+    this.beforeBatch = opts.beforeBatch;
     this.size = map.info.maxEntries;
     this.mask = this.size - 1;
     this.pageSize = libc().getpagesize() as number;
@@ -101,6 +105,7 @@ export class RingBufferReader {
     this.poller = koffi.node.poll(this.map.fd, { readable: true }, () => {
       this.stats.wakeups++;
       try {
+        this.beforeBatch?.();
         this.drain(this.budget);
       } catch (err) {
         this.onError?.(err);

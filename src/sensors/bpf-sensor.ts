@@ -7,25 +7,16 @@
 import { fileURLToPath } from 'node:url';
 import { BpfError, BpfObject, RingBufferReader, type BpfMap, type OpenOptions } from '../kernel/index.js';
 import { checkLayouts, STAT_MAX, Stat, type Layout } from '../events/layouts.js';
-import { RecordError } from '../kernel/errors.js';
+import { RecordError, errnoName } from '../kernel/errors.js';
+import type { SensorProbe, SensorStats } from './sensor.js';
+
+export type { SensorStats } from './sensor.js';
 
 /** Directory of the compiled BPF objects (make -C bpf). */
 export const BPF_OBJECT_DIR = fileURLToPath(new URL('../../bpf/.output/', import.meta.url));
 
 export function objectPath(name: string): string {
   return `${BPF_OBJECT_DIR}${name}`;
-}
-
-export interface SensorStats {
-  /** records consumed from the ring */
-  records: number;
-  /** records that failed to decode (counted, skipped) */
-  badRecords: number;
-  /** kernel: ring buffer full, record lost */
-  kernelDrops: number;
-  /** kernel counters by name (enum vigil_stat) */
-  kernel: Record<string, number>;
-  ringWakeups: number;
 }
 
 export interface BpfSensorOptions {
@@ -36,6 +27,13 @@ export interface BpfSensorOptions {
   /** programs to leave unloaded */
   skipPrograms?: string[];
   budget?: number;
+  /** names of the sensor's own kernel counters (vigil_stats slots 16..31), by slot */
+  statNames?: Record<number, string>;
+  /** called before each batch of records is handled (ordering with another sensor) */
+  beforeBatch?: () => void;
+  /** configure maps before load (sizes) and fill them after (settings, filters) */
+  beforeLoad?: (obj: BpfObject) => void;
+  afterLoad?: (obj: BpfObject) => void;
 }
 
 export type BadRecordHandler = (err: RecordError) => void;
@@ -44,7 +42,7 @@ export class BpfSensor {
   readonly obj: BpfObject;
   private reader: RingBufferReader | null = null;
   private statsMap: BpfMap | null = null;
-  private final: SensorStats | null = null;
+  private final: Omit<SensorStats, 'events'> | null = null;
   onBadRecord: BadRecordHandler | null = null;
   /** a handler failed for another reason than a malformed record (a bug): counted too */
   onHandlerError: ((err: unknown) => void) | null = null;
@@ -65,10 +63,13 @@ export class BpfSensor {
         hint: `TypeScript decoders disagree with the object's BTF: ${mismatches.map((m) => `${m.layout}: ${m.problem}`).join('; ')}`,
       });
     }
+    this.opts.beforeLoad?.(this.obj);
     this.obj.load();
+    this.opts.afterLoad?.(this.obj);
     this.statsMap = this.obj.map('vigil_stats');
     this.reader = new RingBufferReader(this.obj.map('events'), handler, {
       budget: this.opts.budget ?? 8192,
+      ...(this.opts.beforeBatch ? { beforeBatch: this.opts.beforeBatch } : {}),
       onHandlerError: (e) => {
         if (e instanceof RecordError) this.onBadRecord?.(e);
         else this.onHandlerError?.(e);
@@ -83,9 +84,9 @@ export class BpfSensor {
     return this.reader?.drain() ?? 0;
   }
 
-  stats(): SensorStats {
+  stats(): Omit<SensorStats, 'events'> {
     if (this.final) return this.final;
-    const kernel = readKernelStats(this.statsMap);
+    const kernel = readKernelStats(this.statsMap, this.opts.statNames);
     return {
       records: this.reader?.stats.records ?? 0,
       badRecords: this.reader?.stats.handlerErrors ?? 0,
@@ -108,8 +109,8 @@ export class BpfSensor {
 
 const STAT_NAMES = Object.fromEntries(Object.entries(Stat).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
 
-/** Sum the per-CPU vigil_stats counters. */
-export function readKernelStats(map: BpfMap | null): Record<string, number> {
+/** Sum the per-CPU vigil_stats counters (unnamed, unused sensor slots left out). */
+export function readKernelStats(map: BpfMap | null, sensorNames: Record<number, string> = {}): Record<string, number> {
   const out: Record<string, number> = {};
   if (!map) return out;
   const key = Buffer.alloc(4);
@@ -118,7 +119,30 @@ export function readKernelStats(map: BpfMap | null): Record<string, number> {
     const vals = map.lookupPerCpu(key);
     let sum = 0;
     for (const v of vals ?? []) sum += Number(v.readBigUInt64LE(0));
-    out[STAT_NAMES[i] ?? `stat${i}`] = sum;
+    const name = i >= Stat.SENSOR ? sensorNames[i] : STAT_NAMES[i];
+    if (name) out[name] = sum;
+    else if (sum) out[`stat${i}`] = sum;
   }
   return out;
+}
+
+/**
+ * Doctor's probe of a sensor: open the real object, check its layouts, load
+ * and attach every program as the sensor would, then detach.
+ */
+export function probeBpfSensor(opts: BpfSensorOptions): SensorProbe {
+  let s: BpfSensor | null = null;
+  try {
+    s = new BpfSensor(opts);
+    s.start(() => {});
+    const progs = s.obj.programs().filter((p) => p.autoload).length;
+    return { ok: true, detail: `${opts.object}: ${progs} programs loaded and attached` };
+  } catch (e) {
+    if (e instanceof BpfError) {
+      return { ok: false, detail: `${e.op}: ${e.code ?? errnoName(e.errno)}`, ...(e.hint ? { hint: e.hint } : {}) };
+    }
+    return { ok: false, detail: (e as Error).message };
+  } finally {
+    s?.close();
+  }
 }

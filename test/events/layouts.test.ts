@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { BpfObject } from '../../src/kernel/index.js';
-import { ALL_LAYOUTS, checkLayouts, RecordType, Stat, STAT_MAX, VigilExec, type Layout } from '../../src/events/layouts.js';
+import { checkEnum, checkLayouts, RecordType, Stat, STAT_MAX, type Layout } from '../../src/events/layouts.js';
+import { ALL_LAYOUTS } from '../../src/sensors/index.js';
+import { ExecFlags, ExecRecordType, VigilExec } from '../../src/sensors/exec/layouts.js';
 import { BPF_OBJECT_DIR } from '../../src/sensors/bpf-sensor.js';
 
 const objects = readdirSync(BPF_OBJECT_DIR).filter((f) => f.endsWith('.bpf.o'));
@@ -59,13 +61,22 @@ describe('record layouts agree with the BTF of every object', () => {
     }
   });
 
+  it('exec enums match the BTF of exec.bpf.o', () => {
+    const obj = BpfObject.open(`${BPF_OBJECT_DIR}exec.bpf.o`);
+    try {
+      expect(checkEnum(obj.btf(), 'vigil_exec_record_type', 'VIGIL_REC_', ExecRecordType)).toEqual([]);
+      expect(checkEnum(obj.btf(), 'vigil_exec_flags', 'VIGIL_F_', ExecFlags)).toEqual([]);
+      expect(checkEnum(obj.btf(), 'vigil_exec_flags', 'VIGIL_F_', { ...ExecFlags, ARGS_FAULT: 4 }).map((m) => m.problem)).toEqual(['VIGIL_F_ARGS_FAULT is 4 in TypeScript, 2 in BTF']);
+    } finally {
+      obj.close();
+    }
+  });
+
   it('enum constants match bpf/include/vigil.h', () => {
     const h = readFileSync(new URL('../../bpf/include/vigil.h', import.meta.url), 'utf8');
     const val = (name: string) => Number(new RegExp(`${name}\\s*=\\s*(\\d+)`).exec(h)?.[1]);
-    expect(val('VIGIL_REC_EXEC')).toBe(RecordType.EXEC);
-    expect(val('VIGIL_REC_FORK')).toBe(RecordType.FORK);
-    expect(val('VIGIL_REC_EXIT')).toBe(RecordType.EXIT);
     expect(val('VIGIL_REC_FLOOD')).toBe(RecordType.FLOOD);
+    expect(val('VIGIL_STAT_SENSOR')).toBe(Stat.SENSOR);
     expect(val('VIGIL_STAT_RB_FULL')).toBe(Stat.RB_FULL);
     expect(val('VIGIL_STAT_MAX')).toBe(STAT_MAX);
     expect(Number(/#define VIGIL_ABI_VERSION (\d+)/.exec(h)?.[1])).toBe(1);

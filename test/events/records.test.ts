@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { decodeProcessRecord, decodeHeader } from '../../src/events/records.js';
-import { ExecFlags, RecordType, VigilExec, VigilExit, VigilFork, VigilTask } from '../../src/events/layouts.js';
+import { decodeHeader } from '../../src/events/records.js';
+import { VigilTask } from '../../src/events/layouts.js';
+import { decodeProcessRecord } from '../../src/sensors/exec/decode.js';
+import { ExecFlags, ExecRecordType as RecordType, VigilExec, VigilExit, VigilFork } from '../../src/sensors/exec/layouts.js';
 import { RecordError } from '../../src/kernel/errors.js';
 
 function task(buf: Buffer, off: number, t: { pid: number; tgid: number; ppid: number; comm: string }) {

@@ -9,30 +9,24 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, realpathSync, symlinkSync, mkdirSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ExecSensor } from '../../src/sensors/exec.js';
-import { ProcessTable } from '../../src/events/process-table.js';
-import { ProcessEventBuilder } from '../../src/events/process-events.js';
-import { BootClock } from '../../src/kernel/clock.js';
-import { UserNames } from '../../src/events/users.js';
+import type { ProcessTable } from '../../src/process/process-table.js';
+import { startSensors, type SensorRun } from './harness.js';
 import { EventSchema, type ProcessCreationEvent, type ProcessTerminationEvent } from '../../src/events/schema.js';
 
 // Also run inside the VM suite (qemu TCG, ~20x slower execs): a smaller storm there,
 // the same no-silent-loss assertion.
 const STORM = process.env.VIGIL_IN_VM === '1' ? 1000 : 5000;
 
-let sensor: ExecSensor;
+let run: SensorRun;
+let sensor: SensorRun['sensors'][number];
 let table: ProcessTable;
-const events: Array<ProcessCreationEvent | ProcessTerminationEvent> = [];
+let events: Array<ProcessCreationEvent | ProcessTerminationEvent>;
 
 beforeAll(() => {
-  table = new ProcessTable();
-  const builder = new ProcessEventBuilder({ table, clock: new BootClock(), users: new UserNames() });
-  sensor = new ExecSensor({ ringBufferBytes: 32 * 1024 * 1024 });
-  sensor.start((r) => {
-    const e = builder.handle(r);
-    if (e) events.push(e);
-  });
-  table.seedFromProc();
+  run = startSensors({ exec: {} });
+  sensor = run.sensors[0]!;
+  table = run.process.table;
+  events = run.events as unknown as typeof events;
 });
 
 afterAll(() => sensor?.close());

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import pino from 'pino';
 import { Agent, formatStatsLine, type AgentStats, type Detector } from '../../agent/agent.js';
-import { ConfigSchema, loadConfig, parseDuration, parseSize, type Config } from '../../config/config.js';
+import { parseDuration, parseSize } from '../../config/config.js';
+import { AgentConfigSchema, loadAgentConfig, type AgentConfig as Config } from '../../agent/config.js';
+import { SENSORS, sensorNames } from '../../sensors/index.js';
 import { JsonlSink } from '../../sinks/jsonl.js';
 import { SqliteSink } from '../../sinks/sqlite.js';
 import type { Sink } from '../../sinks/sink.js';
@@ -63,6 +65,7 @@ interface RunFlags {
   logLevel?: string;
   /** false from --no-enforce */
   enforce?: boolean;
+  sensors?: string;
 }
 
 export function register(program: Command): void {
@@ -76,12 +79,16 @@ export function register(program: Command): void {
     .option('--no-db', 'do not write the SQLite store')
     .option('-r, --rules <dir...>', 'Sigma rule directories (watched and hot-reloaded)')
     .option('--stats-interval <duration>', 'period of the stats line on stderr, e.g. 10s (0 = off)')
+    .option('-s, --sensors <list>', `comma-separated sensors to run, the others off (${sensorNames().join(',')}); default: as the config says`)
     .option('--stdout', 'also print every event as JSON on stdout')
     .option('--no-enforce', 'do not arm or adopt the exec guard (BPF LSM deny rules, see `vigil deny`)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug', 'info')
     .addHelpText(
       'after',
       `
+Sensors (each on or off in the config, sensors.<name>.enabled, or with --sensors):
+${SENSORS.map((p) => `  ${p.name.padEnd(8)} ${p.title} [${p.categories.join(', ')}]`).join('\n')}
+
 Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN). Events use Sysmon-for-Linux field
 names (docs/events.md). Losses are counted at every stage and shown in the stats line:
   kernel = ring buffer full in the kernel, decode = malformed records,
@@ -90,6 +97,7 @@ names (docs/events.md). Losses are counted at every stage and shown in the stats
 Examples:
   vigil run --events-out /var/log/vigil/events.jsonl
   vigil run --no-db --events-out ev.jsonl --stats-interval 2s
+  vigil run --sensors exec,file,network --stdout
   vigil run --rules /etc/vigil/rules --alerts-out /var/log/vigil/alerts.jsonl
   vigil run -c /etc/vigil/vigil.yaml`,
     )
@@ -100,15 +108,26 @@ Examples:
 
 /** Config file, then flags on top; flags are validated by the same schema. */
 export function resolveConfig(flags: RunFlags): Config {
-  const cfg = loadConfig(flags.config);
+  const cfg = loadAgentConfig(flags.config);
   const over: Record<string, unknown> = {};
+  if (flags.sensors !== undefined) {
+    const want = flags.sensors.split(',').map((x) => x.trim()).filter(Boolean);
+    const known = sensorNames();
+    const bad = want.filter((w) => !known.includes(w));
+    if (bad.length || !want.length) {
+      throw new CliError(`--sensors: ${bad.length ? `unknown sensor ${bad.map((b) => `"${b}"`).join(', ')}` : 'empty list'} (known: ${known.join(', ')})`, 2);
+    }
+    const sections = { ...(cfg.sensors as Record<string, Record<string, unknown>>) };
+    for (const k of known) sections[k] = { ...sections[k], enabled: want.includes(k) };
+    over.sensors = sections;
+  }
   if (flags.eventsOut) over.events_out = flags.eventsOut;
   if (flags.alertsOut) over.alerts_out = flags.alertsOut;
   if (flags.db === false) over.db = null;
   else if (typeof flags.db === 'string') over.db = flags.db;
   if (flags.rules?.length) over.rules = flags.rules;
   if (flags.statsInterval) over.stats_interval = flags.statsInterval;
-  const res = ConfigSchema.safeParse({ ...cfg, ...over });
+  const res = AgentConfigSchema.safeParse({ ...cfg, ...over });
   if (!res.success) {
     const flag = (k: string) => `--${k.replace(/_/g, '-')}`;
     throw new CliError(res.error.issues.map((i) => `${flag(String(i.path[0]))}: ${i.message}`).join('\n'), 2);
@@ -145,6 +164,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
     sinks,
     detector,
     ringBufferBytes: parseSize(cfg.ring_buffer),
+    sensors: cfg.sensors as Record<string, { enabled: boolean }>,
     processTable: { maxEntries: cfg.process_table.max_entries, maxExited: cfg.process_table.max_exited, maxDepth: cfg.process_table.max_depth },
     onBadRecord: (e) => log.warn({ offset: e.offset }, `bad record skipped: ${e.message}`),
     onHandlerError: (e) => log.error({ err: e }, 'record handling failed (skipped, counted as decode drop)'),
@@ -171,8 +191,8 @@ async function runAgent(flags: RunFlags): Promise<void> {
   }
   const guard = flags.enforce === false ? null : startGuard(agent, cfg, log);
   log.info(
-    { events_out: cfg.events_out, db: cfg.db, rules: cfg.rules, sinks: sinks.map((s) => s.name), seeded: agent.table.stats().seeded },
-    'vigil running: exec sensor attached',
+    { sensors: agent.sensorNames(), events_out: cfg.events_out, db: cfg.db, rules: cfg.rules, sinks: sinks.map((s) => s.name), seeded: agent.table.stats().seeded },
+    `vigil running: sensors ${agent.sensorNames().join(', ')} attached`,
   );
 
   const intervalMs = parseDuration(cfg.stats_interval);

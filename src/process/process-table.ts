@@ -20,7 +20,7 @@ export interface ProcInfo {
   source: 'exec' | 'fork' | 'proc';
 }
 
-import type { Ancestor } from './schema.js';
+import type { Ancestor } from '../events/schema.js';
 export type { Ancestor };
 
 export interface ProcessTableStats {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ProcessTable } from '../../src/events/process-table.js';
+import { ProcessTable } from '../../src/process/process-table.js';
 
 const info = (pid: number, ppid: number, image: string) => ({ pid, ppid, startNs: BigInt(pid) * 1000n, image, commandLine: `${image} --x`, cwd: '/', uid: 0 });
 

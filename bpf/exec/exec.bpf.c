@@ -2,14 +2,17 @@
 /*
  * exec sensor: process creation (with the full argv read from the new mm in the
  * kernel, so short-lived processes keep their command line), fork and exit.
- * Records: struct vigil_exec / vigil_fork / vigil_exit in include/vigil.h.
+ * Records: struct vigil_exec / vigil_fork / vigil_exit in exec.h.
  */
 #include "vigil_bpf.h"
+#include "exec.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 VIGIL_BTF_KEEP(vigil_fork);
 VIGIL_BTF_KEEP(vigil_exit);
+VIGIL_BTF_KEEP_ENUM(vigil_exec_record_type);
+VIGIL_BTF_KEEP_ENUM(vigil_exec_flags);
 
 #define EXEC_DATA_MAX (VIGIL_PATH_MAX * 2 + VIGIL_ARGS_MAX)
 

@@ -1,0 +1,34 @@
+/**
+ * The one list of sensors. Adding a sensor: a folder under src/sensors/ that
+ * exports a SensorPlugin (and bpf/<name>/ for its program), plus one line here.
+ * This is the only file that imports a concrete sensor (test/structure checks it).
+ */
+import { z } from 'zod';
+import { SHARED_LAYOUTS, type Layout } from '../events/layouts.js';
+import type { SensorPlugin } from './sensor.js';
+import { execSensor } from './exec/index.js';
+
+export const SENSORS: readonly SensorPlugin[] = [
+  execSensor as unknown as SensorPlugin,
+];
+
+export type { SensorPlugin, SensorInstance, SensorContext, SensorStats, SensorProbe } from './sensor.js';
+
+export function sensorNames(): string[] {
+  return SENSORS.map((s) => s.name);
+}
+
+export function findSensor(name: string): SensorPlugin | undefined {
+  return SENSORS.find((s) => s.name === name);
+}
+
+/** The `sensors:` section of the config: one key per sensor, each with its own keys. */
+export function sensorsConfigSchema() {
+  const shape: Record<string, z.ZodType> = {};
+  for (const s of SENSORS) shape[s.name] = s.config;
+  const defaults = Object.fromEntries(SENSORS.map((s) => [s.name, s.config.parse(undefined)]));
+  return z.object(shape).strict().default(defaults as never);
+}
+
+/** Every record layout: shared ones and each sensor's. */
+export const ALL_LAYOUTS: Layout[] = [...SHARED_LAYOUTS, ...SENSORS.flatMap((s) => s.layouts)];

@@ -1,0 +1,84 @@
+/**
+ * What a sensor is. A sensor is one folder under src/sensors/ (its records'
+ * layouts, decoder, event builder, config keys and doctor probe; its BPF program
+ * in bpf/<name>/) and one line in src/sensors/index.ts. The agent knows sensors
+ * only through this interface.
+ */
+import type { z } from 'zod';
+import type { RecordError } from '../kernel/errors.js';
+import type { Layout } from '../events/layouts.js';
+import type { ProcessContext } from '../process/context.js';
+
+/** Counters of one sensor, shown per sensor in the stats line. */
+export interface SensorStats {
+  /** records consumed from the ring */
+  records: number;
+  /** records that failed to decode (counted, skipped) */
+  badRecords: number;
+  /** kernel: ring buffer full, record lost */
+  kernelDrops: number;
+  /** kernel counters by name (enum vigil_stat and the sensor's own) */
+  kernel: Record<string, number>;
+  ringWakeups: number;
+  /** events this sensor produced */
+  events: number;
+}
+
+/** What the agent gives a sensor. */
+export interface SensorContext {
+  /** shared enrichment: process table, ProcessGuid, host, user names, clock */
+  process: ProcessContext;
+  /** hand an event to detection and the outputs */
+  emit(event: Record<string, unknown>): void;
+  /** ring buffer size for this sensor's object */
+  ringBufferBytes: number;
+  /** the agent's own process id: sensors leave its own actions out */
+  selfPid: number;
+  /**
+   * Bring the process table up to date before handling a batch (drains the
+   * process sensor's ring), so a file or network record never meets a process
+   * the table has not seen exec yet.
+   */
+  syncProcesses(): void;
+  onBadRecord?(err: RecordError): void;
+  onHandlerError?(err: unknown): void;
+}
+
+/** A running sensor. */
+export interface SensorInstance {
+  readonly name: string;
+  /** load, attach, start consuming */
+  start(): void;
+  /** consume what is in the ring now; returns the records handled */
+  drain(): number;
+  stats(): SensorStats;
+  /** detach and free; stats() keeps answering */
+  close(): void;
+}
+
+/** Result of a doctor probe: the real object loaded and attached (or why not). */
+export interface SensorProbe {
+  ok: boolean;
+  detail: string;
+  hint?: string;
+}
+
+export interface SensorPlugin<C extends { enabled: boolean } = { enabled: boolean }> {
+  /** name used in config (sensors.<name>), --sensors and the stats line */
+  readonly name: string;
+  /** one line for --help and doctor */
+  readonly title: string;
+  /** event categories it produces */
+  readonly categories: readonly string[];
+  /** its config section (sensors.<name>), with defaults; `enabled` turns it on or off */
+  readonly config: z.ZodType<C, unknown>;
+  /** the process sensor: others sync with it before each batch (at most one) */
+  readonly processSource?: boolean;
+  /** its record layouts (checked against BTF at load and in tests) */
+  readonly layouts: readonly Layout[];
+  /** BPF object file names it may load (doctor, layout tests) */
+  readonly objects: readonly string[];
+  create(ctx: SensorContext, config: C): SensorInstance;
+  /** load and attach the real object(s) with its real config, then detach */
+  probe(): SensorProbe;
+}
