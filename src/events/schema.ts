@@ -1,8 +1,9 @@
 /**
- * vigil's event model, defined once in zod: the TypeScript types, the runtime
- * validation used by tests, and the published JSON Schema
- * (docs/schema/event.schema.json, written by `npm run gen:schema`; a test fails
- * when it is stale) all come from here.
+ * vigil's event model, defined once in zod: the shared building blocks and the
+ * process events. Each sensor defines its own events from these blocks; the
+ * registry (src/sensors/index.ts) joins them into EventSchema and the published
+ * JSON Schema (docs/schema/event.schema.json, `npm run gen:schema`; a test fails
+ * when it is stale).
  *
  * Field names follow Sysmon for Linux (what Sigma rules use); vigil's own fields
  * live under `vigil`.
@@ -11,8 +12,8 @@ import { z } from 'zod';
 
 export const SCHEMA_VERSION = 1;
 
-const u32 = z.number().int().min(0).max(4294967295);
-const decimal = z.string().regex(/^\d+$/);
+export const u32 = z.number().int().min(0).max(4294967295);
+export const decimal = z.string().regex(/^\d+$/);
 
 export const AncestorSchema = z
   .object({
@@ -22,7 +23,8 @@ export const AncestorSchema = z
   })
   .strict();
 
-const VigilCommon = {
+/** vigil.* fields of every event about a task (spread into a sensor's `vigil` object). */
+export const VigilCommon = {
   schema: z.literal(SCHEMA_VERSION).describe('event schema version'),
   seq: z.number().int().positive().describe('sequence number of the event in this agent run'),
   boot_ns: decimal.describe('CLOCK_BOOTTIME of the kernel record in ns (decimal string: exceeds 2^53)'),
@@ -39,6 +41,16 @@ const VigilCommon = {
     .record(z.string(), z.union([z.string(), z.array(z.string())]))
     .optional()
     .describe('base64 of the exact bytes of text fields that were not valid UTF-8 (argv: one entry per argument); the text fields show such bytes as \\xNN'),
+};
+
+/** Who did it: the fields every file and network event carries (Sysmon names). */
+export const ActorCommon = {
+  timestamp: z.string().describe('ISO-8601 UTC with microseconds'),
+  Hostname: z.string(),
+  ProcessId: u32.describe('process id (tgid)'),
+  ProcessGuid: z.string().describe('boot-unique process id in GUID form (the process_creation event of the same ProcessGuid has its command line and lineage)'),
+  Image: z.string().describe('executable path of the process; "[comm]" (the kernel task name in brackets) when vigil has not seen it exec'),
+  User: z.string().describe('user name of the real uid (the uid as text when unknown)'),
 };
 
 const Common = {
@@ -91,10 +103,6 @@ export const ProcessTerminationSchema = z
   .strict()
   .describe('The last thread of a process exited.');
 
-export const EventSchema = z
-  .discriminatedUnion('category', [ProcessCreationSchema, ProcessTerminationSchema])
-  .describe('A vigil event (one JSON object per line in the audit log).');
-
 export type Ancestor = z.infer<typeof AncestorSchema>;
 export type ProcessCreationEvent = z.infer<typeof ProcessCreationSchema>;
 export type ProcessTerminationEvent = z.infer<typeof ProcessTerminationSchema>;
@@ -102,7 +110,5 @@ export type VigilProcessFields = Omit<ProcessCreationEvent['vigil'], 'argv' | 'a
 
 export type EventCategory = 'process_creation' | 'process_termination' | 'file_event' | 'network_connection' | 'exec_decision';
 
-/** The published JSON Schema of events. */
-export function eventJsonSchema(): Record<string, unknown> {
-  return { $id: 'https://vigil.dev/schema/event.schema.json', title: 'vigil event', ...z.toJSONSchema(EventSchema) };
-}
+/** The process event schemas (the exec sensor's; the registry joins every sensor's into EventSchema). */
+export const PROCESS_EVENT_SCHEMAS = [ProcessCreationSchema, ProcessTerminationSchema] as const;

@@ -32,3 +32,13 @@ export function sensorsConfigSchema() {
 
 /** Every record layout: shared ones and each sensor's. */
 export const ALL_LAYOUTS: Layout[] = [...SHARED_LAYOUTS, ...SENSORS.flatMap((s) => s.layouts)];
+
+/** Every event vigil's sensors emit, one discriminated union over `category`. */
+export const EventSchema = z
+  .discriminatedUnion('category', SENSORS.flatMap((s) => s.eventSchemas) as unknown as [z.ZodObject, ...z.ZodObject[]])
+  .describe('A vigil event (one JSON object per line in the audit log).');
+
+/** The published JSON Schema of events (docs/schema/event.schema.json). */
+export function eventJsonSchema(): Record<string, unknown> {
+  return { $id: 'https://vigil.dev/schema/event.schema.json', title: 'vigil event', ...z.toJSONSchema(EventSchema) };
+}

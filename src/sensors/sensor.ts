@@ -74,6 +74,8 @@ export interface SensorPlugin<C extends { enabled: boolean } = { enabled: boolea
   readonly config: z.ZodType<C, unknown>;
   /** the process sensor: others sync with it before each batch (at most one) */
   readonly processSource?: boolean;
+  /** zod schemas of the events it emits (each a strict object with a literal `category`) */
+  readonly eventSchemas: readonly z.ZodObject[];
   /** its record layouts (checked against BTF at load and in tests) */
   readonly layouts: readonly Layout[];
   /** BPF object file names it may load (doctor, layout tests) */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { EventSchema, eventJsonSchema } from '../../src/events/schema.js';
+import { EventSchema, eventJsonSchema } from '../../src/sensors/index.js';
 
 describe('event schema', () => {
   it('docs/schema/event.schema.json is generated from src/events/schema.ts (run npm run gen:schema)', () => {

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProcessTable } from '../../src/process/process-table.js';
 import { startSensors, type SensorRun } from './harness.js';
-import { EventSchema, type ProcessCreationEvent, type ProcessTerminationEvent } from '../../src/events/schema.js';
+import type { ProcessCreationEvent, ProcessTerminationEvent } from '../../src/events/schema.js';
+import { EventSchema } from '../../src/sensors/index.js';
 
 // Also run inside the VM suite (qemu TCG, ~20x slower execs): a smaller storm there,
 // the same no-silent-loss assertion.

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { VigilHdr, VigilTask } from '../../events/layouts.js';
+import { PROCESS_EVENT_SCHEMAS } from '../../events/schema.js';
 import { BpfSensor, probeBpfSensor, type BpfSensorOptions } from '../bpf-sensor.js';
 import type { SensorContext, SensorInstance, SensorPlugin, SensorStats } from '../sensor.js';
 import { decodeProcessRecord } from './decode.js';
@@ -73,6 +74,7 @@ export const execSensor: SensorPlugin<ExecConfig> = {
   categories: ['process_creation', 'process_termination'],
   config: ExecConfig,
   processSource: true,
+  eventSchemas: PROCESS_EVENT_SCHEMAS,
   layouts: [VigilExec, VigilFork, VigilExit],
   objects: ['exec.bpf.o'],
   create: (ctx) => new ExecSensor(ctx),
