@@ -189,10 +189,14 @@ export class BpfObject {
     callInt(`bpf_map__reuse_fd(${name})`, () => libbpf().bpf_map__reuse_fd(this.mapHandle(name), fd) as number);
   }
 
-  /** Attach every program that is set to load, as its section says. */
+  /**
+   * Attach every program that is set to load, as its section says. A bare
+   * section ("tracepoint", "tp", "raw_tp", "kprobe"...) names no target: such a
+   * program is a tail-call target and is not attached.
+   */
   attachAll(): BpfLink[] {
     const links: BpfLink[] = [];
-    for (const p of this.programs()) if (p.autoload) links.push(p.attach());
+    for (const p of this.programs()) if (p.autoload && p.section.includes('/')) links.push(p.attach());
     return links;
   }
 

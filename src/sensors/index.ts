@@ -7,9 +7,11 @@ import { z } from 'zod';
 import { SHARED_LAYOUTS, type Layout } from '../events/layouts.js';
 import type { SensorPlugin } from './sensor.js';
 import { execSensor } from './exec/index.js';
+import { fileSensor } from './file/index.js';
 
 export const SENSORS: readonly SensorPlugin[] = [
   execSensor as unknown as SensorPlugin,
+  fileSensor as unknown as SensorPlugin,
 ];
 
 export type { SensorPlugin, SensorInstance, SensorContext, SensorStats, SensorProbe } from './sensor.js';

@@ -4,6 +4,7 @@ import { BpfObject } from '../../src/kernel/index.js';
 import { checkEnum, checkLayouts, RecordType, Stat, STAT_MAX, type Layout } from '../../src/events/layouts.js';
 import { ALL_LAYOUTS } from '../../src/sensors/index.js';
 import { ExecFlags, ExecRecordType, VigilExec } from '../../src/sensors/exec/layouts.js';
+import { FILE_ENUMS } from '../../src/sensors/file/layouts.js';
 import { BPF_OBJECT_DIR } from '../../src/sensors/bpf-sensor.js';
 
 const objects = readdirSync(BPF_OBJECT_DIR).filter((f) => f.endsWith('.bpf.o'));
@@ -67,6 +68,16 @@ describe('record layouts agree with the BTF of every object', () => {
       expect(checkEnum(obj.btf(), 'vigil_exec_record_type', 'VIGIL_REC_', ExecRecordType)).toEqual([]);
       expect(checkEnum(obj.btf(), 'vigil_exec_flags', 'VIGIL_F_', ExecFlags)).toEqual([]);
       expect(checkEnum(obj.btf(), 'vigil_exec_flags', 'VIGIL_F_', { ...ExecFlags, ARGS_FAULT: 4 }).map((m) => m.problem)).toEqual(['VIGIL_F_ARGS_FAULT is 4 in TypeScript, 2 in BTF']);
+    } finally {
+      obj.close();
+    }
+  });
+
+  it('file.bpf.o carries the file records, settings, prefix key and enums', () => {
+    const obj = BpfObject.open(`${BPF_OBJECT_DIR}file.bpf.o`);
+    try {
+      expect(checkLayouts(obj.btf(), ALL_LAYOUTS, ['vigil_hdr', 'vigil_task', 'vigil_file', 'vigil_file_settings', 'vigil_file_prefix_key'])).toEqual([]);
+      for (const [name, prefix, values] of FILE_ENUMS) expect(checkEnum(obj.btf(), name, prefix, values)).toEqual([]);
     } finally {
       obj.close();
     }
