@@ -3,6 +3,7 @@
  * events made from them: `exec_blocked` (enforced, EPERM) and `would_block`
  * (monitor mode, or an exempt process).
  */
+import type { ProcessContext } from '../process/context.js';
 import { RecordError } from '../kernel/errors.js';
 import { BpfMap, RingBufferReader } from '../kernel/index.js';
 import { RecordType, VigilAncestor, VigilExecDecision } from '../events/layouts.js';
@@ -77,6 +78,12 @@ export interface AncestorInfo {
 
 export interface ExecGuardEvent {
   category: 'exec_guard';
+  /** with the agent's shared process context: the same identity every sensor's events carry */
+  Hostname?: string;
+  ProcessId?: number;
+  ProcessGuid?: string;
+  Image?: string;
+  User?: string;
   action: 'exec_blocked' | 'would_block';
   /** epoch ms */
   ts: number;
@@ -100,6 +107,8 @@ export interface EventContext {
   ancestors?: (pid: number) => AncestorInfo[] | undefined;
   /** CLOCK_BOOTTIME ns -> epoch ms */
   toEpochMs?: (ktimeNs: bigint) => number;
+  /** the agent's shared process enrichment (ProcessGuid, Hostname, User, Image) */
+  process?: ProcessContext;
 }
 
 export function decisionEvent(d: DecisionRecord, ctx: EventContext = {}): ExecGuardEvent {
@@ -121,6 +130,10 @@ export function decisionEvent(d: DecisionRecord, ctx: EventContext = {}): ExecGu
     exempt: (d.flags & DecisionFlags.EXEMPT) !== 0,
     global_monitor: (d.flags & DecisionFlags.GLOBAL_MONITOR) !== 0,
   };
+  if (ctx.process) {
+    const a = ctx.process.actor(d.ktimeNs, d.task);
+    Object.assign(ev, { Hostname: a.Hostname, ProcessId: a.ProcessId, ProcessGuid: a.ProcessGuid, Image: a.Image, User: a.User });
+  }
   if (rule) Object.assign(ev.rule, { kind: rule.kind, path: rule.path, sha256: rule.sha256, comment: rule.comment });
   return ev;
 }

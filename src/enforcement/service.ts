@@ -3,6 +3,7 @@
  * kernel (arming the guard when needed), run the guard inside the agent
  * (decision events, periodic re-validation), probe what this kernel enforces.
  */
+import type { ProcessContext } from '../process/context.js';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
@@ -77,6 +78,8 @@ export interface GuardServiceOptions extends GuardLocation {
   /** ancestors from the agent's process table (pid -> parent first) */
   ancestors?: (pid: number) => AncestorInfo[] | undefined;
   toEpochMs?: (ktimeNs: bigint) => number;
+  /** the agent's shared process enrichment */
+  process?: ProcessContext;
   /** re-resolve path rules and pick up rule changes every N ms (default 2000) */
   revalidateMs?: number;
   onBadRecord?: (e: RecordError) => void;
@@ -112,6 +115,7 @@ export class ExecGuardService {
         rules: this.rules,
         ...(this.opts.ancestors ? { ancestors: this.opts.ancestors } : {}),
         ...(this.opts.toEpochMs ? { toEpochMs: this.opts.toEpochMs } : {}),
+        ...(this.opts.process ? { process: this.opts.process } : {}),
       };
       this.opts.onEvent(decisionEvent(d, ctx));
     }, this.opts.onBadRecord);

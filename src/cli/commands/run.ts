@@ -30,6 +30,7 @@ function startGuard(agent: Agent, cfg: Config, log: Logger): ExecGuardService | 
     onEvent: (ev) => agent.emit(ev as unknown as Record<string, unknown>),
     ancestors: (pid) => agent.table.ancestors(pid).map((a) => ({ pid: a.ProcessId, comm: '', image: a.Image, commandLine: a.CommandLine })),
     toEpochMs: (ns) => Number(clock.wallNs(ns) / 1_000_000n),
+    process: agent.process,
     onError: (e) => log.error({ err: e }, 'exec guard error'),
     onBadRecord: (e) => log.warn({ offset: e.offset }, `bad exec guard record skipped: ${e.message}`),
   });
