@@ -51,6 +51,7 @@ export const KNOWN_FIELDS: Record<VigilCategory, string[]> = {
     'SourceHostname', 'Protocol', 'Image', 'ProcessId', 'ProcessGuid', 'User', 'DestinationIsIpv6',
     'SourceIsIpv6', 'DestinationPortName', 'timestamp', 'category',
   ],
+  dns_query: ['QueryName', 'QueryStatus', 'QueryResults', 'Image', 'ProcessId', 'ProcessGuid', 'User', 'timestamp', 'category'],
 };
 
 export class FieldMapping {

@@ -65,6 +65,7 @@ export const VIGIL_CATEGORIES = [
   'process_termination',
   'file_event',
   'network_connection',
+  'dns_query',
 ] as const;
 export type VigilCategory = (typeof VIGIL_CATEGORIES)[number];
 

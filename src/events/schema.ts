@@ -108,7 +108,7 @@ export type ProcessCreationEvent = z.infer<typeof ProcessCreationSchema>;
 export type ProcessTerminationEvent = z.infer<typeof ProcessTerminationSchema>;
 export type VigilProcessFields = Omit<ProcessCreationEvent['vigil'], 'argv' | 'argc' | 'exe_dev' | 'exe_ino'>;
 
-export type EventCategory = 'process_creation' | 'process_termination' | 'file_event' | 'network_connection' | 'exec_decision';
+export type EventCategory = 'process_creation' | 'process_termination' | 'file_event' | 'network_connection' | 'dns_query' | 'exec_decision';
 
 /** The process event schemas (the exec sensor's; the registry joins every sensor's into EventSchema). */
 export const PROCESS_EVENT_SCHEMAS = [ProcessCreationSchema, ProcessTerminationSchema] as const;

@@ -7,10 +7,12 @@ import { z } from 'zod';
 import { SHARED_LAYOUTS, type Layout } from '../events/layouts.js';
 import type { SensorPlugin } from './sensor.js';
 import { execSensor } from './exec/index.js';
+import { netSensor } from './net/index.js';
 import { fileSensor } from './file/index.js';
 
 export const SENSORS: readonly SensorPlugin[] = [
   execSensor as unknown as SensorPlugin,
+  netSensor as unknown as SensorPlugin,
   fileSensor as unknown as SensorPlugin,
 ];
 

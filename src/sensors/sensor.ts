@@ -22,6 +22,8 @@ export interface SensorStats {
   ringWakeups: number;
   /** events this sensor produced */
   events: number;
+  /** the sensor's own userspace counters by name (e.g. malformed DNS, evictions) */
+  counters?: Record<string, number>;
 }
 
 /** What the agent gives a sensor. */

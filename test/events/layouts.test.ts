@@ -4,6 +4,7 @@ import { BpfObject } from '../../src/kernel/index.js';
 import { checkEnum, checkLayouts, RecordType, Stat, STAT_MAX, type Layout } from '../../src/events/layouts.js';
 import { ALL_LAYOUTS } from '../../src/sensors/index.js';
 import { ExecFlags, ExecRecordType, VigilExec } from '../../src/sensors/exec/layouts.js';
+import { NET_ENUMS, NetOp } from '../../src/sensors/net/layouts.js';
 import { FILE_ENUMS } from '../../src/sensors/file/layouts.js';
 import { BPF_OBJECT_DIR } from '../../src/sensors/bpf-sensor.js';
 
@@ -29,6 +30,17 @@ describe('record layouts agree with the BTF of every object', () => {
     const obj = BpfObject.open(`${BPF_OBJECT_DIR}exec.bpf.o`);
     try {
       expect(checkLayouts(obj.btf(), ALL_LAYOUTS, ['vigil_hdr', 'vigil_task', 'vigil_exec', 'vigil_fork', 'vigil_exit'])).toEqual([]);
+    } finally {
+      obj.close();
+    }
+  });
+
+  it('net.bpf.o carries the network records and settings; its enums match', () => {
+    const obj = BpfObject.open(`${BPF_OBJECT_DIR}net.bpf.o`);
+    try {
+      expect(checkLayouts(obj.btf(), ALL_LAYOUTS, ['vigil_hdr', 'vigil_task', 'vigil_net_conn', 'vigil_net_dns', 'vigil_net_settings'])).toEqual([]);
+      for (const e of NET_ENUMS) expect(checkEnum(obj.btf(), e.name, e.prefix, e.values), e.name).toEqual([]);
+      expect(checkEnum(obj.btf(), 'vigil_net_op', 'VIGIL_NET_', { ...NetOp, ACCEPT: 7 }).map((m) => m.problem)).toEqual(['VIGIL_NET_ACCEPT is 7 in TypeScript, 2 in BTF']);
     } finally {
       obj.close();
     }
