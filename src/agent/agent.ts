@@ -5,9 +5,10 @@
  * sinks take serialized records without blocking (they drop and count instead).
  */
 import { ProcessContext } from '../process/context.js';
-import type { ProcessTableStats } from '../process/process-table.js';
-import { SENSORS, type SensorContext, type SensorInstance, type SensorPlugin, type SensorStats } from '../sensors/index.js';
-import type { Sink, SinkStats } from '../sinks/sink.js';
+import type { ProcInfo, ProcessTableStats } from '../process/process-table.js';
+import { SENSORS, type RecordReplay, type RecordTap, type SerializedEvent, type SensorContext, type SensorInstance, type SensorStats } from '../sensors/index.js';
+import type { Sink, SinkProcess, SinkRecord, SinkStats } from '../sinks/sink.js';
+import type { ProcessRef } from '../store/store.js';
 import type { RecordError } from '../kernel/errors.js';
 import type { Detector } from '../events/detector.js';
 
@@ -25,12 +26,18 @@ export interface AgentOptions {
   sensors?: Record<string, { enabled: boolean }>;
   ringBufferBytes?: number;
   processTable?: { maxEntries?: number; maxExited?: number; maxDepth?: number };
+  /** what each event's Ancestors carries (events.ancestors in the config; default 4 entries, command lines cut at 128) */
+  ancestors?: { maxDepth: number; maxCommandLine: number };
   /** called for every event (after sinks) */
   onEvent?: (event: Record<string, unknown>) => void;
   onAlert?: (alert: Record<string, unknown>) => void;
   onBadRecord?: (err: RecordError) => void;
   /** handling a record failed for another reason (a bug): the record is skipped and counted */
   onHandlerError?: (err: unknown) => void;
+  /** replay recorded records instead of loading BPF (bench/pipeline) */
+  replay?: RecordReplay;
+  /** sees every record before it is handled (bench/pipeline records with it) */
+  recorder?: RecordTap;
 }
 
 export interface AgentStats {
@@ -55,7 +62,7 @@ export class Agent {
   private readonly byCategory: Record<string, number> = {};
 
   constructor(private readonly opts: AgentOptions) {
-    this.process = new ProcessContext({ tableOptions: opts.processTable ?? {} });
+    this.process = new ProcessContext({ tableOptions: opts.processTable ?? {}, ...(opts.ancestors ? { ancestors: opts.ancestors } : {}) });
     const enabled = SENSORS.filter((p) => (opts.sensors?.[p.name] ?? p.config.parse(undefined)).enabled);
     // the process sensor first: the others sync with it before each batch
     enabled.sort((a, b) => Number(!!b.processSource) - Number(!!a.processSource));
@@ -63,7 +70,7 @@ export class Agent {
     for (const plugin of enabled) {
       const ctx: SensorContext = {
         process: this.process,
-        emit: (ev) => this.emit(ev),
+        emit: (ev, proc, ser) => this.emit(ev, proc, ser),
         ringBufferBytes: opts.ringBufferBytes ?? 16 * 1024 * 1024,
         selfPid: process.pid,
         syncProcesses: () => {
@@ -71,6 +78,8 @@ export class Agent {
         },
         ...(opts.onBadRecord ? { onBadRecord: opts.onBadRecord } : {}),
         ...(opts.onHandlerError ? { onHandlerError: opts.onHandlerError } : {}),
+        ...(opts.replay ? { replay: opts.replay } : {}),
+        ...(opts.recorder ? { recorder: opts.recorder } : {}),
       };
       const cfg = opts.sensors?.[plugin.name] ?? plugin.config.parse(undefined);
       const inst = plugin.create(ctx, cfg as never);
@@ -99,13 +108,39 @@ export class Agent {
     }
   }
 
-  /** Run one event through detection and the sinks. */
-  emit(ev: Record<string, unknown>): void {
+  /**
+   * The parent's table entry of an entry (its ProcessGuid computed), for sinks
+   * that store lineage. One function for every record: no allocation per event.
+   */
+  private readonly parentOf = (p: ProcessRef): SinkProcess | undefined => {
+    const q = this.process.table.get(p.ppid);
+    if (!q) return undefined;
+    this.process.procGuid(q);
+    return q as SinkProcess;
+  };
+
+  /** The table entry an event is about, found by ProcessId and checked by ProcessGuid. */
+  private processOf(ev: Record<string, unknown>): ProcInfo | undefined {
+    const pid = ev.ProcessId;
+    if (typeof pid !== 'number') return undefined;
+    const p = this.process.table.get(pid);
+    return p && this.process.procGuid(p) === ev.ProcessGuid ? p : undefined;
+  }
+
+  /**
+   * Run one event through detection and the sinks: serialized once, handed to
+   * every sink with the process it is about (`proc`: the table entry, when the
+   * sensor has it; else looked up).
+   */
+  emit(ev: Record<string, unknown>, proc?: ProcInfo | null, ser?: SerializedEvent): void {
     this.events++;
     const cat = ev.category as string;
     this.byCategory[cat] = (this.byCategory[cat] ?? 0) + 1;
-    const json = JSON.stringify(ev);
-    for (const s of this.opts.sinks) s.write({ kind: 'event', value: ev, json });
+    const json = ser?.json ?? JSON.stringify(ev);
+    const p = proc ?? this.processOf(ev);
+    if (p) this.process.procGuid(p);
+    const rec: SinkRecord = { kind: 'event', value: ev, json, process: p as SinkProcess | undefined, parentOf: this.parentOf, stored: ser?.stored ?? undefined };
+    for (const s of this.opts.sinks) s.write(rec);
     if (this.opts.detector) {
       for (const alert of this.opts.detector.evaluate(ev)) {
         this.alerts++;

@@ -36,6 +36,18 @@ export function makeConfigSchema<S extends z.ZodType>(sensors: S) {
       .strict()
       .default({ max_rows: 1_000_000 }),
     ring_buffer: size.default('16MiB'),
+    events: z
+      .object({
+        ancestors: z
+          .object({
+            max_depth: z.number().int().min(0).max(256).default(4),
+            max_command_line: z.number().int().min(0).default(128),
+          })
+          .strict()
+          .default({ max_depth: 4, max_command_line: 128 }),
+      })
+      .strict()
+      .default({ ancestors: { max_depth: 4, max_command_line: 128 } }),
     process_table: z
       .object({
         max_entries: z.number().int().min(64).default(32768),

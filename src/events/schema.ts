@@ -19,7 +19,8 @@ export const AncestorSchema = z
   .object({
     ProcessId: u32.describe('process id of the ancestor'),
     Image: z.string().describe('its executable path ("" when unknown)'),
-    CommandLine: z.string().describe('its argv joined by spaces ("" when unknown)'),
+    CommandLine: z.string().describe('its argv joined by spaces ("" when unknown), at most events.ancestors.max_command_line characters'),
+    truncated: z.array(z.literal('CommandLine')).optional().describe('["CommandLine"] when the command line was cut to events.ancestors.max_command_line'),
   })
   .strict();
 
@@ -36,7 +37,12 @@ export const VigilCommon = {
   comm: z.string().describe('kernel task name (16 bytes at most)'),
   cgroup_id: decimal.describe('cgroup v2 id'),
   start_ns: decimal.describe('process start, CLOCK_BOOTTIME ns'),
-  truncated: z.array(z.string()).optional().describe('fields whose kernel copy was cut short, e.g. ["CommandLine"]; "CommandLine:unreadable" when argv pages could not be read'),
+  truncated: z
+    .array(z.string())
+    .optional()
+    .describe(
+      'fields whose kernel copy was cut short, e.g. ["CommandLine"]; "CommandLine:unreadable" when argv pages could not be read',
+    ),
   raw: z
     .record(z.string(), z.union([z.string(), z.array(z.string())]))
     .optional()
@@ -53,31 +59,32 @@ export const ActorCommon = {
   User: z.string().describe('user name of the real uid (the uid as text when unknown)'),
 };
 
-const Common = {
-  timestamp: z.string().describe('ISO-8601 UTC with microseconds'),
-  Hostname: z.string(),
-  ProcessId: u32.describe('process id (tgid)'),
-  ProcessGuid: z.string().describe('boot-unique process id in GUID form'),
-  Image: z.string().describe('executable path, resolved in the kernel (symlinks followed)'),
-  CommandLine: z.string().describe('argv joined by single spaces, as Sysmon for Linux does'),
-  User: z.string().describe('user name of the real uid (the uid as text when unknown)'),
-  ParentProcessId: u32,
-  ParentImage: z.string(),
-  Ancestors: z.array(AncestorSchema).describe('parent first, then its parent, up to process_table.max_depth'),
-};
-
 export const ProcessCreationSchema = z
   .object({
     category: z.literal('process_creation'),
-    ...Common,
+    timestamp: z.string().describe('ISO-8601 UTC with microseconds'),
+    Hostname: z.string(),
+    ProcessId: u32.describe('process id (tgid)'),
+    ProcessGuid: z.string().describe('boot-unique process id in GUID form'),
+    Image: z.string().describe('executable path, resolved in the kernel (symlinks followed)'),
+    CommandLine: z.string().describe('argv joined by single spaces, as Sysmon for Linux does'),
     CurrentDirectory: z.string(),
+    User: z.string().describe('user name of the real uid (the uid as text when unknown)'),
     LogonId: u32.describe('audit login uid (4294967295 when unset)'),
+    ParentProcessId: u32,
     ParentProcessGuid: z.string(),
-    ParentCommandLine: z.string(),
+    ParentImage: z.string(),
+    ParentCommandLine: z.string().describe('in full (not cut like the Ancestors\' command lines)'),
+    Ancestors: z
+      .array(AncestorSchema)
+      .describe(
+        'parent first, then its parent, at most events.ancestors.max_depth entries (default 4; vigil.ancestors_truncated when older ones were left out), each CommandLine cut to events.ancestors.max_command_line characters (default 128; flagged in the entry). The SQLite store keeps every process once and `vigil events` rebuilds the whole lineage',
+      ),
     vigil: z
       .object({
         ...VigilCommon,
         argv: z.array(z.string()).describe('the arguments, each decoded like CommandLine'),
+        ancestors_truncated: z.literal(true).optional().describe('Ancestors stops at events.ancestors.max_depth: older ancestors were left out (the store has them)'),
         argc: u32.describe('argument count the kernel saw (argv may hold fewer when truncated)'),
         exe_dev: u32.describe('kernel device number (major<<20|minor) of the executable'),
         exe_ino: decimal.describe('inode number of the executable'),
@@ -90,7 +97,13 @@ export const ProcessCreationSchema = z
 export const ProcessTerminationSchema = z
   .object({
     category: z.literal('process_termination'),
-    ...Common,
+    timestamp: z.string().describe('ISO-8601 UTC with microseconds'),
+    Hostname: z.string(),
+    ProcessId: u32.describe('process id (tgid)'),
+    ProcessGuid: z.string().describe('boot-unique process id in GUID form: the process_creation event of the same ProcessGuid has its command line and lineage'),
+    Image: z.string().describe('executable path ("" when vigil never saw the process)'),
+    CommandLine: z.string().describe('argv joined by single spaces ("" when vigil never saw the process)'),
+    User: z.string().describe('user name of the real uid (the uid as text when unknown)'),
     vigil: z
       .object({
         ...VigilCommon,
@@ -101,7 +114,7 @@ export const ProcessTerminationSchema = z
       .strict(),
   })
   .strict()
-  .describe('The last thread of a process exited.');
+  .describe('The last thread of a process exited. The fields of Sysmon\'s ProcessTerminate and the command line; join on ProcessGuid for the lineage.');
 
 export type Ancestor = z.infer<typeof AncestorSchema>;
 export type ProcessCreationEvent = z.infer<typeof ProcessCreationSchema>;

@@ -52,10 +52,17 @@ export class BootClock {
 
   /** ISO-8601 with microseconds, UTC: 2026-11-22T07:21:55.123456Z */
   iso(bootNs: bigint): string {
-    const ns = this.wallNs(bootNs);
-    const ms = Number(ns / 1_000_000n);
-    const us = Number((ns / 1000n) % 1000n);
-    const base = new Date(ms).toISOString(); // ...sss Z
-    return `${base.slice(0, -1)}${String(us).padStart(3, '0')}Z`;
+    const us = Number(this.wallNs(bootNs) / 1000n); // < 2^53 until year 2255
+    const sec = Math.floor(us / 1e6);
+    // toISOString costs about a microsecond: format each second once
+    if (sec !== this.isoSec) {
+      this.isoSec = sec;
+      this.isoHead = new Date(sec * 1000).toISOString().slice(0, 20); // 2026-11-22T07:21:55.
+    }
+    const frac = us - sec * 1e6;
+    return `${this.isoHead}${frac < 100000 ? String(frac).padStart(6, '0') : frac}Z`;
   }
+
+  private isoSec = NaN;
+  private isoHead = '';
 }

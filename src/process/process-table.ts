@@ -7,6 +7,10 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 export interface ProcInfo {
+  /** unique per entry in this agent run (a fork and each exec of a process are entries of their own) */
+  key: number;
+  /** key of the parent's entry when this one was made (0: the parent was not in the table) */
+  parentKey: number;
   pid: number;
   ppid: number;
   /** start_boottime of the process (ns): with pid, unique per boot */
@@ -18,7 +22,15 @@ export interface ProcInfo {
   exited: boolean;
   /** where the entry came from: kernel event or /proc at start-up */
   source: 'exec' | 'fork' | 'proc';
+  /** memoized by ProcessContext and the event builders: ProcessGuid, start_ns as text, the ancestors its children carry, JSON text */
+  guid?: string;
+  startText?: string;
+  lineage?: unknown;
+  json?: { image?: string; cmd?: string; parent?: string };
 }
+
+/** What a new entry is made of (the table fills in key, parentKey, exited, source). */
+export type ProcInput = Omit<ProcInfo, 'key' | 'parentKey' | 'exited' | 'source' | 'guid' | 'startText' | 'lineage' | 'json'>;
 
 import type { Ancestor } from '../events/schema.js';
 export type { Ancestor };
@@ -44,6 +56,7 @@ export class ProcessTable {
   readonly maxDepth: number;
   private evicted = 0;
   private seeded = 0;
+  private nextKey = 0;
 
   constructor(opts: ProcessTableOptions = {}) {
     this.maxEntries = opts.maxEntries ?? 32768;
@@ -59,6 +72,8 @@ export class ProcessTable {
   fork(pid: number, ppid: number, startNs: bigint, uid: number): ProcInfo {
     const parent = this.procs.get(ppid);
     return this.put({
+      key: 0,
+      parentKey: parent?.key ?? 0,
       pid,
       ppid,
       startNs,
@@ -72,8 +87,27 @@ export class ProcessTable {
   }
 
   /** A process exec'd: it keeps its pid and gets a new image. */
-  exec(info: Omit<ProcInfo, 'exited' | 'source'>): ProcInfo {
-    return this.put({ ...info, exited: false, source: 'exec' });
+  exec(info: ProcInput): ProcInfo {
+    const prev = this.procs.get(info.pid);
+    const p: ProcInfo = {
+      key: 0,
+      parentKey: this.procs.get(info.ppid)?.key ?? 0,
+      pid: info.pid,
+      ppid: info.ppid,
+      startNs: info.startNs,
+      image: info.image,
+      commandLine: info.commandLine,
+      cwd: info.cwd,
+      uid: info.uid,
+      exited: false,
+      source: 'exec',
+    };
+    // the same process before the exec: keep what was computed of its identity
+    if (prev && prev.startNs === info.startNs) {
+      if (prev.guid !== undefined) p.guid = prev.guid;
+      if (prev.startText !== undefined) p.startText = prev.startText;
+    }
+    return this.put(p);
   }
 
   exit(pid: number, startNs?: bigint): ProcInfo | undefined {
@@ -109,6 +143,24 @@ export class ProcessTable {
     return out;
   }
 
+  /** Every entry (live and lingering exited), oldest first. */
+  entries(): IterableIterator<ProcInfo> {
+    return this.procs.values();
+  }
+
+  /** Add entries known from elsewhere (a recording's /proc snapshot); existing pids are kept. */
+  seed(infos: Iterable<ProcInput & Partial<Pick<ProcInfo, 'exited' | 'source'>>>): number {
+    let n = 0;
+    for (const p of infos) {
+      if (this.procs.has(p.pid)) continue;
+      const { pid, ppid, startNs, image, commandLine, cwd, uid } = p;
+      this.put({ key: 0, parentKey: 0, pid, ppid, startNs, image, commandLine, cwd, uid, exited: p.exited ?? false, source: p.source ?? 'proc' });
+      n++;
+    }
+    this.seeded += n;
+    return n;
+  }
+
   stats(): ProcessTableStats {
     return { live: this.procs.size - this.exitedFifo.length, exited: this.exitedFifo.length, evicted: this.evicted, seeded: this.seeded };
   }
@@ -141,6 +193,7 @@ export class ProcessTable {
   }
 
   private put(p: ProcInfo): ProcInfo {
+    p.key = ++this.nextKey;
     // re-insert: Map order is recency order for eviction
     this.procs.delete(p.pid);
     this.procs.set(p.pid, p);
@@ -187,6 +240,8 @@ export function readProc(dir: string, pid: number, clockTicks = 100): ProcInfo |
     const uidLine = /^Uid:\s+(\d+)/m.exec(status);
     const args = cmdline.toString('utf8').replace(/\0+$/, '').split('\0');
     return {
+      key: 0,
+      parentKey: 0,
       pid,
       ppid,
       startNs: (startTicks * 1_000_000_000n) / BigInt(clockTicks),

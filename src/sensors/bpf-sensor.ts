@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { BpfError, BpfObject, RingBufferReader, type BpfMap, type OpenOptions } from '../kernel/index.js';
 import { checkLayouts, STAT_MAX, Stat, type Layout } from '../events/layouts.js';
 import { RecordError, errnoName } from '../kernel/errors.js';
-import type { SensorProbe, SensorStats } from './sensor.js';
+import type { RecordReplay, RecordTap, SensorContext, SensorProbe, SensorStats } from './sensor.js';
 
 export type { SensorStats } from './sensor.js';
 
@@ -34,6 +34,19 @@ export interface BpfSensorOptions {
   /** configure maps before load (sizes) and fill them after (settings, filters) */
   beforeLoad?: (obj: BpfObject) => void;
   afterLoad?: (obj: BpfObject) => void;
+  /** replay (bench/pipeline): load and attach nothing, hand the record handler to the replay */
+  replay?: RecordReplay;
+  /** recording (bench/pipeline): sees each record before the handler */
+  recorder?: RecordTap;
+}
+
+/** The options every sensor passes on from its context: ring size, replay and recorder (bench/pipeline). */
+export function contextOptions(ctx: SensorContext): Pick<BpfSensorOptions, 'ringBufferBytes' | 'replay' | 'recorder'> {
+  return {
+    ...(ctx.ringBufferBytes ? { ringBufferBytes: ctx.ringBufferBytes } : {}),
+    ...(ctx.replay ? { replay: ctx.replay } : {}),
+    ...(ctx.recorder ? { recorder: ctx.recorder } : {}),
+  };
 }
 
 export type BadRecordHandler = (err: RecordError) => void;
@@ -55,6 +68,15 @@ export class BpfSensor {
 
   /** Check layouts, load, attach every program. */
   start(handler: (view: DataView, bytes: Uint8Array, off: number, len: number) => void): void {
+    const tap = this.opts.recorder;
+    if (tap) {
+      const inner = handler;
+      const object = this.opts.object;
+      handler = (v, b, off, len) => {
+        tap(object, b.subarray(off, off + len));
+        inner(v, b, off, len);
+      };
+    }
     const mismatches = checkLayouts(this.obj.btf(), this.opts.layouts, this.opts.requiredLayouts ?? []);
     if (mismatches.length) {
       throw new BpfError({
@@ -62,6 +84,10 @@ export class BpfSensor {
         errno: 22,
         hint: `TypeScript decoders disagree with the object's BTF: ${mismatches.map((m) => `${m.layout}: ${m.problem}`).join('; ')}`,
       });
+    }
+    if (this.opts.replay) {
+      this.opts.replay.register(this.opts.object, handler);
+      return;
     }
     this.opts.beforeLoad?.(this.obj);
     this.obj.load();

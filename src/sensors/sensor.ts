@@ -8,6 +8,31 @@ import type { z } from 'zod';
 import type { RecordError } from '../kernel/errors.js';
 import type { Layout } from '../events/layouts.js';
 import type { ProcessContext } from '../process/context.js';
+import type { ProcInfo } from '../process/process-table.js';
+import type { StoreSplit } from '../store/store.js';
+import type { RecordHandler } from '../kernel/ringbuf.js';
+
+/**
+ * Replay instead of the kernel (bench/pipeline): a sensor given one loads and
+ * attaches nothing; its BPF sensor hands its record handler (the very function
+ * the ring buffer reader calls) to register(), keyed by object file name, and
+ * recorded records are fed through it.
+ */
+export interface RecordReplay {
+  register(object: string, handler: RecordHandler): void;
+}
+
+/** Sees each record's bytes (valid only during the call) before its handler runs. */
+export type RecordTap = (object: string, record: Uint8Array) => void;
+
+/**
+ * An event a sensor serialized itself (the exact text JSON.stringify gives; the
+ * agent then does not serialize it again), with its store row when it made one.
+ */
+export interface SerializedEvent {
+  json: string;
+  stored?: StoreSplit | null;
+}
 
 /** Counters of one sensor, shown per sensor in the stats line. */
 export interface SensorStats {
@@ -30,8 +55,11 @@ export interface SensorStats {
 export interface SensorContext {
   /** shared enrichment: process table, ProcessGuid, host, user names, clock */
   process: ProcessContext;
-  /** hand an event to detection and the outputs */
-  emit(event: Record<string, unknown>): void;
+  /**
+   * hand an event to detection and the outputs; `process`: the table entry it is
+   * about, when the sensor has it (else the agent finds it by ProcessId and ProcessGuid)
+   */
+  emit(event: Record<string, unknown>, process?: ProcInfo | null, serialized?: SerializedEvent): void;
   /** ring buffer size for this sensor's object */
   ringBufferBytes: number;
   /** the agent's own process id: sensors leave its own actions out */
@@ -44,6 +72,10 @@ export interface SensorContext {
   syncProcesses(): void;
   onBadRecord?(err: RecordError): void;
   onHandlerError?(err: unknown): void;
+  /** replay recorded records instead of loading BPF (pass it on to BpfSensorOptions.replay) */
+  replay?: RecordReplay;
+  /** told of every record before it is handled (bench/pipeline records a mix; pass it on to BpfSensorOptions.recorder) */
+  recorder?: RecordTap;
 }
 
 /** A running sensor. */

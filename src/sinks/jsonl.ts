@@ -51,17 +51,27 @@ export class JsonlSink implements Sink {
 
   write(rec: SinkRecord): boolean {
     if (!this.kinds.has(rec.kind)) return true;
-    const line = rec.json + '\n';
-    if (this.closed || this.queuedBytes + line.length > this.maxPending) {
+    const n = rec.json.length + 1;
+    if (this.closed || this.queuedBytes + n > this.maxPending) {
       this.s.dropped++;
       return false;
     }
-    this.queue.push(line);
-    this.queuedBytes += line.length;
+    this.queue.push(rec.json);
+    this.queuedBytes += n;
     this.s.pending++;
-    if (!this.inflight) this.pump();
+    // one write per turn of the event loop: a batch of records becomes one write
+    if (!this.inflight && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.kick);
+    }
     return true;
   }
+
+  private scheduled = false;
+  private readonly kick = (): void => {
+    this.scheduled = false;
+    if (!this.inflight) this.pump();
+  };
 
   private pump(): void {
     if (this.queue.length === 0) {
@@ -72,8 +82,10 @@ export class JsonlSink implements Sink {
     this.inflight = true;
     const lines = this.queue;
     this.queue = [];
-    const buf = Buffer.from(lines.join(''));
-    this.queuedBytes -= lines.reduce((a, l) => a + l.length, 0);
+    lines.push('');
+    const buf = Buffer.from(lines.join('\n'));
+    lines.pop();
+    this.queuedBytes = 0;
     if (this.maxBytes > 0 && this.size > 0 && this.size + buf.length > this.maxBytes) this.rotate();
     this.writeAll(buf, 0, (err) => {
       if (err) {
@@ -116,7 +128,7 @@ export class JsonlSink implements Sink {
   }
 
   flush(): Promise<void> {
-    if (!this.inflight && this.queue.length === 0) return Promise.resolve();
+    if (!this.inflight && !this.scheduled && this.queue.length === 0) return Promise.resolve();
     return new Promise((r) => this.waiters.push(r));
   }
 

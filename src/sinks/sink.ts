@@ -3,6 +3,7 @@
  * must never block or grow without bound: when the sink cannot keep up it
  * refuses the record and counts it as a drop.
  */
+import type { ProcessRef, StoreSplit } from '../store/store.js';
 export interface SinkStats {
   written: number;
   dropped: number;
@@ -11,6 +12,9 @@ export interface SinkStats {
   pending: number;
 }
 
+/** A process table entry whose ProcessGuid is known. */
+export type SinkProcess = ProcessRef & { readonly guid: string };
+
 export interface SinkRecord {
   /** 'event' or 'alert' */
   kind: 'event' | 'alert';
@@ -18,6 +22,16 @@ export interface SinkRecord {
   value: Record<string, unknown>;
   /** JSON text of value, serialized once for every sink */
   json: string;
+  /** the process the event is about, when the pipeline knows it (sinks that keep processes apart: SQLite) */
+  process?: SinkProcess | undefined;
+  /** the entry of a process's parent (for its lineage), when the pipeline knows it */
+  parentOf?: ((p: ProcessRef) => SinkProcess | undefined) | undefined;
+  /**
+   * the store row of the event, made by its builder with the JSON (src/store:
+   * StoreSplit); parent bits in its mask assume the parent row is the entry
+   * `process.parentKey`
+   */
+  stored?: StoreSplit | undefined;
 }
 
 export interface Sink {

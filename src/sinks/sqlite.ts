@@ -1,12 +1,15 @@
 /**
- * SQLite sink: rows are batched on the main thread (cheap) and inserted by a
- * worker thread (src/sinks/sqlite-worker.ts). At most `maxPending` rows may be
- * unacknowledged; beyond that records are dropped and counted.
+ * SQLite sink: rows are built and batched on the main thread (cheap) and
+ * inserted by a worker thread (src/sinks/sqlite-worker.ts). Each process is
+ * written once (src/store/store.ts): the first event about a process table entry
+ * writes its row (and its ancestors' rows not written yet); events rows refer to
+ * it and leave out the process fields it holds. At most `maxPending` event rows
+ * may be unacknowledged; beyond that records are dropped and counted.
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { toRow, type StoreRow } from '../store/store.js';
-import type { Sink, SinkRecord, SinkStats } from './sink.js';
+import { EventStore, PMASK_PARENT, recordTime, splitEvent, toRow, type ProcessRef, type ProcessRow, type StoreRow } from '../store/store.js';
+import type { Sink, SinkProcess, SinkRecord, SinkStats } from './sink.js';
 
 // Always the compiled worker (also when tests run the TypeScript sources).
 const WORKER = fileURLToPath(new URL('../../dist/sinks/sqlite-worker.js', import.meta.url));
@@ -18,21 +21,44 @@ export interface SqliteSinkOptions {
   batchMax?: number;
   /** keep at most this many records (0 = unlimited) */
   maxRows?: number;
+  /** process table entries remembered as written (beyond: written again if met again) */
+  maxProcesses?: number;
 }
+
+/** What the sink remembers of a process row it wrote. */
+interface Written {
+  id: number;
+  key: number;
+  guid: string;
+  pid: number;
+  ppid: number;
+  image: string;
+  commandLine: string;
+  cwd: string;
+}
+
+/** Ancestors written ahead of a process at most (the store rebuilds lineage from them). */
+const MAX_CHAIN = 64;
 
 export class SqliteSink implements Sink {
   readonly name: string;
   private readonly worker: Worker;
   private batch: StoreRow[] = [];
+  private procs: ProcessRow[] = [];
   private timer: NodeJS.Timeout | null = null;
   private inflight = 0;
   private nextId = 1;
+  private nextProc: number;
+  private readonly written = new Map<number, Written>();
   private readonly maxPending: number;
   private readonly batchMs: number;
   private readonly batchMax: number;
+  private readonly maxProcesses: number;
   private s: SinkStats = { written: 0, dropped: 0, errors: 0, pending: 0 };
   private flushWaiters: Array<() => void> = [];
   private closed = false;
+  /** process rows written (each process once) */
+  processRows = 0;
   lastError: string | null = null;
 
   constructor(readonly opts: SqliteSinkOptions) {
@@ -40,6 +66,15 @@ export class SqliteSink implements Sink {
     this.maxPending = opts.maxPending ?? 100_000;
     this.batchMs = opts.batchMs ?? 100;
     this.batchMax = opts.batchMax ?? 2000;
+    this.maxProcesses = opts.maxProcesses ?? 65536;
+    // create or migrate the store here, and learn the next process row id: this
+    // sink hands out process ids itself, so event rows can refer to them at once
+    const st = EventStore.open(opts.path);
+    try {
+      this.nextProc = st.nextProcessId();
+    } finally {
+      st.close();
+    }
     this.worker = new Worker(WORKER, {
       workerData: { path: opts.path, maxRows: opts.maxRows ?? 1_000_000, pruneEvery: 10_000 },
     });
@@ -66,10 +101,59 @@ export class SqliteSink implements Sink {
       this.s.dropped++;
       return false;
     }
-    this.batch.push(toRow(rec.kind, rec.value, rec.json));
+    const p = rec.kind === 'event' ? rec.process : undefined;
+    if (p) {
+      let w = this.written.get(p.key);
+      let row: ProcessRow | null = null;
+      if (!w) {
+        w = this.writeProcess(p, rec.parentOf, 0);
+        row = this.procs[this.procs.length - 1]!;
+      }
+      const parent = this.parentRow(p, rec.parentOf);
+      let split = rec.stored;
+      // the builder's split holds when its parent is the row we link (and a detail only with a new row)
+      if (!split || ((split.pmask & PMASK_PARENT) && parent?.key !== p.parentKey) || (split.detail !== null && !row)) {
+        split = splitEvent(rec.json, rec.value, w, parent, row !== null && rec.value.category === 'process_creation');
+      }
+      if (row && split.detail) row[9] = split.detail;
+      this.batch.push(['event', recordTime('event', rec.value), String(rec.value.category ?? 'unknown'), w.id, split.pmask, null, null, split.json]);
+    } else {
+      this.batch.push(toRow(rec.kind, rec.value, rec.json));
+    }
     if (this.batch.length >= this.batchMax) this.send();
     else if (!this.timer) this.timer = setTimeout(() => this.send(), this.batchMs);
     return true;
+  }
+
+  /** The row an entry's parent was written as (writing it, and up, if needed). */
+  private parentRow(p: ProcessRef, parentOf: SinkRecord['parentOf'], depth = 0): Written | null {
+    if (p.parentKey) {
+      const w = this.written.get(p.parentKey);
+      if (w) return w;
+    }
+    if (depth >= MAX_CHAIN || !parentOf) return null;
+    const q = parentOf(p);
+    if (!q || q.key === p.key) return null;
+    return this.written.get(q.key) ?? this.writeProcess(q, parentOf, depth + 1);
+  }
+
+  /** Write a row for an entry (its ancestors' first, where not written yet); detail is filled in by the caller. */
+  private writeProcess(p: SinkProcess, parentOf: SinkRecord['parentOf'], depth: number): Written {
+    const parent = this.parentRow(p, parentOf, depth);
+    const id = this.nextProc++;
+    const w: Written = { id, key: p.key, guid: p.guid, pid: p.pid, ppid: p.ppid, image: p.image, commandLine: p.commandLine, cwd: p.cwd };
+    if (this.written.size >= this.maxProcesses) {
+      // forget the oldest quarter (a process met again is written again)
+      let n = this.maxProcesses >> 2;
+      for (const k of this.written.keys()) {
+        if (n-- <= 0) break;
+        this.written.delete(k);
+      }
+    }
+    this.written.set(p.key, w);
+    this.procs.push([id, p.guid, p.pid, p.ppid, parent ? parent.id : null, p.image, p.commandLine, p.cwd, p.uid, null]);
+    this.processRows++;
+    return w;
   }
 
   private send(): void {
@@ -77,11 +161,13 @@ export class SqliteSink implements Sink {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    if (this.batch.length === 0) return;
+    if (this.batch.length === 0 && this.procs.length === 0) return;
     const rows = this.batch;
+    const procs = this.procs;
     this.batch = [];
+    this.procs = [];
     this.inflight += rows.length;
-    this.worker.postMessage({ type: 'batch', rows, id: this.nextId++ });
+    this.worker.postMessage({ type: 'batch', rows, procs, id: this.nextId++ });
   }
 
   flush(): Promise<void> {

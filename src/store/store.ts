@@ -1,26 +1,86 @@
 /**
  * The embedded event store: SQLite (better-sqlite3) in WAL mode so `vigil
- * events` can read while the agent writes. Events and alerts keep their full
- * JSON plus a few indexed columns; field queries use json_extract.
+ * events` can read while the agent writes.
+ *
+ * Each process is stored once (table `processes`: one row per program a process
+ * ran: its fork and each exec are rows of their own, linked to the parent's row)
+ * and events refer to it: an event row keeps the event's own fields as JSON and a
+ * bit mask of the process fields it carried that were left out because the
+ * process row (or its parent's) holds them. `rebuildEvent` puts them back, with
+ * the whole lineage in Ancestors. Rows written without a process (alerts, older
+ * stores) keep their full JSON.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { jsonString } from './json.js';
 
-export const STORE_SCHEMA_VERSION = 1;
+export const STORE_SCHEMA_VERSION = 2;
 
-/** One row to insert: kind, epoch ms, category, pid, image, command line, rule id, level, JSON. */
+/** One event or alert row: kind, epoch ms, category, process row id, process-field mask, rule id, level, JSON. */
 export type StoreRow = [
   kind: 'event' | 'alert',
   ts: number,
   category: string,
-  pid: number | null,
-  image: string | null,
-  commandLine: string | null,
+  proc: number | null,
+  pmask: number,
   ruleId: string | null,
   level: string | null,
   json: string,
 ];
+
+/** One process row: id, ProcessGuid, pid, ppid, parent row id, image, command line, cwd, uid, detail JSON. */
+export type ProcessRow = [
+  id: number,
+  guid: string,
+  pid: number,
+  ppid: number,
+  parent: number | null,
+  image: string,
+  commandLine: string,
+  cwd: string,
+  uid: number,
+  detail: string | null,
+];
+
+/** A process as the pipeline knows it (a process table entry). */
+export interface ProcessRef {
+  /** unique per entry in this agent run */
+  readonly key: number;
+  /** key of the parent's entry when this one was made (0: unknown) */
+  readonly parentKey: number;
+  readonly guid?: string | undefined;
+  readonly pid: number;
+  readonly ppid: number;
+  readonly image: string;
+  readonly commandLine: string;
+  readonly cwd: string;
+  readonly uid: number;
+}
+
+/**
+ * Process fields an event row may leave out, with the bit that says so. Each is
+ * left out only when its value is exactly what the process row (or its parent's
+ * row) holds, so putting it back gives the same value.
+ */
+export const PMASK = {
+  ProcessGuid: 1,
+  ProcessId: 2,
+  Image: 4,
+  CommandLine: 8,
+  CurrentDirectory: 16,
+  ParentProcessId: 32,
+  ParentProcessGuid: 64,
+  ParentImage: 128,
+  ParentCommandLine: 256,
+  /** rebuilt from the chain of process rows */
+  Ancestors: 512,
+  /** vigil.argv, argc, exe_dev, exe_ino: in the process row's detail */
+  Detail: 1024,
+} as const;
+
+/** vigil.* fields of a process_creation that describe the program: kept in the process row's detail. */
+export const DETAIL_FIELDS = ['argv', 'argc', 'exe_dev', 'exe_ino'] as const;
 
 export interface FieldMatch {
   /** dotted path into the event, e.g. Image or vigil.comm */
@@ -45,7 +105,21 @@ export interface StoreQuery {
 export interface StoredRecord {
   id: number;
   ts: number;
+  /** the record as it was emitted (events: rebuilt with their process fields and whole lineage) */
   json: string;
+}
+
+/** A process row as read back. */
+interface ProcRow {
+  id: number;
+  guid: string;
+  pid: number;
+  ppid: number;
+  parent: number | null;
+  image: string;
+  command_line: string;
+  cwd: string;
+  detail: string | null;
 }
 
 export class EventStore {
@@ -68,66 +142,173 @@ export class EventStore {
   }
 
   private insertStmt?: Database.Statement;
+  private insertProcStmt?: Database.Statement;
+  private tx?: (procs: ProcessRow[], rows: StoreRow[]) => void;
 
-  insertBatch(rows: StoreRow[]): void {
-    const stmt = (this.insertStmt ??= this.db.prepare(
-      'INSERT INTO records (kind, ts, category, pid, image, command_line, rule_id, level, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  /** Insert process rows, then records, in one transaction. */
+  insertBatch(rows: StoreRow[], procs: ProcessRow[] = []): void {
+    const stmt = (this.insertStmt ??= this.db.prepare('INSERT INTO records (kind, ts, category, proc, pmask, rule_id, level, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'));
+    const pstmt = (this.insertProcStmt ??= this.db.prepare(
+      'INSERT OR REPLACE INTO processes (id, guid, pid, ppid, parent, image, command_line, cwd, uid, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ));
-    const tx = this.db.transaction((rs: StoreRow[]) => {
+    this.tx ??= this.db.transaction((ps: ProcessRow[], rs: StoreRow[]) => {
+      for (const p of ps) pstmt.run(p);
       for (const r of rs) stmt.run(r);
     });
-    tx(rows);
+    this.tx(procs, rows);
   }
 
-  /** Keep at most `maxRows` records (oldest go first). Returns rows deleted. */
-  prune(maxRows: number): number {
+  /** Next free process row id (the writer hands out ids itself). */
+  nextProcessId(): number {
+    return ((this.db.prepare('SELECT MAX(id) AS m FROM processes').get() as { m: number | null }).m ?? 0) + 1;
+  }
+
+  /**
+   * Keep at most `maxRows` records (oldest go first), then, with `processes`,
+   * the process rows no kept record refers to, directly or as an ancestor.
+   * Returns records deleted.
+   */
+  prune(maxRows: number, processes = true): number {
     const row = this.db.prepare('SELECT MAX(id) AS m FROM records').get() as { m: number | null };
     if (!row.m) return 0;
-    return this.db.prepare('DELETE FROM records WHERE id <= ?').run(row.m - maxRows).changes;
+    const n = this.db.prepare('DELETE FROM records WHERE id <= ?').run(row.m - maxRows).changes;
+    if (n && processes) this.pruneProcesses();
+    return n;
   }
 
-  query(q: StoreQuery): StoredRecord[] {
+  /** Delete process rows that no record refers to, directly or as an ancestor. Returns rows deleted. */
+  pruneProcesses(): number {
+    return this.db
+      .prepare(
+        `WITH RECURSIVE keep(id) AS (
+           SELECT proc FROM records WHERE proc IS NOT NULL
+           UNION
+           SELECT p.parent FROM processes p JOIN keep k ON p.id = k.id WHERE p.parent IS NOT NULL
+         )
+         DELETE FROM processes WHERE id NOT IN (SELECT id FROM keep)`,
+      )
+      .run().changes;
+  }
+
+  countProcesses(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM processes').get() as { n: number }).n;
+  }
+
+  /**
+   * Records matching the query, events rebuilt with their process fields and
+   * their whole lineage (at most `maxDepth` ancestors).
+   */
+  query(q: StoreQuery, maxDepth = 16): StoredRecord[] {
     const where: string[] = [];
     const args: unknown[] = [];
-    where.push('kind = ?');
+    where.push('r.kind = ?');
     args.push(q.kind ?? 'event');
     if (q.since !== undefined) {
-      where.push('ts >= ?');
+      where.push('r.ts >= ?');
       args.push(q.since);
     }
     if (q.until !== undefined) {
-      where.push('ts <= ?');
+      where.push('r.ts <= ?');
       args.push(q.until);
     }
     if (q.category) {
-      where.push('category = ?');
+      where.push('r.category = ?');
       args.push(q.category);
     }
     if (q.ruleId) {
-      where.push('rule_id = ?');
+      where.push('r.rule_id = ?');
       args.push(q.ruleId);
     }
+    let ancestors = false;
     for (const f of q.fields ?? []) {
-      const path = jsonPath(f.field);
+      const { sql: expr, args: eargs, ancestors: a } = fieldExpr(f.field);
+      ancestors ||= a;
       if (f.op === '=') {
-        where.push('json_extract(json, ?) = ?');
-        args.push(path, coerce(f.value));
+        where.push(`${expr} = ?`);
+        args.push(...eargs, coerce(f.value));
       } else {
-        where.push('lower(CAST(json_extract(json, ?) AS TEXT)) GLOB ?');
-        args.push(path, globToSqlite(f.value.toLowerCase()));
+        where.push(`lower(CAST(${expr} AS TEXT)) GLOB ?`);
+        args.push(...eargs, globToSqlite(f.value.toLowerCase()));
       }
     }
+    if (ancestors) this.registerAncestorFunction(maxDepth);
     const order = q.order === 'asc' ? 'ASC' : 'DESC';
-    const sql = `SELECT id, ts, json FROM records WHERE ${where.join(' AND ')} ORDER BY id ${order} LIMIT ?`;
+    const sql = `SELECT r.id, r.ts, r.json, r.proc, r.pmask FROM records r
+      LEFT JOIN processes p ON p.id = r.proc LEFT JOIN processes pp ON pp.id = p.parent
+      WHERE ${where.join(' AND ')} ORDER BY r.id ${order} LIMIT ?`;
     args.push(q.limit ?? 100);
-    return this.db.prepare(sql).all(...args) as StoredRecord[];
+    const rows = this.db.prepare(sql).all(...args) as Array<{ id: number; ts: number; json: string; proc: number | null; pmask: number }>;
+    const procs = new Map<number, ProcRow | null>();
+    return rows.map((r) => ({ id: r.id, ts: r.ts, json: r.proc === null || !r.pmask ? r.json : JSON.stringify(this.rebuild(r, procs, maxDepth)) }));
+  }
+
+  private procStmt?: Database.Statement;
+
+  /** A process row by id (cached per query). */
+  private proc(id: number | null, cache: Map<number, ProcRow | null>): ProcRow | null {
+    if (id === null) return null;
+    let p = cache.get(id);
+    if (p === undefined) {
+      this.procStmt ??= this.db.prepare('SELECT id, guid, pid, ppid, parent, image, command_line, cwd, detail FROM processes WHERE id = ?');
+      p = (this.procStmt.get(id) as ProcRow | undefined) ?? null;
+      cache.set(id, p);
+    }
+    return p;
+  }
+
+  private rebuild(r: { json: string; proc: number | null; pmask: number }, cache: Map<number, ProcRow | null>, maxDepth: number): Record<string, unknown> {
+    const p = this.proc(r.proc, cache);
+    const stored = JSON.parse(r.json) as Record<string, unknown>;
+    if (!p) return stored;
+    const parent = this.proc(p.parent, cache);
+    return rebuildEvent(stored, r.pmask, p, parent, (id) => this.proc(id, cache), maxDepth);
+  }
+
+  private ancestorFn = false;
+
+  /**
+   * SQL functions for fields a process row holds in another shape:
+   * vigil_ancestor(proc, n, field) (-f Ancestors.N.Field) and
+   * vigil_detail(detail, command_line, path) (-f vigil.argv.N and the like).
+   */
+  private registerAncestorFunction(maxDepth: number): void {
+    if (this.ancestorFn) return;
+    this.ancestorFn = true;
+    // the connection is busy with the query while a function runs: look rows up through a second one
+    const side = new Database(this.db.name, { readonly: true, fileMustExist: true });
+    const get = side.prepare('SELECT id, guid, pid, ppid, parent, image, command_line, cwd, detail FROM processes WHERE id = ?');
+    this.side = side;
+    this.db.function('vigil_detail', { deterministic: true }, (detail: unknown, cmd: unknown, path: unknown) => {
+      let v: unknown = expandDetail(typeof detail === 'string' ? detail : null, String(cmd ?? ''));
+      for (const k of String(path).split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+      if (v === undefined || v === null) return null;
+      return typeof v === 'object' ? JSON.stringify(v) : (v as string | number);
+    });
+    const cache = new Map<number, ProcRow | null>();
+    const proc = (id: number | null): ProcRow | null => {
+      if (id === null) return null;
+      let p = cache.get(id);
+      if (p === undefined) cache.set(id, (p = (get.get(id) as ProcRow | undefined) ?? null));
+      return p;
+    };
+    this.db.function('vigil_ancestor', { deterministic: true }, (id: unknown, n: unknown, field: unknown) => {
+      const p = proc(typeof id === 'number' ? id : null);
+      if (!p) return null;
+      const list = lineage(p, proc, maxDepth).list;
+      const a = list[Number(n)] as Record<string, unknown> | undefined;
+      const v = a?.[String(field)];
+      return v === undefined ? null : (v as string | number);
+    });
   }
 
   count(kind: 'event' | 'alert' = 'event'): number {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM records WHERE kind = ?').get(kind) as { n: number }).n;
   }
 
+  private side: Database.Database | null = null;
+
   close(): void {
+    this.side?.close();
     this.db.close();
   }
 }
@@ -135,24 +316,81 @@ export class EventStore {
 function migrate(db: Database.Database): void {
   const v = db.pragma('user_version', { simple: true }) as number;
   if (v >= STORE_SCHEMA_VERSION) return;
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS records (
-      id INTEGER PRIMARY KEY,
-      kind TEXT NOT NULL,
-      ts INTEGER NOT NULL,
-      category TEXT NOT NULL,
-      pid INTEGER,
-      image TEXT,
-      command_line TEXT,
-      rule_id TEXT,
-      level TEXT,
-      json TEXT NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS records_kind_ts ON records (kind, ts);
-    CREATE INDEX IF NOT EXISTS records_category ON records (category, ts);
-    CREATE INDEX IF NOT EXISTS records_rule ON records (rule_id) WHERE rule_id IS NOT NULL;
-  `);
-  db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
+  db.transaction(() => {
+    const hasRecords = !!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records'").get();
+    if (hasRecords && v < 2) {
+      // version 1: every row held its full event; they stay as they are (proc NULL)
+      db.exec(`
+        ALTER TABLE records ADD COLUMN proc INTEGER;
+        ALTER TABLE records ADD COLUMN pmask INTEGER NOT NULL DEFAULT 0;
+      `);
+    }
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS records (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        category TEXT NOT NULL,
+        proc INTEGER,
+        pmask INTEGER NOT NULL DEFAULT 0,
+        rule_id TEXT,
+        level TEXT,
+        json TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS records_kind_ts ON records (kind, ts);
+      CREATE INDEX IF NOT EXISTS records_category ON records (category, ts);
+      CREATE INDEX IF NOT EXISTS records_rule ON records (rule_id) WHERE rule_id IS NOT NULL;
+      CREATE TABLE IF NOT EXISTS processes (
+        id INTEGER PRIMARY KEY,
+        guid TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        ppid INTEGER NOT NULL,
+        parent INTEGER,
+        image TEXT NOT NULL,
+        command_line TEXT NOT NULL,
+        cwd TEXT NOT NULL,
+        uid INTEGER,
+        detail TEXT
+      );
+    `);
+    db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
+  })();
+}
+
+/** Columns holding a moved process field (p: the event's process row, pp: its parent's). */
+const MOVED_COLUMNS: Record<string, [bit: number, column: string]> = {
+  ProcessGuid: [PMASK.ProcessGuid, 'p.guid'],
+  ProcessId: [PMASK.ProcessId, 'p.pid'],
+  Image: [PMASK.Image, 'p.image'],
+  CommandLine: [PMASK.CommandLine, 'p.command_line'],
+  CurrentDirectory: [PMASK.CurrentDirectory, 'p.cwd'],
+  ParentProcessId: [PMASK.ParentProcessId, 'p.ppid'],
+  ParentProcessGuid: [PMASK.ParentProcessGuid, 'pp.guid'],
+  ParentImage: [PMASK.ParentImage, 'pp.image'],
+  ParentCommandLine: [PMASK.ParentCommandLine, 'pp.command_line'],
+};
+
+/** SQL for a field's value in a (rebuilt) event row of `records r`. */
+function fieldExpr(field: string): { sql: string; args: unknown[]; ancestors: boolean } {
+  const moved = MOVED_COLUMNS[field];
+  if (moved) return { sql: `(CASE WHEN r.pmask & ${moved[0]} THEN ${moved[1]} ELSE json_extract(r.json, ?) END)`, args: [jsonPath(field)], ancestors: false };
+  const anc = /^Ancestors\.(\d+)\.(ProcessId|Image|CommandLine)$/.exec(field);
+  if (anc) {
+    return {
+      sql: `(CASE WHEN r.pmask & ${PMASK.Ancestors} THEN vigil_ancestor(r.proc, ?, ?) ELSE json_extract(r.json, ?) END)`,
+      args: [Number(anc[1]), anc[2], jsonPath(field)],
+      ancestors: true,
+    };
+  }
+  const det = /^vigil\.((?:argv|argc|exe_dev|exe_ino)(?:\..+)?)$/.exec(field);
+  if (det) {
+    return {
+      sql: `(CASE WHEN r.pmask & ${PMASK.Detail} THEN vigil_detail(p.detail, p.command_line, ?) ELSE json_extract(r.json, ?) END)`,
+      args: [det[1], jsonPath(field)],
+      ancestors: true,
+    };
+  }
+  return { sql: 'json_extract(r.json, ?)', args: [jsonPath(field)], ancestors: false };
 }
 
 /** Field name → SQLite JSON path; each dotted part quoted so odd names stay data. */
@@ -178,21 +416,232 @@ export function globToSqlite(g: string): string {
   return out;
 }
 
-/** Columns of a record for insertion. */
-export function toRow(kind: 'event' | 'alert', value: Record<string, unknown>, json: string): StoreRow {
+/** Epoch ms of a record (its timestamp, else now). */
+export function recordTime(kind: 'event' | 'alert', value: Record<string, unknown>): number {
   const ev = (kind === 'alert' ? (value.event as Record<string, unknown> | undefined) : value) ?? {};
   const tsStr = (kind === 'alert' ? value.timestamp : ev.timestamp) as string | undefined;
-  const ts = tsStr ? Date.parse(tsStr) : Date.now();
+  const ts = tsStr ? Date.parse(tsStr) : NaN;
+  return Number.isFinite(ts) ? ts : Date.now();
+}
+
+/** A record kept whole (no process row): alerts, events without a process. */
+export function toRow(kind: 'event' | 'alert', value: Record<string, unknown>, json: string): StoreRow {
+  const ev = (kind === 'alert' ? (value.event as Record<string, unknown> | undefined) : value) ?? {};
   const str = (x: unknown) => (typeof x === 'string' ? x : null);
-  return [
-    kind,
-    Number.isFinite(ts) ? ts : Date.now(),
-    String(ev.category ?? 'unknown'),
-    typeof ev.ProcessId === 'number' ? ev.ProcessId : null,
-    str(ev.Image),
-    str(ev.CommandLine),
-    kind === 'alert' ? str(value.rule_id) : null,
-    kind === 'alert' ? str(value.level) : null,
-    json,
-  ];
+  return [kind, recordTime(kind, value), String(ev.category ?? 'unknown'), null, 0, kind === 'alert' ? str(value.rule_id) : null, kind === 'alert' ? str(value.level) : null, json];
+}
+
+/** The vigil.* detail of a process row; argv comes back from the command line when it was not kept. */
+export function expandDetail(detail: string | null, commandLine: string): Record<string, unknown> {
+  const d = detail ? (JSON.parse(detail) as Record<string, unknown>) : {};
+  if (!('argv' in d)) d.argv = commandLine === '' ? [] : commandLine.split(' ');
+  return d;
+}
+
+/** Ancestors from a chain of process rows: parent first, at most maxDepth. */
+export function lineage(p: ProcRow, get: (id: number | null) => ProcRow | null, maxDepth: number): { list: Array<{ ProcessId: number; Image: string; CommandLine: string }>; cut: boolean } {
+  const list: Array<{ ProcessId: number; Image: string; CommandLine: string }> = [];
+  const seen = new Set<number>([p.id]);
+  let cur = p;
+  for (;;) {
+    if (cur.ppid <= 0) return { list, cut: false };
+    const par = get(cur.parent);
+    if (list.length >= maxDepth) return { list, cut: true };
+    if (!par || seen.has(par.id)) {
+      if (!par) list.push({ ProcessId: cur.ppid, Image: '', CommandLine: '' });
+      return { list, cut: false };
+    }
+    seen.add(par.id);
+    list.push({ ProcessId: par.pid, Image: par.image, CommandLine: par.command_line });
+    cur = par;
+  }
+}
+
+const EVENT_ORDER = [
+  'category', 'timestamp', 'Hostname', 'ProcessId', 'ProcessGuid', 'Image', 'CommandLine', 'CurrentDirectory', 'User', 'LogonId',
+  'ParentProcessId', 'ParentProcessGuid', 'ParentImage', 'ParentCommandLine', 'Ancestors',
+];
+
+/**
+ * An event as emitted, from its stored row: the process fields put back from
+ * the process row (p) and its parent's (parent), Ancestors rebuilt from the
+ * chain of rows with whole command lines (at most maxDepth; then
+ * vigil.ancestors_truncated).
+ */
+export function rebuildEvent(
+  stored: Record<string, unknown>,
+  pmask: number,
+  p: ProcRow,
+  parent: ProcRow | null,
+  get: (id: number | null) => ProcRow | null,
+  maxDepth: number,
+): Record<string, unknown> {
+  const moved: Record<string, unknown> = {};
+  if (pmask & PMASK.ProcessGuid) moved.ProcessGuid = p.guid;
+  if (pmask & PMASK.ProcessId) moved.ProcessId = p.pid;
+  if (pmask & PMASK.Image) moved.Image = p.image;
+  if (pmask & PMASK.CommandLine) moved.CommandLine = p.command_line;
+  if (pmask & PMASK.CurrentDirectory) moved.CurrentDirectory = p.cwd;
+  if (pmask & PMASK.ParentProcessId) moved.ParentProcessId = p.ppid;
+  if (parent) {
+    if (pmask & PMASK.ParentProcessGuid) moved.ParentProcessGuid = parent.guid;
+    if (pmask & PMASK.ParentImage) moved.ParentImage = parent.image;
+    if (pmask & PMASK.ParentCommandLine) moved.ParentCommandLine = parent.command_line;
+  }
+  let cut = false;
+  if (pmask & PMASK.Ancestors) {
+    const l = lineage(p, get, maxDepth);
+    moved.Ancestors = l.list;
+    cut = l.cut;
+  }
+  const out: Record<string, unknown> = {};
+  for (const k of EVENT_ORDER) {
+    if (k in moved) out[k] = moved[k];
+    else if (k in stored) out[k] = stored[k];
+  }
+  for (const k of Object.keys(stored)) if (!(k in out)) out[k] = stored[k];
+  const vigil = stored.vigil as Record<string, unknown> | undefined;
+  if (vigil && (pmask & (PMASK.Detail | PMASK.Ancestors))) {
+    const v: Record<string, unknown> = {};
+    const detail = pmask & PMASK.Detail ? expandDetail(p.detail, p.command_line) : null;
+    let placed = !detail;
+    const place = () => {
+      for (const d of DETAIL_FIELDS) if (detail && d in detail) v[d] = detail[d];
+      placed = true;
+    };
+    // the detail fields sat before truncated and raw
+    for (const [k, x] of Object.entries(vigil)) {
+      if (!placed && (k === 'truncated' || k === 'raw')) place();
+      v[k] = x;
+    }
+    if (!placed) place();
+    if (pmask & PMASK.Ancestors) {
+      // the stored flag was about the bounded list; the rebuilt one is whole up to maxDepth
+      const { truncated, raw, ...rest } = v;
+      delete rest.ancestors_truncated;
+      const w: Record<string, unknown> = rest;
+      if (cut) w.ancestors_truncated = true;
+      if (truncated !== undefined) w.truncated = truncated;
+      if (raw !== undefined) w.raw = raw;
+      out.vigil = w;
+    } else {
+      out.vigil = v;
+    }
+  }
+  return out;
+}
+
+/** A process row as the splitter compares it: guid, pid, ppid, image, command line, cwd. */
+export interface RowValues {
+  readonly guid: string;
+  readonly pid: number;
+  readonly ppid: number;
+  readonly image: string;
+  readonly commandLine: string;
+  readonly cwd: string;
+}
+
+/**
+ * An event as its store row holds it: the JSON without the process fields the
+ * process rows hold, the mask of those, and (for the process_creation that made
+ * the process row) the row's detail JSON.
+ */
+export interface StoreSplit {
+  json: string;
+  pmask: number;
+  detail: string | null;
+}
+
+/** The mask bits that need the parent's row. */
+export const PMASK_PARENT = PMASK.ParentProcessGuid | PMASK.ParentImage | PMASK.ParentCommandLine;
+
+/** `json` without json[i, i+n) */
+function cut(json: string, i: number, n: number): string {
+  return json.slice(0, i) + json.slice(i + n);
+}
+
+/**
+ * Split an event for the store without serializing it again: the process
+ * fields are cut out of its JSON text where they hold exactly the values of its
+ * process row (p) and its parent's (parent), and the mask says which were.
+ * Cuts work on the text the agent serialized once: a fragment such as
+ * `,"ProcessId":7,"ProcessGuid":"{…}","Image":"/bin/x"` can only occur at the
+ * top level of the object (JSON strings escape their quotes) and is searched
+ * for as a whole; a field not found is simply kept.
+ * `detail`: for the process_creation that made p's row, the vigil.argv, argc,
+ * exe_dev and exe_ino text (argv left out when CommandLine splits back into it).
+ */
+export function splitEvent(json: string, ev: Record<string, unknown>, p: RowValues, parent: RowValues | null, ownsDetail: boolean): StoreSplit {
+  let pmask = 0;
+  let out = json;
+  // ProcessId, ProcessGuid and Image (every event about a process), then CommandLine and CurrentDirectory
+  let frag = `,"ProcessId":${p.pid},"ProcessGuid":"${p.guid}","Image":${jsonString(p.image)}`;
+  let i = out.indexOf(frag);
+  if (i > 0) {
+    pmask |= PMASK.ProcessId | PMASK.ProcessGuid | PMASK.Image;
+    let n = frag.length;
+    if (ev.CommandLine === p.commandLine) {
+      const f2 = `,"CommandLine":${jsonString(p.commandLine)}`;
+      if (out.startsWith(f2, i + n)) {
+        pmask |= PMASK.CommandLine;
+        n += f2.length;
+        if (ev.CurrentDirectory === p.cwd) {
+          const f3 = `,"CurrentDirectory":${jsonString(p.cwd)}`;
+          if (out.startsWith(f3, i + n)) {
+            pmask |= PMASK.CurrentDirectory;
+            n += f3.length;
+          }
+        }
+      }
+    }
+    out = cut(out, i, n);
+  }
+  if (ev.ParentProcessId === p.ppid) {
+    frag = `,"ParentProcessId":${p.ppid}`;
+    i = out.indexOf(frag);
+    if (i > 0) {
+      let n = frag.length;
+      pmask |= PMASK.ParentProcessId;
+      if (parent) {
+        const f2 = `,"ParentProcessGuid":"${parent.guid}","ParentImage":${jsonString(parent.image)},"ParentCommandLine":${jsonString(parent.commandLine)}`;
+        if (out.startsWith(f2, i + n)) {
+          pmask |= PMASK.ParentProcessGuid | PMASK.ParentImage | PMASK.ParentCommandLine;
+          n += f2.length;
+        }
+      }
+      out = cut(out, i, n);
+    }
+  }
+  if (Array.isArray(ev.Ancestors)) {
+    // entries are flat objects of escaped strings: the first `]` ends the array
+    i = out.indexOf(',"Ancestors":[');
+    const end = i > 0 ? out.indexOf(']', i + 14) : -1;
+    if (end > 0) {
+      pmask |= PMASK.Ancestors;
+      out = cut(out, i, end + 1 - i);
+    }
+  }
+  let detail: string | null = null;
+  const vigil = ev.vigil as Record<string, unknown> | undefined;
+  if (ownsDetail && vigil && Array.isArray(vigil.argv)) {
+    i = out.indexOf(',"argv":[');
+    const end = i > 0 ? out.indexOf('],"argc":', i) : -1;
+    const tail = end > 0 ? `],"argc":${vigil.argc as number},"exe_dev":${vigil.exe_dev as number},"exe_ino":"${vigil.exe_ino as string}"` : '';
+    if (end > 0 && out.startsWith(tail, end)) {
+      const n = end + tail.length - i;
+      const argv = vigil.argv as string[];
+      const keepArgv = !argvDerivable(argv, p.commandLine);
+      detail = `{${keepArgv ? out.slice(i + 1, end + 1) + ',' : ''}${tail.slice(2)}}`;
+      pmask |= PMASK.Detail;
+      out = cut(out, i, n);
+    }
+  }
+  return { json: out, pmask, detail };
+}
+
+/** argv comes back from CommandLine by splitting at spaces (no argument empty or holding a space). */
+export function argvDerivable(argv: readonly string[], commandLine: string): boolean {
+  if (argv.length === 0) return commandLine === '';
+  for (const a of argv) if (a === '' || a.includes(' ')) return false;
+  return argv.join(' ') === commandLine;
 }

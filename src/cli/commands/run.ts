@@ -167,6 +167,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
     ringBufferBytes: parseSize(cfg.ring_buffer),
     sensors: cfg.sensors as Record<string, { enabled: boolean }>,
     processTable: { maxEntries: cfg.process_table.max_entries, maxExited: cfg.process_table.max_exited, maxDepth: cfg.process_table.max_depth },
+    ancestors: { maxDepth: cfg.events.ancestors.max_depth, maxCommandLine: cfg.events.ancestors.max_command_line },
     onBadRecord: (e) => log.warn({ offset: e.offset }, `bad record skipped: ${e.message}`),
     onHandlerError: (e) => log.error({ err: e }, 'record handling failed (skipped, counted as decode drop)'),
     ...(flags.stdout ? { onEvent: (ev: Record<string, unknown>) => process.stdout.write(JSON.stringify(ev) + '\n') } : {}),

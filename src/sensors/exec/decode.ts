@@ -14,7 +14,10 @@ export interface ExecRecord {
   argc: number;
   exeDev: number;
   exeIno: bigint;
-  /** copies: safe to keep after the ring space is released */
+  /**
+   * views of the record's bytes (no copy): valid only while the record is being
+   * handled (the ring space is released after the batch); copy what you keep
+   */
   exe: Buffer;
   cwd: Buffer;
   args: Buffer;
@@ -58,9 +61,9 @@ export function decodeProcessRecord(v: DataView, bytes: Uint8Array, off: number,
         argc: v.getUint32(off + F.argc.offset, true),
         exeDev: v.getUint32(off + F.exe_dev.offset, true),
         exeIno: v.getBigUint64(off + F.exe_ino.offset, true),
-        exe: Buffer.from(bytes.subarray(data, data + exeLen)),
-        cwd: Buffer.from(bytes.subarray(data + exeLen, data + exeLen + cwdLen)),
-        args: Buffer.from(bytes.subarray(data + exeLen + cwdLen, data + exeLen + cwdLen + argsLen)),
+        exe: Buffer.from(bytes.buffer, bytes.byteOffset + data, exeLen),
+        cwd: Buffer.from(bytes.buffer, bytes.byteOffset + data + exeLen, cwdLen),
+        args: Buffer.from(bytes.buffer, bytes.byteOffset + data + exeLen + cwdLen, argsLen),
       };
     }
     case ExecRecordType.FORK:

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { VigilHdr, VigilTask } from '../../events/layouts.js';
 import { PROCESS_EVENT_SCHEMAS } from '../../events/schema.js';
-import { BpfSensor, probeBpfSensor, type BpfSensorOptions } from '../bpf-sensor.js';
+import { BpfSensor, contextOptions, probeBpfSensor, type BpfSensorOptions } from '../bpf-sensor.js';
 import type { SensorContext, SensorInstance, SensorPlugin, SensorStats } from '../sensor.js';
 import { decodeProcessRecord } from './decode.js';
 import { ProcessEventBuilder } from './events.js';
@@ -22,12 +22,12 @@ type ExecConfig = z.infer<typeof ExecConfig>;
 
 const LAYOUTS = [VigilHdr, VigilTask, VigilExec, VigilFork, VigilExit];
 
-function sensorOptions(ringBufferBytes?: number): BpfSensorOptions {
+function sensorOptions(ctx?: SensorContext): BpfSensorOptions {
   return {
     object: 'exec.bpf.o',
     layouts: LAYOUTS,
     requiredLayouts: LAYOUTS.map((l) => l.name),
-    ...(ringBufferBytes ? { ringBufferBytes } : {}),
+    ...(ctx ? contextOptions(ctx) : {}),
   };
 }
 
@@ -38,7 +38,7 @@ export class ExecSensor implements SensorInstance {
   private events = 0;
 
   constructor(private readonly ctx: SensorContext) {
-    this.sensor = new BpfSensor(sensorOptions(ctx.ringBufferBytes));
+    this.sensor = new BpfSensor(sensorOptions(ctx));
     if (ctx.onBadRecord) this.sensor.onBadRecord = ctx.onBadRecord;
     if (ctx.onHandlerError) this.sensor.onHandlerError = ctx.onHandlerError;
     this.builder = new ProcessEventBuilder(ctx.process);
@@ -49,10 +49,10 @@ export class ExecSensor implements SensorInstance {
       const ev = this.builder.handle(decodeProcessRecord(v, b, off, len));
       if (!ev) return;
       this.events++;
-      this.ctx.emit(ev as unknown as Record<string, unknown>);
+      this.ctx.emit(ev as unknown as Record<string, unknown>, this.builder.lastProcess, { json: this.builder.lastJson, stored: this.builder.lastStored });
     });
     // seed after attaching: no gap between what /proc shows and what the kernel reports
-    this.ctx.process.table.seedFromProc();
+    if (!this.ctx.replay) this.ctx.process.table.seedFromProc();
   }
 
   drain(): number {

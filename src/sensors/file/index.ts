@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { parseDuration } from '../../config/config.js';
 import { VigilHdr, VigilTask } from '../../events/layouts.js';
 import type { BpfObject } from '../../kernel/index.js';
-import { BpfSensor, probeBpfSensor, type BpfSensorOptions } from '../bpf-sensor.js';
+import { BpfSensor, contextOptions, probeBpfSensor, type BpfSensorOptions } from '../bpf-sensor.js';
 import type { SensorContext, SensorInstance, SensorPlugin, SensorStats } from '../sensor.js';
 import { decodeFileRecord } from './decode.js';
 import { FileEventBuilder } from './events.js';
@@ -93,7 +93,7 @@ export class FileSensor implements SensorInstance {
     private readonly ctx: SensorContext,
     cfg: FileConfig,
   ) {
-    this.sensor = new BpfSensor(sensorOptions(cfg, ctx.selfPid, ctx.ringBufferBytes, () => ctx.syncProcesses()));
+    this.sensor = new BpfSensor({ ...sensorOptions(cfg, ctx.selfPid, ctx.ringBufferBytes, () => ctx.syncProcesses()), ...contextOptions(ctx) });
     if (ctx.onBadRecord) this.sensor.onBadRecord = ctx.onBadRecord;
     if (ctx.onHandlerError) this.sensor.onHandlerError = ctx.onHandlerError;
     this.builder = new FileEventBuilder(ctx.process);
