@@ -17,7 +17,8 @@ const RANK: Record<string, number> = {
   sensors: 3, enforcement: 3,
   agent: 4,
   detection: 5, doctor: 5,
-  cli: 6,
+  fleet: 6, // imports detection (lints Sigma sets), enforcement (deny rule store), sinks
+  cli: 7,
 };
 
 function files(dir: string): string[] {

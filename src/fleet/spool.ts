@@ -1,0 +1,444 @@
+/**
+ * The agent's outbox: a bounded, append-only queue of batch messages on disk,
+ * replayed in order. Every batch is written here before it is published; it
+ * leaves when the server has acknowledged it (and everything before it).
+ *
+ * Layout (one directory):
+ *   meta.json               {"epoch": "...", "acked": N}   all batches <= N acknowledged
+ *   <first seq, 16 digits>.seg   records, appended; a new segment every segmentBytes
+ * Record:
+ *   u32le len  (bytes after this field)
+ *   u32le crc32 of the bytes after this field
+ *   u16le header length, header JSON {seq, s (subject), id (Nats-Msg-Id), k (kind), n (records), t0}
+ *   body (the NDJSON batch)
+ *
+ * Bounds: `maxBytes` on disk (a batch that would pass it is dropped and counted:
+ * newest first, so what is kept is a gap-free prefix); `maxUnwrittenBytes` waiting
+ * for the disk (same); `memBytes` of recent batches kept in memory so a live
+ * sender never reads the disk back.
+ * A crash can leave a cut record at the end of the last segment: it is cut off on
+ * open. A record whose checksum fails is skipped on replay and counted. Writes are
+ * asynchronous (write() of the sink never waits for the disk); they are not
+ * fsync'ed: a power loss can take the last seconds, a crash of the agent cannot.
+ * Batch seqs are per spool and never reused; Nats-Msg-Id is host.epoch.seq, so
+ * a new spool (wiped state) cannot collide with ids still in the server's
+ * de-duplication window.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, ftruncateSync, unlinkSync, writeFileSync, writev } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import type { RecordKind } from './names.js';
+
+export interface SpoolRecord {
+  seq: number;
+  subject: string;
+  msgId: string;
+  kind: RecordKind;
+  /** events or alerts in the batch */
+  count: number;
+  /** epoch ms the first record was accepted */
+  t0: number;
+  body: Buffer;
+}
+
+export interface SpoolOptions {
+  dir: string;
+  /** prefix of every Nats-Msg-Id (the host id) */
+  idPrefix: string;
+  maxBytes: number;
+  segmentBytes?: number;
+  /** recent batches kept in memory for the sender */
+  memBytes?: number;
+  /** batches accepted but not yet written (a slow or stalled disk) before batches are dropped */
+  maxUnwrittenBytes?: number;
+  onError?: (e: Error) => void;
+}
+
+export interface SpoolStats {
+  /** bytes on disk (and queued for it) */
+  bytes: number;
+  /** batches not yet acknowledged */
+  backlog: number;
+  appended: number;
+  acked: number;
+  /** batches refused because the spool was full, and the records in them */
+  droppedBatches: number;
+  droppedRecords: number;
+  /** batches lost to a failed checksum or a failed write */
+  corrupt: number;
+  writeErrors: number;
+}
+
+interface Segment {
+  first: number;
+  last: number;
+  path: string;
+  bytes: number;
+  sealed: boolean;
+  fd: number | null;
+  queued: number;
+}
+
+const HDR = 10;
+
+export function encodeRecord(r: SpoolRecord): Buffer {
+  const hdr = Buffer.from(JSON.stringify({ seq: r.seq, s: r.subject, id: r.msgId, k: r.kind, n: r.count, t0: r.t0 }));
+  const buf = Buffer.allocUnsafe(HDR + hdr.length + r.body.length);
+  buf.writeUInt32LE(buf.length - 4, 0);
+  buf.writeUInt16LE(hdr.length, 8);
+  hdr.copy(buf, HDR);
+  r.body.copy(buf, HDR + hdr.length);
+  buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
+  return buf;
+}
+
+/** Parse records from a segment's bytes; stops at the first cut or corrupt record. */
+export function decodeRecords(buf: Buffer): { records: SpoolRecord[]; end: number; corrupt: boolean } {
+  const records: SpoolRecord[] = [];
+  let off = 0;
+  while (off + HDR <= buf.length) {
+    const len = buf.readUInt32LE(off);
+    if (len < HDR - 4) return { records, end: off, corrupt: true };
+    if (off + 4 + len > buf.length) return { records, end: off, corrupt: false }; // cut short by a crash
+    const payload = buf.subarray(off + 8, off + 4 + len);
+    if (crc32(payload) !== buf.readUInt32LE(off + 4)) return { records, end: off, corrupt: true };
+    const hl = buf.readUInt16LE(off + 8);
+    let h: { seq: number; s: string; id: string; k: RecordKind; n: number; t0: number };
+    try {
+      h = JSON.parse(buf.toString('utf8', off + HDR, off + HDR + hl));
+    } catch {
+      return { records, end: off, corrupt: true };
+    }
+    records.push({ seq: h.seq, subject: h.s, msgId: h.id, kind: h.k, count: h.n, t0: h.t0, body: buf.subarray(off + HDR + hl, off + 4 + len) });
+    off += 4 + len;
+  }
+  return { records, end: off, corrupt: false };
+}
+
+const segName = (first: number) => `${String(first).padStart(16, '0')}.seg`;
+
+export class Spool {
+  readonly epoch: string;
+  private readonly segs: Segment[] = [];
+  private readonly mem = new Map<number, SpoolRecord>();
+  /** batches whose write failed: in memory only, never evicted */
+  private readonly pinned = new Set<number>();
+  private memUsed = 0;
+  private readonly memMax: number;
+  private readonly segMax: number;
+  private acked = 0;
+  private readonly ackedAbove = new Set<number>();
+  private _last = 0;
+  private bytes = 0;
+  private unwritten = 0;
+  private writtenSeq = 0;
+  private queue: Array<{ seg: Segment; buf: Buffer; seq: number }> = [];
+  private writing = false;
+  private waiters: Array<() => void> = [];
+  private cache: { seg: Segment; recs: Map<number, SpoolRecord>; max: number } | null = null;
+  private metaTimer: NodeJS.Timeout | null = null;
+  private metaWriting: Promise<void> | null = null;
+  private closed = false;
+  private s: SpoolStats = { bytes: 0, backlog: 0, appended: 0, acked: 0, droppedBatches: 0, droppedRecords: 0, corrupt: 0, writeErrors: 0 };
+
+  private constructor(private readonly opts: SpoolOptions, epoch: string) {
+    this.epoch = epoch;
+    this.segMax = opts.segmentBytes ?? Math.max(64 * 1024, Math.min(8 * 1024 * 1024, Math.floor(opts.maxBytes / 8)));
+    this.memMax = opts.memBytes ?? 8 * 1024 * 1024;
+  }
+
+  /** Open (or create) the spool in `dir`: a synchronous scan of the last segment only. */
+  static open(opts: SpoolOptions): Spool {
+    mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    let meta: { epoch?: unknown; acked?: unknown } = {};
+    const metaPath = join(opts.dir, 'meta.json');
+    if (existsSync(metaPath)) {
+      try {
+        meta = JSON.parse(readFileSync(metaPath, 'utf8'));
+      } catch (e) {
+        opts.onError?.(new Error(`spool ${metaPath} unreadable (${(e as Error).message}): starting a new epoch`));
+      }
+    }
+    const epoch = typeof meta.epoch === 'string' && /^[a-z0-9]{1,32}$/.test(meta.epoch) ? meta.epoch : `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+    const sp = new Spool(opts, epoch);
+    sp.acked = typeof meta.acked === 'number' && Number.isSafeInteger(meta.acked) && meta.acked >= 0 ? meta.acked : 0;
+    const names = readdirSync(opts.dir).filter((n) => /^\d{16}\.seg$/.test(n)).sort();
+    for (let i = 0; i < names.length; i++) {
+      const path = join(opts.dir, names[i]!);
+      const first = Number(names[i]!.slice(0, 16));
+      const next = i + 1 < names.length ? Number(names[i + 1]!.slice(0, 16)) : null;
+      let bytes = statSync(path).size;
+      let last: number;
+      if (next !== null) {
+        last = next - 1;
+      } else {
+        // the last segment: find its last record, cut a torn tail
+        const buf = readFileSync(path);
+        const d = decodeRecords(buf);
+        if (d.end < buf.length) {
+          const fd = openSync(path, 'r+');
+          ftruncateSync(fd, d.end);
+          closeSync(fd);
+          bytes = d.end;
+          if (d.corrupt) sp.s.corrupt++;
+        }
+        last = d.records.length ? d.records[d.records.length - 1]!.seq : first - 1;
+      }
+      sp.segs.push({ first, last, path, bytes, sealed: true, fd: null, queued: 0 });
+      sp.bytes += bytes;
+    }
+    sp._last = Math.max(sp.acked, sp.segs.length ? sp.segs[sp.segs.length - 1]!.last : 0);
+    sp.writtenSeq = sp._last;
+    sp.deleteAcked();
+    if (!existsSync(metaPath)) sp.saveMetaSync();
+    return sp;
+  }
+
+  /** seq of the last batch appended */
+  get lastSeq(): number {
+    return this._last;
+  }
+
+  /** first batch not yet acknowledged */
+  get headSeq(): number {
+    return this.acked + 1;
+  }
+
+  isAcked(seq: number): boolean {
+    return seq <= this.acked || this.ackedAbove.has(seq);
+  }
+
+  /** Add a batch; null = refused (spool full, counted). */
+  append(p: Omit<SpoolRecord, 'seq' | 'msgId'>): SpoolRecord | null {
+    if (this.closed) return null;
+    const seq = this._last + 1;
+    const rec: SpoolRecord = { ...p, seq, msgId: `${this.opts.idPrefix}.${this.epoch}.${seq}` };
+    const buf = encodeRecord(rec);
+    if (this.bytes + buf.length > this.opts.maxBytes || this.unwritten + buf.length > (this.opts.maxUnwrittenBytes ?? 64 * 1024 * 1024)) {
+      this.s.droppedBatches++;
+      this.s.droppedRecords += p.count;
+      return null;
+    }
+    this._last = seq;
+    let seg = this.segs[this.segs.length - 1];
+    if (!seg || seg.sealed || (seg.bytes > 0 && seg.bytes + buf.length > this.segMax)) {
+      if (seg && !seg.sealed) {
+        seg.sealed = true;
+        if (seg.queued === 0 && seg.fd !== null) {
+          closeSync(seg.fd);
+          seg.fd = null;
+        }
+      }
+      seg = { first: seq, last: seq - 1, path: join(this.opts.dir, segName(seq)), bytes: 0, sealed: false, fd: null, queued: 0 };
+      this.segs.push(seg);
+    }
+    seg.last = seq;
+    seg.bytes += buf.length;
+    seg.queued++;
+    this.bytes += buf.length;
+    this.unwritten += buf.length;
+    this.s.appended++;
+    this.mem.set(seq, rec);
+    this.memUsed += rec.body.length;
+    this.queue.push({ seg, buf, seq });
+    this.pump();
+    this.evict();
+    return rec;
+  }
+
+  /** A batch from memory (or the segment loaded last); undefined = call load(seq). */
+  get(seq: number): SpoolRecord | undefined {
+    return this.mem.get(seq) ?? this.cache?.recs.get(seq);
+  }
+
+  /** Read the segment holding `seq` from disk; null = that batch is lost (corrupt), skip it. */
+  async load(seq: number): Promise<SpoolRecord | null> {
+    const hit = this.get(seq);
+    if (hit) return hit;
+    const seg = this.segs.find((s) => s.first <= seq && seq <= s.last);
+    if (!seg) return null;
+    if (this.cache?.seg !== seg || seq > this.cache.max) {
+      let buf: Buffer;
+      try {
+        buf = await readFile(seg.path);
+      } catch (e) {
+        this.opts.onError?.(new Error(`spool ${seg.path}: ${(e as Error).message}`));
+        buf = Buffer.alloc(0);
+      }
+      const d = decodeRecords(buf);
+      if (d.corrupt) this.opts.onError?.(new Error(`spool ${seg.path}: corrupt record at byte ${d.end}: the batches after it in this segment are skipped`));
+      this.cache = { seg, recs: new Map(d.records.map((r) => [r.seq, r])), max: d.corrupt ? seg.last : d.records.length ? d.records[d.records.length - 1]!.seq : 0 };
+    }
+    const r = this.get(seq);
+    if (r) return r;
+    this.s.corrupt++;
+    return null;
+  }
+
+  /** The server has this batch. */
+  ack(seq: number): void {
+    if (this.isAcked(seq)) return;
+    const r = this.mem.get(seq);
+    if (r) {
+      this.mem.delete(seq);
+      this.memUsed -= r.body.length;
+    }
+    this.pinned.delete(seq);
+    this.s.acked++;
+    if (seq === this.acked + 1) {
+      this.acked = seq;
+      while (this.ackedAbove.delete(this.acked + 1)) this.acked++;
+      this.deleteAcked();
+      this.scheduleMeta();
+    } else {
+      this.ackedAbove.add(seq);
+    }
+  }
+
+  stats(): SpoolStats {
+    return { ...this.s, bytes: this.bytes, backlog: this._last - this.acked - this.ackedAbove.size };
+  }
+
+  /** Everything appended so far is on disk (or failed, counted) and meta.json is saved. */
+  async flush(): Promise<void> {
+    if (this.writing || this.queue.length) await new Promise<void>((r) => this.waiters.push(r));
+    await this.saveMeta();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+    this.closed = true;
+    if (this.metaTimer) clearTimeout(this.metaTimer);
+    this.metaTimer = null;
+    await this.metaWriting;
+    this.saveMetaSync();
+    for (const s of this.segs) {
+      if (s.fd !== null) closeSync(s.fd);
+      s.fd = null;
+    }
+    this.cache = null;
+  }
+
+  private evict(): void {
+    for (const [seq, r] of this.mem) {
+      if (this.memUsed <= this.memMax || seq > this.writtenSeq) break;
+      if (this.pinned.has(seq)) continue;
+      this.mem.delete(seq);
+      this.memUsed -= r.body.length;
+    }
+  }
+
+  private pump(): void {
+    if (this.writing) return;
+    if (!this.queue.length) {
+      for (const w of this.waiters.splice(0)) w();
+      return;
+    }
+    const seg = this.queue[0]!.seg;
+    let n = 0;
+    let size = 0;
+    while (n < this.queue.length && this.queue[n]!.seg === seg && n < 256 && size < 4 * 1024 * 1024) size += this.queue[n++]!.buf.length;
+    const items = this.queue.splice(0, n);
+    this.writing = true;
+    const done = (err: Error | null) => {
+      seg.queued -= items.length;
+      this.unwritten -= size;
+      this.writtenSeq = items[items.length - 1]!.seq;
+      if (err) {
+        this.s.writeErrors++;
+        this.opts.onError?.(new Error(`spool write ${seg.path}: ${err.message} (the batches stay in memory until sent)`));
+        // keep them in memory whatever the memory bound says: they exist nowhere else
+        for (const it of items) if (this.mem.has(it.seq)) this.pinned.add(it.seq);
+      }
+      if (seg.sealed && seg.queued === 0 && seg.fd !== null) {
+        closeSync(seg.fd);
+        seg.fd = null;
+      }
+      this.writing = false;
+      this.deleteAcked();
+      this.evict();
+      this.pump();
+    };
+    try {
+      if (seg.fd === null) seg.fd = openSync(seg.path, 'a', 0o600);
+    } catch (e) {
+      done(e as Error);
+      return;
+    }
+    const bufs = items.map((i) => i.buf);
+    const writeAll = (list: Buffer[]) => {
+      writev(seg.fd!, list, (err, written) => {
+        if (err) return done(err);
+        let left = written;
+        const rest: Buffer[] = [];
+        for (const b of list) {
+          if (left >= b.length) left -= b.length;
+          else {
+            rest.push(b.subarray(left));
+            left = 0;
+          }
+        }
+        if (rest.length) writeAll(rest);
+        else done(null);
+      });
+    };
+    writeAll(bufs);
+  }
+
+  private deleteAcked(): void {
+    while (this.segs.length) {
+      const s = this.segs[0]!;
+      if (!(s.last <= this.acked && s.sealed && s.queued === 0)) break;
+      if (s.fd !== null) closeSync(s.fd);
+      try {
+        unlinkSync(s.path);
+      } catch {
+        /* already gone */
+      }
+      if (this.cache?.seg === s) this.cache = null;
+      this.bytes -= s.bytes;
+      this.segs.shift();
+    }
+    // an idle, fully acknowledged current segment is sealed so its bytes can go
+    const cur = this.segs[this.segs.length - 1];
+    if (cur && !cur.sealed && cur.last <= this.acked && cur.queued === 0 && cur.bytes >= this.segMax / 2) {
+      cur.sealed = true;
+      this.deleteAcked();
+    }
+  }
+
+  private scheduleMeta(): void {
+    if (this.metaTimer || this.closed) return;
+    this.metaTimer = setTimeout(() => {
+      this.metaTimer = null;
+      void this.saveMeta();
+    }, 200);
+    this.metaTimer.unref();
+  }
+
+  private async saveMeta(): Promise<void> {
+    if (this.metaWriting) await this.metaWriting;
+    const path = join(this.opts.dir, 'meta.json');
+    const tmp = `${path}.tmp`;
+    this.metaWriting = writeFile(tmp, JSON.stringify({ epoch: this.epoch, acked: this.acked }), { mode: 0o600 })
+      .then(() => rename(tmp, path))
+      .catch((e) => this.opts.onError?.(new Error(`spool meta: ${(e as Error).message}`)))
+      .finally(() => {
+        this.metaWriting = null;
+      });
+    await this.metaWriting;
+  }
+
+  private saveMetaSync(): void {
+    const path = join(this.opts.dir, 'meta.json');
+    try {
+      writeFileSync(`${path}.tmp`, JSON.stringify({ epoch: this.epoch, acked: this.acked }), { mode: 0o600 });
+      renameSync(`${path}.tmp`, path);
+    } catch (e) {
+      this.opts.onError?.(new Error(`spool meta: ${(e as Error).message}`));
+    }
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * The agent's publisher against a real nats-server on loopback (JetStream, temp
+ * store): two hosts publish; the server is killed, 1,000 events happen, it comes
+ * back: every event arrives, in order, exactly once per host as the stream holds
+ * them (read without client-side de-duplication). Also: an agent restarted while
+ * the server is away replays its spool from disk; a full spool drops and counts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectFleet, ensureStreams, FleetPublisher, FleetSink, readBatches, Spool } from '../../src/fleet/index.js';
+import { startNats, type NatsServer } from './nats.js';
+
+let srv: NatsServer;
+const conns: NatsConnection[] = [];
+
+beforeAll(async () => {
+  srv = await startNats();
+  const nc = await connectFleet({ url: srv.url });
+  await ensureStreams(nc);
+  await nc.close();
+});
+afterAll(async () => {
+  for (const c of conns) await c.close().catch(() => undefined);
+  await srv?.stop();
+});
+
+async function connect(): Promise<NatsConnection> {
+  const nc = await connectFleet({ url: srv.url, reconnectTimeWaitMs: 100 });
+  conns.push(nc);
+  return nc;
+}
+
+function agent(host: string, o: { spoolDir?: string; maxBytes?: number } = {}) {
+  const spool = Spool.open({ dir: o.spoolDir ?? join(mkdtempSync(join(tmpdir(), 'vigil-pub-')), 'spool'), idPrefix: host, maxBytes: o.maxBytes ?? 64 << 20 });
+  const publisher = new FleetPublisher({ hostId: host, spool, lingerMs: 20, batchMaxRecords: 100 });
+  const sink = new FleetSink({ hostId: host, publisher, onClose: () => spool.close() });
+  return { spool, publisher, sink };
+}
+
+const PAD = 'x'.repeat(400);
+function emit(sink: FleetSink, run: string, i: number): boolean {
+  const value = { category: 'process_creation', run, i, CommandLine: `/bin/true ${run} ${i}`, pad: PAD };
+  return sink.write({ kind: 'event', value, json: JSON.stringify(value) });
+}
+
+async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Every event of `run` from `host` as the stream holds it: [i...] in stream order, duplicates included. */
+async function received(host: string, run: string): Promise<number[]> {
+  const nc = await connectFleet({ url: srv.url, reconnect: false });
+  const out: number[] = [];
+  try {
+    for await (const b of readBatches(nc, 'event', { host, dedup: false })) {
+      for (const l of b.records) {
+        const e = JSON.parse(l);
+        if (e.run === run) out.push(e.i);
+      }
+    }
+  } finally {
+    await nc.close();
+  }
+  return out;
+}
+
+const range = (a: number, b: number) => Array.from({ length: b - a }, (_, k) => a + k);
+
+describe('fleet publisher on a real nats-server', () => {
+  it('two hosts: kill the server, 1,000 events, restart: all arrive, in order, exactly once per host', async () => {
+    const hosts = [agent('host-a'), agent('host-b')];
+    const ncs = await Promise.all(hosts.map(() => connect()));
+    hosts.forEach((h, k) => h.publisher.attach(ncs[k]!));
+    for (const h of hosts) for (let i = 0; i < 100; i++) expect(emit(h.sink, 'before', i)).toBe(true);
+    await until(() => hosts.every((h) => h.publisher.stats().pending === 0), 10_000, 'first events acknowledged');
+
+    await srv.kill();
+    await until(() => hosts.every((h) => !h.publisher.stats().connected), 5000, 'agents notice the outage');
+    for (const h of hosts) for (let i = 0; i < 1000; i++) expect(emit(h.sink, 'outage', i)).toBe(true);
+    await until(() => hosts.every((h) => h.spool.stats().backlog >= 10), 5000, 'outage batches spooled');
+    for (const h of hosts) expect(h.publisher.stats().published).toBe(100);
+
+    await srv.restart();
+    await until(() => hosts.every((h) => h.publisher.stats().pending === 0 && h.spool.stats().backlog === 0), 20_000, 'spool drained after the restart');
+    for (const h of ['host-a', 'host-b']) {
+      expect(await received(h, 'before')).toEqual(range(0, 100));
+      expect(await received(h, 'outage')).toEqual(range(0, 1000));
+    }
+    for (const h of hosts) {
+      const st = h.publisher.stats();
+      expect(st.published).toBe(1100);
+      expect(st.dropped).toBe(0);
+      expect(h.sink.stats()).toMatchObject({ written: 1100, dropped: 0, pending: 0 });
+      await h.sink.close();
+    }
+  }, 60_000);
+
+  it('an agent restarted while the server is away replays its spool from disk, in order', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'vigil-pub-')), 'spool');
+    const first = agent('host-c', { spoolDir: dir });
+    first.publisher.attach(await connect());
+    for (let i = 0; i < 200; i++) emit(first.sink, 'restart', i);
+    await until(() => first.publisher.stats().pending === 0, 10_000, 'first 200 acknowledged');
+    await srv.kill();
+    await until(() => !first.publisher.stats().connected, 5000, 'outage noticed');
+    for (let i = 200; i < 700; i++) emit(first.sink, 'restart', i);
+    await first.sink.close(); // the agent stops with 500 events on disk only
+    expect(first.spool.stats().backlog).toBeGreaterThan(0);
+
+    const second = agent('host-c', { spoolDir: dir });
+    expect(second.spool.stats().backlog).toBe(first.spool.stats().backlog);
+    for (let i = 700; i < 1000; i++) emit(second.sink, 'restart', i);
+    await srv.restart();
+    second.publisher.attach(await connect());
+    await until(() => second.spool.stats().backlog === 0 && second.publisher.stats().pending === 0, 20_000, 'replayed');
+    expect(await received('host-c', 'restart')).toEqual(range(0, 1000));
+    await second.sink.close();
+  }, 60_000);
+
+  it('a crash before the ack cursor reached the disk resends stored batches: the server keeps each once (Nats-Msg-Id)', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'vigil-pub-')), 'spool');
+    const first = agent('host-e', { spoolDir: dir });
+    const staleMeta = readFileSync(join(dir, 'meta.json')); // acked: 0
+    first.publisher.attach(await connect());
+    for (let i = 0; i < 300; i++) emit(first.sink, 'crash', i);
+    first.publisher.sealAll();
+    await until(() => first.publisher.stats().published === 300, 10_000, 'all acknowledged');
+    const batches = first.publisher.stats().batchesPublished;
+    first.publisher.close();
+    await first.spool.close();
+    writeFileSync(join(dir, 'meta.json'), staleMeta); // the crash: the cursor on disk is behind
+
+    const second = agent('host-e', { spoolDir: dir });
+    expect(second.spool.stats().backlog).toBe(batches);
+    second.publisher.attach(await connect());
+    await until(() => second.spool.stats().backlog === 0, 10_000, 'resent');
+    expect(second.publisher.stats().duplicates).toBe(batches);
+    expect(await received('host-e', 'crash')).toEqual(range(0, 300));
+    await second.sink.close();
+  }, 60_000);
+
+  it('a full spool drops the newest batches and counts every dropped event', async () => {
+    const h = agent('host-d', { maxBytes: 256 * 1024 });
+    h.publisher.attach(await connect());
+    await srv.kill();
+    await until(() => !h.publisher.stats().connected, 5000, 'outage noticed');
+    for (let i = 0; i < 2000; i++) {
+      emit(h.sink, 'full', i);
+      if (i % 200 === 199) await new Promise((r) => setTimeout(r, 30)); // batches seal as time passes
+    }
+    h.publisher.sealAll();
+    const dropped = h.publisher.stats().dropped;
+    expect(dropped).toBeGreaterThan(0);
+    expect(h.sink.stats().dropped).toBe(dropped);
+    expect(h.spool.stats().droppedRecords).toBe(dropped);
+    await srv.restart();
+    await until(() => h.spool.stats().backlog === 0, 20_000, 'drained');
+    const got = await received('host-d', 'full');
+    expect(got).toEqual(range(0, 2000 - dropped));
+    await h.sink.close();
+  }, 60_000);
+});

@@ -1,0 +1,113 @@
+/**
+ * The agent's on-disk outbox, without a server: order across restarts, the
+ * bound (drops counted, a gap-free prefix kept), torn and corrupt records,
+ * segments removed once acknowledged, message ids never reused.
+ */
+import { describe, expect, it } from 'vitest';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Spool, decodeRecords, encodeRecord, type SpoolRecord } from '../../src/fleet/spool.js';
+
+const dir = () => join(mkdtempSync(join(tmpdir(), 'vigil-spool-')), 'spool');
+const batch = (i: number, size = 100) => ({ subject: `vigil.events.h1.process_creation`, kind: 'event' as const, count: 1, t0: 1000 + i, body: Buffer.from(`{"i":${i},"pad":"${'x'.repeat(size)}"}\n`) });
+const idx = (r: SpoolRecord | null | undefined) => (r ? JSON.parse(r.body.toString()).i : null);
+
+async function replay(sp: Spool): Promise<number[]> {
+  const got: number[] = [];
+  for (let s = sp.headSeq; s <= sp.lastSeq; s++) {
+    if (sp.isAcked(s)) continue;
+    const r = sp.get(s) ?? (await sp.load(s));
+    if (r) got.push(idx(r));
+  }
+  return got;
+}
+
+describe('spool', () => {
+  it('keeps batches in order across a restart and resumes after the last acknowledged one', async () => {
+    const d = dir();
+    const a = Spool.open({ dir: d, idPrefix: 'h1', maxBytes: 1 << 20, segmentBytes: 4096, memBytes: 2048 });
+    for (let i = 0; i < 100; i++) expect(a.append(batch(i))).not.toBeNull();
+    for (let s = 1; s <= 30; s++) a.ack(s);
+    await a.close();
+    expect(readdirSync(d).filter((n) => n.endsWith('.seg')).length).toBeGreaterThan(1);
+
+    const b = Spool.open({ dir: d, idPrefix: 'h1', maxBytes: 1 << 20, segmentBytes: 4096, memBytes: 2048 });
+    expect(b.epoch).toBe(a.epoch);
+    expect(b.headSeq).toBe(31);
+    expect(b.lastSeq).toBe(100);
+    expect(await replay(b)).toEqual(Array.from({ length: 70 }, (_, i) => i + 30));
+    // new batches continue the sequence; ids are never reused
+    const r = b.append(batch(100))!;
+    expect(r.seq).toBe(101);
+    expect(r.msgId).toBe(`h1.${a.epoch}.101`);
+    await b.close();
+  });
+
+  it('serves a live sender from memory, and from disk what memory let go', async () => {
+    const sp = Spool.open({ dir: dir(), idPrefix: 'h', maxBytes: 1 << 20, segmentBytes: 8192, memBytes: 1024 });
+    for (let i = 0; i < 50; i++) sp.append(batch(i));
+    await sp.flush();
+    expect(sp.get(50)).toBeDefined(); // newest: memory
+    expect(sp.get(1)).toBeUndefined(); // evicted after it was written
+    expect(idx(await sp.load(1))).toBe(0);
+    expect(await replay(sp)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    await sp.close();
+  });
+
+  it('drops beyond the bound, counts what it dropped, and keeps a gap-free prefix', async () => {
+    const sp = Spool.open({ dir: dir(), idPrefix: 'h', maxBytes: 20_000, segmentBytes: 4096 });
+    let kept = 0;
+    for (let i = 0; i < 400; i++) if (sp.append(batch(i))) kept++;
+    const st = sp.stats();
+    expect(kept).toBeGreaterThan(50);
+    expect(kept).toBeLessThan(400);
+    expect(st.droppedBatches).toBe(400 - kept);
+    expect(st.droppedRecords).toBe(400 - kept);
+    expect(st.bytes).toBeLessThanOrEqual(20_000);
+    expect(await replay(sp)).toEqual(Array.from({ length: kept }, (_, i) => i));
+    // acknowledging frees whole segments: room again
+    for (let s = 1; s <= kept; s++) sp.ack(s);
+    await sp.flush();
+    expect(sp.stats().bytes).toBeLessThan(4096 + 200);
+    expect(sp.append(batch(1000))).not.toBeNull();
+    await sp.close();
+  });
+
+  it('cuts a torn last record on open; a corrupt record is skipped with the rest of its segment (counted)', async () => {
+    const d = dir();
+    const a = Spool.open({ dir: d, idPrefix: 'h', maxBytes: 1 << 20, segmentBytes: 1024 });
+    for (let i = 0; i < 30; i++) a.append(batch(i));
+    await a.close();
+    const segs = readdirSync(d).filter((n) => n.endsWith('.seg')).sort();
+    expect(segs.length).toBeGreaterThanOrEqual(3);
+    // a crash in the middle of a write: half a record at the end of the last segment
+    const last = join(d, segs[segs.length - 1]!);
+    const size = statSync(last).size;
+    const extra = encodeRecord({ ...batch(30), seq: 31, msgId: 'x' });
+    appendFileSync(last, extra.subarray(0, extra.length >> 1));
+    // a flipped byte in the body of the second record of the second segment
+    const mid = join(d, segs[1]!);
+    const buf = readFileSync(mid);
+    const recs = decodeRecords(buf).records;
+    const victim = idx(recs[1]);
+    buf[buf.indexOf(Buffer.from(`{"i":${victim},`)) + 10] ^= 0xff;
+    writeFileSync(mid, buf);
+
+    const b = Spool.open({ dir: d, idPrefix: 'h', maxBytes: 1 << 20, segmentBytes: 1024 });
+    expect(statSync(last).size).toBe(size);
+    expect(b.lastSeq).toBe(30);
+    const lost = recs.slice(1).map(idx);
+    expect(await replay(b)).toEqual(Array.from({ length: 30 }, (_, i) => i).filter((i) => !lost.includes(i)));
+    expect(b.stats().corrupt).toBe(lost.length);
+    await b.close();
+  });
+
+  it('a wiped state directory starts a new epoch (message ids cannot collide with old ones)', async () => {
+    const a = Spool.open({ dir: dir(), idPrefix: 'h', maxBytes: 1 << 20 });
+    const b = Spool.open({ dir: dir(), idPrefix: 'h', maxBytes: 1 << 20 });
+    expect(a.append(batch(0))!.msgId).not.toBe(b.append(batch(0))!.msgId);
+    await a.close();
+    await b.close();
+  });
+});
