@@ -5,6 +5,7 @@ import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerRules } from './commands/rules.js';
 import { register as registerDeny } from './commands/deny.js';
 import { register as registerDisarm } from './commands/disarm.js';
+import { register as registerFleet } from './commands/fleet.js';
 import { CliError } from './errors.js';
 import { BpfError } from '../kernel/errors.js';
 import { ConfigError } from '../config/config.js';
@@ -36,6 +37,7 @@ Examples:
   registerRules(program);
   registerDeny(program);
   registerDisarm(program);
+  registerFleet(program);
   return program;
 }
 

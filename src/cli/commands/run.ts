@@ -13,6 +13,7 @@ import { ensureMounts } from '../../kernel/mounts.js';
 import { createRunDetector } from '../../detection/live.js';
 import { CliError } from '../errors.js';
 import { ExecGuardService } from '../../enforcement/index.js';
+import { createFleetAgent } from '../../fleet/index.js';
 import { BootClock } from '../../kernel/clock.js';
 import type { Logger } from 'pino';
 
@@ -67,6 +68,9 @@ interface RunFlags {
   /** false from --no-enforce */
   enforce?: boolean;
   sensors?: string;
+  fleet?: string;
+  fleetCreds?: string;
+  fleetHost?: string;
 }
 
 export function register(program: Command): void {
@@ -83,6 +87,9 @@ export function register(program: Command): void {
     .option('-s, --sensors <list>', `comma-separated sensors to run, the others off (${sensorNames().join(',')}); default: as the config says`)
     .option('--stdout', 'also print every event as JSON on stdout')
     .option('--no-enforce', 'do not arm or adopt the exec guard (BPF LSM deny rules, see `vigil deny`)')
+    .option('--fleet <url>', 'publish events and alerts to NATS JetStream and take policy from it (nats://HOST:PORT; docs/fleet.md)')
+    .option('--fleet-creds <file>', 'NATS credentials file (.creds, or token / user+password; mode 600)')
+    .option('--fleet-host <id>', 'this host\'s id in the fleet (default: the host name, [A-Za-z0-9_-])')
     .option('--log-level <level>', 'fatal|error|warn|info|debug', 'info')
     .addHelpText(
       'after',
@@ -100,7 +107,8 @@ Examples:
   vigil run --no-db --events-out ev.jsonl --stats-interval 2s
   vigil run --sensors exec,file,network --stdout
   vigil run --rules /etc/vigil/rules --alerts-out /var/log/vigil/alerts.jsonl
-  vigil run -c /etc/vigil/vigil.yaml`,
+  vigil run -c /etc/vigil/vigil.yaml
+  vigil run --fleet nats://10.0.0.5:4222 --fleet-creds /etc/vigil/fleet.creds`,
     )
     .action(async (flags: RunFlags) => {
       await runAgent(flags);
@@ -128,6 +136,9 @@ export function resolveConfig(flags: RunFlags): Config {
   else if (typeof flags.db === 'string') over.db = flags.db;
   if (flags.rules?.length) over.rules = flags.rules;
   if (flags.statsInterval) over.stats_interval = flags.statsInterval;
+  if (flags.fleet || flags.fleetCreds || flags.fleetHost) {
+    over.fleet = { ...cfg.fleet, ...(flags.fleet ? { url: flags.fleet } : {}), ...(flags.fleetCreds ? { creds: flags.fleetCreds } : {}), ...(flags.fleetHost ? { host_id: flags.fleetHost } : {}) };
+  }
   const res = AgentConfigSchema.safeParse({ ...cfg, ...over });
   if (!res.success) {
     const flag = (k: string) => `--${k.replace(/_/g, '-')}`;
@@ -155,9 +166,18 @@ async function runAgent(flags: RunFlags): Promise<void> {
   }
   if (cfg.db) sinks.push(new SqliteSink({ path: cfg.db, maxPending: cfg.sinks.sqlite_max_pending, maxRows: cfg.store.max_rows }));
 
+  let fleet;
+  try {
+    fleet = createFleetAgent(cfg.fleet, { rulesDb: cfg.db ?? DEFAULT_DB, log });
+  } catch (e) {
+    throw new CliError(`--fleet: ${(e as Error).message}`, 2);
+  }
+  if (fleet) sinks.push(fleet.sink);
+  const ruleDirs = fleet ? [...cfg.rules, fleet.sigmaDir] : cfg.rules;
+
   let detector: Detector | null = null;
-  if (cfg.rules.length) {
-    detector = await createRunDetector({ ruleDirs: cfg.rules, fieldMapping: cfg.field_mapping, log });
+  if (ruleDirs.length) {
+    detector = await createRunDetector({ ruleDirs, fieldMapping: cfg.field_mapping, log });
   }
 
   const interactive = process.stdout.isTTY;
@@ -192,6 +212,14 @@ async function runAgent(flags: RunFlags): Promise<void> {
     throw e;
   }
   const guard = flags.enforce === false ? null : startGuard(agent, cfg, log);
+  await fleet?.start({
+    counters: () => {
+      const s = agent.stats();
+      return { events: s.events, alerts: s.alerts, drops: s.drops };
+    },
+    enforcement: () => (guard ? 'enforce' : flags.enforce === false ? 'off' : 'detect-only'),
+    onDenyChanged: () => guard?.revalidate(),
+  });
   log.info(
     { sensors: agent.sensorNames(), events_out: cfg.events_out, db: cfg.db, rules: cfg.rules, sinks: sinks.map((s) => s.name), seeded: agent.table.stats().seeded },
     `vigil running: sensors ${agent.sensorNames().join(', ')} attached`,
@@ -222,6 +250,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
   if (timer) clearInterval(timer);
   guard?.stop(); // enforcement stays pinned in the kernel: `vigil disarm` removes it
   await agent.stop();
+  await fleet?.stop();
   const final = agent.stats();
   log.info({ stats: final }, `final: ${formatStatsLine(final, null)}`);
   log.flush();
