@@ -127,6 +127,21 @@ struct {
 	__type(value, __u32);
 } dns_socks SEC(".maps");
 
+/*
+ * Prefilter of dns_socks by process: one byte per tgid modulo 262,144, set when
+ * a socket of that process is remembered as DNS (never cleared: a collision or a
+ * stale mark only costs the hash lookup it saves). Processes that never talked
+ * to port 53 pay an inlined array load on send/recv, not two hash lookups.
+ */
+#define DNS_PROC_WORDS 32768
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DNS_PROC_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} dns_procs SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -161,6 +176,39 @@ static __always_inline bool is_self(__u64 pid_tgid)
 static __always_inline __u64 sock_key(__u64 pid_tgid, int fd)
 {
 	return (pid_tgid & 0xffffffff00000000ULL) | (__u32)fd;
+}
+
+static __always_inline __u8 *dns_proc_slot(__u64 pid_tgid)
+{
+	__u32 tgid = pid_tgid >> 32;
+	__u32 idx = (tgid >> 3) & (DNS_PROC_WORDS - 1);
+	__u8 *w = bpf_map_lookup_elem(&dns_procs, &idx);
+	if (!w)
+		return NULL;
+	return w + (tgid & 7);
+}
+
+/* Has this process (or one sharing its slot) ever had a DNS socket? */
+static __always_inline bool dns_proc(__u64 pid_tgid)
+{
+	__u8 *b = dns_proc_slot(pid_tgid);
+	return b && *b;
+}
+
+static __always_inline void mark_dns_proc(__u64 pid_tgid)
+{
+	__u8 *b = dns_proc_slot(pid_tgid);
+	if (b && !*b)
+		*b = 1; /* a byte store: no lost update between CPUs, no atomics (5.10) */
+}
+
+/* Remember a socket as talking to port 53 (and its process in the prefilter). */
+static __always_inline void remember_dns_sock(__u64 pid_tgid, int fd)
+{
+	__u64 key = sock_key(pid_tgid, fd);
+	__u32 one = 1;
+	mark_dns_proc(pid_tgid);
+	bpf_map_update_elem(&dns_socks, &key, &one, BPF_ANY);
 }
 
 /*
@@ -315,11 +363,8 @@ static __always_inline void emit_conn(__u16 op, int fd, long result, struct net_
 		r.flags |= VIGIL_NF_LOCAL_UNSET;
 
 	/* a resolver's socket: its sends and receives are DNS (kept even when loopback is left out) */
-	if (op == VIGIL_NET_CONNECT && p && p->addr_port == DNS_PORT && (result == 0 || result == -V_EINPROGRESS)) {
-		__u64 key = sock_key(bpf_get_current_pid_tgid(), fd);
-		__u32 one = 1;
-		bpf_map_update_elem(&dns_socks, &key, &one, BPF_ANY);
-	}
+	if (op == VIGIL_NET_CONNECT && p && p->addr_port == DNS_PORT && (result == 0 || result == -V_EINPROGRESS))
+		remember_dns_sock(bpf_get_current_pid_tgid(), fd);
 
 	struct vigil_net_settings *s = settings();
 	if (s && !(s->flags & VIGIL_NS_LOOPBACK)) {
@@ -519,17 +564,13 @@ static __always_inline void emit_dns(__u16 op, int fd, __u64 buf, __u64 cap, __u
 		vigil_count(VIGIL_NET_STAT_DNS);
 }
 
+/* A socket remembered as DNS (the prefilter first: most processes never were). */
 static __always_inline bool dns_sock(__u64 id, int fd)
 {
+	if (!dns_proc(id))
+		return false;
 	__u64 key = sock_key(id, fd);
 	return bpf_map_lookup_elem(&dns_socks, &key) != NULL;
-}
-
-static __always_inline void remember_dns_sock(__u64 id, int fd)
-{
-	__u64 key = sock_key(id, fd);
-	__u32 one = 1;
-	bpf_map_update_elem(&dns_socks, &key, &one, BPF_ANY);
 }
 
 /* sendto(fd, buff, len, flags, addr, addr_len); send() is sendto with no address */
@@ -548,6 +589,7 @@ int vigil_dns_sendto_enter(struct sys_enter_ctx *ctx)
 	}
 	if (is_self(id))
 		return 0;
+	mark_dns_proc(id);
 	p.kind = P_SENDTO;
 	p.fd = fd;
 	p.ptr = ctx->args[1];
@@ -561,7 +603,7 @@ int vigil_dns_sendto_exit(struct sys_exit_ctx *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct net_pending p;
-	if (!take_pending(id, P_SENDTO, &p) || ctx->ret <= 0)
+	if (!dns_proc(id) || !take_pending(id, P_SENDTO, &p) || ctx->ret <= 0)
 		return 0;
 	/* an unconnected socket: its answer comes back by recvfrom on the same fd */
 	if (p.aux)
@@ -587,6 +629,7 @@ int vigil_dns_sendmsg_enter(struct sys_enter_ctx *ctx)
 	}
 	if (is_self(id))
 		return 0;
+	mark_dns_proc(id);
 	struct net_pending p = {};
 	p.kind = P_SENDMSG;
 	p.fd = fd;
@@ -600,7 +643,7 @@ int vigil_dns_sendmsg_exit(struct sys_exit_ctx *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct net_pending p;
-	if (!take_pending(id, P_SENDMSG, &p) || ctx->ret <= 0)
+	if (!dns_proc(id) || !take_pending(id, P_SENDMSG, &p) || ctx->ret <= 0)
 		return 0;
 	struct u_msghdr m;
 	struct u_iovec iov;
@@ -632,6 +675,7 @@ int vigil_dns_sendmmsg_enter(struct sys_enter_ctx *ctx)
 	}
 	if (is_self(id))
 		return 0;
+	mark_dns_proc(id);
 	struct net_pending p = {};
 	p.kind = P_SENDMMSG;
 	p.fd = fd;
@@ -646,7 +690,7 @@ int vigil_dns_sendmmsg_exit(struct sys_exit_ctx *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct net_pending p;
 	long sent = ctx->ret;
-	if (!take_pending(id, P_SENDMMSG, &p) || sent <= 0)
+	if (!dns_proc(id) || !take_pending(id, P_SENDMMSG, &p) || sent <= 0)
 		return 0;
 #pragma unroll
 	for (int i = 0; i < DNS_MMSG_MAX; i++) {
@@ -686,8 +730,9 @@ int vigil_dns_recvfrom_enter(struct sys_enter_ctx *ctx)
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
 int vigil_dns_recvfrom_exit(struct sys_exit_ctx *ctx)
 {
+	__u64 id = bpf_get_current_pid_tgid();
 	struct net_pending p;
-	if (!take_pending(bpf_get_current_pid_tgid(), P_RECVFROM, &p) || ctx->ret <= 0)
+	if (!dns_proc(id) || !take_pending(id, P_RECVFROM, &p) || ctx->ret <= 0)
 		return 0;
 	emit_dns(VIGIL_NET_RECV, p.fd, p.ptr, ctx->ret, ctx->ret, p.aux);
 	return 0;
@@ -712,8 +757,9 @@ int vigil_dns_recvmsg_enter(struct sys_enter_ctx *ctx)
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
 int vigil_dns_recvmsg_exit(struct sys_exit_ctx *ctx)
 {
+	__u64 id = bpf_get_current_pid_tgid();
 	struct net_pending p;
-	if (!take_pending(bpf_get_current_pid_tgid(), P_RECVMSG, &p) || ctx->ret <= 0)
+	if (!dns_proc(id) || !take_pending(id, P_RECVMSG, &p) || ctx->ret <= 0)
 		return 0;
 	struct u_msghdr m;
 	struct u_iovec iov;

@@ -284,7 +284,7 @@ describe.skipIf(!DNSMASQ)('DNS (dnsmasq in a private namespace)', () => {
 
   beforeAll(() => {
     const stdout = inDnsNamespace(
-      ['/vigil-test.example/198.18.0.7', '/vigil-test.example/2001:db8::7', '/nx.vigil-test.example/', '/vigil.localto.net/198.18.0.9'],
+      ['/vigil-test.example/198.18.0.7', '/vigil-test.example/2001:db8::7', '/nx.vigil-test.example/', '/vigil.localto.net/198.18.0.9', '/vigil-raw.example/198.18.0.20'],
       `
 getent hosts vigil-test.example
 ${PY} -c "
@@ -299,6 +299,14 @@ except OSError as e:
   nx = str(e)
 t = socket.getaddrinfo('vigil.localto.net', None, socket.AF_INET, socket.SOCK_DGRAM)[0][4][0]
 w = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); w.connect((t, 4444))
+# unconnected sockets: sendto + recvfrom, sendmsg + recvmsg
+import struct
+def query(qid, label):
+  return struct.pack('>HHHHHH', qid, 0x0100, 1, 0, 0, 0) + bytes([len(label)]) + label.encode() + b'\\x09vigil-raw\\x07example\\x00' + struct.pack('>HH', 1, 1)
+r1 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r1.settimeout(5)
+r1.sendto(query(0x4242, 'raw'), ('127.0.0.1', 53)); r1.recvfrom(512)
+r2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r2.settimeout(5)
+r2.sendmsg([query(0x4343, 'msg')], [], 0, ('127.0.0.1', 53)); r2.recvmsg(512)
 # not DNS at all: garbage to port 53 must be counted, never thrown
 g = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); g.sendto(b'\\x00\\x01garbage', ('127.0.0.1', 53))
 print(json.dumps({'pid': os.getpid(), 'ip': ip, 'ip6': ip6, 'nx': nx, 'lport': u.getsockname()[1]}))
@@ -329,6 +337,13 @@ print(json.dumps({'other': os.getpid()}))
     const nx = mine.find((e) => e.QueryName === 'nx.vigil-test.example' && e.vigil.query_type === 'A');
     expect(nx).toMatchObject({ QueryStatus: '9003', QueryResults: '-' });
     expect(nx!.vigil.rcode).toBe('NXDOMAIN');
+    // unconnected sockets: sendto/recvfrom and sendmsg/recvmsg
+    for (const [n, id] of [['raw.vigil-raw.example', 0x4242], ['msg.vigil-raw.example', 0x4343]] as const) {
+      const e = mine.filter((x) => x.QueryName === n);
+      expect(e, n).toHaveLength(1);
+      expect(e[0]).toMatchObject({ QueryStatus: '0', QueryResults: '::ffff:198.18.0.20;' });
+      expect(e[0]!.vigil).toMatchObject({ query_id: id, response: true, query_seen: true, server_ip: '127.0.0.1', server_port: 53 });
+    }
     // getent (another process) resolved too
     expect(dnsEvents((e) => e.QueryName === 'vigil-test.example' && /getent$/.test(e.Image)).length).toBeGreaterThanOrEqual(1);
   });
