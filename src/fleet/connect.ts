@@ -97,6 +97,8 @@ export function connectionOptions(o: FleetConnectOptions): NodeConnectionOptions
     // a silent peer (network partition) is noticed within ~1 min
     pingInterval: 20_000,
     maxPingOut: 3,
+    // no Error (stack capture) per request: a publish with an ack is a request
+    noAsyncTraces: true,
   };
 }
 

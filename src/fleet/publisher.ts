@@ -136,8 +136,7 @@ export class FleetPublisher {
   private seal(subject: string, b: OpenBatch): void {
     this.batches.delete(subject);
     this.buffered -= b.bytes;
-    const body = Buffer.from(b.parts.join('\n') + '\n');
-    const rec = this.opts.spool.append({ subject, kind: b.kind, count: b.parts.length, t0: b.t0, body });
+    const rec = this.opts.spool.append({ subject, kind: b.kind, count: b.parts.length, t0: b.t0, body: b.parts.join('\n') + '\n' });
     if (!rec) {
       this.s.droppedSpool += b.parts.length;
       return;

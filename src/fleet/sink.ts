@@ -22,6 +22,9 @@ export class FleetSink implements Sink {
   readonly name = 'fleet';
   private readonly kinds: Set<string>;
   private closed = false;
+  /** subjects by category / level (a handful of values; bounded anyway) */
+  private readonly eventSubjects = new Map<string, string>();
+  private readonly alertSubjects = new Map<string, string>();
 
   constructor(private readonly opts: FleetSinkOptions) {
     this.kinds = new Set(opts.kinds ?? ['event', 'alert']);
@@ -29,7 +32,14 @@ export class FleetSink implements Sink {
 
   write(rec: SinkRecord): boolean {
     if (!this.kinds.has(rec.kind)) return true;
-    return this.opts.publisher.add(rec.kind, recordSubject(rec.kind, this.opts.hostId, rec.value), rec.json);
+    const key = rec.kind === 'event' ? rec.value.category : rec.value.level;
+    let subject = typeof key === 'string' ? (rec.kind === 'event' ? this.eventSubjects : this.alertSubjects).get(key) : undefined;
+    if (subject === undefined) {
+      subject = recordSubject(rec.kind, this.opts.hostId, rec.value);
+      const cache = rec.kind === 'event' ? this.eventSubjects : this.alertSubjects;
+      if (typeof key === 'string' && cache.size < 256) cache.set(key, subject);
+    }
+    return this.opts.publisher.add(rec.kind, subject, rec.json);
   }
 
   async flush(): Promise<void> {

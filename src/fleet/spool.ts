@@ -83,15 +83,18 @@ interface Segment {
 
 const HDR = 10;
 
-export function encodeRecord(r: SpoolRecord): Buffer {
+/** The record's bytes; `body` may be the batch's text, written in place (one copy). */
+export function encodeRecord(r: Omit<SpoolRecord, 'body'> & { body: Buffer | string }): { buf: Buffer; body: Buffer } {
   const hdr = Buffer.from(JSON.stringify({ seq: r.seq, s: r.subject, id: r.msgId, k: r.kind, n: r.count, t0: r.t0 }));
-  const buf = Buffer.allocUnsafe(HDR + hdr.length + r.body.length);
+  const bodyLen = typeof r.body === 'string' ? Buffer.byteLength(r.body) : r.body.length;
+  const buf = Buffer.allocUnsafe(HDR + hdr.length + bodyLen);
   buf.writeUInt32LE(buf.length - 4, 0);
   buf.writeUInt16LE(hdr.length, 8);
   hdr.copy(buf, HDR);
-  r.body.copy(buf, HDR + hdr.length);
+  if (typeof r.body === 'string') buf.write(r.body, HDR + hdr.length, 'utf8');
+  else r.body.copy(buf, HDR + hdr.length);
   buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
-  return buf;
+  return { buf, body: buf.subarray(HDR + hdr.length) };
 }
 
 /** Parse records from a segment's bytes; stops at the first cut or corrupt record. */
@@ -211,11 +214,12 @@ export class Spool {
   }
 
   /** Add a batch; null = refused (spool full, counted). */
-  append(p: Omit<SpoolRecord, 'seq' | 'msgId'>): SpoolRecord | null {
+  append(p: Omit<SpoolRecord, 'seq' | 'msgId' | 'body'> & { body: Buffer | string }): SpoolRecord | null {
     if (this.closed) return null;
     const seq = this._last + 1;
-    const rec: SpoolRecord = { ...p, seq, msgId: `${this.opts.idPrefix}.${this.epoch}.${seq}` };
-    const buf = encodeRecord(rec);
+    const msgId = `${this.opts.idPrefix}.${this.epoch}.${seq}`;
+    const { buf, body } = encodeRecord({ ...p, seq, msgId });
+    const rec: SpoolRecord = { subject: p.subject, kind: p.kind, count: p.count, t0: p.t0, seq, msgId, body };
     if (this.bytes + buf.length > this.opts.maxBytes || this.unwritten + buf.length > (this.opts.maxUnwrittenBytes ?? 64 * 1024 * 1024)) {
       this.s.droppedBatches++;
       this.s.droppedRecords += p.count;

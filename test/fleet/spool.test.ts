@@ -84,7 +84,7 @@ describe('spool', () => {
     // a crash in the middle of a write: half a record at the end of the last segment
     const last = join(d, segs[segs.length - 1]!);
     const size = statSync(last).size;
-    const extra = encodeRecord({ ...batch(30), seq: 31, msgId: 'x' });
+    const extra = encodeRecord({ ...batch(30), seq: 31, msgId: 'x' }).buf;
     appendFileSync(last, extra.subarray(0, extra.length >> 1));
     // a flipped byte in the body of the second record of the second segment
     const mid = join(d, segs[1]!);
