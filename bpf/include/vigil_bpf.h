@@ -33,10 +33,40 @@ static __always_inline void vigil_count(__u32 stat)
 		*v += 1; /* per-CPU slot: no atomic needed */
 }
 
+/*
+ * Wake-ups of the reader. Left alone, the kernel wakes the reader for each
+ * record that finds it caught up: an agent that keeps up is woken once per
+ * record. When userspace sets vigil_wakeup[0] to N > 0 bytes (src/kernel/
+ * ringbuf.ts, before attaching), records go in with BPF_RB_NO_WAKEUP and only
+ * the record that takes the unread data across a multiple of N forces a
+ * wake-up; the reader drains on a timer too, so a quiet ring is read within a
+ * bounded latency. 0 (never set: the exec guard's reader, benchmarks) keeps the
+ * kernel's default.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} vigil_wakeup SEC(".maps");
+
+static __always_inline __u64 vigil_wakeup_flags(__u64 size)
+{
+	__u32 zero = 0;
+	__u64 *every = bpf_map_lookup_elem(&vigil_wakeup, &zero);
+	if (!every || !*every)
+		return 0;
+	__u64 n = *every;
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	/* 8 bytes of record header, rounded up to 8 like the kernel's slots */
+	__u64 after = avail + ((size + 8 + 7) & ~7ULL);
+	return avail / n != after / n ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 /* Submit a record built elsewhere (per-CPU scratch); counts the loss on failure. */
 static __always_inline long vigil_output(void *rec, __u64 size)
 {
-	long err = bpf_ringbuf_output(&events, rec, size, 0);
+	long err = bpf_ringbuf_output(&events, rec, size, vigil_wakeup_flags(size));
 	if (err)
 		vigil_count(VIGIL_STAT_RB_FULL);
 	return err;

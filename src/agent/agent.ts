@@ -6,7 +6,7 @@
  */
 import { ProcessContext } from '../process/context.js';
 import type { ProcInfo, ProcessTableStats } from '../process/process-table.js';
-import { SENSORS, type RecordReplay, type RecordTap, type SerializedEvent, type SensorContext, type SensorInstance, type SensorStats } from '../sensors/index.js';
+import { SENSORS, type RecordReplay, type RecordTap, type RingWakeup, type SerializedEvent, type SensorContext, type SensorInstance, type SensorStats } from '../sensors/index.js';
 import type { Sink, SinkProcess, SinkRecord, SinkStats } from '../sinks/sink.js';
 import type { ProcessRef } from '../store/store.js';
 import type { RecordError } from '../kernel/errors.js';
@@ -26,7 +26,13 @@ export interface AgentOptions {
   sensors?: Record<string, { enabled: boolean }>;
   ringBufferBytes?: number;
   processTable?: { maxEntries?: number; maxExited?: number; maxDepth?: number };
-  /** what each event's Ancestors carries (events.ancestors in the config; default 4 entries, command lines cut at 128) */
+  /**
+   * how the rings wake the agent (ring_buffer_wakeup in the config): when the
+   * unread data crosses a multiple of `bytes`, and every `intervalMs` anyway.
+   * Default 1 MiB / 50 ms; bytes 0 = every record (the kernel's default).
+   */
+  wakeup?: RingWakeup;
+  /** what each event's Ancestors carries (events.ancestors in the config; default 2 entries, command lines cut at 32 characters) */
   ancestors?: { maxDepth: number; maxCommandLine: number };
   /** called for every event (after sinks) */
   onEvent?: (event: Record<string, unknown>) => void;
@@ -80,6 +86,7 @@ export class Agent {
         ...(opts.onHandlerError ? { onHandlerError: opts.onHandlerError } : {}),
         ...(opts.replay ? { replay: opts.replay } : {}),
         ...(opts.recorder ? { recorder: opts.recorder } : {}),
+        wakeup: opts.wakeup ?? { bytes: 1024 * 1024, intervalMs: 50 },
       };
       const cfg = opts.sensors?.[plugin.name] ?? plugin.config.parse(undefined);
       const inst = plugin.create(ctx, cfg as never);
@@ -206,6 +213,7 @@ export function formatStatsLine(s: AgentStats, prev: AgentStats | null): string 
     .join(' ');
   return (
     `events ${s.events} (${rate.toFixed(1)}/s) alerts ${s.alerts} | records ${per} | drops kernel=${s.drops.kernel} decode=${s.drops.decode}` +
-    `${sinkDrops ? ` ${sinkDrops}` : ''} | procs live=${s.processTable.live} evicted=${s.processTable.evicted}`
+    `${sinkDrops ? ` ${sinkDrops}` : ''} | procs live=${s.processTable.live} evicted=${s.processTable.evicted}` +
+    ` | reads ${Object.values(s.sensors).reduce((a, st) => a + st.ringWakeups, 0)} woken, ${Object.values(s.sensors).reduce((a, st) => a + (st.timerDrains ?? 0), 0)} timed`
   );
 }

@@ -36,18 +36,26 @@ export function makeConfigSchema<S extends z.ZodType>(sensors: S) {
       .strict()
       .default({ max_rows: 1_000_000 }),
     ring_buffer: size.default('16MiB'),
+    /** how the kernel wakes the agent (docs/config.md): batch under load, bounded latency when quiet */
+    ring_buffer_wakeup: z
+      .object({
+        bytes: z.union([z.literal(0), size]).default('1MiB'),
+        max_latency: duration.default('50ms'),
+      })
+      .strict()
+      .default({ bytes: '1MiB', max_latency: '50ms' }),
     events: z
       .object({
         ancestors: z
           .object({
-            max_depth: z.number().int().min(0).max(256).default(4),
-            max_command_line: z.number().int().min(0).default(128),
+            max_depth: z.number().int().min(0).max(256).default(2),
+            max_command_line: z.number().int().min(0).default(32),
           })
           .strict()
-          .default({ max_depth: 4, max_command_line: 128 }),
+          .default({ max_depth: 2, max_command_line: 32 }),
       })
       .strict()
-      .default({ ancestors: { max_depth: 4, max_command_line: 128 } }),
+      .default({ ancestors: { max_depth: 2, max_command_line: 32 } }),
     process_table: z
       .object({
         max_entries: z.number().int().min(64).default(32768),

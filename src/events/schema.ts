@@ -20,7 +20,7 @@ export const AncestorSchema = z
     ProcessId: u32.describe('process id of the ancestor'),
     Image: z.string().describe('its executable path ("" when unknown)'),
     CommandLine: z.string().describe('its argv joined by spaces ("" when unknown), at most events.ancestors.max_command_line characters'),
-    truncated: z.array(z.literal('CommandLine')).optional().describe('["CommandLine"] when the command line was cut to events.ancestors.max_command_line'),
+    truncated: z.literal(true).optional().describe('the command line was cut to events.ancestors.max_command_line characters'),
   })
   .strict();
 
@@ -78,7 +78,7 @@ export const ProcessCreationSchema = z
     Ancestors: z
       .array(AncestorSchema)
       .describe(
-        'parent first, then its parent, at most events.ancestors.max_depth entries (default 4; vigil.ancestors_truncated when older ones were left out), each CommandLine cut to events.ancestors.max_command_line characters (default 128; flagged in the entry). The SQLite store keeps every process once and `vigil events` rebuilds the whole lineage',
+        'parent first, then its parent, at most events.ancestors.max_depth entries (default 2; vigil.ancestors_truncated when older ones were left out), each CommandLine cut to events.ancestors.max_command_line characters (default 32; the entry then has truncated: true; ParentCommandLine is whole). The SQLite store keeps every process once and `vigil events` rebuilds the whole lineage',
       ),
     vigil: z
       .object({
@@ -102,11 +102,14 @@ export const ProcessTerminationSchema = z
     ProcessId: u32.describe('process id (tgid)'),
     ProcessGuid: z.string().describe('boot-unique process id in GUID form: the process_creation event of the same ProcessGuid has its command line and lineage'),
     Image: z.string().describe('executable path ("" when vigil never saw the process)'),
-    CommandLine: z.string().describe('argv joined by single spaces ("" when vigil never saw the process)'),
     User: z.string().describe('user name of the real uid (the uid as text when unknown)'),
     vigil: z
       .object({
-        ...VigilCommon,
+        schema: VigilCommon.schema,
+        seq: VigilCommon.seq,
+        boot_ns: VigilCommon.boot_ns,
+        tid: u32.describe('the thread that exited last'),
+        comm: VigilCommon.comm,
         exit_status: z.number().int().describe('wait status: exit code in bits 8-15, signal in bits 0-6'),
         exit_code: z.number().int().min(0).max(255),
         signal: z.number().int().min(0).max(127),
@@ -114,7 +117,7 @@ export const ProcessTerminationSchema = z
       .strict(),
   })
   .strict()
-  .describe('The last thread of a process exited. The fields of Sysmon\'s ProcessTerminate and the command line; join on ProcessGuid for the lineage.');
+  .describe('The last thread of a process exited: the fields of Sysmon\'s ProcessTerminate and the exit status. The process_creation event of the same ProcessGuid has its command line, lineage and task fields.');
 
 export type Ancestor = z.infer<typeof AncestorSchema>;
 export type ProcessCreationEvent = z.infer<typeof ProcessCreationSchema>;

@@ -8,6 +8,12 @@
  * drains at most `budget` records so the event loop keeps turning, and the fd
  * stays readable while records remain. No per-record FFI call, no thread hop.
  *
+ * Wake-ups: with `intervalMs`, the reader also drains on a timer, so the BPF
+ * side can submit records without waking it (BPF_RB_NO_WAKEUP, vigil_wakeup
+ * in bpf/include/vigil_bpf.h) and wake it only when the unread data passes a
+ * threshold: under load the event loop wakes once per batch, not per record,
+ * and a quiet ring is still read within `intervalMs`.
+ *
  * Record header (8 bytes): u32 len | BUSY(1<<31) | DISCARD(1<<30), u32 pg_off.
  */
 import { koffi, libc, type Ptr } from './ffi.js';
@@ -34,6 +40,8 @@ export interface RingBufferStats {
   discarded: number;
   bytes: number;
   wakeups: number;
+  /** timer ticks that found records (see intervalMs) */
+  timerDrains: number;
   /** handler threw (e.g. a malformed record): counted, skipped, reported to onHandlerError */
   handlerErrors: number;
 }
@@ -45,10 +53,12 @@ export interface RingBufferOptions {
   onHandlerError?: (err: unknown) => void;
   /** called on each wake-up before the batch is handled (e.g. drain another ring first) */
   beforeBatch?: () => void;
+  /** also drain every this many ms (0 = only when woken): the latency bound when the BPF side does not wake per record */
+  intervalMs?: number;
 }
 
 export class RingBufferReader {
-  readonly stats: RingBufferStats = { records: 0, discarded: 0, bytes: 0, wakeups: 0, handlerErrors: 0 };
+  readonly stats: RingBufferStats = { records: 0, discarded: 0, bytes: 0, wakeups: 0, timerDrains: 0, handlerErrors: 0 };
   readonly size: number;
   private readonly pageSize: number;
   private consumerPtr: Ptr | null;
@@ -64,6 +74,8 @@ export class RingBufferReader {
   // strong reference: the poll handle closes when garbage collected
   private poller: { stop(): void; close(): void; start(o: unknown, cb: (e: unknown) => void): void } | null = null;
   private onError: ((err: unknown) => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly intervalMs: number;
   private closed = false;
 
   constructor(
@@ -77,6 +89,7 @@ export class RingBufferReader {
     this.budget = opts.budget ?? 65536;
     this.onHandlerError = opts.onHandlerError;
     this.beforeBatch = opts.beforeBatch;
+    this.intervalMs = opts.intervalMs ?? 0;
     this.size = map.info.maxEntries;
     this.mask = this.size - 1;
     this.pageSize = libc().getpagesize() as number;
@@ -104,13 +117,26 @@ export class RingBufferReader {
     this.onError = onError ?? null;
     this.poller = koffi.node.poll(this.map.fd, { readable: true }, () => {
       this.stats.wakeups++;
-      try {
-        this.beforeBatch?.();
-        this.drain(this.budget);
-      } catch (err) {
-        this.onError?.(err);
-      }
+      this.batch();
     }) as unknown as typeof this.poller;
+    if (this.intervalMs > 0) {
+      this.timer = setInterval(() => {
+        if (this.closed || this.pending() === 0) return;
+        this.stats.timerDrains++;
+        this.batch();
+      }, this.intervalMs);
+      // the poll handle keeps the process alive while reading; the timer alone does not
+      this.timer.unref();
+    }
+  }
+
+  private batch(): void {
+    try {
+      this.beforeBatch?.();
+      this.drain(this.budget);
+    } catch (err) {
+      this.onError?.(err);
+    }
   }
 
   /** Bytes the producer has written that we have not consumed yet. */
@@ -159,11 +185,15 @@ export class RingBufferReader {
 
   stop(): void {
     this.poller?.stop();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
     if (this.poller) {
       this.poller.close();
       this.poller = null;

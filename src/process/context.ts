@@ -107,7 +107,7 @@ export class ProcessContext {
     this.users = opts.users ?? new UserNames();
     this.host = opts.host ?? hostname();
     this.bootId = opts.bootId ?? readBootId();
-    this.bounds = opts.ancestors ?? { maxDepth: 4, maxCommandLine: 128 };
+    this.bounds = opts.ancestors ?? { maxDepth: 2, maxCommandLine: 32 };
     this.hostJson = jsonString(this.host);
   }
 
@@ -215,7 +215,7 @@ export class ProcessContext {
       }
       chain.push(a);
       if (a.commandLine.length > maxCommandLine) {
-        list.push({ ProcessId: a.pid, Image: a.image, CommandLine: cutText(a.commandLine, maxCommandLine), truncated: ['CommandLine'] });
+        list.push({ ProcessId: a.pid, Image: a.image, CommandLine: cutText(a.commandLine, maxCommandLine), truncated: true });
       } else {
         list.push({ ProcessId: a.pid, Image: a.image, CommandLine: a.commandLine });
       }

@@ -26,7 +26,7 @@ export interface ProcInfo {
   guid?: string;
   startText?: string;
   lineage?: unknown;
-  json?: { image?: string; cmd?: string; parent?: string };
+  json?: { image?: string; parent?: string };
 }
 
 /** What a new entry is made of (the table fills in key, parentKey, exited, source). */
@@ -50,7 +50,9 @@ export interface ProcessTableOptions {
 
 export class ProcessTable {
   private readonly procs = new Map<number, ProcInfo>();
-  private readonly exitedFifo: Array<{ pid: number; startNs: bigint }> = [];
+  // exited entries, oldest first, from exitedHead on (a queue without Array.shift's O(n) move)
+  private exitedFifo: ProcInfo[] = [];
+  private exitedHead = 0;
   private readonly maxEntries: number;
   private readonly maxExited: number;
   readonly maxDepth: number;
@@ -115,9 +117,13 @@ export class ProcessTable {
     if (!p || (startNs !== undefined && !sameStart(p, startNs))) return p;
     if (!p.exited) {
       p.exited = true;
-      this.exitedFifo.push({ pid, startNs: p.startNs });
-      while (this.exitedFifo.length > this.maxExited) {
-        const old = this.exitedFifo.shift()!;
+      this.exitedFifo.push(p);
+      while (this.exitedFifo.length - this.exitedHead > this.maxExited) {
+        const old = this.exitedFifo[this.exitedHead++]!;
+        if (this.exitedHead >= 1024 && this.exitedHead * 2 >= this.exitedFifo.length) {
+          this.exitedFifo = this.exitedFifo.slice(this.exitedHead);
+          this.exitedHead = 0;
+        }
         const cur = this.procs.get(old.pid);
         if (cur && cur.exited && cur.startNs === old.startNs) this.procs.delete(old.pid);
       }
@@ -162,7 +168,8 @@ export class ProcessTable {
   }
 
   stats(): ProcessTableStats {
-    return { live: this.procs.size - this.exitedFifo.length, exited: this.exitedFifo.length, evicted: this.evicted, seeded: this.seeded };
+    const exited = this.exitedFifo.length - this.exitedHead;
+    return { live: this.procs.size - exited, exited, evicted: this.evicted, seeded: this.seeded };
   }
 
   get size(): number {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { BpfError, BpfObject, RingBufferReader, type BpfMap, type OpenOptions } from '../kernel/index.js';
 import { checkLayouts, STAT_MAX, Stat, type Layout } from '../events/layouts.js';
 import { RecordError, errnoName } from '../kernel/errors.js';
-import type { RecordReplay, RecordTap, SensorContext, SensorProbe, SensorStats } from './sensor.js';
+import type { RecordReplay, RecordTap, RingWakeup, SensorContext, SensorProbe, SensorStats } from './sensor.js';
 
 export type { SensorStats } from './sensor.js';
 
@@ -38,14 +38,17 @@ export interface BpfSensorOptions {
   replay?: RecordReplay;
   /** recording (bench/pipeline): sees each record before the handler */
   recorder?: RecordTap;
+  /** batch wake-ups (vigil_wakeup in vigil_bpf.h) and drain on a timer; absent: woken per record */
+  wakeup?: RingWakeup;
 }
 
 /** The options every sensor passes on from its context: ring size, replay and recorder (bench/pipeline). */
-export function contextOptions(ctx: SensorContext): Pick<BpfSensorOptions, 'ringBufferBytes' | 'replay' | 'recorder'> {
+export function contextOptions(ctx: SensorContext): Pick<BpfSensorOptions, 'ringBufferBytes' | 'replay' | 'recorder' | 'wakeup'> {
   return {
     ...(ctx.ringBufferBytes ? { ringBufferBytes: ctx.ringBufferBytes } : {}),
     ...(ctx.replay ? { replay: ctx.replay } : {}),
     ...(ctx.recorder ? { recorder: ctx.recorder } : {}),
+    ...(ctx.wakeup ? { wakeup: ctx.wakeup } : {}),
   };
 }
 
@@ -93,8 +96,17 @@ export class BpfSensor {
     this.obj.load();
     this.opts.afterLoad?.(this.obj);
     this.statsMap = this.obj.map('vigil_stats');
-    this.reader = new RingBufferReader(this.obj.map('events'), handler, {
+    const ring = this.obj.map('events');
+    const wakeup = this.opts.wakeup;
+    if (wakeup && wakeup.bytes > 0) {
+      // wake the reader when the unread data crosses a multiple of this (at most a quarter of the ring)
+      const v = Buffer.alloc(8);
+      v.writeBigUInt64LE(BigInt(Math.min(wakeup.bytes, ring.info.maxEntries / 4)));
+      this.obj.map('vigil_wakeup').update(Buffer.alloc(4), v);
+    }
+    this.reader = new RingBufferReader(ring, handler, {
       budget: this.opts.budget ?? 8192,
+      ...(wakeup ? { intervalMs: wakeup.intervalMs } : {}),
       ...(this.opts.beforeBatch ? { beforeBatch: this.opts.beforeBatch } : {}),
       onHandlerError: (e) => {
         if (e instanceof RecordError) this.onBadRecord?.(e);
@@ -119,6 +131,7 @@ export class BpfSensor {
       kernelDrops: kernel.rb_full ?? 0,
       kernel,
       ringWakeups: this.reader?.stats.wakeups ?? 0,
+      timerDrains: this.reader?.stats.timerDrains ?? 0,
     };
   }
 

@@ -16,7 +16,7 @@ export const SENSORS: readonly SensorPlugin[] = [
   fileSensor as unknown as SensorPlugin,
 ];
 
-export type { SensorPlugin, SensorInstance, SensorContext, SensorStats, SensorProbe, RecordReplay, RecordTap, SerializedEvent } from './sensor.js';
+export type { SensorPlugin, SensorInstance, SensorContext, SensorStats, SensorProbe, RecordReplay, RecordTap, RingWakeup, SerializedEvent } from './sensor.js';
 
 export function sensorNames(): string[] {
   return SENSORS.map((s) => s.name);

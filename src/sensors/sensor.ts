@@ -44,7 +44,10 @@ export interface SensorStats {
   kernelDrops: number;
   /** kernel counters by name (enum vigil_stat and the sensor's own) */
   kernel: Record<string, number>;
+  /** times the kernel woke the reader */
   ringWakeups: number;
+  /** timer drains that found records (RingWakeup.intervalMs) */
+  timerDrains?: number;
   /** events this sensor produced */
   events: number;
   /** the sensor's own userspace counters by name (e.g. malformed DNS, evictions) */
@@ -76,6 +79,18 @@ export interface SensorContext {
   replay?: RecordReplay;
   /** told of every record before it is handled (bench/pipeline records a mix; pass it on to BpfSensorOptions.recorder) */
   recorder?: RecordTap;
+  /** how the ring wakes the reader (pass it on to BpfSensorOptions.wakeup); absent: every record */
+  wakeup?: RingWakeup;
+}
+
+/**
+ * Wake-ups of a sensor's ring reader: the kernel wakes it when the unread data
+ * crosses a multiple of `bytes` (0: for every record that finds it caught up, the
+ * kernel's default), and it drains every `intervalMs` anyway.
+ */
+export interface RingWakeup {
+  bytes: number;
+  intervalMs: number;
 }
 
 /** A running sensor. */

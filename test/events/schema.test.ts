@@ -10,8 +10,8 @@ describe('event schema', () => {
 
   it('rejects an event with a missing Sysmon field or an unknown field', () => {
     const base = {
-      category: 'process_termination', timestamp: 't', Hostname: 'h', ProcessId: 1, ProcessGuid: 'g', Image: '/x', CommandLine: 'x', User: 'root',
-      vigil: { schema: 1, seq: 1, boot_ns: '1', tid: 1, uid: 0, gid: 0, euid: 0, session_id: 1, comm: 'x', cgroup_id: '1', start_ns: '1', exit_status: 0, exit_code: 0, signal: 0 },
+      category: 'process_termination', timestamp: 't', Hostname: 'h', ProcessId: 1, ProcessGuid: 'g', Image: '/x', User: 'root',
+      vigil: { schema: 1, seq: 1, boot_ns: '1', tid: 1, comm: 'x', exit_status: 0, exit_code: 0, signal: 0 },
     };
     expect(EventSchema.safeParse(base).success).toBe(true);
     const { Image: _drop, ...noImage } = base;

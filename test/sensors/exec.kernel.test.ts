@@ -62,7 +62,10 @@ describe('exec sensor (real BPF on this kernel)', () => {
   it('reports the termination with the exit code', () => {
     spawnSync('/bin/sh', ['-c', 'exit 7']);
     sensor.drain();
-    const t = events.find((e): e is ProcessTerminationEvent => e.category === 'process_termination' && e.CommandLine === '/bin/sh -c exit 7');
+    // process_termination carries Sysmon's ProcessTerminate fields: the process is found by its ProcessGuid
+    const c = creations((e) => e.CommandLine === '/bin/sh -c exit 7');
+    expect(c).toHaveLength(1);
+    const t = events.find((e): e is ProcessTerminationEvent => e.category === 'process_termination' && e.ProcessGuid === c[0]!.ProcessGuid);
     expect(t?.vigil.exit_code).toBe(7);
   });
 

@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import pino from 'pino';
 import { Agent, formatStatsLine, type AgentStats, type Detector } from '../../agent/agent.js';
 import { parseDuration, parseSize } from '../../config/config.js';
@@ -63,6 +65,7 @@ interface RunFlags {
   db?: string | boolean;
   rules?: string[];
   statsInterval?: string;
+  cpuProfile?: string;
   stdout?: boolean;
   logLevel?: string;
   /** false from --no-enforce */
@@ -91,6 +94,7 @@ export function register(program: Command): void {
     .option('--fleet-creds <file>', 'NATS credentials file (.creds, or token / user+password; mode 600)')
     .option('--fleet-host <id>', 'this host\'s id in the fleet (default: the host name, [A-Za-z0-9_-])')
     .option('--log-level <level>', 'fatal|error|warn|info|debug', 'info')
+    .option('--cpu-profile <file.cpuprofile>', 'write a V8 CPU profile of the run to this file (started once the BPF programs are loaded: a signal-based profiler running during the load makes the verifier fail)')
     .addHelpText(
       'after',
       `
@@ -147,6 +151,21 @@ export function resolveConfig(flags: RunFlags): Config {
   return res.data;
 }
 
+/** A V8 CPU profile of this process from now on (node:inspector, no signals before the BPF load). */
+async function startProfile(): Promise<{ stop(): Promise<unknown> }> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop() {
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      return profile;
+    },
+  };
+}
+
 async function runAgent(flags: RunFlags): Promise<void> {
   const log = pino({ level: flags.logLevel ?? 'info', base: { app: 'vigil' } }, pino.destination({ dest: 2, sync: true }));
   const cfg = resolveConfig(flags);
@@ -188,6 +207,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
     sensors: cfg.sensors as Record<string, { enabled: boolean }>,
     processTable: { maxEntries: cfg.process_table.max_entries, maxExited: cfg.process_table.max_exited, maxDepth: cfg.process_table.max_depth },
     ancestors: { maxDepth: cfg.events.ancestors.max_depth, maxCommandLine: cfg.events.ancestors.max_command_line },
+    wakeup: { bytes: parseSize(cfg.ring_buffer_wakeup.bytes), intervalMs: parseDuration(cfg.ring_buffer_wakeup.max_latency) },
     onBadRecord: (e) => log.warn({ offset: e.offset }, `bad record skipped: ${e.message}`),
     onHandlerError: (e) => log.error({ err: e }, 'record handling failed (skipped, counted as decode drop)'),
     ...(flags.stdout ? { onEvent: (ev: Record<string, unknown>) => process.stdout.write(JSON.stringify(ev) + '\n') } : {}),
@@ -225,6 +245,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
     `vigil running: sensors ${agent.sensorNames().join(', ')} attached`,
   );
 
+  const profiler = flags.cpuProfile ? await startProfile() : null;
   const intervalMs = parseDuration(cfg.stats_interval);
   let prev: AgentStats | null = null;
   const timer =
@@ -250,6 +271,10 @@ async function runAgent(flags: RunFlags): Promise<void> {
   if (timer) clearInterval(timer);
   guard?.stop(); // enforcement stays pinned in the kernel: `vigil disarm` removes it
   await agent.stop();
+  if (profiler && flags.cpuProfile) {
+    writeFileSync(flags.cpuProfile, JSON.stringify(await profiler.stop()));
+    log.info({ cpu_profile: flags.cpuProfile }, `CPU profile written to ${flags.cpuProfile}`);
+  }
   await fleet?.stop();
   const final = agent.stats();
   log.info({ stats: final }, `final: ${formatStatsLine(final, null)}`);

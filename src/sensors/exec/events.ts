@@ -7,7 +7,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { decodeBytes, splitArgv } from '../../events/bytes.js';
-import type { ProcessCreationEvent, ProcessTerminationEvent } from '../../events/schema.js';
+import { SCHEMA_VERSION, type ProcessCreationEvent, type ProcessTerminationEvent } from '../../events/schema.js';
 import type { ProcessContext } from '../../process/context.js';
 import type { ProcInfo } from '../../process/process-table.js';
 import { PMASK, PMASK_PARENT, argvDerivable, type StoreSplit } from '../../store/store.js';
@@ -20,7 +20,7 @@ export type ProcessEvent = ProcessCreationEvent | ProcessTerminationEvent;
 /** Every process field a creation's store row leaves out when its parent is in the table. */
 const CREATION_MASK = 2047;
 const CREATION_MASK_NO_PARENT = CREATION_MASK & ~PMASK_PARENT;
-const TERMINATION_MASK = PMASK.ProcessGuid | PMASK.ProcessId | PMASK.Image | PMASK.CommandLine;
+const TERMINATION_MASK = PMASK.ProcessGuid | PMASK.ProcessId | PMASK.Image;
 
 export class ProcessEventBuilder {
   /** the table entry the last event returned by handle() is about (null: none) */
@@ -83,16 +83,27 @@ export class ProcessEventBuilder {
     const anc = ctx.ancestors(info);
 
     const task = ctx.taskFields(rec.ktimeNs, t);
+    // one literal, every key present (absent ones undefined: JSON leaves them out): one object shape
     const vigil: ProcessCreationEvent['vigil'] = {
-      ...task,
+      schema: task.schema,
+      seq: task.seq,
+      boot_ns: task.boot_ns,
+      tid: task.tid,
+      uid: task.uid,
+      gid: task.gid,
+      euid: task.euid,
+      session_id: task.session_id,
+      comm: task.comm,
+      cgroup_id: task.cgroup_id,
+      start_ns: task.start_ns,
       argv: argv.list,
       argc: rec.argc,
       exe_dev: rec.exeDev,
       exe_ino: rec.exeIno.toString(),
+      ancestors_truncated: anc.cut ? true : undefined,
+      truncated: truncated ?? undefined,
+      raw: raw ?? undefined,
     };
-    if (anc.cut) vigil.ancestors_truncated = true;
-    if (truncated) vigil.truncated = truncated;
-    if (raw) vigil.raw = raw;
 
     const guid = ctx.procGuid(info);
     const parentGuid = parent ? ctx.procGuid(parent) : ctx.guid(t.ppid, t.parentStartNs);
@@ -122,9 +133,7 @@ export class ProcessEventBuilder {
     const head = `{"category":"process_creation","timestamp":"${timestamp}","Hostname":${ctx.hostJson}`;
     const imageJson = jsonString(image);
     const cmdJson = jsonString(commandLine);
-    const ij = (info.json ??= {});
-    ij.image = imageJson;
-    ij.cmd = cmdJson;
+    (info.json ??= {}).image = imageJson;
     const self = `,"ProcessId":${t.tgid},"ProcessGuid":"${guid}","Image":${imageJson},"CommandLine":${cmdJson},"CurrentDirectory":${jsonString(cwd.text)}`;
     const userJson = `,"User":${jsonString(user)},"LogonId":${t.loginuid}`;
     let parentJson: string;
@@ -155,14 +164,14 @@ export class ProcessEventBuilder {
     const { table, clock, users } = ctx;
     const p = table.exit(t.tgid, t.startNs);
     const status = rec.exitCode;
-    const task = ctx.taskFields(rec.ktimeNs, t);
     const guid = p && p.startNs === t.startNs ? ctx.procGuid(p) : ctx.guid(t.tgid, t.startNs);
     // the entry is this process (a /proc-seeded one knows its start to the tick: same GUID)
     const same = p !== undefined && ctx.procGuid(p) === guid;
     const image = p?.image ?? '';
-    const commandLine = p?.commandLine ?? '';
     const user = users.name(t.uid);
     const timestamp = clock.iso(rec.ktimeNs);
+    const seq = ctx.nextSeq();
+    const bootNs = rec.ktimeNs.toString();
     const ev: ProcessTerminationEvent = {
       category: 'process_termination',
       timestamp,
@@ -170,10 +179,13 @@ export class ProcessEventBuilder {
       ProcessId: t.tgid,
       ProcessGuid: guid,
       Image: image,
-      CommandLine: commandLine,
       User: user,
       vigil: {
-        ...task,
+        schema: SCHEMA_VERSION,
+        seq,
+        boot_ns: bootNs,
+        tid: t.pid,
+        comm: t.comm,
         exit_status: status,
         exit_code: (status >> 8) & 0xff,
         signal: status & 0x7f,
@@ -181,9 +193,10 @@ export class ProcessEventBuilder {
     };
     const head = `{"category":"process_termination","timestamp":"${timestamp}","Hostname":${ctx.hostJson}`;
     const imageJson = same ? ((p.json ??= {}).image ??= jsonString(image)) : jsonString(image);
-    const cmdJson = same ? ((p.json ??= {}).cmd ??= jsonString(commandLine)) : jsonString(commandLine);
-    const tail = `,"User":${jsonString(user)},"vigil":{${ctx.taskJson(task)},"exit_status":${status},"exit_code":${ev.vigil.exit_code},"signal":${ev.vigil.signal}}}`;
-    this.lastJson = `${head},"ProcessId":${t.tgid},"ProcessGuid":"${guid}","Image":${imageJson},"CommandLine":${cmdJson}${tail}`;
+    const tail =
+      `,"User":${jsonString(user)},"vigil":{"schema":${SCHEMA_VERSION},"seq":${seq},"boot_ns":"${bootNs}","tid":${t.pid},"comm":${jsonString(t.comm)},` +
+      `"exit_status":${status},"exit_code":${ev.vigil.exit_code},"signal":${ev.vigil.signal}}}`;
+    this.lastJson = `${head},"ProcessId":${t.tgid},"ProcessGuid":"${guid}","Image":${imageJson}${tail}`;
     this.lastStored = same ? { json: `${head}${tail}`, pmask: TERMINATION_MASK, detail: null } : null;
     this.lastProcess = same ? p : null;
     return ev;

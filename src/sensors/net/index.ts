@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { BpfError, type BpfObject } from '../../kernel/index.js';
 import { checkEnum, VigilHdr, VigilTask } from '../../events/layouts.js';
-import { BpfSensor, probeBpfSensor, type BpfSensorOptions } from '../bpf-sensor.js';
+import { BpfSensor, contextOptions, probeBpfSensor, type BpfSensorOptions } from '../bpf-sensor.js';
 import type { SensorContext, SensorInstance, SensorPlugin, SensorStats } from '../sensor.js';
 import { decodeNetRecord } from './decode.js';
 import { NetEventBuilder, type NetEvent } from './events.js';
@@ -84,7 +84,7 @@ export class NetSensor implements SensorInstance {
     private readonly ctx: SensorContext,
     cfg: NetConfig,
   ) {
-    this.sensor = new BpfSensor(sensorOptions(cfg, ctx.selfPid, ctx.ringBufferBytes, () => ctx.syncProcesses()));
+    this.sensor = new BpfSensor({ ...sensorOptions(cfg, ctx.selfPid, ctx.ringBufferBytes, () => ctx.syncProcesses()), ...contextOptions(ctx) });
     if (ctx.onBadRecord) this.sensor.onBadRecord = ctx.onBadRecord;
     if (ctx.onHandlerError) this.sensor.onHandlerError = ctx.onHandlerError;
     this.builder = new NetEventBuilder(ctx.process, { hostnamesMax: cfg.hostnames_max });

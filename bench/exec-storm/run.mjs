@@ -1,0 +1,255 @@
+#!/usr/bin/env node
+/**
+ * Exec storm: what recording every exec costs, vigil next to auditd.
+ *
+ *   node bench/exec-storm/run.mjs [--execs 3000] [--rounds 5] [--target dynamic|static] [--all-sensors] [--json]
+ *
+ * One storm (bench/exec-storm/storm.c: static C, fork + execve + wait in a loop;
+ * the exec'd program is /usr/bin/true with a four-word argv, or with --target
+ * static a static do-nothing binary) is run in interleaved rounds (the order
+ * rotates each round) under each monitor, started fresh for its round:
+ *   none         no monitor (the baseline)
+ *   vigil        `vigil run --sensors exec` writing the JSONL log and the SQLite store,
+ *                with every SigmaHQ linux rule (test/fixtures/sigma/rules/linux) loaded;
+ *                the kernel wakes it once per MiB of records, and it reads every 50 ms
+ *   vigil-wake1  the same, with the kernel's default wake-ups (ring_buffer_wakeup.bytes: 0:
+ *                woken for each record that finds it caught up): the reader before batching
+ *   auditd       Debian's auditd (`auditd -n -l` with the stock auditd.conf, log in a
+ *                temporary directory) and `auditctl -a always,exit -F arch=b64 -S execve`
+ * Printed per monitor (medians over rounds):
+ *   - the storm's time and its slowdown against `none` in the same run;
+ *   - the monitor's CPU per 1,000 execs: utime+stime of its own process (/proc/PID/stat:
+ *     every thread of vigil, i.e. its SQLite worker and libuv threads; auditd's
+ *     process), from the storm's start until the monitor has gone idle after it.
+ *     kauditd (the kernel thread that hands audit records to auditd) is shown apart.
+ *     Work done in the storm's own context (BPF programs, audit's syscall-exit hook)
+ *     shows in the slowdown, not here;
+ *   - bytes per exec: vigil's JSONL log and SQLite store, auditd's log, each divided by
+ *     the execs that monitor recorded (process_creation events; EXECVE records).
+ * Needs root, a built tree (npm run build), and the `auditd` package (apt-get install
+ * auditd; no auditd may be running). Not part of the tests: bench/run.mjs runs it.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const argv = process.argv.slice(2);
+const opt = (name, def) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : def);
+const EXECS = Number(opt('--execs', 3000));
+const ROUNDS = Number(opt('--rounds', 5));
+const TARGET = opt('--target', 'dynamic');
+const SENSORS = argv.includes('--all-sensors') ? null : 'exec';
+const build = `${root}bench/.build/exec-storm`;
+mkdirSync(build, { recursive: true });
+execFileSync('gcc', ['-O2', '-static', '-o', `${build}/storm`, `${root}bench/exec-storm/storm.c`]);
+execFileSync('gcc', ['-O2', '-static', '-o', `${build}/true-static`, `${root}bench/exec-guard/true.c`]);
+const STORM_ARGV = TARGET === 'static' ? [`${build}/true-static`] : ['/usr/bin/true', '--config', '/etc/app/config.yaml', '--quiet'];
+const RULES = `${root}test/fixtures/sigma/rules/linux`;
+const VIGIL = `${root}bin/vigil`;
+
+const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+/** utime+stime of a process (all its threads), in seconds */
+function cpuOf(pid) {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / ticks;
+}
+function pidOf(comm) {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() === comm) return Number(d);
+    } catch {
+      /* gone */
+    }
+  }
+  return null;
+}
+/** Wait until a process has used no CPU for `quietMs` (it has finished the storm's records). */
+async function idle(pid, quietMs = 300, maxMs = 30_000) {
+  const end = Date.now() + maxMs;
+  let last = cpuOf(pid);
+  let since = Date.now();
+  while (Date.now() < end) {
+    await sleep(50);
+    const c = cpuOf(pid);
+    if (c !== last) {
+      last = c;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return;
+  }
+}
+function storm() {
+  const r = spawnSync(`${build}/storm`, [String(EXECS), ...STORM_ARGV], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`storm failed: ${r.stderr}`);
+  return Number(r.stdout.trim()) / 1e9;
+}
+const size = (p) => (existsSync(p) ? statSync(p).size : 0);
+
+if (pidOf('auditd')) {
+  console.error('exec-storm: an auditd is already running; stop it first (this bench starts its own)');
+  process.exit(2);
+}
+if (!existsSync('/usr/sbin/auditd')) {
+  console.error('exec-storm: needs the auditd package (apt-get install auditd)');
+  process.exit(2);
+}
+
+/** A monitor: start() resolves once it records; measure around the storm; stop() gives its output sizes. */
+function vigilMonitor(name, wakeBytes) {
+  return {
+    name,
+    async run() {
+      const dir = mkdtempSync(join(tmpdir(), `vigil-storm-${name}-`));
+      const cfg = join(dir, 'vigil.yaml');
+      writeFileSync(cfg, `ring_buffer_wakeup: { bytes: ${wakeBytes}, max_latency: 50ms }\n`);
+      const args = [VIGIL, 'run', '-c', cfg, '--events-out', join(dir, 'events.jsonl'), '--db', join(dir, 'vigil.db'), '--rules', RULES, '--no-enforce', '--stats-interval', '0'];
+      if (SENSORS) args.push('--sensors', SENSORS);
+      const p = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr.on('data', (d) => (err += d));
+      const t0 = Date.now();
+      while (!err.includes('vigil running')) {
+        if (p.exitCode !== null || Date.now() - t0 > 60_000) throw new Error(`vigil did not start: ${err}`);
+        await sleep(50);
+      }
+      await idle(p.pid, 500);
+      const c0 = cpuOf(p.pid);
+      const secs = storm();
+      await idle(p.pid);
+      const cpu = cpuOf(p.pid) - c0;
+      p.kill('SIGTERM');
+      await new Promise((r) => p.on('exit', r));
+      const final = err.split('\n').find((l) => l.includes('"final: '));
+      const stats = final ? JSON.parse(final).stats : null;
+      const creations = stats?.byCategory?.process_creation ?? 0;
+      const out = {
+        secs,
+        cpu,
+        recorded: creations,
+        drops: stats ? stats.drops.kernel + stats.drops.decode + stats.drops.sinks : NaN,
+        wakeups: stats ? Object.values(stats.sensors).reduce((a, s) => a + s.ringWakeups, 0) : NaN,
+        timerDrains: stats ? Object.values(stats.sensors).reduce((a, s) => a + (s.timerDrains ?? 0), 0) : NaN,
+        events: stats?.events ?? 0,
+        bytes: { jsonl: size(join(dir, 'events.jsonl')), sqlite: size(join(dir, 'vigil.db')) + size(join(dir, 'vigil.db-wal')) },
+      };
+      rmSync(dir, { recursive: true, force: true });
+      return out;
+    },
+  };
+}
+
+/** records the kernel's audit lost (its counter) */
+function auditLost() {
+  const m = /^lost (\d+)/m.exec(execFileSync('auditctl', ['-s'], { encoding: 'utf8' }));
+  return m ? Number(m[1]) : NaN;
+}
+
+const auditMonitor = {
+  name: 'auditd',
+  async run() {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-storm-auditd-'));
+    const log = join(dir, 'audit.log');
+    // Debian's stock configuration, with the log in our directory and no rotation during the bench
+    const conf = readFileSync('/etc/audit/auditd.conf', 'utf8')
+      .replace(/^log_file\s*=.*$/m, `log_file = ${log}`)
+      .replace(/^max_log_file_action\s*=.*$/m, 'max_log_file_action = IGNORE');
+    writeFileSync(join(dir, 'auditd.conf'), conf, { mode: 0o600 });
+    const p = spawn('/usr/sbin/auditd', ['-n', '-l', '-c', dir], { stdio: 'ignore' });
+    const t0 = Date.now();
+    while (!execFileSync('auditctl', ['-s'], { encoding: 'utf8' }).includes(`pid ${p.pid}`)) {
+      if (p.exitCode !== null || Date.now() - t0 > 10_000) throw new Error('auditd did not start');
+      await sleep(50);
+    }
+    const rule = ['always,exit', '-F', 'arch=b64', '-S', 'execve', '-k', 'vigilbench'];
+    execFileSync('auditctl', ['-a', ...rule]);
+    let out;
+    try {
+      await idle(p.pid, 500);
+      const kpid = pidOf('kauditd');
+      const lost0 = auditLost();
+      const b0 = size(log);
+      const c0 = cpuOf(p.pid);
+      const k0 = kpid ? cpuOf(kpid) : 0;
+      const secs = storm();
+      await idle(p.pid);
+      const cpu = cpuOf(p.pid) - c0;
+      const kcpu = kpid ? cpuOf(kpid) - k0 : NaN;
+      const text = readFileSync(log).subarray(b0).toString('latin1');
+      out = { secs, cpu, kcpu, recorded: (text.match(/^type=EXECVE /gm) ?? []).length, bytes: { log: text.length }, lost: auditLost() - lost0 };
+    } finally {
+      spawnSync('auditctl', ['-d', ...rule]);
+      p.kill('SIGTERM'); // auditd ignores SIGINT
+      await new Promise((r) => p.on('exit', r));
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return out;
+  },
+};
+
+const noneMonitor = { name: 'none', run: async () => ({ secs: storm() }) };
+const monitors = [noneMonitor, vigilMonitor('vigil', '1MiB'), vigilMonitor('vigil-wake1', 0), auditMonitor];
+
+storm(); // warm the page cache and the binaries
+const results = Object.fromEntries(monitors.map((m) => [m.name, []]));
+for (let r = 0; r < ROUNDS; r++) {
+  const order = monitors.map((_, i) => monitors[(i + r) % monitors.length]);
+  for (const m of order) {
+    const x = await m.run();
+    results[m.name].push(x);
+    process.stderr.write(`round ${r + 1}/${ROUNDS} ${m.name.padEnd(11)} ${(x.secs * 1000).toFixed(0)} ms${x.cpu !== undefined ? ` cpu ${(x.cpu * 1000).toFixed(0)} ms` : ''}\n`);
+  }
+}
+
+const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : NaN;
+};
+const base = median(results.none.map((x) => x.secs));
+const rows = monitors.map((m) => {
+  const xs = results[m.name];
+  const secs = median(xs.map((x) => x.secs));
+  const row = { monitor: m.name, storm_ms: secs * 1000, slowdown: secs / base - 1 };
+  if (m.name !== 'none') {
+    row.cpu_ms_per_1000 = median(xs.map((x) => (x.cpu / EXECS) * 1e6));
+    row.recorded_per_round = median(xs.map((x) => x.recorded));
+    for (const k of Object.keys(xs[0].bytes)) row[`bytes_per_exec_${k}`] = median(xs.map((x) => x.bytes[k] / x.recorded));
+  }
+  if (m.name === 'auditd') {
+    row.kauditd_cpu_ms_per_1000 = median(xs.map((x) => (x.kcpu / EXECS) * 1e6));
+    row.lost = Math.max(...xs.map((x) => x.lost));
+  }
+  if (m.name.startsWith('vigil')) {
+    row.drops = Math.max(...xs.map((x) => x.drops));
+    row.wakeups_per_1000 = median(xs.map((x) => (x.wakeups / EXECS) * 1000));
+    row.timer_drains_per_1000 = median(xs.map((x) => (x.timerDrains / EXECS) * 1000));
+  }
+  return row;
+});
+
+if (argv.includes('--json')) console.log(JSON.stringify({ execs: EXECS, rounds: ROUNDS, target: STORM_ARGV.join(' '), rows }, null, 2));
+else {
+  const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+  console.log(`exec storm: ${EXECS} × fork+execve(${STORM_ARGV.join(' ')}), ${ROUNDS} interleaved rounds, medians; vigil --sensors ${SENSORS ?? 'all'}`);
+  console.log('monitor      storm ms  slowdown  CPU ms/1000 execs  bytes/exec                       wakeups/1000  lost');
+  for (const r of rows) {
+    const bytes = r.monitor === 'none' ? '' : r.monitor === 'auditd' ? `log ${f(r.bytes_per_exec_log)}` : `JSONL ${f(r.bytes_per_exec_jsonl)}, SQLite ${f(r.bytes_per_exec_sqlite)}`;
+    const cpu = r.monitor === 'none' ? '' : `${f(r.cpu_ms_per_1000, 1)}${r.monitor === 'auditd' ? ` (+kauditd ${f(r.kauditd_cpu_ms_per_1000, 1)})` : ''}`;
+    const wk = r.monitor.startsWith('vigil') ? `${f(r.wakeups_per_1000, 1)}+${f(r.timer_drains_per_1000, 1)}` : '';
+    const lost = r.monitor === 'none' ? '' : String(r.monitor === 'auditd' ? r.lost : r.drops);
+    console.log(`${r.monitor.padEnd(12)} ${f(r.storm_ms).padStart(8)}  ${r.monitor === 'none' ? '      -' : `${(r.slowdown * 100).toFixed(1).padStart(6)}%`}  ${cpu.padEnd(17)}  ${bytes.padEnd(31)}  ${wk.padEnd(12)}  ${lost}`);
+  }
+  const v = rows.find((r) => r.monitor === 'vigil');
+  const a = rows.find((r) => r.monitor === 'auditd');
+  console.log(`vigil / auditd CPU per exec: ${((v.cpu_ms_per_1000 / a.cpu_ms_per_1000) * 100).toFixed(0)} % (auditd's process only), ${((v.cpu_ms_per_1000 / (a.cpu_ms_per_1000 + a.kauditd_cpu_ms_per_1000)) * 100).toFixed(0)} % (with kauditd)`);
+  console.log(`bytes per exec vs auditd's log: JSONL ${((v.bytes_per_exec_jsonl / a.bytes_per_exec_log) * 100).toFixed(0)} %, SQLite ${((v.bytes_per_exec_sqlite / a.bytes_per_exec_log) * 100).toFixed(0)} %`);
+}
+const lost = rows.some((r) => (r.drops ?? 0) > 0 || (r.lost ?? 0) > 0);
+if (lost) {
+  console.error('LOSSES: a monitor lost records; its figures are not comparable');
+  process.exitCode = 1;
+}
