@@ -32,8 +32,11 @@ function freePort(): Promise<number> {
   });
 }
 
-/** `config`: extra nats-server config text (e.g. an authorization block). */
-export async function startNats(opts: { config?: string } = {}): Promise<NatsServer> {
+/** A free loopback port now (for a server started later). */
+export { freePort };
+
+/** `config`: extra nats-server config text (e.g. an authorization block); `port`: this one. */
+export async function startNats(opts: { config?: string; port?: number } = {}): Promise<NatsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-nats-'));
   let port = 0;
   let proc: ChildProcess | null = null;
@@ -65,7 +68,7 @@ export async function startNats(opts: { config?: string } = {}): Promise<NatsSer
     proc = p;
   };
   for (let i = 0; ; i++) {
-    port = await freePort();
+    port = opts.port ?? (await freePort());
     try {
       await launch();
       break;

@@ -10,8 +10,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { connectFleet, ensureStreams, FleetPublisher, FleetSink, readBatches, Spool } from '../../src/fleet/index.js';
-import { startNats, type NatsServer } from './nats.js';
+import pino from 'pino';
+import { connectFleet, ensureStreams, FleetAgent, FleetPublisher, FleetSink, readBatches, Spool } from '../../src/fleet/index.js';
+import { freePort, startNats, type NatsServer } from './nats.js';
 
 let srv: NatsServer;
 const conns: NatsConnection[] = [];
@@ -165,5 +166,28 @@ describe('fleet publisher on a real nats-server', () => {
     const got = await received('host-d', 'full');
     expect(got).toEqual(range(0, 2000 - dropped));
     await h.sink.close();
+  }, 60_000);
+
+  it('an agent started before its server exists spools, and sends everything once the server appears', async () => {
+    const port = await freePort();
+    const state = mkdtempSync(join(tmpdir(), 'vigil-pub-late-'));
+    const logs: string[] = [];
+    const f = new FleetAgent({ url: `nats://127.0.0.1:${port}`, hostId: 'host-late', stateDir: state, rulesDb: join(state, 'vigil.db'), log: pino({ level: 'info' }, { write: (s: string) => void logs.push(JSON.parse(s).msg) }), lingerMs: 20, reconnectTimeWaitMs: 100 });
+    await f.start({});
+    for (let i = 0; i < 500; i++) emit(f.sink, 'late', i);
+    await until(() => f.spool.stats().backlog > 0, 5000, 'spooled');
+    expect(logs.some((l) => l.includes(`cannot connect to nats://127.0.0.1:${port}`))).toBe(true);
+    const late = await startNats({ port });
+    try {
+      await until(() => f.publisher.stats().published === 500, 20_000, 'sent after the server appeared');
+      const nc = await connectFleet({ url: late.url });
+      const got: number[] = [];
+      for await (const b of readBatches(nc, 'event', { host: 'host-late', dedup: false })) for (const l of b.records) got.push(JSON.parse(l).i);
+      await nc.close();
+      expect(got).toEqual(range(0, 500));
+      await f.stop();
+    } finally {
+      await late.stop();
+    }
   }, 60_000);
 });
