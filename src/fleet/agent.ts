@@ -87,6 +87,8 @@ export class FleetAgent {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private connecting: Promise<void> | null = null;
+  private wakeConnect: (() => void) | null = null;
+  private linkUp = false;
   private readonly startedAt = new Date().toISOString();
   private readonly connectOpts: FleetConnectOptions;
 
@@ -157,17 +159,29 @@ export class FleetAgent {
         const msg = String((e as Error)?.message ?? e);
         if (!warned || /auth/i.test(msg)) log.warn({ url: this.opts.url }, `fleet: cannot connect to ${this.opts.url} (${msg}); spooling to disk and retrying`);
         warned = true;
-        await new Promise((r) => setTimeout(r, wait).unref());
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, wait);
+          t.unref();
+          this.wakeConnect = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+        this.wakeConnect = null;
         wait = Math.min(wait * 2, 30_000);
       }
     }
     const nc = this.nc;
     if (!nc) return;
+    this.linkUp = true;
     log.info({ url: this.opts.url, host_id: this.hostId }, `fleet: connected to ${this.opts.url} as host ${this.hostId}`);
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect') log.warn({ server: s.server }, 'fleet: disconnected; spooling to disk');
-        else if (s.type === 'reconnect') {
+        if (s.type === 'disconnect') {
+          this.linkUp = false;
+          log.warn({ server: s.server }, 'fleet: disconnected; spooling to disk');
+        } else if (s.type === 'reconnect') {
+          this.linkUp = true;
           log.info({ server: s.server }, 'fleet: reconnected');
           void this.heartbeat('running');
         } else if (s.type === 'error') log.warn(`fleet: ${String((s as { error?: Error }).error?.message ?? 'server error')}`);
@@ -216,7 +230,7 @@ export class FleetAgent {
 
   private async heartbeat(state: HostStatus['state']): Promise<void> {
     const nc = this.nc;
-    if (!nc || nc.isClosed()) return;
+    if (!nc || nc.isClosed() || !this.linkUp) return;
     try {
       this.hosts ??= await hostsBucket(nc);
       await this.hosts.put(this.hostId, JSON.stringify(this.status(state)));
@@ -228,10 +242,12 @@ export class FleetAgent {
   /** After the agent has closed its sinks (the fleet sink drains into the server first). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.wakeConnect?.();
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.policy.stop();
-    await this.heartbeat('stopped');
+    // a goodbye only over a live connection (a buffered one would wait for its timeout)
+    if (this.linkUp) await this.heartbeat('stopped');
     await this.sink.close(); // no-op when the agent closed it already
     if (this.nc) await this.nc.close().catch(() => undefined);
     await this.connecting?.catch(() => undefined);

@@ -177,6 +177,17 @@ describe('fleet publisher on a real nats-server', () => {
     for (let i = 0; i < 500; i++) emit(f.sink, 'late', i);
     await until(() => f.spool.stats().backlog > 0, 5000, 'spooled');
     expect(logs.some((l) => l.includes(`cannot connect to nats://127.0.0.1:${port}`))).toBe(true);
+    // an agent that never reaches its server still stops at once (its spool stays for the next start)
+    const other = mkdtempSync(join(tmpdir(), 'vigil-pub-never-'));
+    const never = new FleetAgent({ url: `nats://127.0.0.1:${await freePort()}`, hostId: 'host-never', stateDir: other, rulesDb: join(other, 'vigil.db'), log: pino({ level: 'silent' }), lingerMs: 20, reconnectTimeWaitMs: 3000 });
+    await never.start({});
+    emit(never.sink, 'never', 0);
+    await new Promise((r) => setTimeout(r, 300)); // in its first 3 s wait between attempts
+    const t0 = Date.now();
+    await never.sink.close();
+    await never.stop();
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(Spool.open({ dir: join(other, 'spool'), idPrefix: 'host-never', maxBytes: 1 << 20 }).stats().backlog).toBe(1);
     const late = await startNats({ port });
     try {
       await until(() => f.publisher.stats().published === 500, 20_000, 'sent after the server appeared');
