@@ -416,10 +416,12 @@ export class Spool {
 
   private scheduleMeta(): void {
     if (this.metaTimer || this.closed) return;
+    // the ack cursor on disk may lag by a second: after a crash those batches are sent
+    // again and the server's duplicate window drops them
     this.metaTimer = setTimeout(() => {
       this.metaTimer = null;
       void this.saveMeta();
-    }, 200);
+    }, 1000);
     this.metaTimer.unref();
   }
 
