@@ -7,6 +7,9 @@ import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { z } from 'zod';
 
+/** The SQLite store (events, alerts, deny rules) when nothing else is said: written here only. */
+export const DEFAULT_DB = '/var/lib/vigil/vigil.db';
+
 const size = z.union([z.number().int().positive(), z.string().regex(/^\d+\s*(k|m|g)i?b?$/i, 'a size like 8MiB, 512k or a number of bytes')]);
 const duration = z.union([z.number().min(0), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h)?$/, 'a duration like 500ms, 10s, 5m (bare numbers are seconds)')]);
 
@@ -30,7 +33,7 @@ export function makeConfigSchema<S extends z.ZodType>(sensors: S) {
       .strict()
       .default({ max_bytes: '100MiB', keep: 5 }),
     /** SQLite store; null = disabled */
-    db: z.string().min(1).nullable().default('/var/lib/vigil/vigil.db'),
+    db: z.string().min(1).nullable().default(DEFAULT_DB),
     store: z
       .object({ max_rows: z.number().int().min(0).default(1_000_000) })
       .strict()
@@ -104,6 +107,8 @@ export class ConfigError extends Error {
   constructor(
     message: string,
     readonly issues: ConfigIssue[],
+    /** stable error code (docs/cli.md): config.invalid, config.not_found, config.unreadable */
+    readonly code: string = 'config.invalid',
   ) {
     super(message);
     this.name = 'ConfigError';
@@ -118,7 +123,7 @@ export interface ConfigIssue {
 }
 
 /** Parse and validate YAML text; `file` is only used in messages. */
-export function parseConfig<T = Config>(text: string, file = '<config>', schema: z.ZodType<T, unknown> = ConfigSchema as never): T {
+export function parseConfig<T = Config>(text: string, file = '<config>', schema: z.ZodType<T, unknown> = ConfigSchema as never, onRaw?: (raw: unknown) => void): T {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
   if (doc.errors.length) {
@@ -129,6 +134,7 @@ export function parseConfig<T = Config>(text: string, file = '<config>', schema:
     throw new ConfigError(formatIssues(file, issues), issues);
   }
   const data = doc.toJS() ?? {};
+  onRaw?.(data);
   const res = schema.safeParse(data);
   if (res.success) return res.data;
   const issues: ConfigIssue[] = res.error.issues.map((iss) => {
@@ -157,15 +163,17 @@ function formatIssues(file: string, issues: ConfigIssue[]): string {
     .join('\n');
 }
 
-export function loadConfig<T = Config>(path: string | undefined, schema: z.ZodType<T, unknown> = ConfigSchema as never): T {
+export function loadConfig<T = Config>(path: string | undefined, schema: z.ZodType<T, unknown> = ConfigSchema as never, onRaw?: (raw: unknown) => void): T {
   if (!path) return schema.parse({});
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new ConfigError(`${path}: cannot read config: ${(e as Error).message}`, []);
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory, not a config file' : (e as Error).message;
+    throw new ConfigError(`${path}: cannot read the config file: ${why}`, [], code === 'ENOENT' ? 'config.not_found' : 'config.unreadable');
   }
-  return parseConfig(text, path, schema);
+  return parseConfig(text, path, schema, onRaw);
 }
 
 /** "8MiB" → bytes */

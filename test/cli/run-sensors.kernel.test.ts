@@ -76,7 +76,7 @@ describe('vigil run --sensors', () => {
     expect(r2.stderr).not.toMatch(/sensors exec, file/);
   });
 
-  it('bad sensor input: an unknown sensor and a bad sensor key are usage errors naming the place', () => {
+  it('bad sensor input: an unknown sensor is a usage error, a bad sensor key a configuration error, each naming the place', () => {
     const r = spawnSync(process.execPath, [VIGIL, 'run', '--sensors', 'exec,bogus'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--sensors: unknown sensor "bogus" \(known: exec, .*file/);
@@ -84,7 +84,8 @@ describe('vigil run --sensors', () => {
     const cfg = join(dir, 'vigil.yaml');
     writeFileSync(cfg, 'sensors:\n  file:\n    read: [etc/]\n');
     const c = spawnSync(process.execPath, [VIGIL, 'run', '-c', cfg], { encoding: 'utf8' });
-    expect(c.status).toBe(2);
+    // a configuration error: 4 (docs/cli.md, EXIT STATUS)
+    expect(c.status).toBe(4);
     expect(c.stderr).toContain(`${cfg}:3:12: sensors.file.read.0: an absolute path prefix`);
   });
 });

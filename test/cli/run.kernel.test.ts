@@ -67,7 +67,8 @@ describe('vigil run', () => {
     const cfg = join(dir, 'vigil.yaml');
     writeFileSync(cfg, 'db: null\nstats_interval: often\n');
     const r = spawnSync(process.execPath, [VIGIL, 'run', '-c', cfg], { encoding: 'utf8' });
-    expect(r.status).toBe(2);
+    // a configuration error: 4 (docs/cli.md, EXIT STATUS)
+    expect(r.status).toBe(4);
     expect(r.stderr).toContain(`${cfg}:2:17: stats_interval:`);
   });
 });

@@ -1,47 +1,114 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { EventStore, type FieldMatch, type StoreQuery } from '../../store/store.js';
-import { parseTimeArg, safeText, truncate } from '../../util/text.js';
-import { CliError } from '../errors.js';
-
-const DEFAULT_DB = '/var/lib/vigil/vigil.db';
+import { EventStore, type FieldMatch, type StoreQuery, type StoredRecord } from '../../store/store.js';
+import { parseTimeBound, safeText, timestampNs, truncate } from '../../util/text.js';
+import { AgentConfigSchema } from '../../agent/config.js';
+import { resolveSettings } from '../../config/resolve.js';
+import { SENSORS } from '../../sensors/index.js';
+import { InputError, UsageError, VigilError, fromSqliteError, fromSystemError, shown } from '../errors.js';
+import { opt, parseCount } from '../options.js';
 
 interface EventsFlags {
-  db: string;
-  since?: string;
-  until?: string;
+  config?: string;
+  db?: string;
+  since?: bigint;
+  until?: bigint;
   category?: string;
-  field: string[];
+  field: FieldMatch[];
   alerts?: boolean;
   rule?: string;
-  limit: string;
+  limit: number;
   json?: boolean;
   reverse?: boolean;
 }
 
-export function parseFieldArg(arg: string): FieldMatch {
+/** Every category a stored record can have: the sensors' and the exec guard's. */
+export function knownCategories(): string[] {
+  return [...new Set([...SENSORS.flatMap((s) => s.categories), 'exec_guard'])];
+}
+
+export function parseFieldArg(arg: string, subject = '--field'): FieldMatch {
   const m = /^([A-Za-z_][\w.]*)(=|~)(.*)$/s.exec(arg);
-  if (!m) throw new CliError(`--field "${arg}": expected FIELD=VALUE (exact) or FIELD~GLOB (case-insensitive, * and ?)`, 2);
+  if (!m) throw new UsageError(subject, `${shown(arg) || '""'}: expected FIELD=VALUE (exact) or FIELD~GLOB (case-insensitive, * and ?)`);
   return { field: m[1]!, op: m[2] as '=' | '~', value: m[3]! };
+}
+
+function parseCategory(v: string, subject: string): string {
+  const known = knownCategories();
+  if (!known.includes(v)) throw new UsageError(subject, `${shown(v) || '""'}: not an event category (known: ${known.join(', ')})`);
+  return v;
+}
+
+const NS_PER_MS = 1_000_000n;
+
+function floorMs(ns: bigint): number {
+  const q = ns / NS_PER_MS;
+  return Number(ns < 0n && q * NS_PER_MS !== ns ? q - 1n : q);
+}
+
+/** The exact time of a stored record in ns: its own timestamp (µs or finer), else the store's ms. */
+export function recordNs(r: StoredRecord): bigint {
+  try {
+    const v = JSON.parse(r.json) as Record<string, unknown>;
+    const ns = timestampNs(v.timestamp);
+    if (ns !== undefined) return ns;
+  } catch {
+    /* the store's time then */
+  }
+  return BigInt(r.ts) * NS_PER_MS;
+}
+
+/**
+ * A store query with nanosecond-exact time bounds. The store keeps each
+ * record's time in ms (its timestamp rounded down), so records in the first
+ * and last millisecond of the range are read and checked against their own
+ * timestamps; the rest are inside by construction.
+ */
+export function queryExact(store: EventStore, q: StoreQuery, sinceNs?: bigint, untilNs?: bigint): StoredRecord[] {
+  if (sinceNs === undefined && untilNs === undefined) return store.query(q);
+  const limit = q.limit ?? 100;
+  const sinceMs = sinceNs !== undefined ? floorMs(sinceNs) : undefined;
+  const untilMs = untilNs !== undefined ? floorMs(untilNs) : undefined;
+  const inside = (r: StoredRecord) => {
+    const ns = recordNs(r);
+    return (sinceNs === undefined || ns >= sinceNs) && (untilNs === undefined || ns <= untilNs);
+  };
+  const edges: StoredRecord[] = [];
+  const EDGE_MAX = 1_000_000;
+  if (sinceMs !== undefined) edges.push(...store.query({ ...q, since: sinceMs, until: sinceMs, limit: EDGE_MAX }).filter(inside));
+  if (untilMs !== undefined && untilMs !== sinceMs) edges.push(...store.query({ ...q, since: untilMs, until: untilMs, limit: EDGE_MAX }).filter(inside));
+  const middle: StoreQuery = { ...q, limit };
+  delete middle.since;
+  delete middle.until;
+  if (sinceMs !== undefined) middle.since = sinceMs + 1;
+  if (untilMs !== undefined) middle.until = untilMs - 1;
+  const mid = middle.since !== undefined && middle.until !== undefined && middle.since > middle.until ? [] : store.query(middle);
+  const dir = q.order === 'asc' ? 1 : -1;
+  return [...edges, ...mid].sort((a, b) => dir * (a.id - b.id)).slice(0, limit);
 }
 
 export function register(program: Command): void {
   program
     .command('events')
     .description('query the SQLite event store (newest first)')
-    .option('--db <file>', 'store to read', DEFAULT_DB)
-    .option('--since <time>', 'from this time: 10m, 2h, 1d ago, or an ISO-8601 date')
-    .option('--until <time>', 'up to this time (same forms as --since)')
-    .option('--category <name>', 'process_creation, process_termination, ...')
-    .option('-f, --field <match>', 'FIELD=VALUE exact or FIELD~GLOB (repeatable; dotted paths like vigil.comm)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .addOption(opt('-c, --config <file>', 'YAML config: its db is the store read (default $VIGIL_CONFIG, else /etc/vigil/vigil.yaml when it exists)', 'file'))
+    .addOption(opt('--db <file>', 'store to read (default: $VIGIL_DB, else the config\'s db, else /var/lib/vigil/vigil.db)', 'database-in'))
+    .addOption(opt('--since <time>', 'from this time: a duration ago (30s, 5m, 1h, 2d) or an RFC 3339 time', 'time', { parse: (v) => parseTimeBound(v) }))
+    .addOption(opt('--until <time>', 'up to this time, inclusive (same forms as --since; exact to the nanosecond)', 'time', { parse: (v) => parseTimeBound(v) }))
+    .addOption(opt('--category <name>', 'process_creation, process_termination, file_event, ... (one of the categories in docs/events.md)', 'name', { parse: parseCategory }))
+    .addOption(opt('-f, --field <match>', 'FIELD=VALUE exact or FIELD~GLOB (repeatable; dotted paths like vigil.comm)', 'field-match', { parse: parseFieldArg, repeat: true, default: [] }))
     .option('--alerts', 'query alerts instead of events')
-    .option('--rule <id>', 'alerts of this rule id (implies --alerts)')
-    .option('-n, --limit <n>', 'at most this many records', '100')
+    .addOption(opt('--rule <id>', 'alerts of this rule id (implies --alerts)', 'name'))
+    .addOption(opt('-n, --limit <n>', 'at most this many records', 'count', { parse: (v, s) => parseCount(s, v), default: 100 }))
     .option('--reverse', 'oldest first')
     .option('--json', 'one JSON object per line (the stored record, unchanged)')
     .addHelpText(
       'after',
       `
+Times: a duration ago (30s, 5m, 1h, 2d) or an RFC 3339 time (2026-11-29T10:00:00Z,
+2026-11-29T11:00:00.000001+01:00); anything else is refused. Bounds are exact to the
+nanosecond against each record's own timestamp.
+
 Examples:
   vigil events --since 10m --category process_creation
   vigil events -f Image~*/curl -f User=root --json
@@ -51,22 +118,28 @@ Examples:
 Without --json, strings are shown with control characters escaped (\\xNN).`,
     )
     .action((flags: EventsFlags) => {
-      if (!existsSync(flags.db)) throw new CliError(`no event store at ${flags.db} (start \`vigil run\`, or pass --db)`, 1);
-      const limit = Number(flags.limit);
-      if (!Number.isInteger(limit) || limit <= 0) throw new CliError(`--limit "${flags.limit}": a positive integer`, 2);
-      const q: StoreQuery = { kind: flags.alerts || flags.rule ? 'alert' : 'event', limit, order: flags.reverse ? 'asc' : 'desc' };
-      try {
-        if (flags.since) q.since = parseTimeArg(flags.since);
-        if (flags.until) q.until = parseTimeArg(flags.until);
-      } catch (e) {
-        throw new CliError((e as Error).message, 2);
-      }
+      const { config, source } = resolveSettings({ configFlag: flags.config, flags: [{ key: 'db', value: flags.db, flag: '--db' }] }, AgentConfigSchema);
+      const db = config.db;
+      const from = source('db');
+      const subject = from.startsWith('-') || from.startsWith('$') ? `${from} ${shown(db ?? '', 200)}` : `db ${shown(db ?? '', 200)} (${from})`;
+      if (!db) throw new InputError('config.no_store', `db (${from})`, 'the store is off (db: null)', { hint: 'give --db FILE' });
+      if (!existsSync(db)) throw new InputError('input.not_found', subject, 'no event store there', { hint: 'start `vigil run`, or give --db' });
+      const q: StoreQuery = { kind: flags.alerts || flags.rule ? 'alert' : 'event', limit: flags.limit, order: flags.reverse ? 'asc' : 'desc' };
       if (flags.category) q.category = flags.category;
       if (flags.rule) q.ruleId = flags.rule;
-      q.fields = flags.field.map(parseFieldArg);
-      const store = EventStore.open(flags.db, { readonly: true });
+      q.fields = flags.field;
+      let store: EventStore | undefined;
+      let rows: StoredRecord[];
       try {
-        const rows = store.query(q);
+        store = EventStore.open(db, { readonly: true });
+        rows = queryExact(store, q, flags.since, flags.until);
+      } catch (e) {
+        store?.close();
+        if (e instanceof VigilError) throw e;
+        const err = e as NodeJS.ErrnoException;
+        throw fromSqliteError(err as { code?: string; message: string }, subject) ?? fromSystemError(err, subject) ?? e;
+      }
+      try {
         if (flags.json) {
           for (const r of rows) process.stdout.write(r.json + '\n');
           return;
@@ -74,12 +147,13 @@ Without --json, strings are shown with control characters escaped (\\xNN).`,
         const width = process.stdout.columns ?? 160;
         for (const r of rows) {
           const v = JSON.parse(r.json) as Record<string, unknown>;
-          const ev = (q.kind === 'alert' ? v.event : v) as Record<string, unknown>;
-          const head = q.kind === 'alert' ? `${String(v.level)} ${safeText(String(v.rule_title))} ` : '';
-          const line = `${new Date(r.ts).toISOString()} ${head}${String(ev.category)} pid=${String(ev.ProcessId)} ${safeText(String(ev.Image ?? ''))} ${safeText(String(ev.CommandLine ?? ''))}`;
+          const ev = ((q.kind === 'alert' ? v.event : v) ?? {}) as Record<string, unknown>;
+          const head = q.kind === 'alert' ? `${safeText(String(v.level))} ${safeText(String(v.rule_title))} ` : '';
+          const when = typeof v.timestamp === 'string' ? safeText(v.timestamp) : `${new Date(r.ts).toISOString()} (stored)`;
+          const line = `${when} ${head}${safeText(String(ev.category))} pid=${safeText(String(ev.ProcessId))} ${safeText(String(ev.Image ?? ''))} ${safeText(String(ev.CommandLine ?? ''))}`;
           process.stdout.write(truncate(line, width) + '\n');
         }
-        process.stderr.write(`${rows.length} ${q.kind}${rows.length === 1 ? '' : 's'}${rows.length === limit ? ` (limit ${limit}; use -n for more)` : ''}\n`);
+        process.stderr.write(`${rows.length} ${q.kind}${rows.length === 1 ? '' : 's'}${rows.length === flags.limit ? ` (limit ${flags.limit}; use -n for more)` : ''}\n`);
       } finally {
         store.close();
       }

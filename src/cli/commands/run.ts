@@ -4,7 +4,8 @@ import { Session } from 'node:inspector/promises';
 import pino from 'pino';
 import { Agent, formatStatsLine, type AgentStats, type Detector } from '../../agent/agent.js';
 import { parseDuration, parseSize } from '../../config/config.js';
-import { AgentConfigSchema, loadAgentConfig, type AgentConfig as Config } from '../../agent/config.js';
+import { AgentConfigSchema, type AgentConfig as Config } from '../../agent/config.js';
+import { DEFAULT_DB, resolveSettings, type FlagValue } from '../../config/resolve.js';
 import { SENSORS, sensorNames } from '../../sensors/index.js';
 import { JsonlSink } from '../../sinks/jsonl.js';
 import { SqliteSink } from '../../sinks/sqlite.js';
@@ -13,13 +14,14 @@ import { BpfError } from '../../kernel/errors.js';
 import { onLibbpfLog } from '../../kernel/log.js';
 import { ensureMounts } from '../../kernel/mounts.js';
 import { createRunDetector } from '../../detection/live.js';
-import { CliError } from '../errors.js';
+import { CliError, UsageError, UnavailableError, VigilError, fromSqliteError, fromSystemError, shown } from '../errors.js';
+import { needsKernel, opt } from '../options.js';
+import { safeText } from '../../util/text.js';
 import { ExecGuardService } from '../../enforcement/index.js';
 import { createFleetAgent } from '../../fleet/index.js';
 import { BootClock } from '../../kernel/clock.js';
 import type { Logger } from 'pino';
 
-const DEFAULT_DB = '/var/lib/vigil/vigil.db';
 let libbpfQuiet = false;
 
 /**
@@ -44,8 +46,13 @@ function startGuard(agent: Agent, cfg: Config, log: Logger): ExecGuardService | 
     log.info({ enforcement: 'enforce', adopted: r.adopted, hash_rules: r.hashProgram }, `enforcement: exec guard ${r.adopted ? 'adopted from bpffs' : 'armed'} (BPF LSM)`);
     return svc;
   } catch (e) {
-    const reason = e instanceof BpfError ? `${e.message}` : String((e as Error).message ?? e);
-    log.warn({ enforcement: 'detect-only', reason }, `enforcement: DETECT-ONLY — the exec guard cannot load here (${reason}); events and alerts only, nothing is blocked (see vigil doctor)`);
+    // one warning: the reason once (the libbpf log only at debug level)
+    const reason = e instanceof BpfError ? `${e.op}: ${e.code}${e.reason ? ` [${e.reason}]` : ''}` : String((e as Error).message ?? e);
+    if (e instanceof BpfError && e.log) log.debug({ libbpf_log: e.log }, 'exec guard load log');
+    log.warn(
+      { enforcement: 'detect-only', reason, ...(e instanceof BpfError && e.hint ? { hint: e.hint } : {}) },
+      'enforcement: DETECT-ONLY: the exec guard cannot load here; events and alerts only, nothing is blocked',
+    );
     try {
       svc.stop();
     } catch {
@@ -57,7 +64,7 @@ function startGuard(agent: Agent, cfg: Config, log: Logger): ExecGuardService | 
   }
 }
 
-interface RunFlags {
+export interface RunFlags {
   config?: string;
   eventsOut?: string;
   alertsOut?: string;
@@ -68,33 +75,62 @@ interface RunFlags {
   cpuProfile?: string;
   stdout?: boolean;
   logLevel?: string;
+  verbose?: boolean;
   /** false from --no-enforce */
   enforce?: boolean;
-  sensors?: string;
+  sensors?: string[];
   fleet?: string;
   fleetCreds?: string;
   fleetHost?: string;
 }
 
+/** --sensors exec,file → the names, each known */
+function parseSensorList(v: string, subject: string): string[] {
+  const want = v.split(',').map((x) => x.trim()).filter(Boolean);
+  const known = sensorNames();
+  const bad = want.filter((w) => !known.includes(w));
+  if (bad.length || !want.length) {
+    throw new UsageError(subject, `${bad.length ? `unknown sensor ${bad.map((b) => `"${shown(b, 40)}"`).join(', ')}` : 'an empty list'} (known: ${known.join(', ')})`);
+  }
+  return want;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
 export function register(program: Command): void {
-  program
-    .command('run')
+  let dbGiven = false;
+  let noDbGiven = false;
+  const run = needsKernel(program.command('run'))
     .description('start the sensors and record events (and alerts) until SIGINT/SIGTERM')
-    .option('-c, --config <file>', 'YAML config (see docs/config.md); flags override it')
-    .option('-o, --events-out <file.jsonl>', 'append every event to this JSONL audit log (rotated by size)')
-    .option('--alerts-out <file.jsonl>', 'append every alert to this JSONL file')
-    .option('--db <file>', 'SQLite event store (default /var/lib/vigil/vigil.db)')
+    .addOption(opt('-c, --config <file>', 'YAML config (default $VIGIL_CONFIG, else /etc/vigil/vigil.yaml when it exists; docs/config.md); the environment and flags override it', 'file'))
+    .addOption(opt('-o, --events-out <file.jsonl>', 'append every event to this JSONL audit log (rotated by size)', 'out-file'))
+    .addOption(opt('--alerts-out <file.jsonl>', 'append every alert to this JSONL file', 'out-file'))
+    .addOption(opt('--db <file>', `SQLite event store (default $VIGIL_DB, else ${DEFAULT_DB})`, 'database'))
     .option('--no-db', 'do not write the SQLite store')
-    .option('-r, --rules <dir...>', 'Sigma rule directories (watched and hot-reloaded)')
-    .option('--stats-interval <duration>', 'period of the stats line on stderr, e.g. 10s (0 = off)')
-    .option('-s, --sensors <list>', `comma-separated sensors to run, the others off (${sensorNames().join(',')}); default: as the config says`)
+    .addOption(opt('-r, --rules <dir...>', 'Sigma rule directories (watched and hot-reloaded; default $VIGIL_RULES, else the config\'s)', 'rules-path'))
+    .addOption(opt('--stats-interval <duration>', 'period of the stats line on stderr, e.g. 10s (0 = off)', 'duration'))
+    .addOption(opt('-s, --sensors <list>', `comma-separated sensors to run, the others off (${sensorNames().join(',')}); default: as the config says`, 'sensors', { parse: parseSensorList }))
     .option('--stdout', 'also print every event as JSON on stdout')
     .option('--no-enforce', 'do not arm or adopt the exec guard (BPF LSM deny rules, see `vigil deny`)')
-    .option('--fleet <url>', 'publish events and alerts to NATS JetStream and take policy from it (nats://HOST:PORT; docs/fleet.md)')
-    .option('--fleet-creds <file>', 'NATS credentials file (.creds, or token / user+password; mode 600)')
-    .option('--fleet-host <id>', 'this host\'s id in the fleet (default: the host name, [A-Za-z0-9_-])')
-    .option('--log-level <level>', 'fatal|error|warn|info|debug', 'info')
-    .option('--cpu-profile <file.cpuprofile>', 'write a V8 CPU profile of the run to this file (started once the BPF programs are loaded: a signal-based profiler running during the load makes the verifier fail)')
+    .addOption(opt('--fleet <url>', 'publish events and alerts to NATS JetStream and take policy from it (nats://HOST:PORT; docs/fleet.md)', 'url'))
+    .addOption(opt('--fleet-creds <file>', 'NATS credentials file (.creds, or token / user+password; mode 600)', 'file'))
+    .addOption(opt('--fleet-host <id>', 'this host\'s id in the fleet (default: the host name, [A-Za-z0-9_-])', 'host-id'))
+    .addOption(opt('--log-level <level>', 'log level on stderr', 'choice', { choices: LOG_LEVELS, default: 'info' }))
+    .addOption(opt('--cpu-profile <file.cpuprofile>', 'write a V8 CPU profile of the run to this file (started once the BPF programs are loaded: a signal-based profiler running during the load makes the verifier fail)', 'out-file'))
+    .option('-v, --verbose', 'when a BPF program is refused, print libbpf\'s log (the verifier\'s) with the error');
+  // --db FILE and --no-db together would depend on their order: refuse them
+  const both = () => {
+    if (dbGiven && noDbGiven) throw new UsageError('--db', 'given with --no-db: say one of them', { code: 'usage.conflict' });
+  };
+  run.on('option:db', () => {
+    dbGiven = true;
+    both();
+  });
+  run.on('option:no-db', () => {
+    noDbGiven = true;
+    both();
+  });
+  run
     .addHelpText(
       'after',
       `
@@ -119,36 +155,34 @@ Examples:
     });
 }
 
-/** Config file, then flags on top; flags are validated by the same schema. */
-export function resolveConfig(flags: RunFlags): Config {
-  const cfg = loadAgentConfig(flags.config);
-  const over: Record<string, unknown> = {};
+/** The config file, the environment, then the flags (src/config/resolve.ts). */
+export function resolveRun(flags: RunFlags, env: NodeJS.ProcessEnv = process.env) {
+  const f: FlagValue[] = [];
   if (flags.sensors !== undefined) {
-    const want = flags.sensors.split(',').map((x) => x.trim()).filter(Boolean);
-    const known = sensorNames();
-    const bad = want.filter((w) => !known.includes(w));
-    if (bad.length || !want.length) {
-      throw new CliError(`--sensors: ${bad.length ? `unknown sensor ${bad.map((b) => `"${b}"`).join(', ')}` : 'empty list'} (known: ${known.join(', ')})`, 2);
-    }
-    const sections = { ...(cfg.sensors as Record<string, Record<string, unknown>>) };
-    for (const k of known) sections[k] = { ...sections[k], enabled: want.includes(k) };
-    over.sensors = sections;
+    for (const k of sensorNames()) f.push({ key: `sensors.${k}.enabled`, value: flags.sensors.includes(k), flag: '--sensors' });
   }
-  if (flags.eventsOut) over.events_out = flags.eventsOut;
-  if (flags.alertsOut) over.alerts_out = flags.alertsOut;
-  if (flags.db === false) over.db = null;
-  else if (typeof flags.db === 'string') over.db = flags.db;
-  if (flags.rules?.length) over.rules = flags.rules;
-  if (flags.statsInterval) over.stats_interval = flags.statsInterval;
-  if (flags.fleet || flags.fleetCreds || flags.fleetHost) {
-    over.fleet = { ...cfg.fleet, ...(flags.fleet ? { url: flags.fleet } : {}), ...(flags.fleetCreds ? { creds: flags.fleetCreds } : {}), ...(flags.fleetHost ? { host_id: flags.fleetHost } : {}) };
-  }
-  const res = AgentConfigSchema.safeParse({ ...cfg, ...over });
-  if (!res.success) {
-    const flag = (k: string) => `--${k.replace(/_/g, '-')}`;
-    throw new CliError(res.error.issues.map((i) => `${flag(String(i.path[0]))}: ${i.message}`).join('\n'), 2);
-  }
-  return res.data;
+  f.push({ key: 'events_out', value: flags.eventsOut, flag: '--events-out' });
+  f.push({ key: 'alerts_out', value: flags.alertsOut, flag: '--alerts-out' });
+  f.push({ key: 'db', value: flags.db === false ? null : flags.db, flag: flags.db === false ? '--no-db' : '--db' });
+  f.push({ key: 'rules', value: flags.rules?.length ? flags.rules : undefined, flag: '--rules' });
+  f.push({ key: 'stats_interval', value: flags.statsInterval, flag: '--stats-interval' });
+  f.push({ key: 'fleet.url', value: flags.fleet, flag: '--fleet' });
+  f.push({ key: 'fleet.creds', value: flags.fleetCreds, flag: '--fleet-creds' });
+  f.push({ key: 'fleet.host_id', value: flags.fleetHost, flag: '--fleet-host' });
+  return resolveSettings({ configFlag: flags.config, flags: f, env }, AgentConfigSchema);
+}
+
+/** Config file, environment, then flags on top; flags are validated by the same schema. */
+export function resolveConfig(flags: RunFlags): Config {
+  return resolveRun(flags).config;
+}
+
+/** A failure opening an output (a sink): one line naming the flag or key that gave the path. */
+function openError(e: unknown, subject: string, path: string): unknown {
+  if (e instanceof VigilError) return e;
+  const sub = `${subject} ${shown(path, 200)}`;
+  const err = e as NodeJS.ErrnoException;
+  return fromSqliteError(err as { code?: string; message: string }, sub) ?? fromSystemError(err, sub) ?? e;
 }
 
 /** A V8 CPU profile of this process from now on (node:inspector, no signals before the BPF load). */
@@ -168,7 +202,8 @@ async function startProfile(): Promise<{ stop(): Promise<unknown> }> {
 
 async function runAgent(flags: RunFlags): Promise<void> {
   const log = pino({ level: flags.logLevel ?? 'info', base: { app: 'vigil' } }, pino.destination({ dest: 2, sync: true }));
-  const cfg = resolveConfig(flags);
+  const settings = resolveRun(flags);
+  const cfg = settings.config;
   ensureMounts();
   onLibbpfLog((level, line) => {
     if (level === 'warn' && !libbpfQuiet) log.warn({ libbpf: true }, line.trimEnd());
@@ -177,13 +212,28 @@ async function runAgent(flags: RunFlags): Promise<void> {
 
   const sinks: Sink[] = [];
   const maxPending = parseSize(cfg.sinks.max_pending_bytes);
+  // a path the sink cannot open (a directory, not a database) is one line naming where it came from
+  const open = (key: string, path: string, make: () => Sink) => {
+    try {
+      sinks.push(make());
+    } catch (e) {
+      void Promise.all(sinks.map((x) => x.close()));
+      const src = settings.source(key);
+      throw openError(e, src.startsWith('-') || src.startsWith('$') ? src : `${key} (${src})`, path);
+    }
+  };
   if (cfg.events_out) {
-    sinks.push(new JsonlSink({ path: cfg.events_out, maxBytes: parseSize(cfg.audit_log.max_bytes), keep: cfg.audit_log.keep, maxPendingBytes: maxPending, kinds: ['event'] }));
+    const path = cfg.events_out;
+    open('events_out', path, () => new JsonlSink({ path, maxBytes: parseSize(cfg.audit_log.max_bytes), keep: cfg.audit_log.keep, maxPendingBytes: maxPending, kinds: ['event'] }));
   }
   if (cfg.alerts_out) {
-    sinks.push(new JsonlSink({ path: cfg.alerts_out, name: `alerts:${cfg.alerts_out}`, maxBytes: parseSize(cfg.audit_log.max_bytes), keep: cfg.audit_log.keep, maxPendingBytes: maxPending, kinds: ['alert'] }));
+    const path = cfg.alerts_out;
+    open('alerts_out', path, () => new JsonlSink({ path, name: `alerts:${path}`, maxBytes: parseSize(cfg.audit_log.max_bytes), keep: cfg.audit_log.keep, maxPendingBytes: maxPending, kinds: ['alert'] }));
   }
-  if (cfg.db) sinks.push(new SqliteSink({ path: cfg.db, maxPending: cfg.sinks.sqlite_max_pending, maxRows: cfg.store.max_rows }));
+  if (cfg.db) {
+    const path = cfg.db;
+    open('db', path, () => new SqliteSink({ path, maxPending: cfg.sinks.sqlite_max_pending, maxRows: cfg.store.max_rows }));
+  }
 
   let fleet;
   try {
@@ -215,7 +265,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
       if (interactive || flags.stdout) {
         process.stdout.write(
           interactive && !flags.stdout
-            ? `ALERT [${String(a.level)}] ${String(a.rule_title)} (${String(a.rule_id)}): ${String((a.event as Record<string, unknown>)?.CommandLine ?? '')}\n`
+            ? `ALERT [${safeText(String(a.level))}] ${safeText(String(a.rule_title))} (${safeText(String(a.rule_id))}): ${safeText(String((a.event as Record<string, unknown>)?.CommandLine ?? ''))}\n`
             : JSON.stringify({ alert: a }) + '\n',
         );
       }
@@ -227,7 +277,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
   } catch (e) {
     await Promise.all(sinks.map((s) => s.close()));
     if (e instanceof BpfError) {
-      throw new CliError(`cannot start the sensors: ${e.message}${e.log ? `\n--- libbpf log ---\n${e.log}` : ''}`, 3);
+      throw new UnavailableError('unavailable.bpf', `cannot start the sensors: ${e.message}`, { cause: e });
     }
     throw e;
   }
