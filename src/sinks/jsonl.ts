@@ -59,6 +59,8 @@ export class JsonlSink implements Sink {
     this.queue.push(rec.json);
     this.queuedBytes += n;
     this.s.pending++;
+    // text becomes bytes every 64 KiB: the strings die young (no promotion, no major GC)
+    if (this.queuedBytes - this.packedBytes >= 65536) this.pack();
     // one write per turn of the event loop: a batch of records becomes one write
     if (!this.inflight && !this.scheduled) {
       this.scheduled = true;
@@ -68,35 +70,51 @@ export class JsonlSink implements Sink {
   }
 
   private scheduled = false;
+  /** queued lines already turned into bytes, with how many lines each chunk holds */
+  private chunks: Buffer[] = [];
+  private chunkLines: number[] = [];
+  private packedBytes = 0;
+
+  private pack(): void {
+    if (this.queue.length === 0) return;
+    this.queue.push('');
+    const buf = Buffer.from(this.queue.join('\n'));
+    this.chunks.push(buf);
+    this.chunkLines.push(this.queue.length - 1);
+    this.queue = [];
+    this.packedBytes = this.queuedBytes;
+  }
+
   private readonly kick = (): void => {
     this.scheduled = false;
     if (!this.inflight) this.pump();
   };
 
   private pump(): void {
-    if (this.queue.length === 0) {
+    this.pack();
+    if (this.chunks.length === 0) {
       this.inflight = false;
       for (const w of this.waiters.splice(0)) w();
       return;
     }
     this.inflight = true;
-    const lines = this.queue;
-    this.queue = [];
-    lines.push('');
-    const buf = Buffer.from(lines.join('\n'));
-    lines.pop();
+    const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    const lines = this.chunkLines.reduce((a, b) => a + b, 0);
+    this.chunks = [];
+    this.chunkLines = [];
     this.queuedBytes = 0;
+    this.packedBytes = 0;
     if (this.maxBytes > 0 && this.size > 0 && this.size + buf.length > this.maxBytes) this.rotate();
     this.writeAll(buf, 0, (err) => {
       if (err) {
         this.s.errors++;
-        this.s.dropped += lines.length;
+        this.s.dropped += lines;
         this.lastError = err;
       } else {
-        this.s.written += lines.length;
+        this.s.written += lines;
         this.size += buf.length;
       }
-      this.s.pending -= lines.length;
+      this.s.pending -= lines;
       this.pump();
     });
   }
@@ -128,7 +146,7 @@ export class JsonlSink implements Sink {
   }
 
   flush(): Promise<void> {
-    if (!this.inflight && !this.scheduled && this.queue.length === 0) return Promise.resolve();
+    if (!this.inflight && !this.scheduled && this.queue.length === 0 && this.chunks.length === 0) return Promise.resolve();
     return new Promise((r) => this.waiters.push(r));
   }
 

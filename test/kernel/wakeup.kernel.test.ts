@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent } from '../../src/agent/agent.js';
-import { sensorNames } from '../../src/sensors/index.js';
+import { SENSORS } from '../../src/sensors/index.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const STORM = process.env.VIGIL_IN_VM === '1' ? 300 : 2000;
@@ -32,7 +32,7 @@ function execAgent(wakeup: { bytes: number; intervalMs: number }): Agent {
   const events: Array<Record<string, unknown>> = [];
   const agent = new Agent({
     sinks: [],
-    sensors: Object.fromEntries(sensorNames().map((n) => [n, { enabled: n === 'exec' }])),
+    sensors: Object.fromEntries(SENSORS.map((p) => [p.name, p.config.parse({ enabled: p.name === 'exec' })])),
     wakeup,
     onEvent: (e) => events.push(e),
   });
