@@ -181,12 +181,15 @@ function orGate(gs: Gate[]): Gate {
   const out: GateEntry[] = [];
   for (const g of gs) {
     if (!g) return null;
-    out.push(...g);
+    for (const e of g) out.push(e);
   }
   return out;
 }
 
-function compileLeaf(b: Builder, leaf: SelLeaf): Compiled {
+/** Predicates compiled between two yields of the compile generators. */
+const COMPILE_STEP = 1024;
+
+function* compileLeaf(b: Builder, leaf: SelLeaf): Generator<void, Compiled, void> {
   const { preds, all, neg } = leaf;
   if (leaf.field === null) {
     const fns: Fn[] = preds.map((p) => (c: Ctx) => testKeyword(p, c.ev, c.getField));
@@ -196,16 +199,23 @@ function compileLeaf(b: Builder, leaf: SelLeaf): Compiled {
   const slot = b.slot(leaf.field);
   const fns: Fn[] = [];
   const gates: Gate[] = [];
-  for (const p of preds) {
-    if (p.k === 'lit' && !p.cased && p.text !== '') {
+  // a gate literal: at most GATE_CHARS of it (any part of a literal occurs where it does)
+  const gateOn = (text: string): GateEntry[] => {
+    const g = text.length > AC_MAX_LITERAL ? text.slice(0, GATE_CHARS) : text;
+    return [{ pid: b.pid(slot, g), mask: F_CT, len: g.length }];
+  };
+  for (let i = 0; i < preds.length; i++) {
+    const p = preds[i]!;
+    if (i % COMPILE_STEP === COMPILE_STEP - 1) yield;
+    if (p.k === 'lit' && !p.cased && p.text !== '' && p.text.length <= AC_MAX_LITERAL) {
       const pid = b.pid(slot, p.text);
       const mask = MODE_MASK[p.mode];
       fns.push((c) => c.hs.hitGen[pid] === c.hs.gen && (c.hs.flags[pid]! & mask) !== 0);
       gates.push([{ pid, mask, len: p.text.length }]);
       continue;
     }
-    if (p.k === 'lit' && p.text !== '') gates.push([{ pid: b.pid(slot, p.text.toLowerCase()), mask: F_CT, len: p.text.length }]);
-    else if (p.k === 'wild' && p.gate) gates.push([{ pid: b.pid(slot, p.gate), mask: F_CT, len: p.gate.length }]);
+    if (p.k === 'lit' && p.text !== '') gates.push(gateOn(p.cased ? p.text.toLowerCase() : p.text));
+    else if (p.k === 'wild' && p.gate) gates.push(gateOn(p.gate));
     else gates.push(null);
     fns.push((c) => testFieldValue(p, c.val(slot), c.low(slot), c.getField));
   }
@@ -214,9 +224,13 @@ function compileLeaf(b: Builder, leaf: SelLeaf): Compiled {
   return { fn: f, gate: all ? andGate(gates) : orGate(gates) };
 }
 
-function compileSel(b: Builder, n: SelNode): Compiled {
-  if (n.t === 'leaf') return compileLeaf(b, n);
-  const parts = n.items.map((x) => compileSel(b, x));
+function* compileSel(b: Builder, n: SelNode): Generator<void, Compiled, void> {
+  if (n.t === 'leaf') return yield* compileLeaf(b, n);
+  const parts: Compiled[] = [];
+  for (let i = 0; i < n.items.length; i++) {
+    parts.push(yield* compileSel(b, n.items[i]!));
+    if (i % COMPILE_STEP === COMPILE_STEP - 1) yield;
+  }
   if (n.t === 'and') return { fn: andFns(parts.map((p) => p.fn)), gate: andGate(parts.map((p) => p.gate)) };
   return { fn: orFns(parts.map((p) => p.fn)), gate: orGate(parts.map((p) => p.gate)) };
 }
@@ -256,14 +270,14 @@ function compileCond(c: Cond, sels: Map<string, Compiled>): Compiled {
 }
 
 /** Compile the detection of a rule (with meta filters applied) for one category. */
-function compileRule(b: Builder, rule: ParsedRule, filters: ParsedFilter[]): { fn: Fn; gate: Gate; selections: [string, Fn][] } {
+function* compileRule(b: Builder, rule: ParsedRule, filters: ParsedFilter[]): Generator<void, { fn: Fn; gate: Gate; selections: [string, Fn][] }, void> {
   const sels = new Map<string, Compiled>();
-  for (const [name, node] of rule.detection.selections) sels.set(name, compileSel(b, node));
+  for (const [name, node] of rule.detection.selections) sels.set(name, yield* compileSel(b, node));
   const main = compileCond(rule.detection.condition, sels);
   let fn = main.fn;
   for (const f of filters) {
     const fsels = new Map<string, Compiled>();
-    for (const [name, node] of f.detection.selections) fsels.set(name, compileSel(b, node));
+    for (const [name, node] of f.detection.selections) fsels.set(name, yield* compileSel(b, node));
     const fc = compileCond(f.detection.condition, fsels).fn;
     const prev = fn;
     fn = (c) => prev(c) && !fc(c);
@@ -279,50 +293,89 @@ export interface EngineStats {
   states: number;
 }
 
+/**
+ * Literals longer than this are not put into the automaton whole: they are tested
+ * directly on the field value, gated by their first GATE_CHARS characters (which must
+ * occur wherever the literal occurs). Keeps the automaton small for long values.
+ */
+export const AC_MAX_LITERAL = 256;
+const GATE_CHARS = 64;
+
 /** All rules of one vigil category, compiled. */
 export class CategoryEngine {
   readonly rules: CompiledRule[] = [];
   private readonly acs: { slot: number; ac: AhoCorasick }[] = [];
   /** pid → [ruleIdx, mask] pairs flattened */
-  private readonly gateIdx: Int32Array[];
+  private gateIdx: Int32Array[] = [];
   private readonly ungated: number[] = [];
-  private readonly ctx: Ctx;
-  private readonly hs: HitSet;
-  private readonly candGen: Int32Array;
+  private ctx!: Ctx;
+  private hs!: HitSet;
+  private candGen!: Int32Array;
   private readonly cand: number[] = [];
   private readonly getterCache = new Map<string, (ev: SigmaEvent) => unknown>();
-  readonly stats: EngineStats;
+  stats!: EngineStats;
 
-  constructor(category: VigilCategory, rules: ParsedRule[], filtersFor: (r: ParsedRule) => ParsedFilter[], mapping: FieldMapping) {
+  constructor(
+    readonly category: VigilCategory,
+    rules: ParsedRule[],
+    filtersFor: (r: ParsedRule) => ParsedFilter[],
+    private readonly mapping: FieldMapping,
+    /** build later with compile() (in slices) instead of now */
+    deferred = false,
+  ) {
+    if (!deferred) {
+      const g = this.compile(rules, filtersFor);
+      while (!g.next().done);
+    }
+  }
+
+  /** Compile the rules; yields between rules and inside automaton construction. */
+  *compile(rules: ParsedRule[], filtersFor: (r: ParsedRule) => ParsedFilter[]): Generator<void, void, void> {
+    const { category, mapping } = this;
     const b = new Builder(category, mapping);
     const gates: Gate[] = [];
-    rules.forEach((rule, idx) => {
-      const c = compileRule(b, rule, filtersFor(rule));
+    for (let idx = 0; idx < rules.length; idx++) {
+      const rule = rules[idx]!;
+      const c = yield* compileRule(b, rule, filtersFor(rule));
       this.rules.push({ idx, rule, fn: c.fn, selections: c.selections, gated: !!c.gate && c.gate.length > 0 });
       gates.push(c.gate && c.gate.length ? c.gate : null);
-    });
+      yield;
+    }
     this.hs = new HitSet(Math.max(1, b.npids));
     let states = 0;
     for (const [slot, m] of b.lits) {
-      const ac = new AhoCorasick([...m.keys()], [...m.values()]);
+      const ac = yield* AhoCorasick.build([...m.keys()], [...m.values()]);
       states += ac.states;
       this.acs.push({ slot, ac });
     }
-    const byPid: number[][] = Array.from({ length: b.npids }, () => []);
-    gates.forEach((g, ri) => {
+    const byPid: number[][] = [];
+    for (let i = 0; i < b.npids; i++) {
+      byPid.push([]);
+      if (i % COMPILE_STEP === 0) yield;
+    }
+    yield;
+    let work = 0;
+    for (let ri = 0; ri < gates.length; ri++) {
+      const g = gates[ri];
       if (!g) {
         this.ungated.push(ri);
-        return;
+        continue;
       }
-      const seen = new Set<string>();
+      const seen = new Set<number>();
       for (const e of g) {
-        const k = `${e.pid}:${e.mask}`;
+        const k = e.pid * 16 + e.mask;
         if (seen.has(k)) continue;
         seen.add(k);
         byPid[e.pid]!.push(ri, e.mask);
+        if (++work % COMPILE_STEP === 0) yield;
       }
-    });
-    this.gateIdx = byPid.map((a) => Int32Array.from(a));
+      if (++work % COMPILE_STEP === 0) yield;
+    }
+    this.gateIdx = [];
+    for (let i = 0; i < byPid.length; i++) {
+      this.gateIdx.push(Int32Array.from(byPid[i]!));
+      if (i % 256 === 255) yield;
+    }
     this.candGen = new Int32Array(rules.length);
     const getField = (name: string): unknown => {
       let g = this.getterCache.get(name);

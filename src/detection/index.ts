@@ -11,12 +11,15 @@ import { parse as parseYaml } from 'yaml';
 import { FieldMapping } from './mapping.js';
 import { RuleSet, type RuleSetOptions } from './ruleset.js';
 import { RuleStore, type ReloadInfo } from './store.js';
+import type { RuleLimits } from './limits.js';
 import type { Alert, RuleError, SigmaEvent } from './types.js';
 
 export type { Alert, CorrelationInfo, InactiveRule, LogSource, RuleError, SigmaEvent, VigilCategory } from './types.js';
 export { VIGIL_CATEGORIES } from './types.js';
 export { RuleSet, listRuleFiles, type RuleSetOptions, type RuleSummary } from './ruleset.js';
 export { RuleStore, type ReloadInfo, type RuleStoreOptions } from './store.js';
+export { RULE_LIMITS, type RuleLimits } from './limits.js';
+export { walkRules, scanRules } from './scan.js';
 export { FieldMapping, KNOWN_FIELDS, type FieldMappingConfig } from './mapping.js';
 export { NaiveEvaluator } from './naive.js';
 export { parseRuleFile, type ParsedDoc, type ParsedRule, type ParsedCorrelation, type ParsedFilter, type ParseResult } from './parser.js';
@@ -43,6 +46,14 @@ export interface DetectorOptions {
   /** watch the directories and reload on change (default false) */
   watch?: boolean;
   debounceMs?: number;
+  /** periodic re-scan while watching, ms (default 30,000; 0 = off) */
+  rescanMs?: number;
+  /** input limits (docs/detection.md, "Limits") */
+  limits?: Partial<RuleLimits>;
+  /** read and parse reloads in a worker thread when its compiled form exists (default true) */
+  worker?: boolean;
+  /** the compiled worker script (default: rule-worker.js next to the compiled module) */
+  workerPath?: string;
   onAlert?: (alert: Alert) => void;
   /** load errors (at start and on every reload) and warnings */
   onError?: (err: RuleError) => void;
@@ -62,8 +73,8 @@ export interface Detector {
 export function createDetector(opts: DetectorOptions): Detector {
   const mapping = opts.fieldMapping instanceof FieldMapping ? opts.fieldMapping : opts.fieldMapping ? FieldMapping.load(opts.fieldMapping) : new FieldMapping();
   const placeholders = typeof opts.placeholders === 'string' ? loadPlaceholders(opts.placeholders) : (opts.placeholders ?? {});
-  const rsOpts: RuleSetOptions = { mapping, placeholders };
-  const store = new RuleStore({ ...rsOpts, dirs: opts.ruleDirs, debounceMs: opts.debounceMs ?? 150 });
+  const rsOpts: RuleSetOptions = { mapping, placeholders, ...(opts.limits ? { limits: opts.limits } : {}) };
+  const store = new RuleStore({ ...rsOpts, dirs: opts.ruleDirs, debounceMs: opts.debounceMs ?? 150, ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}), ...(opts.worker !== undefined ? { worker: opts.worker } : {}), ...(opts.workerPath ? { workerPath: opts.workerPath } : {}) });
   const report = (rs: RuleSet): void => {
     if (!opts.onError) return;
     for (const e of [...rs.errors, ...rs.warnings]) opts.onError(e);

@@ -8,6 +8,7 @@
  */
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
 import { ConditionError, expandPattern, parseCondition, type Cond } from './condition.js';
+import { limitMessages, ruleLimits, type RuleLimits } from './limits.js';
 import type { LogSource, RuleError } from './types.js';
 import { compileValue, parseModifiers, type ValuePred, type ValueContext } from './values.js';
 
@@ -41,12 +42,22 @@ interface Base {
   status?: string;
   description?: string;
   tags: string[];
+  /** position of the `id` value (the document start when there is none) */
+  idAt: Pos;
+}
+
+/** A 1-based line:col in the rule file. */
+export interface Pos {
+  line: number;
+  col: number;
 }
 
 export interface ParsedRule extends Base {
   kind: 'rule';
   logsource: LogSource;
   detection: Detection;
+  /** Sigma field name → position of its first use in the detection */
+  fieldAt: Record<string, Pos>;
 }
 
 export interface CorrelationCondition {
@@ -68,6 +79,8 @@ export interface ParsedCorrelation extends Base {
   condition: CorrelationCondition;
   aliases: Record<string, Record<string, string>>;
   generate: boolean;
+  /** position of each entry of `rules` */
+  rulesAt: Pos[];
 }
 
 export interface ParsedFilter extends Base {
@@ -75,6 +88,8 @@ export interface ParsedFilter extends Base {
   logsource: LogSource;
   rules: string[];
   detection: Detection;
+  /** position of each entry of `rules` */
+  rulesAt: Pos[];
 }
 
 export type ParsedDoc = ParsedRule | ParsedCorrelation | ParsedFilter;
@@ -93,14 +108,48 @@ class DocError extends Error {
   }
 }
 
-export interface ParseOptions extends Partial<ValueContext> {}
+/** Every error found in one document (a document is refused when it has any). */
+class DocErrors extends Error {
+  constructor(readonly errors: DocError[]) {
+    super(errors[0]?.message ?? 'errors');
+  }
+}
+
+export interface ParseOptions extends Partial<ValueContext> {
+  limits?: Partial<RuleLimits>;
+}
+
+/** State of one document's parse: positions, collected errors and warnings. */
+interface PCtx {
+  vctx: ValueContext;
+  limits: RuleLimits;
+  pos: (off: number) => Pos;
+  /** errors collected so far; parsing goes on after an error to report every one */
+  errs: DocError[];
+  warn: (message: string, off: number) => void;
+  /** Sigma field name → offset of its first key */
+  fieldAt: Map<string, number>;
+}
+
+/** Run `f`; a DocError it throws is recorded and `undefined` returned, so parsing goes on. */
+function attempt<T>(c: PCtx, f: () => T): T | undefined {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof DocErrors) c.errs.push(...e.errors);
+    else if (e instanceof DocError) c.errs.push(e);
+    else throw e;
+    return undefined;
+  }
+}
 
 /** Parse one rule file. Never throws. */
 export function parseRuleFile(path: string, text: string, opts: ParseOptions = {}): ParseResult {
   const lc = new LineCounter();
   const out: ParseResult = { docs: [], errors: [] };
-  const ctx: ValueContext = { placeholders: opts.placeholders ?? {} };
-  const pos = (off: number): { line: number; col: number } => {
+  const vctx: ValueContext = { placeholders: opts.placeholders ?? {} };
+  const limits = ruleLimits(opts.limits);
+  const pos = (off: number): Pos => {
     const p = lc.linePos(Math.max(0, off));
     return { line: p.line, col: p.col };
   };
@@ -123,14 +172,33 @@ export function parseRuleFile(path: string, text: string, opts: ParseOptions = {
     const root = doc.contents as Node | null;
     if (root === null || (isScalar(root) && (root.value === null || root.value === ''))) return; // empty document
     const warnings: RuleError[] = [];
+    const c: PCtx = {
+      vctx,
+      limits,
+      pos,
+      errs: [],
+      warn: (message, o) => {
+        const p = pos(o);
+        warnings.push({ path, line: p.line, col: p.col, message, severity: 'warning' });
+      },
+      fieldAt: new Map(),
+    };
+    let parsed: ParsedDoc | undefined;
     try {
-      const parsed = parseDoc(root, path, docIndex, pos, ctx, warnings);
-      out.docs.push(parsed);
-      for (const w of warnings) out.errors.push({ ...w, rule_id: parsed.id });
+      parsed = parseDoc(root, path, docIndex, c);
     } catch (e) {
-      if (e instanceof DocError) {
+      if (e instanceof DocErrors) c.errs.push(...e.errors);
+      else if (e instanceof DocError) c.errs.push(e);
+      else c.errs.push(new DocError(`internal error: ${(e as Error).message}`, off(root)));
+    }
+    if (c.errs.length || !parsed) {
+      const idNode = isMap(root) ? root.get('id') : undefined;
+      const seen = new Set<string>();
+      for (const e of [...c.errs].sort((a, b) => a.offset - b.offset)) {
         const p = pos(e.offset);
-        const idNode = isMap(root) ? root.get('id') : undefined;
+        const key = `${p.line}:${p.col}:${e.message}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
         out.errors.push({
           path,
           line: p.line,
@@ -139,10 +207,11 @@ export function parseRuleFile(path: string, text: string, opts: ParseOptions = {
           severity: 'error',
           ...(typeof idNode === 'string' ? { rule_id: idNode } : {}),
         });
-      } else {
-        out.errors.push({ path, line: 1, col: 1, message: `internal error: ${(e as Error).message}`, severity: 'error' });
       }
+      return;
     }
+    out.docs.push(parsed);
+    for (const w of warnings) out.errors.push({ ...w, rule_id: parsed.id });
   });
   return out;
 }
@@ -160,7 +229,12 @@ function getPair(m: YAMLMap, key: string): Pair<Scalar, Node | null> | undefined
   return undefined;
 }
 
-function str(m: YAMLMap, key: string, required: boolean, at: number): string | undefined {
+/** Refuse a scalar string longer than the value limit. */
+function checkLen(c: PCtx, what: string, v: unknown, at: number): void {
+  if (typeof v === 'string' && v.length > c.limits.maxValueChars) throw new DocError(limitMessages.value(what, v.length, c.limits), at);
+}
+
+function str(c: PCtx, m: YAMLMap, key: string, required: boolean, at: number): string | undefined {
   const p = getPair(m, key);
   if (!p) {
     if (required) throw new DocError(`missing '${key}'`, at);
@@ -171,45 +245,45 @@ function str(m: YAMLMap, key: string, required: boolean, at: number): string | u
     if (required) throw new DocError(`'${key}' must be a string`, off(v ?? p));
     return undefined;
   }
+  checkLen(c, `'${key}'`, v.value, off(v));
   return String(v.value);
 }
 
-function strList(m: YAMLMap, key: string): string[] {
+function strList(c: PCtx, m: YAMLMap, key: string): { values: string[]; at: number[] } {
   const p = getPair(m, key);
-  if (!p || !p.value) return [];
-  if (isScalar(p.value)) return p.value.value === null ? [] : [String(p.value.value)];
+  if (!p || !p.value) return { values: [], at: [] };
+  if (isScalar(p.value)) {
+    checkLen(c, `'${key}'`, p.value.value, off(p.value));
+    return p.value.value === null ? { values: [], at: [] } : { values: [String(p.value.value)], at: [off(p.value)] };
+  }
   if (!isSeq(p.value)) throw new DocError(`'${key}' must be a list`, off(p.value));
-  return p.value.items.map((x) => {
+  const values: string[] = [];
+  const at: number[] = [];
+  for (const x of p.value.items) {
     if (!isScalar(x)) throw new DocError(`'${key}' entries must be strings`, off(x as Node));
-    return String(x.value);
-  });
+    checkLen(c, `an entry of '${key}'`, x.value, off(x));
+    values.push(String(x.value));
+    at.push(off(x));
+  }
+  return { values, at };
 }
 
-function parseDoc(
-  root: Node,
-  path: string,
-  docIndex: number,
-  pos: (o: number) => { line: number; col: number },
-  ctx: ValueContext,
-  warnings: RuleError[],
-): ParsedDoc {
+function parseDoc(root: Node, path: string, docIndex: number, c: PCtx): ParsedDoc {
   if (!isMap(root)) throw new DocError(`a Sigma document must be a YAML mapping`, off(root));
   const at = off(root);
-  const warn = (message: string, o: number): void => {
-    const p = pos(o);
-    warnings.push({ path, line: p.line, col: p.col, message, severity: 'warning' });
-  };
-  const action = str(root, 'action', false, at);
+  const action = attempt(c, () => str(c, root, 'action', false, at));
   if (action)
     throw new DocError(`'action: ${action}' rule collections (Sigma v1) are not supported; write each rule as a complete document`, off(getPair(root, 'action')));
-  const title = str(root, 'title', true, at)!;
-  let id = str(root, 'id', false, at);
-  const p0 = pos(at);
+  const title = attempt(c, () => str(c, root, 'title', true, at)) ?? '';
+  let id = attempt(c, () => str(c, root, 'id', false, at));
+  const p0 = c.pos(at);
+  const idPair = getPair(root, 'id');
+  const idAt = idPair ? c.pos(off(idPair.value ?? idPair)) : p0;
   if (!id) {
     id = `${path}#${docIndex}`;
-    warn(`rule has no 'id'; using '${id}'`, at);
+    c.warn(`rule has no 'id'; using '${id}'`, at);
   }
-  const tags = strList(root, 'tags');
+  const tags = attempt(c, () => strList(c, root, 'tags').values) ?? [];
   const base: Base = {
     path,
     line: p0.line,
@@ -217,38 +291,51 @@ function parseDoc(
     docIndex,
     id,
     title,
-    level: str(root, 'level', false, at) ?? 'medium',
+    level: attempt(c, () => str(c, root, 'level', false, at)) ?? 'medium',
     tags,
+    idAt,
   };
-  const name = str(root, 'name', false, at);
+  const name = attempt(c, () => str(c, root, 'name', false, at));
   if (name) base.name = name;
-  const status = str(root, 'status', false, at);
+  const status = attempt(c, () => str(c, root, 'status', false, at));
   if (status) base.status = status;
-  const desc = str(root, 'description', false, at);
+  const desc = attempt(c, () => str(c, root, 'description', false, at));
   if (desc) base.description = desc;
   if (!['informational', 'low', 'medium', 'high', 'critical'].includes(base.level))
-    warn(`unknown level '${base.level}' (expected informational, low, medium, high or critical)`, off(getPair(root, 'level')));
+    c.warn(`unknown level '${base.level}' (expected informational, low, medium, high or critical)`, off(getPair(root, 'level')));
 
   const corr = getPair(root, 'correlation');
-  if (corr) return parseCorrelation(base, corr, root);
+  if (corr) return finish(c, parseCorrelation(c, base, corr, root));
   const filt = getPair(root, 'filter');
   const detP = getPair(root, 'detection');
   if (filt && !detP) {
     if (!isMap(filt.value)) throw new DocError(`'filter' must be a mapping`, off(filt.value ?? filt));
-    const rules = strList(filt.value, 'rules');
-    if (!rules.length) throw new DocError(`filter needs a non-empty 'rules' list`, off(filt));
-    const logsource = parseLogsource(root, at, false);
-    const detection = parseDetection(filt.value, ctx, warn, new Set(['rules']), off(filt));
-    return { ...base, kind: 'filter', rules, logsource, detection };
+    const fv = filt.value;
+    const refs = attempt(c, () => strList(c, fv, 'rules')) ?? { values: [], at: [] };
+    if (!refs.values.length && !c.errs.length) c.errs.push(new DocError(`filter needs a non-empty 'rules' list`, off(filt)));
+    const logsource = attempt(c, () => parseLogsource(c, root, at, false)) ?? {};
+    const detection = parseDetection(c, fv, new Set(['rules']), off(filt));
+    return finish(c, { ...base, kind: 'filter', rules: refs.values, rulesAt: refs.at.map(c.pos), logsource, detection });
   }
-  if (!detP) throw new DocError(`missing 'detection' (or 'correlation' / 'filter')`, at);
+  if (!detP) {
+    attempt(c, () => parseLogsource(c, root, at, true));
+    throw new DocError(`missing 'detection' (or 'correlation' / 'filter')`, at);
+  }
+  const logsource = attempt(c, () => parseLogsource(c, root, at, true)) ?? {};
   if (!isMap(detP.value)) throw new DocError(`'detection' must be a mapping`, off(detP.value ?? detP));
-  const logsource = parseLogsource(root, at, true);
-  const detection = parseDetection(detP.value, ctx, warn, new Set(), off(detP));
-  return { ...base, kind: 'rule', logsource, detection };
+  const detection = parseDetection(c, detP.value, new Set(), off(detP));
+  const fieldAt: Record<string, Pos> = {};
+  for (const [f, o] of c.fieldAt) fieldAt[f] = c.pos(o);
+  return finish(c, { ...base, kind: 'rule', logsource, detection, fieldAt });
 }
 
-function parseLogsource(root: YAMLMap, at: number, required: boolean): LogSource {
+/** The document, or every error collected while parsing it. */
+function finish<T>(c: PCtx, d: T): T {
+  if (c.errs.length) throw new DocErrors(c.errs);
+  return d;
+}
+
+function parseLogsource(c: PCtx, root: YAMLMap, at: number, required: boolean): LogSource {
   const p = getPair(root, 'logsource');
   if (!p) {
     if (required) throw new DocError(`missing 'logsource'`, at);
@@ -257,7 +344,7 @@ function parseLogsource(root: YAMLMap, at: number, required: boolean): LogSource
   if (!isMap(p.value)) throw new DocError(`'logsource' must be a mapping`, off(p.value ?? p));
   const ls: LogSource = {};
   for (const k of ['product', 'category', 'service'] as const) {
-    const v = str(p.value, k, false, at);
+    const v = attempt(c, () => str(c, p.value as YAMLMap, k, false, at));
     if (v) ls[k] = v.toLowerCase();
   }
   return ls;
@@ -265,19 +352,20 @@ function parseLogsource(root: YAMLMap, at: number, required: boolean): LogSource
 
 const SPECIAL_DETECTION_KEYS = new Set(['condition', 'timeframe']);
 
-function parseDetection(
-  det: YAMLMap,
-  ctx: ValueContext,
-  warn: (m: string, o: number) => void,
-  skip: Set<string>,
-  keyAtOff: number,
-): Detection {
+const EMPTY_SEL: SelNode = { t: 'or', items: [] };
+
+function parseDetection(c: PCtx, det: YAMLMap, skip: Set<string>, keyAtOff: number): Detection {
   const selections = new Map<string, SelNode>();
   const keyAt = new Map<string, number>();
+  /** identifiers that are defined but failed to parse: the condition may name them */
+  const broken = new Set<string>();
   let condPair: Pair<Scalar, Node | null> | undefined;
   for (const it of det.items) {
     const key = it.key as Node;
-    if (!isScalar(key)) throw new DocError(`detection keys must be plain names`, off(key));
+    if (!isScalar(key)) {
+      c.errs.push(new DocError(`detection keys must be plain names`, off(key)));
+      continue;
+    }
     const name = String(key.value);
     if (skip.has(name)) continue;
     if (name === 'condition') {
@@ -285,59 +373,78 @@ function parseDetection(
       continue;
     }
     if (name === 'timeframe') {
-      warn(`'timeframe' belongs to Sigma v1 aggregations and is ignored; use a correlation rule`, off(key));
+      c.warn(`'timeframe' belongs to Sigma v1 aggregations and is ignored; use a correlation rule`, off(key));
       continue;
     }
     if (SPECIAL_DETECTION_KEYS.has(name)) continue;
-    selections.set(name, parseSelection(it.value as Node | null, ctx, off(key), name));
+    const sel = attempt(c, () => {
+      checkLen(c, 'a detection identifier', name, off(key));
+      return parseSelection(c, it.value as Node | null, off(key), name);
+    });
+    if (sel) selections.set(name, sel);
+    else {
+      broken.add(name);
+      selections.set(name, EMPTY_SEL);
+    }
     keyAt.set(name, off(key));
   }
   if (!condPair) throw new DocError(`detection has no 'condition'`, keyAtOff);
   const cv = condPair.value;
   const conds: { src: string; at: number }[] = [];
   const condAt = (s: Scalar): number => off(s) + (s.type === 'QUOTE_DOUBLE' || s.type === 'QUOTE_SINGLE' ? 1 : 0);
-  if (isScalar(cv) && typeof cv.value === 'string') conds.push({ src: cv.value, at: condAt(cv) });
-  else if (isSeq(cv)) {
+  if (isScalar(cv) && typeof cv.value === 'string') {
+    checkLen(c, `'condition'`, cv.value, off(cv));
+    conds.push({ src: cv.value, at: condAt(cv) });
+  } else if (isSeq(cv)) {
     for (const x of cv.items) {
-      if (!isScalar(x) || typeof x.value !== 'string') throw new DocError(`condition list entries must be strings`, off(x as Node));
+      if (!isScalar(x) || typeof x.value !== 'string') {
+        c.errs.push(new DocError(`condition list entries must be strings`, off(x as Node)));
+        continue;
+      }
+      checkLen(c, `'condition'`, x.value, off(x));
       conds.push({ src: x.value, at: condAt(x) });
     }
-    if (!conds.length) throw new DocError(`empty condition list`, off(cv));
+    if (!cv.items.length) throw new DocError(`empty condition list`, off(cv));
   } else throw new DocError(`'condition' must be a string or a list of strings`, off(cv ?? condPair));
   const names = [...selections.keys()];
   const parsed: Cond[] = [];
-  for (const c of conds) {
+  for (const cs of conds) {
     let cond: Cond;
     try {
-      cond = parseCondition(c.src);
+      cond = parseCondition(cs.src);
     } catch (e) {
-      if (e instanceof ConditionError) throw new DocError(`condition: ${e.message}`, c.at + e.off);
+      if (e instanceof ConditionError) {
+        c.errs.push(new DocError(`condition: ${e.message}`, cs.at + e.off));
+        continue;
+      }
       throw e;
     }
-    checkRefs(cond, names, c.at);
+    checkRefs(c, cond, names, cs.at);
     parsed.push(cond);
   }
+  if (!parsed.length) return { selections, condition: { t: 'or', items: [] } };
   // a list of conditions: the rule matches when any of them matches
   const condition: Cond = parsed.length === 1 ? parsed[0]! : { t: 'or', items: parsed };
   for (const n of names)
-    if (!mentions(condition, n, names)) warn(`detection identifier '${n}' is not used by the condition`, keyAt.get(n) ?? 0);
+    if (!broken.has(n) && !mentions(condition, n, names)) c.warn(`detection identifier '${n}' is not used by the condition`, keyAt.get(n) ?? 0);
   return { selections, condition };
 }
 
-function checkRefs(c: Cond, names: string[], at: number): void {
-  switch (c.t) {
+/** Record an error for every unknown identifier and empty pattern of the condition. */
+function checkRefs(c: PCtx, cond: Cond, names: string[], at: number): void {
+  switch (cond.t) {
     case 'id':
-      if (!names.includes(c.name))
-        throw new DocError(`condition: unknown detection identifier '${c.name}'${names.length ? ` (defined: ${names.join(', ')})` : ''}`, at + c.off);
+      if (!names.includes(cond.name))
+        c.errs.push(new DocError(`condition: unknown detection identifier '${cond.name}'${names.length ? ` (defined: ${names.join(', ')})` : ''}`, at + cond.off));
       return;
     case 'of':
-      if (!expandPattern(c.pattern, names).length)
-        throw new DocError(`condition: '${c.pattern === '*' ? 'them' : c.pattern}' matches no detection identifier`, at + c.off);
+      if (!expandPattern(cond.pattern, names).length)
+        c.errs.push(new DocError(`condition: '${cond.pattern === '*' ? 'them' : cond.pattern}' matches no detection identifier`, at + cond.off));
       return;
     case 'not':
-      return checkRefs(c.item, names, at);
+      return checkRefs(c, cond.item, names, at);
     default:
-      for (const x of c.items) checkRefs(x, names, at);
+      for (const x of cond.items) checkRefs(c, x, names, at);
   }
 }
 
@@ -356,71 +463,96 @@ function mentions(c: Cond, n: string, names: string[]): boolean {
 
 type Raw = string | number | boolean | null;
 
-function scalarValue(n: Node | null): Raw {
+function scalarValue(c: PCtx, n: Node | null, what: string): Raw {
   if (n === null) return null;
   if (!isScalar(n)) throw new DocError(`expected a scalar value`, off(n));
   const v = n.value;
+  checkLen(c, what, v, off(n));
   if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
   if (typeof v === 'bigint') return Number(v);
   return String(v);
 }
 
-function parseSelection(node: Node | null, ctx: ValueContext, at: number, name: string): SelNode {
+function parseSelection(c: PCtx, node: Node | null, at: number, name: string): SelNode {
   if (node === null || (isScalar(node) && node.value === null)) throw new DocError(`detection identifier '${name}' is empty`, at);
-  if (isMap(node)) return parseFieldMap(node, ctx);
+  if (isMap(node)) return parseFieldMap(c, node);
   if (isSeq(node)) {
     if (!node.items.length) throw new DocError(`detection identifier '${name}' is an empty list`, off(node));
     const items: SelNode[] = [];
     const keywords: Node[] = [];
     for (const x of node.items as Node[]) {
-      if (isMap(x)) items.push(parseFieldMap(x, ctx));
-      else if (isScalar(x)) keywords.push(x);
-      else throw new DocError(`list entries of '${name}' must be field maps or keyword strings`, off(x));
+      if (isMap(x)) {
+        const m = attempt(c, () => parseFieldMap(c, x));
+        if (m) items.push(m);
+      } else if (isScalar(x)) keywords.push(x);
+      else c.errs.push(new DocError(`list entries of '${name}' must be field maps or keyword strings`, off(x)));
     }
-    if (keywords.length) items.push(fieldLeaf(null, [], keywords, ctx, off(keywords[0])));
+    if (keywords.length) {
+      const k = attempt(c, () => fieldLeaf(c, null, [], keywords, off(keywords[0])));
+      if (k) items.push(k);
+    }
     return items.length === 1 ? items[0]! : { t: 'or', items };
   }
-  if (isScalar(node)) return fieldLeaf(null, [], [node], ctx, off(node));
+  if (isScalar(node)) return fieldLeaf(c, null, [], [node], off(node));
   throw new DocError(`unsupported detection value for '${name}'`, off(node));
 }
 
-function parseFieldMap(m: YAMLMap, ctx: ValueContext): SelNode {
+function parseFieldMap(c: PCtx, m: YAMLMap): SelNode {
   if (!m.items.length) throw new DocError(`empty field map`, off(m));
   const items: SelNode[] = [];
   for (const it of m.items) {
     const key = it.key as Node;
-    if (!isScalar(key)) throw new DocError(`field names must be strings`, off(key));
-    const raw = key.value === null ? '' : String(key.value);
-    const [field, ...mods] = raw.split('|');
-    const v = it.value as Node | null;
-    let values: Node[];
-    if (v === null) values = [];
-    else if (isSeq(v)) {
-      values = v.items as Node[];
-      if (!values.length) throw new DocError(`field '${raw}' has an empty value list`, off(v));
-    } else if (isScalar(v)) values = [v];
-    else throw new DocError(`field '${raw}': value must be a scalar or a list of scalars`, off(v));
-    items.push(fieldLeaf(field ? field : null, mods, values, ctx, off(key), v === null));
+    if (!isScalar(key)) {
+      c.errs.push(new DocError(`field names must be strings`, off(key)));
+      continue;
+    }
+    const leaf = attempt(c, () => {
+      checkLen(c, 'a field name', key.value, off(key));
+      const raw = key.value === null ? '' : String(key.value);
+      const [field, ...mods] = raw.split('|');
+      const v = it.value as Node | null;
+      let values: Node[];
+      if (v === null) values = [];
+      else if (isSeq(v)) {
+        values = v.items as Node[];
+        if (!values.length) throw new DocError(`field '${raw}' has an empty value list`, off(v));
+      } else if (isScalar(v)) values = [v];
+      else throw new DocError(`field '${raw}': value must be a scalar or a list of scalars`, off(v));
+      if (field && !c.fieldAt.has(field)) c.fieldAt.set(field, off(key));
+      return fieldLeaf(c, field ? field : null, mods, values, off(key), v === null);
+    });
+    if (leaf) items.push(leaf);
   }
   return items.length === 1 ? items[0]! : { t: 'and', items };
 }
 
-function fieldLeaf(field: string | null, mods: string[], values: Node[], ctx: ValueContext, at: number, isNull = false): SelNode {
-  const label = field ?? 'keywords';
+function fieldLeaf(c: PCtx, field: string | null, mods: string[], values: Node[], at: number, isNull = false): SelNode {
+  const label = [field ?? 'keywords', ...mods].join('|');
   const spec = parseModifiers(mods);
-  if (typeof spec === 'string') throw new DocError(`field '${[label, ...mods].join('|')}': ${spec}`, at);
+  if (typeof spec === 'string') throw new DocError(`field '${label}': ${spec}`, at);
   if (field === null && (spec.exists || spec.fieldref)) throw new DocError(`keyword search cannot use '${spec.exists ? 'exists' : 'fieldref'}'`, at);
   const preds: ValuePred[] = [];
   const groups: ValuePred[][] = [];
-  const raws: { raw: Raw; at: number }[] = isNull ? [{ raw: null, at }] : values.map((n) => ({ raw: scalarValue(n), at: off(n) }));
+  const raws: { raw: Raw; at: number }[] = [];
+  if (isNull) raws.push({ raw: null, at });
+  else
+    for (const n of values) {
+      const r = attempt(c, () => scalarValue(c, n, `value of '${label}'`));
+      if (r !== undefined) raws.push({ raw: r, at: off(n) });
+    }
+  const before = c.errs.length;
   for (const { raw, at: vat } of raws) {
     // keywords are free-text searches: the value may appear anywhere in a field
     const s = field === null && spec.match === 'eq' && !spec.re && !spec.cidr && !spec.numOp && !spec.time ? { ...spec, match: 'contains' as const } : spec;
-    const r = compileValue(field === null && typeof raw !== 'string' && raw !== null ? String(raw) : raw, s, ctx);
-    if (typeof r === 'string') throw new DocError(`field '${[label, ...mods].join('|')}': ${r}`, vat);
+    const r = compileValue(field === null && typeof raw !== 'string' && raw !== null ? String(raw) : raw, s, c.vctx);
+    if (typeof r === 'string') {
+      c.errs.push(new DocError(`field '${label}': ${r}`, vat));
+      continue;
+    }
     preds.push(...r);
     groups.push(r);
   }
+  if (c.errs.length > before || raws.length < (isNull ? 1 : values.length)) throw new DocErrors([]);
   if (field === null && preds.some((p) => p.k === 'null')) throw new DocError(`keyword search cannot use null`, at);
   // `|all` combines the rule's values; encodings of one value stay OR-ed inside it.
   if (spec.all && raws.length > 1 && preds.length !== raws.length) {
@@ -431,57 +563,70 @@ function fieldLeaf(field: string | null, mods: string[], values: Node[], ctx: Va
   return { t: 'leaf', field, preds, all: spec.all, neg: spec.neq };
 }
 
-function parseCorrelation(base: Base, p: Pair<Scalar, Node | null>, root: YAMLMap): ParsedCorrelation {
+function parseCorrelation(c: PCtx, base: Base, p: Pair<Scalar, Node | null>, root: YAMLMap): ParsedCorrelation {
   const m = p.value;
   if (!isMap(m)) throw new DocError(`'correlation' must be a mapping`, off(m ?? p));
-  const type = str(m, 'type', true, off(m))!;
+  const type = attempt(c, () => str(c, m, 'type', true, off(m)));
   const types = ['event_count', 'value_count', 'temporal', 'temporal_ordered', 'value_sum', 'value_avg'];
-  if (!types.includes(type)) {
+  if (type !== undefined && !types.includes(type)) {
     const tp = getPair(m, 'type');
-    throw new DocError(
-      type === 'value_percentile' || type === 'value_median'
-        ? `correlation type '${type}' is not supported by vigil (supported: ${types.join(', ')})`
-        : `unknown correlation type '${type}' (expected ${types.join(', ')})`,
-      off(tp?.value ?? tp),
+    c.errs.push(
+      new DocError(
+        type === 'value_percentile' || type === 'value_median'
+          ? `correlation type '${type}' is not supported by vigil (supported: ${types.join(', ')})`
+          : `unknown correlation type '${type}' (expected ${types.join(', ')})`,
+        off(tp?.value ?? tp),
+      ),
     );
   }
-  const rules = strList(m, 'rules');
-  if (!rules.length) throw new DocError(`correlation needs a non-empty 'rules' list`, off(m));
-  const groupBy = strList(m, 'group-by');
-  const ts = str(m, 'timespan', true, off(m))!;
-  const tm = /^(\d+)\s*([smhdwMy]?)$/.exec(ts.trim());
-  if (!tm) throw new DocError(`invalid timespan '${ts}' (expected e.g. 30s, 5m, 1h, 1d)`, off(getPair(m, 'timespan')?.value));
-  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800, M: 2592000, y: 31536000 }[tm[2] as 's'] ?? 1;
-  const timespanMs = Number(tm[1]) * unit * 1000;
+  const refs = attempt(c, () => strList(c, m, 'rules'));
+  if (refs && !refs.values.length) c.errs.push(new DocError(`correlation needs a non-empty 'rules' list`, off(getPair(m, 'rules') ?? m)));
+  const groupBy = attempt(c, () => strList(c, m, 'group-by').values) ?? [];
+  let timespanMs = 0;
+  attempt(c, () => {
+    const ts = str(c, m, 'timespan', true, off(m))!;
+    const tm = /^(\d+)\s*([smhdwMy]?)$/.exec(ts.trim());
+    if (!tm) throw new DocError(`invalid timespan '${ts}' (expected e.g. 30s, 5m, 1h, 1d)`, off(getPair(m, 'timespan')?.value));
+    const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800, M: 2592000, y: 31536000 }[tm[2] as 's'] ?? 1;
+    timespanMs = Number(tm[1]) * unit * 1000;
+  });
   const condition: CorrelationCondition = {};
   const cp = getPair(m, 'condition');
   if (cp) {
-    if (!isMap(cp.value)) throw new DocError(`correlation 'condition' must be a mapping (e.g. gte: 10)`, off(cp.value ?? cp));
-    for (const it of cp.value.items) {
-      const k = String((it.key as Scalar).value);
-      const v = (it.value as Scalar | null)?.value;
-      if (k === 'field') condition.field = String(v);
-      else if (['gt', 'gte', 'lt', 'lte', 'eq', 'neq'].includes(k)) {
-        if (typeof v !== 'number') throw new DocError(`correlation condition '${k}' needs a number`, off(it.value as Node));
-        condition[k as 'gt'] = v;
-      } else throw new DocError(`unknown correlation condition key '${k}'`, off(it.key as Node));
-    }
+    if (!isMap(cp.value)) c.errs.push(new DocError(`correlation 'condition' must be a mapping (e.g. gte: 10)`, off(cp.value ?? cp)));
+    else
+      for (const it of cp.value.items) {
+        const k = String((it.key as Scalar).value);
+        const v = (it.value as Scalar | null)?.value;
+        if (k === 'field') condition.field = String(v);
+        else if (['gt', 'gte', 'lt', 'lte', 'eq', 'neq'].includes(k)) {
+          if (typeof v !== 'number') c.errs.push(new DocError(`correlation condition '${k}' needs a number`, off(it.value as Node)));
+          else condition[k as 'gt'] = v;
+        } else c.errs.push(new DocError(`unknown correlation condition key '${k}'`, off(it.key as Node)));
+      }
   } else if (type === 'event_count' || type === 'value_count' || type === 'value_sum' || type === 'value_avg')
-    throw new DocError(`correlation type '${type}' needs a 'condition'`, off(m));
-  if ((type === 'value_count' || type === 'value_sum' || type === 'value_avg') && !condition.field)
-    throw new DocError(`correlation type '${type}' needs 'field' in its condition`, off(cp?.value ?? m));
+    c.errs.push(new DocError(`correlation type '${type}' needs a 'condition'`, off(m)));
+  if ((type === 'value_count' || type === 'value_sum' || type === 'value_avg') && cp && isMap(cp.value) && !condition.field)
+    c.errs.push(new DocError(`correlation type '${type}' needs 'field' in its condition`, off(cp.value)));
   const bounds = ['gt', 'gte', 'eq'].filter((k) => k in condition);
-  if (cp && !bounds.length && type !== 'value_avg')
-    throw new DocError(
-      `correlation condition with only an upper bound (lt/lte/neq) can only be decided when the window closes; vigil evaluates correlations as events arrive and needs a lower bound (gt, gte or eq)`,
-      off(cp.value),
+  if (cp && isMap(cp.value) && !bounds.length && type !== 'value_avg')
+    c.errs.push(
+      new DocError(
+        Object.keys(condition).some((k) => k !== 'field')
+          ? `correlation condition with only an upper bound (lt/lte/neq) can only be decided when the window closes; vigil evaluates correlations as events arrive and needs a lower bound (gt, gte or eq)`
+          : `correlation condition needs a comparison with a lower bound (gt, gte or eq)`,
+        off(cp.value),
+      ),
     );
   const aliases: Record<string, Record<string, string>> = {};
   const ap = getPair(m, 'aliases');
   if (ap && isMap(ap.value)) {
     for (const it of ap.value.items) {
       const alias = String((it.key as Scalar).value);
-      if (!isMap(it.value)) throw new DocError(`alias '${alias}' must map rule names to fields`, off(it.value as Node));
+      if (!isMap(it.value)) {
+        c.errs.push(new DocError(`alias '${alias}' must map rule names to fields`, off(it.value as Node)));
+        continue;
+      }
       aliases[alias] = {};
       for (const r of (it.value as YAMLMap).items) aliases[alias]![String((r.key as Scalar).value)] = String((r.value as Scalar).value);
     }
@@ -491,8 +636,9 @@ function parseCorrelation(base: Base, p: Pair<Scalar, Node | null>, root: YAMLMa
   return {
     ...base,
     kind: 'correlation',
-    type: type as ParsedCorrelation['type'],
-    rules,
+    type: (type ?? 'event_count') as ParsedCorrelation['type'],
+    rules: refs?.values ?? [],
+    rulesAt: (refs?.at ?? []).map(c.pos),
     groupBy,
     timespanMs,
     condition,

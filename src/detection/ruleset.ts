@@ -1,18 +1,20 @@
 /**
  * RuleSet: a loaded, compiled set of Sigma rules, correlations and filters.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { CategoryEngine, type EngineStats } from './engine.js';
 import { CorrelationState, DEFAULT_LIMITS, type CorrelationLimits } from './correlation.js';
 import { FieldMapping, KNOWN_FIELDS, makeGetter } from './mapping.js';
+import { limitMessages, ruleLimits, type RuleLimits } from './limits.js';
 import { parseRuleFile, type ParsedCorrelation, type ParsedDoc, type ParsedFilter, type ParsedRule, type SelNode } from './parser.js';
+import { scanRules, walkRules } from './scan.js';
 import { VIGIL_CATEGORIES, type Alert, type InactiveRule, type RuleError, type SigmaEvent, type VigilCategory } from './types.js';
 
 export interface RuleSetOptions {
   mapping?: FieldMapping;
   placeholders?: Record<string, string[]>;
   correlationLimits?: Partial<CorrelationLimits>;
+  /** input limits (docs/detection.md, "Limits"); defaults RULE_LIMITS */
+  limits?: Partial<RuleLimits>;
 }
 
 export interface RuleSummary {
@@ -33,21 +35,32 @@ export interface RuleSummary {
 const EMPTY: Alert[] = [];
 Object.freeze(EMPTY);
 
-/** Recursively list *.yml / *.yaml files under a path (a file path lists itself). */
+/**
+ * Recursively list *.yml / *.yaml files under a path (a file path lists itself), following
+ * symlinked directories and files; throws when the path itself cannot be read.
+ */
 export function listRuleFiles(p: string): string[] {
-  const st = statSync(p);
-  if (st.isFile()) return [p];
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      if (e.name.startsWith('.')) continue;
-      const f = join(d, e.name);
-      if (e.isDirectory()) walk(f);
-      else if (e.isFile() && /\.ya?ml$/i.test(e.name)) out.push(f);
+  const r = walkRules([p]);
+  if (r.errors.length && r.errors[0]!.path === p) throw new Error(r.errors[0]!.message.replace(/^cannot read: /, ''));
+  return r.files;
+}
+
+/** Documents handled between two yields of the build generator. */
+const YIELD_EVERY = 256;
+
+/** A deferred build: RuleSet.build drives it in slices. */
+const DEFER = Symbol('defer');
+
+/** Run a generator to completion, giving the event loop a turn every `sliceMs`. */
+export async function runSliced(g: Generator<void, unknown, void>, sliceMs = 8): Promise<void> {
+  let t = performance.now();
+  for (;;) {
+    if (g.next().done) return;
+    if (performance.now() - t >= sliceMs) {
+      await new Promise<void>((r) => setImmediate(r));
+      t = performance.now();
     }
-  };
-  walk(p);
-  return out;
+  }
 }
 
 export class RuleSet {
@@ -56,7 +69,14 @@ export class RuleSet {
   readonly errors: RuleError[] = [];
   readonly warnings: RuleError[] = [];
   readonly inactive: InactiveRule[] = [];
-  readonly stats = { events: 0, alerts: 0, evalErrors: 0, lastError: '' };
+  /**
+   * untimed: events that matched a rule feeding a correlation but had no valid timestamp
+   * (they are not counted by any correlation: a window needs the event's time);
+   * lastUntimed: the correlations the latest such event could not feed.
+   */
+  readonly stats = { events: 0, alerts: 0, evalErrors: 0, lastError: '', untimed: 0, lastUntimed: [] as string[] };
+  /** rule id → the fields its detection reads (for the truncation flag of alerts) */
+  private readonly ruleFields = new Map<string, RuleFields>();
   private readonly engines = new Map<string, CategoryEngine>();
   private readonly engineRules = new Map<string, ParsedRule[]>();
   private readonly correlations: { def: ParsedCorrelation; state: CorrelationState }[] = [];
@@ -67,13 +87,51 @@ export class RuleSet {
   private readonly refsOf = new Map<string, string[]>();
   private readonly matchBuf: number[] = [];
 
+  private pending: Generator<void, void, void> | null = null;
+  private readonly knownFields: Partial<Record<VigilCategory, Set<string>>> = {};
+  private mapping: FieldMapping;
+
   constructor(
     docs: ParsedDoc[],
     errors: RuleError[] = [],
     readonly options: RuleSetOptions = {},
+    defer?: typeof DEFER,
   ) {
+    this.mapping = options.mapping ?? new FieldMapping();
+    const g = this.steps(docs, errors);
+    if (defer === DEFER) this.pending = g;
+    else while (!g.next().done);
+  }
+
+  /**
+   * Compile without stalling the event loop: the work is cut in slices of `sliceMs`
+   * between which other callbacks (events) run. The set is usable once the promise
+   * resolves; swap it in then.
+   */
+  static async build(docs: ParsedDoc[], errors: RuleError[] = [], options: RuleSetOptions = {}, sliceMs = 8): Promise<RuleSet> {
+    const rs = new RuleSet(docs, errors, options, DEFER);
+    await runSliced(rs.pending!, sliceMs);
+    rs.pending = null;
+    return rs;
+  }
+
+  private *steps(allDocs: ParsedDoc[], errors: RuleError[]): Generator<void, void, void> {
+    const options = this.options;
     for (const e of errors) (e.severity === 'warning' ? this.warnings : this.errors).push(e);
-    const mapping = options.mapping ?? new FieldMapping();
+    const mapping = this.mapping;
+    const limits = ruleLimits(options.limits);
+    let docs = allDocs;
+    if (docs.length > limits.maxRules) {
+      docs = allDocs.slice(0, limits.maxRules);
+      const dropped = new Map<string, ParsedDoc[]>();
+      for (const d of allDocs.slice(limits.maxRules)) {
+        const a = dropped.get(d.path) ?? [];
+        a.push(d);
+        dropped.set(d.path, a);
+      }
+      for (const [path, ds] of dropped)
+        this.errors.push({ path, line: ds[0]!.line, col: ds[0]!.col, severity: 'error', rule_id: ds[0]!.id, message: limitMessages.rules(limits.maxRules, ds.length) });
+    }
     const rules = docs.filter((d): d is ParsedRule => d.kind === 'rule');
     const filters = docs.filter((d): d is ParsedFilter => d.kind === 'filter');
     const corrs = docs.filter((d): d is ParsedCorrelation => d.kind === 'correlation');
@@ -82,10 +140,12 @@ export class RuleSet {
     const byId = new Map<string, ParsedDoc>();
     const byName = new Map<string, ParsedDoc>();
     const accepted: ParsedDoc[] = [];
+    let work = 0;
     for (const d of [...rules, ...corrs, ...filters]) {
+      if (++work % YIELD_EVERY === 0) yield;
       const prev = byId.get(d.id);
       if (prev) {
-        this.errors.push({ path: d.path, line: d.line, col: d.col, severity: 'error', rule_id: d.id, message: `duplicate rule id '${d.id}' (also in ${prev.path}:${prev.line}); this copy is ignored` });
+        this.errors.push({ path: d.path, line: d.idAt.line, col: d.idAt.col, severity: 'error', rule_id: d.id, message: `duplicate rule id '${d.id}' (also in ${prev.path}:${prev.idAt.line}:${prev.idAt.col}); this copy is ignored` });
         continue;
       }
       byId.set(d.id, d);
@@ -97,10 +157,12 @@ export class RuleSet {
     // filters → rules they name
     const filtersOf = new Map<string, ParsedFilter[]>();
     for (const f of accepted.filter((d): d is ParsedFilter => d.kind === 'filter')) {
-      for (const ref of f.rules) {
+      if (++work % YIELD_EVERY === 0) yield;
+      for (const [i, ref] of f.rules.entries()) {
         const r = resolve(ref);
         if (!r) {
-          this.warnings.push({ path: f.path, line: f.line, col: f.col, severity: 'warning', rule_id: f.id, message: `filter refers to rule '${ref}', which is not loaded` });
+          const at = f.rulesAt[i] ?? f;
+          this.warnings.push({ path: f.path, line: at.line, col: at.col, severity: 'warning', rule_id: f.id, message: `filter refers to rule '${ref}', which is not loaded` });
           continue;
         }
         const a = filtersOf.get(r.id) ?? [];
@@ -113,6 +175,7 @@ export class RuleSet {
     // route rules
     const perCat = new Map<VigilCategory, ParsedRule[]>();
     for (const r of accepted.filter((d): d is ParsedRule => d.kind === 'rule')) {
+      if (++work % YIELD_EVERY === 0) yield;
       const route = mapping.route(r.logsource);
       this.refsOf.set(r.id, r.name ? [r.id, r.name] : [r.id]);
       if ('reason' in route) {
@@ -127,16 +190,20 @@ export class RuleSet {
         this.checkFields(r, c, mapping);
       }
       this.rules.push(this.summary(r, route.categories, true));
+      this.ruleFields.set(r.id, fieldsOf(r));
     }
+    yield;
     for (const c of VIGIL_CATEGORIES) {
       const rs = perCat.get(c);
       if (!rs?.length) continue;
+      const eng = new CategoryEngine(c, rs, (r) => filtersOf.get(r.id) ?? [], mapping, true);
+      yield* eng.compile(rs, (r) => filtersOf.get(r.id) ?? []);
       this.engineRules.set(c, rs);
-      this.engines.set(c, new CategoryEngine(c, rs, (r) => filtersOf.get(r.id) ?? [], mapping));
+      this.engines.set(c, eng);
     }
 
     // correlations
-    const limits = { ...DEFAULT_LIMITS, ...options.correlationLimits };
+    const corrLimits = { ...DEFAULT_LIMITS, ...options.correlationLimits };
     const fieldGetters = new Map<string, (ev: SigmaEvent) => unknown>();
     const getField = (ev: SigmaEvent, f: string): unknown => {
       let g = fieldGetters.get(f);
@@ -144,28 +211,31 @@ export class RuleSet {
       return g(ev);
     };
     const corrOk = new Map<string, boolean>();
-    const checkCorr = (c: ParsedCorrelation, stack: string[]): string | null => {
-      if (stack.includes(c.id)) return `correlation cycle: ${[...stack, c.id].join(' → ')}`;
-      for (const ref of c.rules) {
+    /** problems of a correlation: [message, index of the `rules` entry it concerns] */
+    const checkCorr = (c: ParsedCorrelation, stack: string[]): [string, number][] => {
+      if (stack.includes(c.id)) return [[`correlation cycle: ${[...stack, c.id].join(' → ')}`, -1]];
+      const out: [string, number][] = [];
+      c.rules.forEach((ref, i) => {
         const d = resolve(ref);
-        if (!d) return `refers to rule '${ref}', which is not loaded`;
-        if (d.kind === 'filter') return `refers to '${ref}', which is a filter`;
-        if (d.kind === 'correlation') {
-          const e = checkCorr(d, [...stack, c.id]);
-          if (e) return e;
-        }
-      }
-      return null;
+        if (!d) out.push([`refers to rule '${ref}', which is not loaded`, i]);
+        else if (d.kind === 'filter') out.push([`refers to '${ref}', which is a filter`, i]);
+        else if (d.kind === 'correlation') for (const [m] of checkCorr(d, [...stack, c.id])) out.push([m, i]);
+      });
+      return out;
     };
     for (const c of accepted.filter((d): d is ParsedCorrelation => d.kind === 'correlation')) {
-      const err = checkCorr(c, []);
-      corrOk.set(c.id, !err);
-      if (err) {
-        this.errors.push({ path: c.path, line: c.line, col: c.col, severity: 'error', rule_id: c.id, message: `correlation: ${err}` });
+      if (++work % YIELD_EVERY === 0) yield;
+      const errs = checkCorr(c, []);
+      corrOk.set(c.id, !errs.length);
+      if (errs.length) {
+        for (const [m, i] of errs) {
+          const at = c.rulesAt[i] ?? c;
+          this.errors.push({ path: c.path, line: at.line, col: at.col, severity: 'error', rule_id: c.id, message: `correlation: ${m}` });
+        }
         continue;
       }
       const ruleIds = c.rules.map((r) => resolve(r)!.id);
-      const state = new CorrelationState(c, ruleIds, new Map(), limits, getField);
+      const state = new CorrelationState(c, ruleIds, new Map(), corrLimits, getField);
       // refs by which rules are known to this correlation (its own names + ids)
       c.rules.forEach((ref, i) => {
         const id = ruleIds[i]!;
@@ -195,56 +265,49 @@ export class RuleSet {
   }
 
   private checkFields(r: ParsedRule, c: VigilCategory, mapping: FieldMapping): void {
-    const known = new Set(KNOWN_FIELDS[c]);
-    const fields = new Set<string>();
-    const walk = (n: SelNode): void => {
-      if (n.t === 'leaf') {
-        if (n.field) fields.add(n.field);
-      } else n.items.forEach(walk);
-    };
-    r.detection.selections.forEach(walk);
-    for (const f of fields) {
+    const known = (this.knownFields[c] ??= new Set(KNOWN_FIELDS[c]));
+    for (const f of fieldsOf(r).fields) {
       const path = mapping.field(c, f);
+      const at = r.fieldAt[f] ?? r;
       if (!known.has(path) && !path.includes('.'))
-        this.warnings.push({ path: r.path, line: r.line, col: r.col, severity: 'warning', rule_id: r.id, message: `field '${f}' is not in vigil's ${c} events (map it with a field-mapping file)` });
+        this.warnings.push({ path: r.path, line: at.line, col: at.col, severity: 'warning', rule_id: r.id, message: `field '${f}' is not in vigil's ${c} events (map it with a field-mapping file)` });
     }
   }
 
-  /** Parse and compile rule sources. */
+  /** Parse and compile rule sources (the size limits apply as to files). */
   static fromSources(sources: { path: string; text: string }[], opts: RuleSetOptions = {}): RuleSet {
+    const limits = ruleLimits(opts.limits);
     const docs: ParsedDoc[] = [];
     const errors: RuleError[] = [];
+    let total = 0;
     for (const s of sources) {
-      const r = parseRuleFile(s.path, s.text, { placeholders: opts.placeholders ?? {} });
-      docs.push(...r.docs);
-      errors.push(...r.errors);
+      const size = Buffer.byteLength(s.text);
+      const refuse = (message: string): void => void errors.push({ path: s.path, line: 0, col: 0, severity: 'error', message });
+      if (size > limits.maxFileBytes) refuse(limitMessages.file(size, limits));
+      else if (total + size > limits.maxTotalBytes) refuse(limitMessages.total(size, limits));
+      else {
+        total += size;
+        const r = parseRuleFile(s.path, s.text, { placeholders: opts.placeholders ?? {}, limits });
+        docs.push(...r.docs);
+        errors.push(...r.errors);
+      }
     }
     return new RuleSet(docs, errors, opts);
   }
 
-  /** Load rule files or directories (recursively, *.yml/*.yaml). Unreadable paths become errors. */
+  /**
+   * Load rule files or directories (recursively, *.yml/*.yaml, following symlinks).
+   * Missing or unreadable paths, and files over the limits, become errors.
+   */
   static fromPaths(paths: string[], opts: RuleSetOptions = {}): RuleSet {
-    const sources: { path: string; text: string }[] = [];
-    const errors: RuleError[] = [];
-    for (const p of paths) {
-      let files: string[];
-      try {
-        files = listRuleFiles(p);
-      } catch (e) {
-        errors.push({ path: p, line: 0, col: 0, severity: 'error', message: `cannot read: ${(e as Error).message}` });
-        continue;
-      }
-      for (const f of files) {
-        try {
-          sources.push({ path: f, text: readFileSync(f, 'utf8') });
-        } catch (e) {
-          errors.push({ path: f, line: 0, col: 0, severity: 'error', message: `cannot read: ${(e as Error).message}` });
-        }
-      }
+    const r = scanRules(paths, new Map(), { placeholders: opts.placeholders ?? {}, ...(opts.limits ? { limits: opts.limits } : {}) });
+    const docs: ParsedDoc[] = [];
+    const errors: RuleError[] = [...r.errors];
+    for (const f of r.files) {
+      docs.push(...(f.parsed?.docs ?? []));
+      errors.push(...(f.parsed?.errors ?? []));
     }
-    const rs = RuleSet.fromSources(sources, opts);
-    rs.errors.unshift(...errors);
-    return rs;
+    return new RuleSet(docs, errors, opts);
   }
 
   static fromFiles(files: string[], opts: RuleSetOptions = {}): RuleSet {
@@ -283,16 +346,11 @@ export class RuleSet {
       eng.match(event, buf);
       if (!buf.length) return EMPTY;
       const alerts: Alert[] = [];
-      let ts: number | undefined;
-      const tsOf = (): number => {
-        if (ts === undefined) {
-          const t = typeof event.timestamp === 'string' ? Date.parse(event.timestamp) : typeof event.timestamp === 'number' ? event.timestamp : NaN;
-          ts = Number.isNaN(t) ? Date.now() : t;
-        }
-        return ts;
-      };
-      const evTs = typeof event.timestamp === 'string' ? event.timestamp : new Date(tsOf()).toISOString();
+      const ts = eventTime(event.timestamp);
+      const evTs = ts === null ? new Date().toISOString() : typeof event.timestamp === 'string' ? event.timestamp : new Date(ts).toISOString();
+      const truncated = truncatedFields(event);
       const rules = this.engineRules.get(cat)!;
+      let untimedFor: string[] | null = null;
       for (const idx of buf) {
         const r = rules[idx]!;
         if (!this.silent.has(r.id)) {
@@ -308,9 +366,23 @@ export class RuleSet {
           };
           if (r.status) a.status = r.status;
           if (r.description) a.description = r.description;
+          if (ts === null) a.untimed = true;
+          if (truncated) {
+            const t = this.truncatedFor(r.id, truncated, cat as VigilCategory);
+            if (t.length) a.truncated = t;
+          }
           alerts.push(a);
         }
-        if (this.consumers.has(r.id)) this.feedCorrelations(r.id, event, tsOf(), alerts, 0);
+        if (this.consumers.has(r.id)) {
+          if (ts === null) {
+            untimedFor ??= [];
+            for (const ci of this.consumers.get(r.id)!) untimedFor.push(this.correlations[ci]!.def.id);
+          } else this.feedCorrelations(r.id, event, ts, alerts, 0);
+        }
+      }
+      if (untimedFor) {
+        this.stats.untimed++;
+        this.stats.lastUntimed = [...new Set(untimedFor)];
       }
       this.stats.alerts += alerts.length;
       return alerts.length ? alerts : EMPTY;
@@ -348,10 +420,64 @@ export class RuleSet {
     }
   }
 
+  /** The fields of rule `id` among the event's truncated fields. */
+  private truncatedFor(id: string, truncated: string[], cat: VigilCategory): string[] {
+    const rf = this.ruleFields.get(id);
+    if (!rf) return [];
+    if (rf.keywords) return truncated;
+    const out: string[] = [];
+    for (const t of truncated) {
+      const base = t.split(':')[0]!;
+      for (const f of rf.fields) {
+        const p = this.mapping.field(cat, f);
+        if (base === f || base === p || base.startsWith(f + '.') || base.startsWith(p + '.')) {
+          out.push(t);
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
   /** Memory held by correlation state: groups per correlation id. */
   correlationGroups(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const c of this.correlations) out[c.def.id] = c.state.size;
     return out;
   }
+}
+
+interface RuleFields {
+  fields: string[];
+  /** a keyword selection reads every field */
+  keywords: boolean;
+}
+
+/** The fields a rule's detection reads (and whether it searches keywords). */
+function fieldsOf(r: ParsedRule): RuleFields {
+  const fields = new Set<string>();
+  let keywords = false;
+  const walk = (n: SelNode): void => {
+    if (n.t === 'leaf') {
+      if (n.field) fields.add(n.field);
+      else keywords = true;
+    } else n.items.forEach(walk);
+  };
+  r.detection.selections.forEach(walk);
+  return { fields: [...fields], keywords };
+}
+
+/** An event's time in ms since the epoch (ISO-8601 string or epoch ms), or null. */
+export function eventTime(t: unknown): number | null {
+  const v = typeof t === 'string' ? Date.parse(t) : typeof t === 'number' ? t : NaN;
+  return Number.isFinite(v) ? v : null;
+}
+
+/** The event's `vigil.truncated` list (fields its sensor cut short), or null. */
+function truncatedFields(ev: SigmaEvent): string[] | null {
+  const v = ev.vigil;
+  if (!v || typeof v !== 'object') return null;
+  const t = (v as Record<string, unknown>).truncated;
+  if (!Array.isArray(t) || !t.length) return null;
+  return t.filter((x): x is string => typeof x === 'string');
 }

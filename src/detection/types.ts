@@ -46,8 +46,15 @@ export interface Alert {
   /** the event that made the rule fire (for a correlation: the last event) */
   event: Record<string, unknown>;
   rule_path: string;
-  /** the event's timestamp (ISO-8601), or the time of evaluation when the event has none */
+  /** the event's timestamp (ISO-8601), or the time of evaluation when the event has none (then `untimed`) */
   timestamp: string;
+  /** the event had no valid timestamp: `timestamp` is the time of evaluation, and no correlation counted the event */
+  untimed?: true;
+  /**
+   * fields the rule reads that the sensor cut short (from the event's vigil.truncated): the
+   * match may depend on where the value was cut (endswith, `$`, a missing tail)
+   */
+  truncated?: string[];
   correlation?: CorrelationInfo;
 }
 

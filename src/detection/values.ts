@@ -21,8 +21,21 @@ try {
   /* older engines: the static checks below still apply */
 }
 
-/** Longest input a `|re` regex is run on (characters); longer values are truncated. */
+/**
+ * Regexes V8's linear-time engine can run are evaluated on the whole value: up to
+ * RE_BACKTRACK_MAX characters on the (usually faster) backtracking engine, longer values
+ * on the linear engine, whose time grows linearly with the value (the backtracking
+ * engine can be quadratic: `a.*b` on 64 KiB of `a` took 7.7 s).
+ */
+export const RE_BACKTRACK_MAX = 1024;
+/**
+ * Other regexes (backreferences, lookarounds) search the first MAX_RE_INPUT characters of
+ * a longer value, and each match found there is confirmed on the whole value at the same
+ * position (so `$`, `\b` and lookaheads never match at the cut); at most RE_CONFIRM_MAX
+ * candidates are tried. A match lying beyond the cut is not found.
+ */
 export const MAX_RE_INPUT = 65_536;
+export const RE_CONFIRM_MAX = 16;
 
 // ---------------------------------------------------------------------------------
 // Wildcard strings
@@ -146,7 +159,8 @@ export type ValuePred =
   | { k: 'lit'; mode: LitMode; text: string; cased: boolean }
   /** wildcard pattern (anchored); compared to the lower-cased value unless `cased` */
   | { k: 'wild'; codes: Int32Array; cased: boolean; gate: string; src: string }
-  | { k: 're'; re: RegExp; src: string }
+  /** `lin`: the same regex on V8's linear engine (null: it cannot run it); set at first use */
+  | { k: 're'; re: RegExp; src: string; lin?: RegExp | null; scan?: RegExp; at?: RegExp }
   | { k: 'num'; op: NumOp; n: number; time?: TimePart }
   /** a YAML number without modifiers: numeric equality, or string equality with its text */
   | { k: 'numeq'; n: number; text: string }
@@ -264,11 +278,9 @@ export function testScalar(
       return s !== undefined && globCodes(p.codes, s);
     }
     case 're': {
-      let s = toStr(v);
+      const s = toStr(v);
       if (s === undefined) return false;
-      if (s.length > MAX_RE_INPUT) s = s.slice(0, MAX_RE_INPUT);
-      p.re.lastIndex = 0;
-      return p.re.test(s);
+      return testRegex(p, s);
     }
     case 'num': {
       const n = p.time ? timePart(v, p.time) : toNum(v);
@@ -308,6 +320,45 @@ export function testScalar(
       return v === null || v === undefined;
     case 'exists':
       return (v !== undefined) === p.want;
+  }
+}
+
+/** A `re` predicate on a whole value (see RE_BACKTRACK_MAX and MAX_RE_INPUT). */
+export function testRegex(p: Extract<ValuePred, { k: 're' }>, s: string): boolean {
+  if (s.length <= RE_BACKTRACK_MAX) {
+    p.re.lastIndex = 0;
+    return p.re.test(s);
+  }
+  if (p.lin === undefined) p.lin = linearRegex(p.re);
+  if (p.lin) {
+    p.lin.lastIndex = 0;
+    return p.lin.test(s);
+  }
+  if (s.length <= MAX_RE_INPUT) {
+    p.re.lastIndex = 0;
+    return p.re.test(s);
+  }
+  // candidates in the first MAX_RE_INPUT characters, each confirmed on the whole value
+  const flags = p.re.flags.replace(/[gy]/g, '');
+  const scan = (p.scan ??= new RegExp(p.re.source, flags + 'g'));
+  const at = (p.at ??= new RegExp(p.re.source, flags + 'y'));
+  const head = s.slice(0, MAX_RE_INPUT);
+  scan.lastIndex = 0;
+  for (let k = 0; k < RE_CONFIRM_MAX; k++) {
+    const m = scan.exec(head);
+    if (!m) return false;
+    at.lastIndex = m.index;
+    if (at.test(s)) return true;
+    scan.lastIndex = m.index + 1;
+  }
+  return false;
+}
+
+function linearRegex(re: RegExp): RegExp | null {
+  try {
+    return new RegExp(re.source, re.flags.replace(/[gy]/g, '') + 'l');
+  } catch {
+    return null;
   }
 }
 
@@ -448,7 +499,7 @@ export function translateRegex(src: string, subFlags: string): RegExp | string {
   return re;
 }
 
-/** Run the regex on adversarial inputs under a time limit; false when it blows up. */
+/** Run the regex on adversarial inputs under a time limit (three tries); false when it blows up. */
 function probe(re: RegExp, body: string): boolean {
   const chars = new Set(['a', 'x', ' ', '0', '-', '/']);
   for (const c of body.replace(/\\./g, '')) if (/[\w \/.-]/.test(c)) chars.add(c);
@@ -456,12 +507,17 @@ function probe(re: RegExp, body: string): boolean {
   for (const c of chars) inputs.push(c.repeat(2000) + '!', c.repeat(2000) + '\n');
   const lits = body.replace(/\\.|[\[\](){}*+?|^$]/g, '');
   if (lits) inputs.push(lits.repeat(Math.ceil(2000 / lits.length)) + '!');
-  try {
-    vm.runInNewContext('for (const s of inputs) { re.lastIndex = 0; re.test(s); }', { re, inputs }, { timeout: 200 });
-    return true;
-  } catch {
-    return false;
+  // a regex that blows up times out every time; one that only met a busy machine (the
+  // budget is wall-clock time) passes on another try: the rule set must not depend on load
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      vm.runInNewContext('for (const s of inputs) { re.lastIndex = 0; re.test(s); }', { re, inputs }, { timeout: 200 });
+      return true;
+    } catch {
+      /* timed out: try again */
+    }
   }
+  return false;
 }
 
 /**

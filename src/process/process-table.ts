@@ -23,10 +23,45 @@ export interface ProcInfo {
   /** where the entry came from: kernel event or /proc at start-up */
   source: 'exec' | 'fork' | 'proc';
   /** memoized by ProcessContext and the event builders: ProcessGuid, start_ns as text, the ancestors its children carry, JSON text */
-  guid?: string;
-  startText?: string;
+  guid?: string | undefined;
+  startText?: string | undefined;
   lineage?: unknown;
-  json?: { image?: string; parent?: string };
+  json?: { image?: string; parent?: string } | undefined;
+}
+
+/**
+ * A table entry. Every entry is made here, with every field (memo slots
+ * undefined) in one order: one object shape, so the hot paths that read
+ * entries stay monomorphic.
+ */
+export function procInfo(
+  pid: number,
+  ppid: number,
+  startNs: bigint,
+  image: string,
+  commandLine: string,
+  cwd: string,
+  uid: number,
+  source: ProcInfo['source'],
+  parentKey = 0,
+): ProcInfo {
+  return {
+    key: 0,
+    parentKey,
+    pid,
+    ppid,
+    startNs,
+    image,
+    commandLine,
+    cwd,
+    uid,
+    exited: false,
+    source,
+    guid: undefined,
+    startText: undefined,
+    lineage: undefined,
+    json: undefined,
+  };
 }
 
 /** What a new entry is made of (the table fills in key, parentKey, exited, source). */
@@ -73,37 +108,13 @@ export class ProcessTable {
   /** A process started: fork copies the parent's image and command line. */
   fork(pid: number, ppid: number, startNs: bigint, uid: number): ProcInfo {
     const parent = this.procs.get(ppid);
-    return this.put({
-      key: 0,
-      parentKey: parent?.key ?? 0,
-      pid,
-      ppid,
-      startNs,
-      image: parent?.image ?? '',
-      commandLine: parent?.commandLine ?? '',
-      cwd: parent?.cwd ?? '',
-      uid,
-      exited: false,
-      source: 'fork',
-    });
+    return this.put(procInfo(pid, ppid, startNs, parent?.image ?? '', parent?.commandLine ?? '', parent?.cwd ?? '', uid, 'fork', parent?.key ?? 0));
   }
 
   /** A process exec'd: it keeps its pid and gets a new image. */
   exec(info: ProcInput): ProcInfo {
     const prev = this.procs.get(info.pid);
-    const p: ProcInfo = {
-      key: 0,
-      parentKey: this.procs.get(info.ppid)?.key ?? 0,
-      pid: info.pid,
-      ppid: info.ppid,
-      startNs: info.startNs,
-      image: info.image,
-      commandLine: info.commandLine,
-      cwd: info.cwd,
-      uid: info.uid,
-      exited: false,
-      source: 'exec',
-    };
+    const p = procInfo(info.pid, info.ppid, info.startNs, info.image, info.commandLine, info.cwd, info.uid, 'exec', this.procs.get(info.ppid)?.key ?? 0);
     // the same process before the exec: keep what was computed of its identity
     if (prev && prev.startNs === info.startNs) {
       if (prev.guid !== undefined) p.guid = prev.guid;
@@ -160,7 +171,9 @@ export class ProcessTable {
     for (const p of infos) {
       if (this.procs.has(p.pid)) continue;
       const { pid, ppid, startNs, image, commandLine, cwd, uid } = p;
-      this.put({ key: 0, parentKey: 0, pid, ppid, startNs, image, commandLine, cwd, uid, exited: p.exited ?? false, source: p.source ?? 'proc' });
+      const e = procInfo(pid, ppid, startNs, image, commandLine, cwd, uid, p.source ?? 'proc');
+      e.exited = p.exited ?? false;
+      this.put(e);
       n++;
     }
     this.seeded += n;
@@ -246,19 +259,7 @@ export function readProc(dir: string, pid: number, clockTicks = 100): ProcInfo |
     const status = readFileSync(`${dir}/status`, 'latin1');
     const uidLine = /^Uid:\s+(\d+)/m.exec(status);
     const args = cmdline.toString('utf8').replace(/\0+$/, '').split('\0');
-    return {
-      key: 0,
-      parentKey: 0,
-      pid,
-      ppid,
-      startNs: (startTicks * 1_000_000_000n) / BigInt(clockTicks),
-      image,
-      commandLine: args.join(' '),
-      cwd,
-      uid: uidLine ? Number(uidLine[1]) : -1,
-      exited: false,
-      source: 'proc',
-    };
+    return procInfo(pid, ppid, (startTicks * 1_000_000_000n) / BigInt(clockTicks), image, args.join(' '), cwd, uidLine ? Number(uidLine[1]) : -1, 'proc');
   } catch {
     return undefined;
   }

@@ -1,12 +1,14 @@
 /**
  * `vigil rules`: lint, test and list Sigma rules.
  *
- * Exit codes: 0 ok; 1 findings (rule errors, unreadable events); 2 usage errors.
+ * Exit codes: 0 ok; 1 findings (rule errors, unreadable events); 2 usage errors;
+ * 4 input errors (a rule path or events file that does not exist).
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Command, Option, type CommanderError } from 'commander';
 import { FieldMapping, loadPlaceholders, RuleSet, type Alert, type RuleError, type RuleSetOptions } from '../../detection/index.js';
+import { InputError, shown } from '../errors.js';
 
 export const DEFAULT_RULES_DIR = process.env.VIGIL_RULES ?? '/etc/vigil/rules';
 
@@ -29,6 +31,17 @@ function ruleSetOptions(o: CommonOpts): RuleSetOptions {
   return opts;
 }
 
+/** Every path must exist: a missing rule path is an input error (exit 4), never an empty rule set. */
+function requirePaths(paths: string[], subject: string, hint?: string): void {
+  const missing = paths.filter((p) => !existsSync(p));
+  if (missing.length) throw new InputError('input.not_found', `${subject} ${missing.map((m) => shown(m)).join(', ')}`, 'no such file or directory', hint ? { hint } : {});
+}
+
+/** Files with at least one error (their rules, or some of them, are refused). */
+function filesWithErrors(errors: RuleError[]): number {
+  return new Set(errors.map((e) => e.path)).size;
+}
+
 function fmt(e: RuleError): string {
   const where = e.line ? `${e.path}:${e.line}:${e.col}` : e.path;
   return `${where}: ${e.severity}: ${e.message}`;
@@ -43,7 +56,9 @@ function err(s: string): void {
 
 /** `vigil rules lint PATH...` → exit code */
 export function lintCommand(paths: string[], o: CommonOpts & { verbose?: boolean; strict?: boolean }): number {
+  requirePaths(paths, 'PATH');
   const rs = RuleSet.fromPaths(paths, ruleSetOptions(o));
+  const refused = filesWithErrors(rs.errors);
   const files = new Set(rs.rules.map((r) => r.path));
   for (const e of [...rs.errors, ...rs.warnings]) files.add(e.path);
   if (o.json) {
@@ -53,6 +68,7 @@ export function lintCommand(paths: string[], o: CommonOpts & { verbose?: boolean
         files: files.size,
         rules: rs.rules.length,
         active: rs.activeCount,
+        files_with_errors: refused,
         errors: rs.errors,
         warnings: rs.warnings,
         inactive: rs.inactive,
@@ -63,7 +79,7 @@ export function lintCommand(paths: string[], o: CommonOpts & { verbose?: boolean
     for (const w of rs.warnings) out(fmt(w));
     if (o.verbose) for (const i of rs.inactive) out(`${i.path}: info: '${i.title}' (${i.rule_id}) is inactive: ${i.reason}`);
     err(
-      `${files.size} file(s), ${rs.rules.length} rule(s): ${rs.activeCount} active, ${rs.inactive.length} inactive (no vigil event source${o.verbose ? '' : '; --verbose lists them'}), ${rs.errors.length} error(s), ${rs.warnings.length} warning(s)`,
+      `${files.size} file(s), ${rs.rules.length} rule(s): ${rs.activeCount} active, ${rs.inactive.length} inactive (no vigil event source${o.verbose ? '' : '; --verbose lists them'}), ${refused} file(s) with errors (${rs.errors.length} error(s)), ${rs.warnings.length} warning(s)`,
     );
   }
   if (rs.errors.length) return 1;
@@ -73,13 +89,16 @@ export function lintCommand(paths: string[], o: CommonOpts & { verbose?: boolean
 
 /** `vigil rules test --rules PATH... --events FILE` → exit code */
 export async function testCommand(o: CommonOpts & { rules: string[]; events: string }): Promise<number> {
-  if (!existsSync(o.events)) throw new UsageError(`events file not found: ${o.events}`);
+  requirePaths(o.rules, '--rules');
+  requirePaths([o.events], '--events');
   const rs = RuleSet.fromPaths(o.rules, ruleSetOptions(o));
   for (const e of rs.errors) err(fmt(e));
   const rl = createInterface({ input: createReadStream(o.events, 'utf8'), crlfDelay: Infinity });
-  let index = -1;
+  // line numbers, and event_index, count from 1 (blank lines count)
+  let index = 0;
   let events = 0;
   let bad = 0;
+  let untimed = 0;
   let alerts = 0;
   const fired = new Map<string, number>();
   for await (const line of rl) {
@@ -90,16 +109,21 @@ export async function testCommand(o: CommonOpts & { rules: string[]; events: str
       ev = JSON.parse(line);
     } catch (e) {
       bad++;
-      err(`${o.events}:${index + 1}: invalid JSON: ${(e as Error).message}`);
+      err(`${o.events}:${index}: invalid JSON: ${(e as Error).message}`);
       continue;
     }
     if (!ev || typeof ev !== 'object' || Array.isArray(ev)) {
       bad++;
-      err(`${o.events}:${index + 1}: not a JSON object`);
+      err(`${o.events}:${index}: not a JSON object`);
       continue;
     }
     events++;
+    const before = rs.stats.untimed;
     const res: Alert[] = rs.evaluate(ev as Record<string, unknown>);
+    if (rs.stats.untimed > before) {
+      untimed++;
+      err(`${o.events}:${index}: event has no valid timestamp; not counted by correlation(s) ${rs.stats.lastUntimed.join(', ')}`);
+    }
     for (const a of res) {
       alerts++;
       fired.set(a.rule_id, (fired.get(a.rule_id) ?? 0) + 1);
@@ -110,6 +134,8 @@ export async function testCommand(o: CommonOpts & { rules: string[]; events: str
           level: a.level,
           event_index: index,
           matched: a.matched,
+          ...(a.untimed ? { untimed: true } : {}),
+          ...(a.truncated ? { truncated: a.truncated } : {}),
           tags: a.tags,
           rule_path: a.rule_path,
           timestamp: a.timestamp,
@@ -122,7 +148,7 @@ export async function testCommand(o: CommonOpts & { rules: string[]; events: str
     }
   }
   err(
-    `${events} event(s) replayed, ${alerts} alert(s) from ${fired.size} rule(s); ${rs.activeCount} active rule(s), ${rs.inactive.length} inactive, ${rs.errors.length} rule error(s)${bad ? `, ${bad} unreadable event line(s)` : ''}${rs.stats.evalErrors ? `, ${rs.stats.evalErrors} evaluation error(s) (${rs.stats.lastError})` : ''}`,
+    `${events} event(s) replayed, ${alerts} alert(s) from ${fired.size} rule(s); ${rs.activeCount} active rule(s), ${rs.inactive.length} inactive, ${rs.errors.length} rule error(s)${bad ? `, ${bad} unreadable event line(s)` : ''}${untimed ? `, ${untimed} event(s) without a valid timestamp (not counted by correlations)` : ''}${rs.stats.evalErrors ? `, ${rs.stats.evalErrors} evaluation error(s) (${rs.stats.lastError})` : ''}`,
   );
   if (!o.json && fired.size) {
     for (const [id, n] of [...fired].sort((a, b) => b[1] - a[1])) {
@@ -130,11 +156,12 @@ export async function testCommand(o: CommonOpts & { rules: string[]; events: str
       err(`  ${String(n).padStart(6)}  ${r?.title ?? id}`);
     }
   }
-  return rs.errors.length || bad ? 1 : 0;
+  return rs.errors.length || bad || untimed ? 1 : 0;
 }
 
 /** `vigil rules list` → exit code */
-export function listCommand(o: CommonOpts & { rules: string[]; inactive?: boolean }): number {
+export function listCommand(o: CommonOpts & { rules: string[]; inactive?: boolean; defaulted?: boolean }): number {
+  requirePaths(o.rules, o.defaulted ? 'rules directory' : '--rules', o.defaulted ? 'give --rules DIR or set $VIGIL_RULES' : undefined);
   const rs = RuleSet.fromPaths(o.rules, ruleSetOptions(o));
   const rows = rs.rules.filter((r) => o.inactive || r.active);
   if (o.json) out(JSON.stringify(rows));
@@ -200,7 +227,8 @@ See docs/detection.md for the supported Sigma features.`,
     .addHelpText(
       'after',
       `
-Exit status: 0 when every rule loads, 1 when any file has errors, 2 on usage errors.
+Exit status: 0 when every rule loads, 1 when any file has errors, 2 on usage errors,
+4 when a PATH does not exist.
 
 Examples:
   vigil rules lint rules/
@@ -219,9 +247,12 @@ Examples:
       'after',
       `
 With --json, stdout has one object per match:
-  {"rule_id", "rule_title", "level", "event_index" (0-based line in FILE), "matched", "tags", ...}
-and a summary goes to stderr.
-Exit status: 0 ok, 1 when rules have errors or event lines are unreadable, 2 on usage errors.
+  {"rule_id", "rule_title", "level", "event_index" (line number in FILE, from 1), "matched", "tags", ...}
+and a summary goes to stderr. Unreadable lines are reported as FILE:LINE (from 1, the same numbers).
+An event without a valid timestamp that a correlation would count is reported (FILE:LINE) and
+not counted: a correlation window needs the event's time.
+Exit status: 0 ok, 1 when rules have errors, event lines are unreadable or lack the timestamp
+a correlation needs, 2 on usage errors, 4 when a rule path or the events file does not exist.
 
 Example:
   vigil rules test --rules rules/ --events recorded.jsonl --json | jq .rule_title`,
@@ -236,5 +267,5 @@ Example:
       .option('--inactive', 'include rules without a vigil event source'),
   )
     .addHelpText('after', `\nDefault rules directory: $VIGIL_RULES or ${DEFAULT_RULES_DIR}\n`)
-    .action((o: CommonOpts & { rules?: string[]; inactive?: boolean }) => run(() => listCommand({ ...o, rules: o.rules ?? [DEFAULT_RULES_DIR] })));
+    .action((o: CommonOpts & { rules?: string[]; inactive?: boolean }) => run(() => listCommand({ ...o, rules: o.rules ?? [DEFAULT_RULES_DIR], defaulted: !o.rules })));
 }

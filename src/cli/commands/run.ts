@@ -13,8 +13,8 @@ import type { Sink } from '../../sinks/sink.js';
 import { BpfError } from '../../kernel/errors.js';
 import { onLibbpfLog } from '../../kernel/log.js';
 import { ensureMounts } from '../../kernel/mounts.js';
-import { createRunDetector } from '../../detection/live.js';
-import { CliError, UsageError, UnavailableError, VigilError, fromSqliteError, fromSystemError, shown } from '../errors.js';
+import { createRunDetector, missingRulePaths } from '../../detection/live.js';
+import { CliError, InputError, UsageError, UnavailableError, VigilError, fromSqliteError, fromSystemError, shown } from '../errors.js';
 import { needsKernel, opt } from '../options.js';
 import { safeText } from '../../util/text.js';
 import { ExecGuardService } from '../../enforcement/index.js';
@@ -204,6 +204,11 @@ async function runAgent(flags: RunFlags): Promise<void> {
   const log = pino({ level: flags.logLevel ?? 'info', base: { app: 'vigil' } }, pino.destination({ dest: 2, sync: true }));
   const settings = resolveRun(flags);
   const cfg = settings.config;
+  const missingRules = missingRulePaths(cfg.rules);
+  if (missingRules.length)
+    throw new InputError('input.not_found', `${flags.rules?.length ? '--rules' : 'rules'} ${missingRules.map((m) => shown(m)).join(', ')}`, 'no such file or directory', {
+      hint: 'a rule path that does not exist is an error, not an empty rule set: create it or correct the path',
+    });
   ensureMounts();
   onLibbpfLog((level, line) => {
     if (level === 'warn' && !libbpfQuiet) log.warn({ libbpf: true }, line.trimEnd());
