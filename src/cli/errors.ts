@@ -115,6 +115,12 @@ export function shown(v: string, max = 80): string {
   return s.length > max ? `${s.slice(0, max - 1)}…(${v.length} characters)` : s;
 }
 
+/** A BPF refusal in a few words: the operation, the errno, the verifier's last line when there is one. */
+export function bpfRefusal(e: { op: string; code: string }): string {
+  const verifier = (e as { reason?: string }).reason;
+  return `${e.op}: ${e.code}${verifier ? ` [${verifier}]` : ''}`;
+}
+
 /** What a system error (ENOENT, EISDIR, ...) on `path` means, as an error of its class. */
 export function fromSystemError(e: NodeJS.ErrnoException, subject: string | undefined, doing?: string): VigilError | undefined {
   const what = doing ? `${doing}: ` : '';

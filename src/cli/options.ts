@@ -5,7 +5,7 @@
  * (test/cli/sweep.test.ts) knows which values to try on every option.
  */
 import { Argument, Option, type Command } from 'commander';
-import { closeSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InputError, UsageError, shown } from './errors.js';
 import { parseTimeBound } from '../util/text.js';
@@ -161,6 +161,49 @@ export function checkDir(subject: string, v: string, opts: { mustExist: boolean 
   });
 }
 
+/** The file system type `path` (or its nearest existing parent) is on, from /proc/self/mounts. */
+export function fsTypeOf(path: string): string | undefined {
+  let p = resolve(path);
+  for (;;) {
+    try {
+      p = realpathSync(p);
+      break;
+    } catch {
+      const up = dirname(p);
+      if (up === p) return undefined;
+      p = up;
+    }
+  }
+  let best: { dir: string; type: string } | undefined;
+  let mounts: string;
+  try {
+    mounts = readFileSync('/proc/self/mounts', 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of mounts.split('\n')) {
+    const f = line.split(' ');
+    if (f.length < 3) continue;
+    const dir = f[1]!.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+    const inside = dir === '/' || p === dir || p.startsWith(`${dir}/`);
+    if (inside && (!best || dir.length >= best.dir.length)) best = { dir, type: f[2]! };
+  }
+  return best?.type;
+}
+
+/**
+ * A bpffs directory for pins. Arming and disarming remove what is in it, so a
+ * directory anywhere else (a home directory, /tmp) is refused.
+ */
+export function checkPinDir(subject: string, v: string): string {
+  checkDir(subject, v, { mustExist: false });
+  const type = fsTypeOf(v);
+  if (type !== 'bpf') {
+    throw new InputError('input.not_bpffs', `${subject} ${shown(v)}`, `not on a bpf file system (${type ?? 'unknown'}): the exec guard pins live in bpffs, and arming or disarming empties this directory`, { hint: 'give a directory under /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf)' });
+  }
+  return v;
+}
+
 export function parseCount(subject: string, v: string, opts: { min?: number } = {}): number {
   const min = opts.min ?? 1;
   const t = v.trim();
@@ -193,7 +236,7 @@ const PARSERS: Partial<Record<OptionKind, Parse>> = {
   database: (v, s) => checkDatabase(s, v, { mustExist: false }),
   'out-file': (v, s) => checkOutputFile(s, v),
   dir: (v, s) => checkDir(s, v, { mustExist: true }),
-  'pin-dir': (v, s) => checkDir(s, v, { mustExist: false }),
+  'pin-dir': (v, s) => checkPinDir(s, v),
   'rules-path': (v, s) => {
     checkPathText(s, v);
     return v;

@@ -3,7 +3,8 @@
  * events made from them: `exec_blocked` (enforced, EPERM) and `would_block`
  * (monitor mode, or an exempt process).
  */
-import type { ProcessContext } from '../process/context.js';
+import { ProcessContext } from '../process/context.js';
+import type { ExecGuardEvent } from '../events/schema.js';
 import { RecordError } from '../kernel/errors.js';
 import { BpfMap, RingBufferReader } from '../kernel/index.js';
 import { RecordType, VigilAncestor, VigilExecDecision } from '../events/layouts.js';
@@ -68,73 +69,51 @@ export function decodeDecision(v: DataView, bytes: Uint8Array, off: number, len:
   };
 }
 
-export interface AncestorInfo {
-  pid: number;
-  comm: string;
-  /** from the agent's process table when it knows the process */
-  image?: string;
-  commandLine?: string;
-}
-
-export interface ExecGuardEvent {
-  category: 'exec_guard';
-  /** with the agent's shared process context: the same identity every sensor's events carry */
-  Hostname?: string;
-  ProcessId?: number;
-  ProcessGuid?: string;
-  Image?: string;
-  User?: string;
-  action: 'exec_blocked' | 'would_block';
-  /** epoch ms */
-  ts: number;
-  /** the same instant, ISO-8601 (what every vigil event carries) */
-  timestamp: string;
-  ktime_ns: string;
-  rule: { id: number; match: 'inode' | 'path' | 'sha256'; mode: string; kind?: string; path?: string | null; sha256?: string | null; comment?: string | null };
-  /** the process that tried to exec (before the exec: its old image) */
-  process: { pid: number; tgid: number; ppid: number; uid: number; euid: number; gid: number; comm: string; start_ns: string; cgroup_id: string; loginuid: number };
-  ancestors: AncestorInfo[];
-  file: { path: string; path_truncated: boolean; dev: number; ino: string };
-  /** allowed because it is PID 1 or vigil itself */
-  exempt: boolean;
-  /** allowed because the global mode is monitor */
-  global_monitor: boolean;
-}
+export type { ExecGuardEvent };
 
 export interface EventContext {
   rules?: Map<number, DenyRule>;
-  /** richer ancestors from the agent's process table */
-  ancestors?: (pid: number) => AncestorInfo[] | undefined;
-  /** CLOCK_BOOTTIME ns -> epoch ms */
-  toEpochMs?: (ktimeNs: bigint) => number;
-  /** the agent's shared process enrichment (ProcessGuid, Hostname, User, Image) */
+  /**
+   * The agent's shared process enrichment (ProcessGuid, Hostname, User, Image,
+   * Ancestors from its process table). Without one (vigil deny events) a
+   * context of its own: the kernel record's comm and ancestors.
+   */
   process?: ProcessContext;
 }
 
+let ownContext: ProcessContext | undefined;
+
+/** A decision as an event of the published schema (ExecGuardSchema, docs/schema/event.schema.json). */
 export function decisionEvent(d: DecisionRecord, ctx: EventContext = {}): ExecGuardEvent {
+  const pc = ctx.process ?? (ownContext ??= new ProcessContext());
   const rule = ctx.rules?.get(d.ruleId);
-  const ts = ctx.toEpochMs ? ctx.toEpochMs(d.ktimeNs) : Date.now();
+  const task = pc.taskFields(d.ktimeNs, d.task);
+  const target = decodeBytes(d.path);
+  const known = pc.table.get(d.task.tgid);
+  // the process table's lineage when it knows the process, else what the kernel read
+  const Ancestors = known && known.startNs === d.task.startNs
+    ? pc.ancestors(known).list
+    : d.ancestors.slice(0, pc.bounds.maxDepth).map((a) => ({ ProcessId: a.tgid, Image: `[${a.comm}]`, CommandLine: '' }));
+  const match = MatchName[d.match] ?? 'inode';
   const ev: ExecGuardEvent = {
     category: 'exec_guard',
-    action: d.action === Action.BLOCKED ? 'exec_blocked' : 'would_block',
-    ts,
-    timestamp: new Date(ts).toISOString(),
-    ktime_ns: d.ktimeNs.toString(),
-    rule: { id: d.ruleId, match: MatchName[d.match] ?? 'inode', mode: modeName(d.mode) },
-    process: {
-      pid: d.task.pid, tgid: d.task.tgid, ppid: d.task.ppid, uid: d.task.uid, euid: d.task.euid, gid: d.task.gid,
-      comm: d.task.comm, start_ns: d.task.startNs.toString(), cgroup_id: d.task.cgroupId.toString(), loginuid: d.task.loginuid,
+    ...pc.actor(d.ktimeNs, d.task),
+    ParentProcessId: d.task.ppid,
+    TargetFilename: target.text,
+    Ancestors,
+    vigil: {
+      ...task,
+      action: d.action === Action.BLOCKED ? 'exec_blocked' : 'would_block',
+      rule: { id: d.ruleId, match, mode: modeName(d.mode) },
+      dev: d.fileDev,
+      ino: d.fileIno.toString(),
+      exempt: (d.flags & DecisionFlags.EXEMPT) !== 0,
+      global_monitor: (d.flags & DecisionFlags.GLOBAL_MONITOR) !== 0,
     },
-    ancestors: ctx.ancestors?.(d.task.tgid) ?? d.ancestors.map((a) => ({ pid: a.tgid, comm: a.comm })),
-    file: { path: decodeBytes(d.path).text, path_truncated: (d.flags & DecisionFlags.PATH_TRUNCATED) !== 0, dev: d.fileDev, ino: d.fileIno.toString() },
-    exempt: (d.flags & DecisionFlags.EXEMPT) !== 0,
-    global_monitor: (d.flags & DecisionFlags.GLOBAL_MONITOR) !== 0,
   };
-  if (ctx.process) {
-    const a = ctx.process.actor(d.ktimeNs, d.task);
-    Object.assign(ev, { Hostname: a.Hostname, ProcessId: a.ProcessId, ProcessGuid: a.ProcessGuid, Image: a.Image, User: a.User });
-  }
-  if (rule) Object.assign(ev.rule, { kind: rule.kind, path: rule.path, sha256: rule.sha256, comment: rule.comment });
+  if (d.flags & DecisionFlags.PATH_TRUNCATED) ev.vigil.truncated = ['TargetFilename'];
+  if (target.raw !== undefined) ev.vigil.raw = { TargetFilename: target.raw };
+  if (rule) Object.assign(ev.vigil.rule, { kind: rule.kind, path: rule.path, sha256: rule.sha256, comment: rule.comment });
   return ev;
 }
 

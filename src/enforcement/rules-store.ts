@@ -75,6 +75,20 @@ export class RulesStore {
     return { ...r, id: Number(info.lastInsertRowid), createdMs: now };
   }
 
+  /**
+   * Add a rule unless one with the same target (the same path, or the same
+   * digest and path) is stored: then that one is kept, its mode and comment
+   * updated. A retried `vigil deny add` never stores a rule twice.
+   */
+  addOrKeep(r: NewRule): { rule: DenyRule; created: boolean; changed: boolean } {
+    const same = this.list().find((x) => x.kind === r.kind && x.path === r.path && x.sha256 === r.sha256);
+    if (!same) return { rule: this.add(r), created: true, changed: true };
+    if (same.mode === r.mode && (r.comment === null || same.comment === r.comment)) return { rule: same, created: false, changed: false };
+    const comment = r.comment ?? same.comment;
+    this.db.prepare('UPDATE guard_rules SET mode = ?, comment = ? WHERE id = ?').run(r.mode, comment, same.id);
+    return { rule: { ...same, mode: r.mode, comment }, created: false, changed: true };
+  }
+
   get(id: number): DenyRule | undefined {
     const row = this.db.prepare('SELECT * FROM guard_rules WHERE id = ?').get(id) as Row | undefined;
     return row ? fromRow(row) : undefined;
@@ -104,6 +118,28 @@ export class RulesStore {
       return row?.value === 'monitor' ? 'monitor' : 'enforce';
     } catch {
       return 'enforce';
+    }
+  }
+
+  /**
+   * Why the guard could not be armed here, the last time it was tried (by
+   * `vigil deny add|apply` or `vigil run`); null once it was armed.
+   */
+  armFailure(): { reason: string; atMs: number; by: string } | null {
+    try {
+      const row = this.db.prepare("SELECT value FROM guard_settings WHERE key = 'arm_failure'").get() as { value: string } | undefined;
+      return row ? (JSON.parse(row.value) as { reason: string; atMs: number; by: string }) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  setArmFailure(f: { reason: string; by: string } | null): void {
+    if (!f) this.db.prepare("DELETE FROM guard_settings WHERE key = 'arm_failure'").run();
+    else {
+      this.db
+        .prepare("INSERT INTO guard_settings (key, value) VALUES ('arm_failure', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .run(JSON.stringify({ reason: f.reason, atMs: Date.now(), by: f.by }));
     }
   }
 

@@ -9,7 +9,7 @@ import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { RecordError } from '../kernel/errors.js';
 import { DEFAULT_PIN_DIR, type Mode } from './abi.js';
-import { DecisionReader, decisionEvent, type AncestorInfo, type ExecGuardEvent } from './decision.js';
+import { DecisionReader, decisionEvent, type ExecGuardEvent } from './decision.js';
 import { ExecGuard, resolveFile, type ReconcileResult } from './guard.js';
 import { RulesStore, type DenyRule } from './rules-store.js';
 
@@ -75,10 +75,7 @@ export function applyRules(loc: GuardLocation, opts: { arm?: boolean } = {}): { 
 
 export interface GuardServiceOptions extends GuardLocation {
   onEvent: (ev: ExecGuardEvent) => void;
-  /** ancestors from the agent's process table (pid -> parent first) */
-  ancestors?: (pid: number) => AncestorInfo[] | undefined;
-  toEpochMs?: (ktimeNs: bigint) => number;
-  /** the agent's shared process enrichment */
+  /** the agent's shared process enrichment (identity, time, Ancestors from its process table) */
   process?: ProcessContext;
   /** re-resolve path rules and pick up rule changes every N ms (default 2000) */
   revalidateMs?: number;
@@ -111,13 +108,7 @@ export class ExecGuardService {
     this.revalidate();
     this.reader = new DecisionReader(guard.map('events'), (d) => {
       this.decisions++;
-      const ctx = {
-        rules: this.rules,
-        ...(this.opts.ancestors ? { ancestors: this.opts.ancestors } : {}),
-        ...(this.opts.toEpochMs ? { toEpochMs: this.opts.toEpochMs } : {}),
-        ...(this.opts.process ? { process: this.opts.process } : {}),
-      };
-      this.opts.onEvent(decisionEvent(d, ctx));
+      this.opts.onEvent(decisionEvent(d, { rules: this.rules, ...(this.opts.process ? { process: this.opts.process } : {}) }));
     }, this.opts.onBadRecord);
     this.reader.start(this.opts.onError);
     const every = this.opts.revalidateMs ?? 2000;

@@ -18,7 +18,7 @@ export const decimal = z.string().regex(/^\d+$/);
 export const AncestorSchema = z
   .object({
     ProcessId: u32.describe('process id of the ancestor'),
-    Image: z.string().describe('its executable path ("" when unknown)'),
+    Image: z.string().describe('its executable path ("" when unknown; "[comm]", the kernel task name, when only the kernel named it)'),
     CommandLine: z.string().describe('its argv joined by spaces ("" when unknown), at most events.ancestors.max_command_line characters'),
     truncated: z.literal(true).optional().describe('the command line was cut to events.ancestors.max_command_line characters'),
   })
@@ -124,7 +124,54 @@ export type ProcessCreationEvent = z.infer<typeof ProcessCreationSchema>;
 export type ProcessTerminationEvent = z.infer<typeof ProcessTerminationSchema>;
 export type VigilProcessFields = Omit<ProcessCreationEvent['vigil'], 'argv' | 'argc' | 'exe_dev' | 'exe_ino'>;
 
-export type EventCategory = 'process_creation' | 'process_termination' | 'file_event' | 'network_connection' | 'dns_query' | 'exec_decision';
+/**
+ * An exec guard decision (src/enforcement): not from a sensor, so the registry
+ * adds it to EventSchema next to the sensors' events (AGENT_EVENT_SCHEMAS).
+ * Sysmon's FileBlockExecutable shape: the process that tried to execute
+ * (ProcessId, ProcessGuid, Image, User), the file it tried (TargetFilename);
+ * the rule and the decision under `vigil`.
+ */
+export const ExecGuardSchema = z
+  .object({
+    category: z.literal('exec_guard'),
+    ...ActorCommon,
+    Image: z.string().describe('the program of the process that called execve (its image before the exec); "[comm]" when vigil has not seen it exec'),
+    ParentProcessId: u32,
+    TargetFilename: z.string().describe('the file the process tried to execute, as the kernel resolved it'),
+    Ancestors: z
+      .array(AncestorSchema)
+      .describe('parent first, at most events.ancestors.max_depth entries from the agent\'s process table; without it (vigil deny events), the kernel\'s own record: Image "[comm]", CommandLine ""'),
+    vigil: z
+      .object({
+        ...VigilCommon,
+        action: z.enum(['exec_blocked', 'would_block']).describe('exec_blocked: the exec failed with EPERM; would_block: allowed (monitor mode, or an exempt process)'),
+        rule: z
+          .object({
+            id: z.number().int().min(0).describe('the deny rule (vigil deny list)'),
+            match: z.enum(['inode', 'path', 'sha256']).describe('what matched: the inode, the path or the content'),
+            mode: z.string().describe('the rule\'s mode in the kernel: enforce or monitor'),
+            kind: z.enum(['path', 'sha256']).optional().describe('from the rule store, when the rule is still there'),
+            path: z.string().nullable().optional(),
+            sha256: z.string().nullable().optional(),
+            comment: z.string().nullable().optional(),
+          })
+          .strict(),
+        dev: u32.describe('kernel device number (major<<20|minor) of the file'),
+        ino: decimal.describe('inode number of the file'),
+        exempt: z.boolean().describe('allowed because it is PID 1 or vigil itself'),
+        global_monitor: z.boolean().describe('allowed because the global mode is monitor (vigil deny mode)'),
+      })
+      .strict(),
+  })
+  .strict()
+  .describe('The exec guard decided on an execve: blocked it (vigil.action exec_blocked) or would have (would_block).');
+
+export type ExecGuardEvent = z.infer<typeof ExecGuardSchema>;
+
+/** Events the agent emits that do not come from a sensor (the registry adds them to EventSchema). */
+export const AGENT_EVENT_SCHEMAS = [ExecGuardSchema] as const;
+
+export type EventCategory = 'process_creation' | 'process_termination' | 'file_event' | 'network_connection' | 'dns_query' | 'exec_guard';
 
 /** The process event schemas (the exec sensor's; the registry joins every sensor's into EventSchema). */
 export const PROCESS_EVENT_SCHEMAS = [ProcessCreationSchema, ProcessTerminationSchema] as const;

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { SHARED_LAYOUTS, type Layout } from '../events/layouts.js';
+import { AGENT_EVENT_SCHEMAS } from '../events/schema.js';
 import type { SensorPlugin } from './sensor.js';
 import { execSensor } from './exec/index.js';
 import { netSensor } from './net/index.js';
@@ -37,9 +38,9 @@ export function sensorsConfigSchema() {
 /** Every record layout: shared ones and each sensor's. */
 export const ALL_LAYOUTS: Layout[] = [...SHARED_LAYOUTS, ...SENSORS.flatMap((s) => s.layouts)];
 
-/** Every event vigil's sensors emit, one discriminated union over `category`. */
+/** Every event vigil emits, one discriminated union over `category`: the sensors' and the agent's own (exec guard decisions). */
 export const EventSchema = z
-  .discriminatedUnion('category', SENSORS.flatMap((s) => s.eventSchemas) as unknown as [z.ZodObject, ...z.ZodObject[]])
+  .discriminatedUnion('category', [...SENSORS.flatMap((s) => s.eventSchemas), ...AGENT_EVENT_SCHEMAS] as unknown as [z.ZodObject, ...z.ZodObject[]])
   .describe('A vigil event (one JSON object per line in the audit log).');
 
 /** The published JSON Schema of events (docs/schema/event.schema.json). */

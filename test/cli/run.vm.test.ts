@@ -9,6 +9,7 @@ import { appendFileSync, chmodSync, copyFileSync, mkdirSync, readFileSync, realp
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { EventSchema } from '../../src/sensors/index.js';
 
 const inVm = process.env.VIGIL_IN_VM === '1';
 const REPO = resolve(new URL('.', import.meta.url).pathname, '../..');
@@ -62,10 +63,12 @@ describe.skipIf(!inVm)('vigil run in the VM', () => {
     expect(exec.Ancestors[1].ProcessId).toBe(process.pid);
 
     const blocked = evs.find((e) => e.category === 'exec_guard');
-    expect(blocked).toMatchObject({ action: 'exec_blocked', rule: { mode: 'enforce', comment: 'vm run test' }, file: { path: realpathSync(denied) } });
+    expect(blocked).toMatchObject({ TargetFilename: realpathSync(denied), vigil: { action: 'exec_blocked', rule: { mode: 'enforce', comment: 'vm run test' } } });
     expect(Date.parse(blocked.timestamp)).toBeGreaterThan(Date.now() - 120_000);
     // ancestors come from the agent's process table: images are known
-    expect(blocked.ancestors[0]).toMatchObject({ pid: process.pid, image: realpathSync(process.execPath) });
+    expect(blocked.Ancestors[0]).toMatchObject({ ProcessId: process.pid, Image: realpathSync(process.execPath) });
+    // every event the agent wrote validates against the published schema (exec guard decisions too)
+    for (const e of evs) expect(EventSchema.safeParse(e).error, JSON.stringify(e)).toBeUndefined();
 
     // the agent is gone; the kernel still says no, until disarmed
     expect((spawnSync(denied).error as NodeJS.ErrnoException | undefined)?.code).toBe('EPERM');

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExecGuard } from '../../src/enforcement/index.js';
+import { EventSchema } from '../../src/sensors/index.js';
 
 const inVm = process.env.VIGIL_IN_VM === '1';
 const REPO = resolve(new URL('.', import.meta.url).pathname, '../..');
@@ -43,6 +44,9 @@ function makeExe(name: string): string {
   return p;
 }
 
+/** every event any agent of this file printed (checked against the published schema at the end) */
+const emitted: Record<string, unknown>[] = [];
+
 class Agent {
   lines: Record<string, unknown>[] = [];
   private buf = '';
@@ -57,7 +61,9 @@ class Agent {
         const line = this.buf.slice(0, i);
         this.buf = this.buf.slice(i + 1);
         try {
-          this.lines.push(JSON.parse(line));
+          const v = JSON.parse(line);
+          this.lines.push(v);
+          if (v.category) emitted.push(v);
         } catch {
           /* not JSON */
         }
@@ -94,7 +100,7 @@ describe.skipIf(!inVm)('exec guard (in the VM)', () => {
     ExecGuard.disarm(PIN);
   });
 
-  it('denies a path with EPERM and reports exec_blocked with rule, process, ancestors and file', async () => {
+  it('denies a path with EPERM and reports exec_blocked: the process, its Ancestors, TargetFilename, the rule', async () => {
     denied = makeExe('denied');
     const allowed = makeExe('allowed');
     expect(run(denied)).toBe(0);
@@ -108,16 +114,16 @@ describe.skipIf(!inVm)('exec guard (in the VM)', () => {
     expect(run('/bin/true')).toBe(0);
     expect(spawnSync('/bin/sh', ['-c', 'echo hi'], { encoding: 'utf8' }).stdout).toBe('hi\n');
 
-    const ev = await agent.waitFor((l) => l.action === 'exec_blocked' && l.rule?.id === id);
+    const ev = await agent.waitFor((l) => l.vigil?.action === 'exec_blocked' && l.vigil?.rule?.id === id);
     expect(ev.category).toBe('exec_guard');
-    expect(ev.rule).toMatchObject({ id, mode: 'enforce', kind: 'path', comment: 'test deny' });
-    expect(['inode', 'path']).toContain(ev.rule.match);
-    expect(ev.file.path).toBe(realpathSync(denied));
+    expect(ev.vigil.rule).toMatchObject({ id, mode: 'enforce', kind: 'path', comment: 'test deny' });
+    expect(['inode', 'path']).toContain(ev.vigil.rule.match);
+    expect(ev.TargetFilename).toBe(realpathSync(denied));
     // the child the test forked (its exec failed), whose parent is this process
-    expect(ev.process.ppid).toBe(process.pid);
-    expect(ev.process.tgid).not.toBe(process.pid);
-    expect(ev.ancestors[0].pid).toBe(process.pid);
-    expect(ev.ancestors.length).toBeGreaterThanOrEqual(2);
+    expect(ev.ParentProcessId).toBe(process.pid);
+    expect(ev.ProcessId).not.toBe(process.pid);
+    expect(ev.Ancestors[0].ProcessId).toBe(process.pid);
+    expect(ev.Ancestors.length).toBeGreaterThanOrEqual(2);
   });
 
   it('denies by path a file replaced at that path (new inode)', () => {
@@ -135,8 +141,8 @@ describe.skipIf(!inVm)('exec guard (in the VM)', () => {
     copyFileSync(payload, copy);
     chmodSync(copy, 0o755);
     expect(run(copy)).toBe('EPERM');
-    const ev = await agent.waitFor((l) => l.action === 'exec_blocked' && l.rule?.id === id && l.file?.path === copy);
-    expect(ev.rule.match).toBe('sha256');
+    const ev = await agent.waitFor((l) => l.vigil?.action === 'exec_blocked' && l.vigil?.rule?.id === id && l.TargetFilename === copy);
+    expect(ev.vigil.rule.match).toBe('sha256');
     // a different content is not affected
     expect(run(makeExe('other'))).toBe(0);
   });
@@ -146,14 +152,14 @@ describe.skipIf(!inVm)('exec guard (in the VM)', () => {
     const out = vigilOk('deny', 'add', mon, '--mode', 'monitor');
     const id = Number(/added rule (\d+)/.exec(out)?.[1]);
     expect(run(mon)).toBe(0);
-    const ev = await agent.waitFor((l) => l.action === 'would_block' && l.rule?.id === id);
-    expect(ev.rule.mode).toBe('monitor');
+    const ev = await agent.waitFor((l) => l.vigil?.action === 'would_block' && l.vigil?.rule?.id === id);
+    expect(ev.vigil.rule.mode).toBe('monitor');
   });
 
   it('global monitor mode downgrades enforce rules, enforce restores them', async () => {
     vigilOk('deny', 'mode', 'monitor');
     expect(run(denied)).toBe(0);
-    await agent.waitFor((l) => l.action === 'would_block' && l.global_monitor === true);
+    await agent.waitFor((l) => l.vigil?.action === 'would_block' && l.vigil?.global_monitor === true);
     vigilOk('deny', 'mode', 'enforce');
     expect(run(denied)).toBe('EPERM');
   });
@@ -176,7 +182,7 @@ describe.skipIf(!inVm)('exec guard (in the VM)', () => {
     const ready = await agent.waitFor((l) => l.ready === true);
     expect(ready.adopted).toBe(true);
     expect(run(denied)).toBe('EPERM');
-    await agent.waitFor((l) => l.action === 'exec_blocked' && l.file?.path === realpathSync(denied));
+    await agent.waitFor((l) => l.vigil?.action === 'exec_blocked' && l.TargetFilename === realpathSync(denied));
   });
 
   it('deny rm lifts one rule at once', () => {
@@ -185,6 +191,15 @@ describe.skipIf(!inVm)('exec guard (in the VM)', () => {
     vigilOk('deny', 'rm', String(late.id));
     expect(run(join(T, 'late'))).toBe(0);
     expect(run(denied)).toBe('EPERM');
+  });
+
+  it('every event the guard emitted validates against the published event schema (docs/schema/event.schema.json)', () => {
+    expect(emitted.length).toBeGreaterThan(5);
+    for (const ev of emitted) {
+      const r = EventSchema.safeParse(ev);
+      expect(r.error, JSON.stringify(ev)).toBeUndefined();
+      expect(ev.category).toBe('exec_guard');
+    }
   });
 
   it('vigil disarm lifts enforcement, deny apply re-arms it', () => {

@@ -9,6 +9,7 @@ import { SENSORS, EventSchema } from '../../src/sensors/index.js';
 import { BPF_OBJECT_DIR } from '../../src/sensors/bpf-sensor.js';
 import { BpfObject } from '../../src/kernel/index.js';
 import { checkLayouts } from '../../src/events/layouts.js';
+import { AGENT_EVENT_SCHEMAS } from '../../src/events/schema.js';
 
 const configDoc = readFileSync(new URL('../../docs/config.md', import.meta.url), 'utf8');
 
@@ -19,7 +20,10 @@ describe('sensor registry', () => {
     const cats = SENSORS.flatMap((s) => s.eventSchemas.map((e) => (e.shape as Record<string, z.ZodLiteral>).category!.value));
     expect(new Set(cats).size).toBe(cats.length);
     for (const s of SENSORS) expect(s.eventSchemas.map((e) => (e.shape as Record<string, z.ZodLiteral>).category!.value).sort()).toEqual([...s.categories].sort());
-    expect(EventSchema.options.length).toBe(cats.length);
+    // and the agent's own events (exec guard decisions), each category once
+    const agentCats = AGENT_EVENT_SCHEMAS.map((e) => (e.shape as Record<string, z.ZodLiteral>).category!.value);
+    expect(new Set([...cats, ...agentCats]).size).toBe(cats.length + agentCats.length);
+    expect(EventSchema.options.length).toBe(cats.length + agentCats.length);
   });
 
   for (const s of SENSORS) {

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { DEFAULT_PIN_DIR, ExecGuard } from '../../enforcement/index.js';
+import { needsKernel, opt } from '../options.js';
 
 export function register(program: Command): void {
-  program
-    .command('disarm')
+  needsKernel(program.command('disarm'))
     .description('remove the pinned exec guard: enforcement stops now (rules stay stored; `vigil deny apply` re-arms)')
-    .option('--pin-dir <dir>', 'bpffs directory of the exec guard', DEFAULT_PIN_DIR)
+    .addOption(opt('--pin-dir <dir>', 'bpffs directory of the exec guard', 'pin-dir', { default: DEFAULT_PIN_DIR }))
     .action((flags: { pinDir: string }) => {
       const removed = ExecGuard.disarm(flags.pinDir);
       if (!removed.length) process.stdout.write(`exec guard not armed (nothing pinned in ${flags.pinDir})\n`);

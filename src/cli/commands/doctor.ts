@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { formatReport, runDoctor } from '../../doctor/doctor.js';
+import { needsKernel } from '../options.js';
 
 export function register(program: Command): void {
-  program
-    .command('doctor')
+  needsKernel(program.command('doctor'))
     .description('report what this kernel supports (by loading real programs) and what vigil can enforce')
     .option('--json', 'machine-readable report')
     .addHelpText(
@@ -11,7 +11,7 @@ export function register(program: Command): void {
       `
 Each check tries the feature for real: BPF LSM, tracepoints and uprobes are loaded
 and attached (then detached), fanotify permission events are initialised.
-Exit status: 0 when the exec sensor can run, 1 otherwise.
+Exit status: 0 when the exec sensor can run, 1 otherwise (docs/cli.md).
 
 Examples:
   vigil doctor

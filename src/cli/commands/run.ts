@@ -14,12 +14,11 @@ import { BpfError } from '../../kernel/errors.js';
 import { onLibbpfLog } from '../../kernel/log.js';
 import { ensureMounts } from '../../kernel/mounts.js';
 import { createRunDetector, missingRulePaths } from '../../detection/live.js';
-import { CliError, InputError, UsageError, UnavailableError, VigilError, fromSqliteError, fromSystemError, shown } from '../errors.js';
+import { CliError, InputError, UsageError, UnavailableError, VigilError, bpfRefusal, fromSqliteError, fromSystemError, shown } from '../errors.js';
 import { needsKernel, opt } from '../options.js';
 import { safeText } from '../../util/text.js';
 import { ExecGuardService } from '../../enforcement/index.js';
 import { createFleetAgent } from '../../fleet/index.js';
-import { BootClock } from '../../kernel/clock.js';
 import type { Logger } from 'pino';
 
 let libbpfQuiet = false;
@@ -29,12 +28,9 @@ let libbpfQuiet = false;
  * detect-only. Blocked and would-block decisions flow through the agent's sinks.
  */
 function startGuard(agent: Agent, cfg: Config, log: Logger): ExecGuardService | null {
-  const clock = new BootClock();
   const svc = new ExecGuardService({
     db: cfg.db ?? DEFAULT_DB,
     onEvent: (ev) => agent.emit(ev as unknown as Record<string, unknown>),
-    ancestors: (pid) => agent.table.ancestors(pid).map((a) => ({ pid: a.ProcessId, comm: '', image: a.Image, commandLine: a.CommandLine })),
-    toEpochMs: (ns) => Number(clock.wallNs(ns) / 1_000_000n),
     process: agent.process,
     onError: (e) => log.error({ err: e }, 'exec guard error'),
     onBadRecord: (e) => log.warn({ offset: e.offset }, `bad exec guard record skipped: ${e.message}`),
@@ -47,7 +43,7 @@ function startGuard(agent: Agent, cfg: Config, log: Logger): ExecGuardService | 
     return svc;
   } catch (e) {
     // one warning: the reason once (the libbpf log only at debug level)
-    const reason = e instanceof BpfError ? `${e.op}: ${e.code}${e.reason ? ` [${e.reason}]` : ''}` : String((e as Error).message ?? e);
+    const reason = e instanceof BpfError ? bpfRefusal(e) : String((e as Error).message ?? e);
     if (e instanceof BpfError && e.log) log.debug({ libbpf_log: e.log }, 'exec guard load log');
     log.warn(
       { enforcement: 'detect-only', reason, ...(e instanceof BpfError && e.hint ? { hint: e.hint } : {}) },
