@@ -15,8 +15,7 @@
  * in-memory batch buffers, a batch the spool refuses (full), a batch the server
  * refuses for good (larger than its max message size).
  */
-import { headers, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { H, type RecordKind } from './names.js';
 import type { Spool, SpoolRecord } from './spool.js';
 
@@ -69,7 +68,13 @@ export class FleetPublisher {
   private readonly batches = new Map<string, OpenBatch>();
   private buffered = 0;
   private timer: NodeJS.Timeout | null = null;
-  private js: JetStreamClient | null = null;
+  private nc: NatsConnection | null = null;
+  private inbox = '';
+  private sub: Subscription | null = null;
+  private sweeper: NodeJS.Timeout | null = null;
+  /** published, waiting for the server's ack: token → batch */
+  private readonly pending = new Map<string, { rec: SpoolRecord; gen: number; sentAt: number }>();
+  private token = 0;
   private connected = false;
   private gen = 0;
   private sendSeq: number;
@@ -147,7 +152,12 @@ export class FleetPublisher {
 
   /** Use this connection (the sender starts when it is connected). */
   attach(nc: NatsConnection): void {
-    this.js = jetstream(nc, { timeout: this.opts.publishTimeoutMs ?? 10_000 });
+    this.nc = nc;
+    this.inbox = createInbox();
+    this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => this.onReply(err, msg) });
+    const timeout = this.opts.publishTimeoutMs ?? 10_000;
+    this.sweeper = setInterval(() => this.sweep(timeout), Math.min(1000, timeout));
+    this.sweeper.unref();
     this.setConnected(!nc.isClosed());
     void (async () => {
       for await (const st of nc.status()) {
@@ -177,7 +187,7 @@ export class FleetPublisher {
   }
 
   private kick(): void {
-    if (!this.js || !this.connected || this.failing) return;
+    if (!this.nc || !this.connected || this.failing) return;
     const spool = this.opts.spool;
     while (this.inflight < this.window && this.sendSeq <= spool.lastSeq) {
       const seq = this.sendSeq;
@@ -218,37 +228,79 @@ export class FleetPublisher {
   }
 
   private publish(r: SpoolRecord): void {
-    const js = this.js!;
     const gen = this.gen;
-    this.inflight++;
+    const token = `${gen}_${++this.token}`;
     const h = headers();
+    h.set('Nats-Msg-Id', r.msgId);
     h.set(H.host, this.opts.hostId);
     h.set(H.seq, String(r.seq));
     h.set(H.count, String(r.count));
     h.set(H.t0, String(r.t0));
     h.set(H.kind, r.kind);
-    js.publish(r.subject, r.body, { msgID: r.msgId, headers: h }).then(
-      (ack) => {
-        if (gen === this.gen) this.inflight--;
-        if (!this.opts.spool.isAcked(r.seq)) {
-          this.opts.spool.ack(r.seq);
-          this.unackedRecords -= r.count;
-          this.s.published += r.count;
-          this.s.batchesPublished++;
-          if (ack.duplicate) this.s.duplicates++;
+    this.inflight++;
+    this.pending.set(token, { rec: r, gen, sentAt: this.now() });
+    try {
+      this.nc!.publish(r.subject, r.body, { reply: `${this.inbox}.${token}`, headers: h });
+    } catch (e) {
+      this.pending.delete(token);
+      this.inflight--;
+      this.onFail(r, e);
+    }
+  }
+
+  /** The server's answer to a publish: a PubAck, a JetStream error, or "no responders". */
+  private onReply(err: Error | null, msg: Msg): void {
+    const token = msg?.subject.slice(this.inbox.length + 1);
+    const p = token === undefined ? undefined : this.pending.get(token);
+    if (!p) return; // swept (timed out) already, or from a connection that is gone
+    this.pending.delete(token!);
+    if (p.gen === this.gen) this.inflight--;
+    let fail: string | null = err ? String(err.message ?? err) : null;
+    let duplicate = false;
+    if (!fail) {
+      if (msg.headers?.code === 503 || msg.data.length === 0) fail = 'no responders (no stream for this subject?)';
+      else {
+        try {
+          const a = JSON.parse(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength).toString('utf8')) as { error?: { description?: string; code?: number }; duplicate?: boolean };
+          if (a.error) fail = `${a.error.description ?? 'JetStream error'}${a.error.code ? ` (${a.error.code})` : ''}`;
+          else duplicate = a.duplicate === true;
+        } catch {
+          fail = 'unreadable publish acknowledgement';
         }
-        if (this.failing) this.retryWhenSettled();
-        else {
-          this.backoffMs = 250;
-          this.kick();
-        }
-      },
-      (err: unknown) => {
-        if (gen !== this.gen) return;
-        this.inflight--;
-        this.onFail(r, err);
-      },
-    );
+      }
+    }
+    if (fail) {
+      if (p.gen === this.gen) this.onFail(p.rec, new Error(fail));
+      return;
+    }
+    this.acked(p.rec, duplicate);
+  }
+
+  private acked(r: SpoolRecord, duplicate: boolean): void {
+    if (!this.opts.spool.isAcked(r.seq)) {
+      this.opts.spool.ack(r.seq);
+      this.unackedRecords -= r.count;
+      this.s.published += r.count;
+      this.s.batchesPublished++;
+      if (duplicate) this.s.duplicates++;
+    }
+    if (this.failing) this.retryWhenSettled();
+    else {
+      this.backoffMs = 250;
+      this.kick();
+    }
+  }
+
+  /** Publishes without an answer within the timeout fail (and are sent again). */
+  private sweep(timeoutMs: number): void {
+    const limit = this.now() - timeoutMs;
+    for (const [token, p] of this.pending) {
+      if (p.sentAt > limit) continue;
+      this.pending.delete(token);
+      if (p.gen !== this.gen) continue;
+      this.inflight--;
+      this.onFail(p.rec, new Error('timeout'));
+    }
   }
 
   private onFail(r: SpoolRecord, err: unknown): void {
@@ -316,7 +368,12 @@ export class FleetPublisher {
   close(): void {
     this.sealAll();
     this.closed = true;
-    this.js = null;
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+    if (this.sub && this.nc && !this.nc.isClosed()) this.sub.unsubscribe();
+    this.sub = null;
+    this.nc = null;
+    this.pending.clear();
     this.connected = false;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
