@@ -130,7 +130,7 @@ class IntVec {
 }
 
 export class AhoCorasick {
-  private cls!: Int32Array;
+  private cls!: Uint16Array | Int32Array;
   private ncls!: number;
   /** full DFA (dense form), or null */
   private delta!: Int32Array | null;
@@ -156,13 +156,17 @@ export class AhoCorasick {
   static *build(patterns: string[], pids: number[], into?: AhoCorasick, denseCells = DENSE_CELLS): Generator<void, AhoCorasick, void> {
     const ac = into ?? (Object.create(AhoCorasick.prototype) as AhoCorasick);
     // alphabet
-    const cls = new Int32Array(65536);
+    // 16-bit classes; only a pattern set using all 65,536 code units needs wider ones
+    let cls: Uint16Array | Int32Array = new Uint16Array(65536);
     let ncls = 1;
     let work = 0;
     for (const p of patterns) {
       for (let i = 0; i < p.length; i++) {
         const c = p.charCodeAt(i);
-        if (cls[c] === 0) cls[c] = ncls++;
+        if (cls[c] === 0) {
+          if (ncls === 65536 && cls instanceof Uint16Array) cls = Int32Array.from(cls);
+          cls[c] = ncls++;
+        }
       }
       if ((work += p.length) >= STEP) {
         work = 0;

@@ -544,7 +544,9 @@ function fieldLeaf(c: PCtx, field: string | null, mods: string[], values: Node[]
   for (const { raw, at: vat } of raws) {
     // keywords are free-text searches: the value may appear anywhere in a field
     const s = field === null && spec.match === 'eq' && !spec.re && !spec.cidr && !spec.numOp && !spec.time ? { ...spec, match: 'contains' as const } : spec;
-    const r = compileValue(field === null && typeof raw !== 'string' && raw !== null ? String(raw) : raw, s, c.vctx);
+    // a rule that already has an error is refused: its regexes are not probed (200 ms each)
+    const vctx = c.errs.length ? { ...c.vctx, probe: false } : c.vctx;
+    const r = compileValue(field === null && typeof raw !== 'string' && raw !== null ? String(raw) : raw, s, vctx);
     if (typeof r === 'string') {
       c.errs.push(new DocError(`field '${label}': ${r}`, vat));
       continue;
