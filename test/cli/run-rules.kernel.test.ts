@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,4 +52,64 @@ describe('vigil run --rules', () => {
     expect(existsSync(alertsOut)).toBe(true);
     expect(readFileSync(alertsOut, 'utf8')).toContain(String(alert!.rule_id));
   });
+
+  it('follows rule files replaced by rename and deleted while running (worker-thread reloads)', async () => {
+    const dir = mkdtempSync(join('/dev/shm', 'vigil-reload-'));
+    const rules = join(dir, 'rules');
+    mkdirSync(rules);
+    // a marker command no other rule cares about: /bin/true with a unique argument
+    const marker = `vigil-reload-${process.pid}`;
+    const rule = (id: string, word: string): string =>
+      `title: live ${id}\nid: ${id}\nlevel: high\nlogsource:\n    product: linux\n    category: process_creation\ndetection:\n    sel:\n        Image|endswith: /true\n        CommandLine|contains: '${marker}-${word}'\n    condition: sel\n`;
+    const f = join(rules, 'live.yml');
+    writeFileSync(f, rule('live-a', 'one'));
+    const agent = spawn(process.execPath, [VIGIL, 'run', '--no-db', '--rules', rules, '--stdout', '--stats-interval', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    agent.stdout.on('data', (d) => (stdout += d));
+    agent.stderr.on('data', (d) => (stderr += d));
+    try {
+      const t0 = Date.now();
+      while (!stderr.includes('vigil running')) {
+        if (Date.now() - t0 > 30_000) throw new Error(`agent did not start: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(stderr).toMatch(/"scans":"worker thread"/);
+      /** run /bin/true WORD until an alert for it appears (or `ms` pass); the rule ids that fired */
+      const fire = async (word: string, ms: number): Promise<string[]> => {
+        const arg = `${marker}-${word}`;
+        const end = Date.now() + ms;
+        const from = stdout.length; // only alerts from now on
+        for (;;) {
+          spawnSync('/bin/true', [arg]);
+          await new Promise((r) => setTimeout(r, 100));
+          const ids = stdout
+            .slice(from)
+            .split('\n')
+            .filter((l) => l.startsWith('{"alert"'))
+            .map((l) => JSON.parse(l).alert as { rule_id: string; event?: { CommandLine?: string } })
+            .filter((a) => String(a.event?.CommandLine).includes(arg))
+            .map((a) => a.rule_id);
+          if (ids.length || Date.now() > end) return [...new Set(ids)];
+        }
+      };
+      expect(await fire('one', 3000)).toEqual(['live-a']);
+      // sed -i style: a new file renamed over the old one
+      writeFileSync(join(rules, '.live.tmp'), rule('live-b', 'two'));
+      renameSync(join(rules, '.live.tmp'), f);
+      expect(await fire('two', 5000)).toEqual(['live-b']);
+      expect(await fire('one', 1000)).toEqual([]);
+      // a later edit of the replaced file, then its deletion
+      writeFileSync(f, rule('live-c', 'three'));
+      expect(await fire('three', 5000)).toEqual(['live-c']);
+      rmSync(f);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await fire('three', 1000)).toEqual([]);
+      expect(stderr).toMatch(/rules reloaded/);
+    } finally {
+      agent.kill('SIGINT');
+      await new Promise((r) => agent.on('exit', r));
+    }
+  }, 60_000);
 });
+
