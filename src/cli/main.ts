@@ -6,7 +6,7 @@ import { register as registerRules } from './commands/rules.js';
 import { register as registerDeny } from './commands/deny.js';
 import { register as registerDisarm } from './commands/disarm.js';
 import { register as registerFleet } from './commands/fleet.js';
-import { EXIT, UnavailableError, errorClass, UsageError, VigilError, fromSqliteError, fromSystemError } from './errors.js';
+import { EXIT, UnavailableError, errorClass, UsageError, VigilError, fromSqliteError, fromSystemError, shown } from './errors.js';
 import { BpfError } from '../kernel/errors.js';
 import { ConfigError } from '../config/config.js';
 import { safeText } from '../util/text.js';
@@ -90,7 +90,8 @@ export function toVigilError(e: unknown): VigilError | unknown {
   if (e instanceof CommanderError) {
     const cmd = (e as CommanderError & { command?: Command }).command;
     const path = commandPath(cmd);
-    const msg = e.message.replace(/^error: /, '').replace(/\.$/, '');
+    // commander quotes the value: a huge one is cut so the line still names the option
+    const msg = e.message.replace(/^error: /, '').replace(/\.$/, '').replace(/'([^']{80,})'/g, (_m, v: string) => `'${shown(v, 60)}'`);
     if (e.code === 'commander.help') {
       const subs = cmd?.commands.map((c) => c.name()).join(', ');
       return Object.assign(new UsageError(undefined, `a subcommand is needed${subs ? ` (${subs})` : ''}`, { code: 'usage.missing_command' }), { command: cmd });
@@ -107,6 +108,8 @@ export function toVigilError(e: unknown): VigilError | unknown {
 export interface MainOptions {
   /** print stacks and BPF logs (else from --debug in argv or VIGIL_DEBUG=1) */
   debug?: boolean;
+  /** the program to run (tests: buildProgram() with some actions replaced) */
+  program?: Command;
 }
 
 /**
@@ -114,7 +117,7 @@ export interface MainOptions {
  * stderr as one line per error (docs/cli.md).
  */
 export async function main(argv: string[], opts: MainOptions = {}): Promise<void> {
-  const program = buildProgram();
+  const program = opts.program ?? buildProgram();
   let active: Command | undefined;
   program.hook('preAction', (_self, actionCommand) => {
     active = actionCommand;

@@ -9,7 +9,7 @@ import { closeSync, openSync, readFileSync, readSync, realpathSync, statSync, ty
 import { dirname, resolve } from 'node:path';
 import { InputError, UsageError, shown } from './errors.js';
 import { parseTimeBound } from '../util/text.js';
-import { parseDuration } from '../config/config.js';
+import { parseDuration, parseSize } from '../config/config.js';
 
 export type OptionKind =
   /** an existing regular file that is read (a config, a credentials file) */
@@ -29,12 +29,20 @@ export type OptionKind =
   /** an executable's path (it may not exist yet) */
   | 'exe-path'
   | 'duration'
+  /** a duration that may also be in days: 7d, 12h, 2m */
+  | 'age'
+  /** a size: 512k, 8MiB, 1g, a number of bytes, or unlimited */
+  | 'size'
   | 'time'
   | 'count'
   | 'choice'
   | 'sensors'
   | 'url'
   | 'host-id'
+  /** an id of letters, digits, '_' and '-' (1 to 64) */
+  | 'id'
+  /** an absolute path as other hosts name it (not checked here) */
+  | 'host-path'
   | 'sha256'
   | 'field-match'
   /** a short name (a category, a rule id): not empty, no control characters */
@@ -257,6 +265,29 @@ const PARSERS: Partial<Record<OptionKind, Parse>> = {
     if (!Number.isFinite(ms) || ms > MAX_TIMER_MS) throw new UsageError(s, `${shown(v)}: too long (at most 24 days)`);
     return v;
   },
+  age: (v, s) => {
+    const m = /^(\d{1,6})d$/.exec(v.trim());
+    let ms: number;
+    try {
+      ms = m ? Number(m[1]) * 86_400_000 : parseDuration(v);
+    } catch (e) {
+      throw new UsageError(s, `${(e as Error).message} (or Nd for days)`);
+    }
+    if (!Number.isFinite(ms) || ms > 1000 * 86_400_000) throw new UsageError(s, `${shown(v)}: too long (at most 1000d)`);
+    return v;
+  },
+  size: (v, s) => {
+    const t = v.trim();
+    if (t === 'unlimited' || t === '-1') return v;
+    let n: number;
+    try {
+      n = /^\d{1,16}$/.test(t) ? Number(t) : parseSize(t);
+    } catch {
+      throw new UsageError(s, `${shown(v) || '""'}: a size like 512k, 8MiB, 1g, a number of bytes, or unlimited`);
+    }
+    if (!Number.isSafeInteger(n)) throw new UsageError(s, `${shown(v)}: too large`);
+    return v;
+  },
   time: (v, s) => {
     try {
       parseTimeBound(v);
@@ -268,6 +299,15 @@ const PARSERS: Partial<Record<OptionKind, Parse>> = {
   count: (v, s) => parseCount(s, v),
   'host-id': (v, s) => {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(v)) throw new UsageError(s, `${shown(v) || '""'}: letters, digits, '_' and '-' (1 to 64)`);
+    return v;
+  },
+  id: (v, s) => {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(v)) throw new UsageError(s, `${shown(v) || '""'}: letters, digits, '_' and '-' (1 to 64)`);
+    return v;
+  },
+  'host-path': (v, s) => {
+    checkPathText(s, v);
+    if (!v.startsWith('/')) throw new UsageError(s, `${shown(v)}: an absolute path (it names the file on the hosts, not here)`);
     return v;
   },
   url: (v, s) => {

@@ -3,6 +3,7 @@
  * status from process.exitCode. Fast (no node start-up per case), so the sweep
  * can afford hundreds of cases.
  */
+import type { Command } from 'commander';
 import { vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 
@@ -12,7 +13,7 @@ export interface CliResult {
   err: string;
 }
 
-export async function vigil(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+export async function vigil(args: string[], env: Record<string, string | undefined> = {}, program?: Command): Promise<CliResult> {
   const out: string[] = [];
   const err: string[] = [];
   const saved: Record<string, string | undefined> = {};
@@ -25,7 +26,7 @@ export async function vigil(args: string[], env: Record<string, string | undefin
   const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (err.push(String(s)), true));
   process.exitCode = undefined;
   try {
-    await main(['node', 'vigil', ...args]);
+    await main(['node', 'vigil', ...args], program ? { program } : {});
   } catch (x) {
     // the old main() let some errors out: what the process would have printed (bin/vigil: stack, exit 70)
     err.push(`vigil: ${(x as Error)?.stack ?? x}\n`);

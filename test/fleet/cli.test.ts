@@ -103,13 +103,15 @@ afterAll(async () => {
 describe('vigil fleet', () => {
   it('takes credentials from a file only: none → refused by the server, a file others can read → refused here', async () => {
     const none = await vigil(['fleet', 'hosts', '--server', srv.url]);
-    expect(none.code).toBe(1);
+    // the server refuses: unavailable (3, docs/cli.md)
+    expect(none.code).toBe(3);
     expect(none.stderr).toMatch(/cannot connect to nats:\/\/127\.0\.0\.1:\d+: .*(Authorization|auth)/i);
     const open = join(dir, 'open.creds');
     writeFileSync(open, 'user: vigil\npassword: fleet-test-secret\n');
     chmodSync(open, 0o644);
     const r = await vigil(['fleet', 'hosts', '--server', srv.url, '--creds', open]);
-    expect(r.code).toBe(2);
+    // a credentials file that is wrong: input (4, docs/cli.md)
+    expect(r.code).toBe(4);
     expect(r.stderr).toContain(`credentials file ${open} is readable by others (mode 644): chmod 600`);
     const url = await vigil(['fleet', 'hosts', '--server', `nats://vigil:pw@127.0.0.1:${srv.port}`]);
     expect(url.code).toBe(2);

@@ -1,7 +1,8 @@
 /**
  * `vigil fleet`: the operator's side of many hosts on NATS JetStream (docs/fleet.md).
  *
- * Exit codes: 0 ok; 1 failure (cannot connect, not found, a rule set with errors);
+ * Exit codes (docs/cli.md): 0 ok; 1 failed (not found, exists, a rule set with errors);
+ * 2 usage errors; 3 the server cannot be reached; 4 a credentials file that is wrong.
  * 2 usage errors.
  */
 import type { Command } from 'commander';
@@ -20,6 +21,7 @@ import {
 import { parseDuration, parseSize } from '../../config/config.js';
 import { parseTimeArg, safeText, truncate } from '../../util/text.js';
 import { CliError } from '../errors.js';
+import { arg, opt } from '../options.js';
 
 const DEFAULT_URL = 'nats://127.0.0.1:4222';
 
@@ -38,8 +40,8 @@ function note(s: string): void {
 
 function conn(cmd: Command): Command {
   return cmd
-    .option('-s, --server <url>', 'NATS server(s), comma-separated (default $VIGIL_FLEET_URL or nats://127.0.0.1:4222)', process.env.VIGIL_FLEET_URL ?? DEFAULT_URL)
-    .option('--creds <file>', 'credentials file (default $VIGIL_FLEET_CREDS): a NATS .creds file, or YAML with token or user/password; mode 600', process.env.VIGIL_FLEET_CREDS);
+    .addOption(opt('-s, --server <url>', 'NATS server(s), comma-separated (default $VIGIL_FLEET_URL or nats://127.0.0.1:4222)', 'url', { default: process.env.VIGIL_FLEET_URL ?? DEFAULT_URL }))
+    .addOption(opt('--creds <file>', 'credentials file (default $VIGIL_FLEET_CREDS): a NATS .creds file, or YAML with token or user/password; mode 600', 'file', { default: process.env.VIGIL_FLEET_CREDS }));
 }
 
 async function withConn<T>(f: ConnFlags, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
@@ -48,8 +50,9 @@ async function withConn<T>(f: ConnFlags, fn: (nc: NatsConnection) => Promise<T>)
     nc = await connectFleet({ url: f.server, creds: f.creds ?? null, name: 'vigil-cli', reconnect: false, timeoutMs: 5000 });
   } catch (e) {
     const msg = String((e as Error)?.message ?? e);
-    if (/credentials file|scheme|not a URL|no host|in a file/.test(msg)) throw new CliError(msg, 2);
-    throw new CliError(`cannot connect to ${f.server}: ${msg}`, 1);
+    if (/credentials file/.test(msg)) throw new CliError(msg, 4);
+    if (/scheme|not a URL|no host|in a file/.test(msg)) throw new CliError(msg, 2);
+    throw new CliError(`cannot connect to ${f.server}: ${msg}`, 3);
   }
   try {
     return await fn(nc);
@@ -243,13 +246,13 @@ See docs/fleet.md (subjects, streams, sizing for 10,000 hosts).`,
     );
 
   conn(fleet.command('init').description('create the streams and buckets, or change their limits'))
-    .option('--events-max-age <age>', 'keep events this long (e.g. 7d, 12h)', '7d')
-    .option('--events-max-bytes <size>', 'and at most this much (e.g. 500GiB; unlimited)', 'unlimited')
-    .option('--alerts-max-age <age>', 'keep alerts this long', '90d')
-    .option('--alerts-max-bytes <size>', 'and at most this much', 'unlimited')
-    .option('--duplicate-window <duration>', 'a repeated message id within this window is dropped (e.g. 2m)', '2m')
-    .option('--max-msg-size <size>', 'largest batch message accepted', '1MiB')
-    .option('--replicas <n>', 'copies in a JetStream cluster: 1, 3 or 5', '1')
+    .addOption(opt('--events-max-age <age>', 'keep events this long (e.g. 7d, 12h)', 'age', { default: '7d' }))
+    .addOption(opt('--events-max-bytes <size>', 'and at most this much (e.g. 500GiB; unlimited)', 'size', { default: 'unlimited' }))
+    .addOption(opt('--alerts-max-age <age>', 'keep alerts this long', 'age', { default: '90d' }))
+    .addOption(opt('--alerts-max-bytes <size>', 'and at most this much', 'size', { default: 'unlimited' }))
+    .addOption(opt('--duplicate-window <duration>', 'a repeated message id within this window is dropped (e.g. 2m)', 'age', { default: '2m' }))
+    .addOption(opt('--max-msg-size <size>', 'largest batch message accepted', 'size', { default: '1MiB' }))
+    .addOption(opt('--replicas <n>', 'copies in a JetStream cluster: 1, 3 or 5', 'choice', { choices: ['1', '3', '5'], default: '1' }))
     .option('--json', 'print the stream configurations as JSON')
     .addHelpText('after', `\nExisting streams are updated to these limits (shrinking a limit discards the oldest data).\n`)
     .action(async (f: ConnFlags & Record<string, string | undefined>) => {
@@ -314,10 +317,10 @@ Columns:
     });
 
   conn(fleet.command('alerts').description('alerts from every host (or one), oldest first'))
-    .option('--since <time>', 'from this time: 10m, 2h, 1d ago, or an ISO-8601 date', '1h')
-    .option('--host <id>', 'only this host')
-    .option('--level <level>', 'only this level (low, medium, high, critical, informational)')
-    .option('-n, --limit <n>', 'stop after this many', '1000')
+    .addOption(opt('--since <time>', 'from this time: 10m, 2h, 1d ago, or an RFC 3339 time', 'time', { default: '1h' }))
+    .addOption(opt('--host <id>', 'only this host', 'host-id'))
+    .addOption(opt('--level <level>', 'only this level', 'choice', { choices: ['informational', 'low', 'medium', 'high', 'critical'] }))
+    .addOption(opt('-n, --limit <n>', 'stop after this many', 'count', { default: '1000' }))
     .option('--json', 'one JSON object per line: {"host", "alert"} with the alert as the agent wrote it')
     .addHelpText('after', `\nWithout --json, strings from the hosts are shown with control characters escaped (\\xNN).\n`)
     .action(async (f: ConnFlags & { since: string; host?: string; level?: string; limit: string }) => {
@@ -330,10 +333,10 @@ Columns:
     });
 
   conn(fleet.command('events').description('events from every host (or one), oldest first'))
-    .option('--since <time>', 'from this time: 10m, 2h, 1d ago, or an ISO-8601 date', '10m')
-    .option('--host <id>', 'only this host')
-    .option('--category <name>', 'only this category (process_creation, file_event, network_connection, ...)')
-    .option('-n, --limit <n>', 'stop after this many', '1000')
+    .addOption(opt('--since <time>', 'from this time: 10m, 2h, 1d ago, or an RFC 3339 time', 'time', { default: '10m' }))
+    .addOption(opt('--host <id>', 'only this host', 'host-id'))
+    .addOption(opt('--category <name>', 'only this category (process_creation, file_event, network_connection, ...)', 'id'))
+    .addOption(opt('-n, --limit <n>', 'stop after this many', 'count', { default: '1000' }))
     .option('--json', 'one JSON object per line: {"host", "event"} with the event as the agent wrote it')
     .addHelpText('after', `\nWithout --json, strings from the hosts are shown with control characters escaped (\\xNN).\n`)
     .action(async (f: ConnFlags & { since: string; host?: string; category?: string; limit: string }) => {
@@ -364,12 +367,12 @@ Examples:
     );
 
   conn(deny.command('add').description('add a deny rule for every host'))
-    .argument('[path]', 'absolute path of the executable on the hosts')
-    .option('--sha256 <hex>', 'deny by content: this digest')
-    .option('--hash-file <file>', 'deny by content: the sha256 of this local file')
-    .option('--mode <mode>', 'enforce (EPERM) or monitor (allow, report would_block)', 'enforce')
-    .option('--comment <text>', 'why')
-    .option('--id <id>', 'rule id (letters, digits, _ and -); default: random')
+    .addArgument(arg('[path]', 'absolute path of the executable on the hosts', 'host-path'))
+    .addOption(opt('--sha256 <hex>', 'deny by content: this digest', 'sha256'))
+    .addOption(opt('--hash-file <file>', 'deny by content: the sha256 of this local file', 'file'))
+    .addOption(opt('--mode <mode>', 'enforce (EPERM) or monitor (allow, report would_block)', 'choice', { choices: ['enforce', 'monitor'], default: 'enforce' }))
+    .addOption(opt('--comment <text>', 'why', 'text'))
+    .addOption(opt('--id <id>', 'rule id (letters, digits, _ and -); default: random', 'id'))
     .option('--replace', 'overwrite an existing rule with this id')
     .option('--json', 'print {"id", "revision", "rule"}')
     .action(async (path: string | undefined, f: ConnFlags & { sha256?: string; hashFile?: string; mode: string; comment?: string; id?: string; replace?: boolean }) => {
@@ -412,7 +415,7 @@ Examples:
     });
 
   conn(deny.command('rm').description('remove a deny rule from every host'))
-    .argument('<id>', 'rule id (vigil fleet deny list)')
+    .addArgument(arg('<id>', 'rule id (vigil fleet deny list)', 'id'))
     .action(async (id: string, f: ConnFlags) => {
       if (!isRuleId(id)) throw new CliError(`rule id "${id}": letters, digits, '_' and '-'`, 2);
       await withConn(f, async (nc) => {
@@ -471,7 +474,7 @@ Examples:
     );
 
   conn(rules.command('push').description('lint a directory of Sigma rules and make it the fleet\'s rule set; a set with errors is refused'))
-    .argument('<dir>', 'rule directory (searched recursively for *.yml / *.yaml)')
+    .addArgument(arg('<dir>', 'rule directory (searched recursively for *.yml / *.yaml)', 'dir'))
     .option('--dry-run', 'lint and report, push nothing')
     .option('--json', 'print {"revision", "files", "rules", "active", "bytes"} (or the errors)')
     .action(async (dir: string, f: ConnFlags & { dryRun?: boolean }) => {

@@ -6,9 +6,18 @@
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { Command, Option, type CommanderError } from 'commander';
+import { Command, type CommanderError } from 'commander';
 import { FieldMapping, loadPlaceholders, RuleSet, type Alert, type RuleError, type RuleSetOptions } from '../../detection/index.js';
-import { InputError, shown } from '../errors.js';
+import { InputError, UsageError as CliUsageError, shown } from '../errors.js';
+import { arg, opt } from '../options.js';
+import { resolveSettings } from '../../config/resolve.js';
+import { AgentConfigSchema } from '../../agent/config.js';
+
+/** The rules of the one configuration (config file, $VIGIL_RULES), else /etc/vigil/rules. */
+function configuredRules(): string[] {
+  const r = resolveSettings({}, AgentConfigSchema).config.rules;
+  return r.length ? r : [DEFAULT_RULES_DIR];
+}
 
 export const DEFAULT_RULES_DIR = process.env.VIGIL_RULES ?? '/etc/vigil/rules';
 
@@ -176,18 +185,13 @@ export function listCommand(o: CommonOpts & { rules: string[]; inactive?: boolea
   return rs.errors.length ? 1 : 0;
 }
 
-function collect(v: string, prev: string[] | undefined): string[] {
-  return [...(prev ?? []), v];
-}
-
 async function run(fn: () => number | Promise<number>): Promise<void> {
   try {
     process.exitCode = await fn();
   } catch (e) {
-    if (e instanceof UsageError) {
-      err(`vigil rules: ${e.message}`);
-      process.exitCode = 2;
-    } else throw e;
+    // printed like every other error (src/cli/errors.ts)
+    if (e instanceof UsageError) throw new CliUsageError(undefined, e.message);
+    throw e;
   }
 }
 
@@ -213,14 +217,14 @@ See docs/detection.md for the supported Sigma features.`,
   const common = (c: Command): Command =>
     c
       .option('--json', 'machine-readable output')
-      .option('--field-mapping <file>', 'YAML/JSON file mapping Sigma field names to vigil event fields')
-      .option('--placeholders <file>', 'YAML/JSON map of placeholder name to values for the |expand modifier');
+      .addOption(opt('--field-mapping <file>', 'YAML/JSON file mapping Sigma field names to vigil event fields', 'file'))
+      .addOption(opt('--placeholders <file>', 'YAML/JSON map of placeholder name to values for the |expand modifier', 'file'));
 
   common(
     rules
       .command('lint')
       .description('check Sigma rule files or directories; prints path:line:col: severity: message')
-      .argument('<path...>', 'rule files or directories (searched recursively for *.yml / *.yaml)')
+      .addArgument(arg('<path...>', 'rule files or directories (searched recursively for *.yml / *.yaml)', 'rules-path'))
       .option('-v, --verbose', 'also list rules that are inactive (no vigil event source)')
       .option('--strict', 'treat warnings as errors'),
   )
@@ -240,8 +244,8 @@ Examples:
     rules
       .command('test')
       .description('replay recorded events (JSONL) through rules and report every match')
-      .addOption(new Option('--rules <path>', 'rule file or directory (repeatable)').argParser(collect).makeOptionMandatory())
-      .requiredOption('--events <file>', 'events, one JSON object per line (as written by vigil run --events-out)'),
+      .addOption(opt('--rules <path>', 'rule file or directory (repeatable)', 'rules-path', { repeat: true }).makeOptionMandatory())
+      .addOption(opt('--events <file>', 'events, one JSON object per line (as written by vigil run --events-out)', 'file').makeOptionMandatory()),
   )
     .addHelpText(
       'after',
@@ -263,9 +267,9 @@ Example:
     rules
       .command('list')
       .description('list loaded rules (id, level, category, title)')
-      .addOption(new Option('--rules <path>', 'rule file or directory (repeatable)').argParser(collect))
+      .addOption(opt('--rules <path>', 'rule file or directory (repeatable; default: the configured rules, $VIGIL_RULES, or /etc/vigil/rules)', 'rules-path', { repeat: true }))
       .option('--inactive', 'include rules without a vigil event source'),
   )
     .addHelpText('after', `\nDefault rules directory: $VIGIL_RULES or ${DEFAULT_RULES_DIR}\n`)
-    .action((o: CommonOpts & { rules?: string[]; inactive?: boolean }) => run(() => listCommand({ ...o, rules: o.rules ?? [DEFAULT_RULES_DIR], defaulted: !o.rules })));
+    .action((o: CommonOpts & { rules?: string[]; inactive?: boolean }) => run(() => listCommand({ ...o, rules: o.rules ?? configuredRules(), defaulted: !o.rules })));
 }
