@@ -300,10 +300,17 @@ export class AhoCorasick {
     const term = this.term;
     const n = s.length;
     let st = 0;
+    if (delta) {
+      for (let i = 0; i < n; i++) {
+        st = delta[st * ncls + cls[s.charCodeAt(i)]!]!;
+        const t = term[st]!;
+        if (t !== 0) this.emit(t - 1, i, n - 1, hs);
+      }
+      return;
+    }
     for (let i = 0; i < n; i++) {
       const c = cls[s.charCodeAt(i)]!;
-      if (delta) st = delta[st * ncls + c]!;
-      else st = c === 0 ? 0 : this.step(st, c);
+      st = c === 0 ? 0 : this.step(st, c);
       const t = term[st]!;
       if (t !== 0) this.emit(t - 1, i, n - 1, hs);
     }
