@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,6 +80,18 @@ afterAll(async () => {
 });
 
 describe('vigil run --fleet: two agents, one nats-server', () => {
+  it('a credentials file others can read stops vigil run at once (4); a URL with credentials in it too (2)', () => {
+    const creds = join(dir, 'open.creds');
+    writeFileSync(creds, 'user: vigil\npassword: x\n', { mode: 0o644 });
+    chmodSync(creds, 0o644);
+    const r = vigil('run', '--no-db', '--no-enforce', '--fleet', srv.url, '--fleet-creds', creds);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toContain(`credentials file ${creds} is readable by others (mode 644)`);
+    const u = vigil('run', '--no-db', '--no-enforce', '--fleet', `nats://vigil:x@127.0.0.1:${srv.port}`);
+    expect(u.status).toBe(2);
+    expect(u.stderr).toContain('put credentials in a file');
+  });
+
   it('vigil fleet alerts shows the alerts of both hosts', async () => {
     spawnSync('/bin/true', [`${MARK}-alert`]);
     const alerts = await until(() => {

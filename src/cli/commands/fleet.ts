@@ -3,7 +3,6 @@
  *
  * Exit codes (docs/cli.md): 0 ok; 1 failed (not found, exists, a rule set with errors);
  * 2 usage errors; 3 the server cannot be reached; 4 a credentials file that is wrong.
- * 2 usage errors.
  */
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';

@@ -240,7 +240,9 @@ async function runAgent(flags: RunFlags): Promise<void> {
   try {
     fleet = createFleetAgent(cfg.fleet, { rulesDb: cfg.db ?? DEFAULT_DB, log });
   } catch (e) {
-    throw new CliError(`--fleet: ${(e as Error).message}`, 2);
+    const msg = (e as Error).message;
+    // a credentials file that is wrong is an input error (4), like in `vigil fleet`
+    throw /credentials file/.test(msg) ? new CliError(`--fleet-creds: ${msg}`, 4) : new CliError(`--fleet: ${msg}`, 2);
   }
   if (fleet) sinks.push(fleet.sink);
   const ruleDirs = fleet ? [...cfg.rules, fleet.sigmaDir] : cfg.rules;
