@@ -191,10 +191,24 @@ export async function runDoctor(): Promise<DoctorReport> {
         mechanism: 'none',
         reason: `BPF LSM unavailable (${bpfActive ? (lsm.ok ? guard.reason : 'bpf is in the LSM list but this kernel refuses LSM programs (no BPF trampolines)') : 'bpf is not in the active LSM list'}): exec events are recorded and alerted on, nothing is blocked`,
       };
-  return { kernel, libbpf: lib, checks, enforcement };
+  // what the kernel binding's hints say to do elsewhere ("run `vigil doctor`") is not said in doctor
+  return {
+    kernel,
+    libbpf: lib,
+    checks: checks.map((c) => ({ ...c, detail: inDoctor(c.detail), ...(c.hint ? { hint: inDoctor(c.hint) } : {}) })),
+    enforcement: { ...enforcement, reason: inDoctor(enforcement.reason) },
+  };
 }
 
 const MARK: Record<CheckStatus, string> = { ok: '✓', missing: '✗', error: '!', info: '·' };
+
+/** A hint or message as doctor shows it: its references to `vigil doctor` itself left out. */
+export function inDoctor(s: string): string {
+  return s
+    .replace(/[;,]?\s*(run|see) `?vigil doctor`?( for details)?/g, '')
+    .replace(/[;,]?\s*`vigil doctor` (shows|tells)[^;)]*/g, '')
+    .replace(/\s*\(\)/g, '');
+}
 
 export function formatReport(r: DoctorReport): string {
   const w = Math.max(...r.checks.map((c) => c.title.length));
