@@ -136,3 +136,18 @@ describe('--pin-dir outside bpffs is refused (disarm would empty it)', () => {
     expect(readdirSync(victim)).toEqual(['important.txt']);
   });
 });
+
+describe('vigil deny events, human output (item 13)', () => {
+  it('escapes the image, the file and the comment of a decision', async () => {
+    const { humanDecision } = await import('../../src/cli/commands/deny.js');
+    const { decisionEvent } = await import('../../src/enforcement/decision.js');
+    const task = { pid: 7, tgid: 7, ppid: 1, uid: 0, gid: 0, euid: 0, loginuid: 0, sessionid: 1, startNs: 5n, parentStartNs: 0n, cgroupId: 1n, comm: 'x\x1b[2J' };
+    const ev = decisionEvent(
+      { type: 'exec_decision', ktimeNs: 9n, task, ruleId: 4, fileIno: 1n, fileDev: 1, match: 1, action: 2, mode: 2, flags: 0, ancestors: [], path: Buffer.from('/tmp/\x1b]0;owned\x07') },
+      { rules: new Map([[4, { id: 4, kind: 'path', path: '/tmp/x', resolvedPath: null, sha256: null, mode: 'enforce', comment: 'c\x1b[31m', createdMs: 0 }]]) },
+    );
+    const line = humanDecision(ev);
+    expect(line).not.toMatch(/[\x00-\x1f\x7f]/);
+    expect(line).toMatch(/ exec_blocked rule 4 \(inode\) pid 7 \[x\\x1b\[2J\] -> \/tmp\/\\x1b\]0;owned\\x07 {2}# c\\x1b\[31m$/);
+  });
+});
