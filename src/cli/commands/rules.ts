@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { Command, type CommanderError } from 'commander';
 import { FieldMapping, loadPlaceholders, RuleSet, type Alert, type RuleError, type RuleSetOptions } from '../../detection/index.js';
 import { InputError, UsageError as CliUsageError, shown } from '../errors.js';
+import { safeText } from '../../util/text.js';
 import { arg, opt } from '../options.js';
 import { resolveSettings } from '../../config/resolve.js';
 import { AgentConfigSchema } from '../../agent/config.js';
@@ -59,8 +60,12 @@ function fmt(e: RuleError): string {
 function out(s: string): void {
   process.stdout.write(s + '\n');
 }
+/** A line for a person: rule titles, paths and messages come from files, their control characters escaped. */
+function say(s: string): void {
+  out(safeText(s));
+}
 function err(s: string): void {
-  process.stderr.write(s + '\n');
+  process.stderr.write(safeText(s) + '\n');
 }
 
 /** `vigil rules lint PATH...` → exit code */
@@ -84,9 +89,9 @@ export function lintCommand(paths: string[], o: CommonOpts & { verbose?: boolean
       }),
     );
   } else {
-    for (const e of rs.errors) out(fmt(e));
-    for (const w of rs.warnings) out(fmt(w));
-    if (o.verbose) for (const i of rs.inactive) out(`${i.path}: info: '${i.title}' (${i.rule_id}) is inactive: ${i.reason}`);
+    for (const e of rs.errors) say(fmt(e));
+    for (const w of rs.warnings) say(fmt(w));
+    if (o.verbose) for (const i of rs.inactive) say(`${i.path}: info: '${i.title}' (${i.rule_id}) is inactive: ${i.reason}`);
     err(
       `${files.size} file(s), ${rs.rules.length} rule(s): ${rs.activeCount} active, ${rs.inactive.length} inactive (no vigil event source${o.verbose ? '' : '; --verbose lists them'}), ${refused} file(s) with errors (${rs.errors.length} error(s)), ${rs.warnings.length} warning(s)`,
     );
@@ -152,7 +157,7 @@ export async function testCommand(o: CommonOpts & { rules: string[]; events: str
         if (a.correlation) rec.correlation = a.correlation;
         out(JSON.stringify(rec));
       } else {
-        out(`event ${index}: [${a.level}] ${a.rule_title} (${a.rule_id})${a.matched.length ? ` matched: ${a.matched.join(', ')}` : ''}${a.correlation ? ` correlation: ${a.correlation.type} count=${a.correlation.count}` : ''}`);
+        say(`event ${index}: [${a.level}] ${a.rule_title} (${a.rule_id})${a.matched.length ? ` matched: ${a.matched.join(', ')}` : ''}${a.correlation ? ` correlation: ${a.correlation.type} count=${a.correlation.count}` : ''}`);
       }
     }
   }
@@ -177,7 +182,7 @@ export function listCommand(o: CommonOpts & { rules: string[]; inactive?: boolea
   else {
     for (const r of rows) {
       const where = r.kind === 'rule' ? (r.active ? r.categories.join(',') : 'inactive') : r.kind;
-      out(`${r.level.padEnd(13)} ${where.padEnd(20)} ${r.id.padEnd(38)} ${r.title}`);
+      say(`${r.level.padEnd(13)} ${where.padEnd(20)} ${r.id.padEnd(38)} ${r.title}`);
     }
     err(`${rows.length} rule(s) listed (${rs.activeCount} active, ${rs.inactive.length} inactive${o.inactive ? '' : '; --inactive shows them'}), ${rs.errors.length} error(s)`);
   }
