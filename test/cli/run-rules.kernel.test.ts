@@ -109,6 +109,7 @@ describe('vigil run --rules', () => {
     } finally {
       agent.kill('SIGINT');
       await new Promise((r) => agent.on('exit', r));
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
 });

@@ -4,11 +4,11 @@
  * event path (parsing runs in a worker thread, compiling in slices, the new set is
  * swapped in whole).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDetector, RuleSet, RULE_LIMITS, type Detector } from '../../src/detection/index.js';
 import { buildDetection } from './build.js';
 
@@ -19,6 +19,17 @@ let built = '';
 beforeAll(() => {
   built = buildDetection();
 }, 180_000);
+const made: string[] = [];
+afterAll(() => {
+  if (built) rmSync(built, { recursive: true, force: true });
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+/** a temporary directory on tmpfs, removed after the file's tests */
+function tmp(prefix: string): string {
+  const d = mkdtempSync(join(TMP, prefix));
+  made.push(d);
+  return d;
+}
 
 const head = (id: string): string => `title: rule ${id}
 id: ${id}
@@ -45,7 +56,7 @@ afterEach(() => {
 
 describe('rule limits', () => {
   it('a 20 MB value: lint refuses the file by its size, within a 256 MB heap', () => {
-    const dir = mkdtempSync(join(TMP, 'vigil-limits-'));
+    const dir = tmp('vigil-limits-');
     const f = join(dir, 'huge.yml');
     writeFileSync(f, head('huge') + `    sel:\n        CommandLine|contains: '${'x'.repeat(20_000_000)}'\n    condition: sel\n`);
     const r = lint([dir]);
@@ -57,7 +68,7 @@ describe('rule limits', () => {
   }, 60_000);
 
   it('a 3.9 MB value in a file under the size limit: refused at its line:col, within a 256 MB heap', () => {
-    const dir = mkdtempSync(join(TMP, 'vigil-limits-'));
+    const dir = tmp('vigil-limits-');
     const f = join(dir, 'big-value.yml');
     writeFileSync(f, head('bigv') + `    sel:\n        Image|endswith: /nc\n        CommandLine|contains: '${'y'.repeat(3_900_000)}'\n    condition: sel\n`);
     const r = lint([dir]);
@@ -85,7 +96,7 @@ describe('rule limits', () => {
     expect(rs.errors[0]).toMatchObject({ path: 'many.yml', line: r3, col: 1 });
     expect(rs.errors[0]!.message).toMatch(/rule count limit: 3 rules loaded, this one and 1 more in this file are not loaded/);
 
-    const dir = mkdtempSync(join(TMP, 'vigil-limits-'));
+    const dir = tmp('vigil-limits-');
     for (const n of ['a', 'b', 'c']) writeFileSync(join(dir, `${n}.yml`), head(n) + `    sel:\n        Image|endswith: /${n}\n    condition: sel\n`);
     const size = head('a').length + 60;
     const ts = RuleSet.fromPaths([dir], { limits: { maxTotalBytes: size * 2 } });
@@ -99,7 +110,7 @@ describe('rule limits', () => {
     // the literal automaton once took states × alphabet cells: 10 GB and 90 s for this
     let v = '';
     for (let i = 0; i < RULE_LIMITS.maxValueChars; i++) v += String.fromCharCode(0x4e00 + (i % 20000));
-    const dir = mkdtempSync(join(TMP, 'vigil-limits-'));
+    const dir = tmp('vigil-limits-');
     writeFileSync(join(dir, 'cjk.yml'), head('cjk') + `    sel:\n        CommandLine|contains: '${v}'\n    condition: sel\n`);
     const script = `
       const { RuleSet } = await import(${JSON.stringify(join(built, 'detection/index.js'))});
@@ -124,14 +135,38 @@ interface Stall {
   maxDelayMs: number;
   maxGapMs: number;
   reloadMs: number;
+  /** the longest gap an idle process saw meanwhile: what the machine's scheduler alone imposed */
+  idleGapMs: number;
+}
+
+/**
+ * An idle process with the same 5 ms timer, running while a reload is measured: the
+ * stalls it sees are the machine's (other suites, VMs), not the reload's.
+ */
+function idleProbe(): { stop(): Promise<number> } {
+  const child = spawn(
+    process.execPath,
+    ['-e', `let last = performance.now(), max = 0; setInterval(() => { const n = performance.now(); max = Math.max(max, n - last); last = n; }, 5); process.on('SIGTERM', () => { process.stdout.write(String(max)); process.exit(0); });`],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  let out = '';
+  child.stdout.on('data', (b) => (out += b));
+  return {
+    stop: () =>
+      new Promise((resolve) => {
+        child.on('exit', () => resolve(Number(out) || 0));
+        child.kill('SIGTERM');
+      }),
+  };
 }
 
 /**
  * Write version k of a big rule file (k = 1, 2, 3) while an event stream runs, and
  * measure the longest event-loop stall until version k is in force. The machine is
- * shared (other suites, VMs): a stall can also come from the scheduler, so a version
- * that misses the bound is followed by the next one, and the best run counts. The old
- * engine froze for 9-12 s on every one of them.
+ * shared (other suites, VMs): a stall can also come from the scheduler, so an idle
+ * process measures that meanwhile (see `bound`), and a version that misses the bound is
+ * followed by the next one; one within it passes. The old engine froze for 9-12 s on
+ * every one of them.
  */
 async function stalls(dir: string, file: string, make: (k: number) => string, ready: (d: Detector, k: number) => boolean, label: string): Promise<Stall[]> {
   det = createDetector({ ruleDirs: [dir], watch: true, debounceMs: 30, workerPath: join(built, 'detection/rule-worker.js') });
@@ -153,6 +188,8 @@ async function stalls(dir: string, file: string, make: (k: number) => string, re
       const text = make(k);
       // building the text held the loop: let the stream catch up before measuring
       await new Promise((r) => setTimeout(r, 100));
+      const idle = idleProbe();
+      await new Promise((r) => setTimeout(r, 200));
       maxGap = 0;
       const h = monitorEventLoopDelay({ resolution: 5 });
       h.enable();
@@ -162,11 +199,14 @@ async function stalls(dir: string, file: string, make: (k: number) => string, re
       while (!ready(d, k) && performance.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 20));
       const reloadMs = performance.now() - t0;
       h.disable();
+      const idleGapMs = await idle.stop();
       expect(ready(d, k), `version ${k} in force`).toBe(true);
-      const st = { maxDelayMs: h.max / 1e6, maxGapMs: maxGap, reloadMs };
+      const st = { maxDelayMs: h.max / 1e6, maxGapMs: maxGap, reloadMs, idleGapMs };
       out.push(st);
-      console.log(`${label}, version ${k}: reload ${reloadMs.toFixed(0)} ms, max event-loop delay ${st.maxDelayMs.toFixed(0)} ms, max gap between events ${st.maxGapMs.toFixed(0)} ms`);
-      if (st.maxDelayMs < 200 && st.maxGapMs < 200) break;
+      console.log(
+        `${label}, version ${k}: reload ${reloadMs.toFixed(0)} ms, max event-loop delay ${st.maxDelayMs.toFixed(0)} ms, max gap between events ${st.maxGapMs.toFixed(0)} ms (an idle process: ${idleGapMs.toFixed(0)} ms)`,
+      );
+      if (within(st)) break;
     }
   } finally {
     clearInterval(tick);
@@ -174,11 +214,16 @@ async function stalls(dir: string, file: string, make: (k: number) => string, re
   return out;
 }
 
-const best = (s: Stall[]): number => Math.min(...s.map((x) => Math.max(x.maxDelayMs, x.maxGapMs)));
+/**
+ * The bound: 200 ms, or twice what an idle process suffered meanwhile when the machine
+ * alone stalled longer than 100 ms (then 200 ms is not the reload's to keep).
+ */
+const bound = (s: Stall): number => Math.max(200, 2 * s.idleGapMs);
+const within = (s: Stall): boolean => Math.max(s.maxDelayMs, s.maxGapMs) < bound(s);
 
 describe('reloading a big rule set does not stall the event path', () => {
   it('a 4 MB rule file with one rule of 110,000 values', async () => {
-    const dir = mkdtempSync(join(TMP, 'vigil-stall-'));
+    const dir = tmp('vigil-stall-');
     writeFileSync(join(dir, 'small.yml'), head('small') + `    sel:\n        Image|endswith: /nc\n    condition: sel\n`);
     const make = (k: number): string => {
       let s = head('ioc') + '    sel:\n        CommandLine|contains:\n';
@@ -187,11 +232,11 @@ describe('reloading a big rule set does not stall the event path', () => {
     };
     const hit = (d: Detector, k: number): boolean => d.evaluate({ category: 'process_creation', CommandLine: `x some-literal-value-77777-v${k} y` }).some((a) => a.rule_id === 'ioc');
     const r = await stalls(dir, 'ioc.yml', make, hit, '4 MB IOC rule');
-    expect(best(r)).toBeLessThan(200);
+    expect(r.some(within), JSON.stringify(r)).toBe(true);
   }, 400_000);
 
   it('a 4 MB rule file with 18,000 rules', async () => {
-    const dir = mkdtempSync(join(TMP, 'vigil-stall-'));
+    const dir = tmp('vigil-stall-');
     writeFileSync(join(dir, 'small.yml'), head('small') + `    sel:\n        Image|endswith: /nc\n    condition: sel\n`);
     let n = 0;
     const make = (k: number): string => {
@@ -208,6 +253,6 @@ describe('reloading a big rule set does not stall the event path', () => {
       d.evaluate({ category: 'process_creation', Image: '/usr/bin123', CommandLine: `a x123 v${k}` }).some((a) => a.rule_id === 'm123') && d.ruleSet.rules.length > n;
     const r = await stalls(dir, 'many.yml', make, hit, `4 MB, 18,000 rules`);
     expect(n).toBeGreaterThan(18_000);
-    expect(best(r)).toBeLessThan(200);
+    expect(r.some(within), JSON.stringify(r)).toBe(true);
   }, 400_000);
 });

@@ -7,17 +7,22 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDetector, RuleSet, type Detector } from '../../src/detection/index.js';
 import { buildDetection } from './build.js';
 
 const TMP = existsSync('/dev/shm') ? '/dev/shm' : '/tmp';
 
 let workerPath = '';
+let built = '';
 beforeAll(() => {
   // the store's worker thread runs compiled JavaScript
-  workerPath = join(buildDetection(), 'detection/rule-worker.js');
+  built = buildDetection();
+  workerPath = join(built, 'detection/rule-worker.js');
 }, 180_000);
+afterAll(() => {
+  if (built) rmSync(built, { recursive: true, force: true });
+});
 
 /** A rule that fires on an Image ending in `/<marker>`. */
 const rule = (id: string, marker: string): string => `title: rule ${id}
@@ -76,8 +81,14 @@ async function settle(d: Detector, dirs: string[], want: string[], ms = 4000): P
 
 const fires = (d: Detector, marker: string): string[] => d.evaluate(ev(marker)).map((a) => a.rule_id).sort();
 
+const made: string[] = [];
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 function tmp(name: string): string {
-  return mkdtempSync(join(TMP, `vigil-reload-${name}-`));
+  const d = mkdtempSync(join(TMP, `vigil-reload-${name}-`));
+  made.push(d);
+  return d;
 }
 
 describe.each([
