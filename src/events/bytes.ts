@@ -16,6 +16,15 @@ export function decodeBytes(b: Uint8Array): DecodedText {
   return { text: escapeInvalidUtf8(b), raw: Buffer.from(b).toString('base64') };
 }
 
+/**
+ * A path the kernel cut (too deep or too long: its head is missing, its tail is
+ * exact) starts with "…", so it is never taken for a real path.
+ */
+export const CUT_MARK = '\u2026';
+export function markCut(text: string): string {
+  return `${CUT_MARK}${text}`;
+}
+
 /** Decode UTF-8, writing each byte that is not part of a valid sequence as \xNN. */
 export function escapeInvalidUtf8(b: Uint8Array): string {
   let out = '';

@@ -113,6 +113,8 @@ export const ProcessTerminationSchema = z
         exit_status: z.number().int().describe('wait status: exit code in bits 8-15, signal in bits 0-6'),
         exit_code: z.number().int().min(0).max(255),
         signal: z.number().int().min(0).max(127),
+        truncated: z.array(z.literal('Image')).optional().describe('["Image"]: the executable\'s path was cut in the kernel (its text starts with "…")'),
+        raw: z.object({ Image: z.string() }).strict().optional().describe('base64 of the exact bytes of an Image that is not valid UTF-8'),
       })
       .strict(),
   })

@@ -27,6 +27,8 @@ export interface ProcInfo {
   startText?: string | undefined;
   lineage?: unknown;
   json?: { image?: string; parent?: string } | undefined;
+  /** the image's path was cut in the kernel, or is not UTF-8 (raw: base64 of its bytes); for process_termination */
+  imageNote?: { cut: boolean; raw?: string } | undefined;
 }
 
 /**
@@ -61,6 +63,7 @@ export function procInfo(
     startText: undefined,
     lineage: undefined,
     json: undefined,
+    imageNote: undefined,
   };
 }
 

@@ -13,6 +13,7 @@ import type { ProcInfo } from '../../process/process-table.js';
 import { PMASK, PMASK_PARENT, argvDerivable, type StoreSplit } from '../../store/store.js';
 import { jsonString, jsonStrings } from '../../store/json.js';
 import { ExecFlags } from './layouts.js';
+import { markCut } from '../../events/bytes.js';
 import type { ExecRecord, ExitRecord, ForkRecord, ProcessRecord } from './decode.js';
 
 export type ProcessEvent = ProcessCreationEvent | ProcessTerminationEvent;
@@ -76,10 +77,15 @@ export class ProcessEventBuilder {
       if (rec.flags & ExecFlags.ARGS_FAULT) (truncated ??= []).push('CommandLine:unreadable');
     }
 
-    const image = exe.text;
+    // a cut path keeps its tail: marked so it is not taken for a real path (docs/events.md)
+    const exeCut = (rec.flags & ExecFlags.EXE_TRUNCATED) !== 0;
+    const image = exeCut ? markCut(exe.text) : exe.text;
+    const cwdText = rec.flags & ExecFlags.CWD_TRUNCATED ? markCut(cwd.text) : cwd.text;
     const commandLine = argv.list.join(' ');
     const parent = table.get(t.ppid);
-    const info = table.exec({ pid: t.tgid, ppid: t.ppid, startNs: t.startNs, image, commandLine, cwd: cwd.text, uid: t.uid });
+    const info = table.exec({ pid: t.tgid, ppid: t.ppid, startNs: t.startNs, image, commandLine, cwd: cwdText, uid: t.uid });
+    // what the process_termination event says of this image (rare: cut, or not UTF-8)
+    if (exeCut || exe.raw !== undefined) info.imageNote = { cut: exeCut, ...(exe.raw !== undefined ? { raw: exe.raw } : {}) };
     const anc = ctx.ancestors(info);
 
     const task = ctx.taskFields(rec.ktimeNs, t);
@@ -117,7 +123,7 @@ export class ProcessEventBuilder {
       ProcessGuid: guid,
       Image: image,
       CommandLine: commandLine,
-      CurrentDirectory: cwd.text,
+      CurrentDirectory: cwdText,
       User: user,
       LogonId: t.loginuid,
       ParentProcessId: t.ppid,
@@ -134,7 +140,7 @@ export class ProcessEventBuilder {
     const imageJson = jsonString(image);
     const cmdJson = jsonString(commandLine);
     (info.json ??= {}).image = imageJson;
-    const self = `,"ProcessId":${t.tgid},"ProcessGuid":"${guid}","Image":${imageJson},"CommandLine":${cmdJson},"CurrentDirectory":${jsonString(cwd.text)}`;
+    const self = `,"ProcessId":${t.tgid},"ProcessGuid":"${guid}","Image":${imageJson},"CommandLine":${cmdJson},"CurrentDirectory":${jsonString(cwdText)}`;
     const userJson = `,"User":${jsonString(user)},"LogonId":${t.loginuid}`;
     let parentJson: string;
     if (parent) {
@@ -167,6 +173,7 @@ export class ProcessEventBuilder {
     const guid = p && p.startNs === t.startNs ? ctx.procGuid(p) : ctx.guid(t.tgid, t.startNs);
     // the entry is this process (a /proc-seeded one knows its start to the tick: same GUID)
     const same = p !== undefined && ctx.procGuid(p) === guid;
+    const note = same ? p.imageNote : undefined;
     const image = p?.image ?? '';
     const user = users.name(t.uid);
     const timestamp = clock.iso(rec.ktimeNs);
@@ -189,13 +196,15 @@ export class ProcessEventBuilder {
         exit_status: status,
         exit_code: (status >> 8) & 0xff,
         signal: status & 0x7f,
+        truncated: note?.cut ? ['Image'] : undefined,
+        raw: note?.raw !== undefined ? { Image: note.raw } : undefined,
       },
     };
     const head = `{"category":"process_termination","timestamp":"${timestamp}","Hostname":${ctx.hostJson}`;
     const imageJson = same ? ((p.json ??= {}).image ??= jsonString(image)) : jsonString(image);
     const tail =
       `,"User":${jsonString(user)},"vigil":{"schema":${SCHEMA_VERSION},"seq":${seq},"boot_ns":"${bootNs}","tid":${t.pid},"comm":${jsonString(t.comm)},` +
-      `"exit_status":${status},"exit_code":${ev.vigil.exit_code},"signal":${ev.vigil.signal}}}`;
+      `"exit_status":${status},"exit_code":${ev.vigil.exit_code},"signal":${ev.vigil.signal}${note?.cut ? ',"truncated":["Image"]' : ''}${note?.raw !== undefined ? `,"raw":{"Image":"${note.raw}"}` : ''}}}`;
     this.lastJson = `${head},"ProcessId":${t.tgid},"ProcessGuid":"${guid}","Image":${imageJson}${tail}`;
     this.lastStored = same ? { json: `${head}${tail}`, pmask: TERMINATION_MASK, detail: null } : null;
     this.lastProcess = same ? p : null;

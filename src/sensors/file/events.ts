@@ -1,6 +1,6 @@
 /** struct vigil_file records → file events, with the shared process context. */
 import { posix } from 'node:path';
-import { decodeBytes } from '../../events/bytes.js';
+import { decodeBytes, markCut } from '../../events/bytes.js';
 import { errnoName } from '../../kernel/errors.js';
 import type { ProcessContext } from '../../process/context.js';
 import type { FileRecord } from './decode.js';
@@ -27,9 +27,11 @@ interface PathText {
 }
 
 /** A joined path is normalized lexically ("." and ".." folded, "//" collapsed). */
-function pathText(b: Uint8Array, joined: boolean): PathText {
+function pathText(b: Uint8Array, joined: boolean, cut = false): PathText {
   const d = decodeBytes(b);
-  const text = joined && d.text.length ? posix.normalize(d.text) : d.text;
+  const norm = joined && d.text.length ? posix.normalize(d.text) : d.text;
+  // a cut path keeps its tail: marked so it is not taken for a real path
+  const text = cut ? markCut(norm) : norm;
   return d.raw !== undefined ? { text, raw: d.raw } : { text };
 }
 
@@ -37,7 +39,7 @@ export class FileEventBuilder {
   constructor(private readonly ctx: ProcessContext) {}
 
   build(r: FileRecord): FileEvent {
-    const target = pathText(r.path, (r.flags & FileFlags.PATH_JOINED) !== 0);
+    const target = pathText(r.path, (r.flags & FileFlags.PATH_JOINED) !== 0, (r.flags & FileFlags.PATH_TRUNCATED) !== 0);
     const truncated: string[] = [];
     const raw: Record<string, string> = {};
     const vigil: Record<string, unknown> = {
@@ -78,7 +80,7 @@ export class FileEventBuilder {
         if (r.flags & FileFlags.DIR) vigil.directory = true;
         break;
       case FileOp.RENAME: {
-        const to = pathText(r.path2, (r.flags & FileFlags.PATH2_JOINED) !== 0);
+        const to = pathText(r.path2, (r.flags & FileFlags.PATH2_JOINED) !== 0, (r.flags & FileFlags.PATH2_TRUNCATED) !== 0);
         ev.category = 'file_rename';
         vigil.operation = 'rename';
         // TargetFilename is the new name (as SigmaHQ's file_rename rules read it)
