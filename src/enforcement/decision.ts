@@ -89,10 +89,11 @@ export function decisionEvent(d: DecisionRecord, ctx: EventContext = {}): ExecGu
   const rule = ctx.rules?.get(d.ruleId);
   const task = pc.taskFields(d.ktimeNs, d.task);
   const target = decodeBytes(d.path);
-  const known = pc.table.get(d.task.tgid);
-  // the process table's lineage when it knows the process, else what the kernel read
-  const Ancestors = known && known.startNs === d.task.startNs
-    ? pc.ancestors(known).list
+  // the process table's lineage when it knows the parent (the process itself may not be
+  // there yet: its fork comes on another ring), else what the kernel read
+  const comm = new Map(d.ancestors.map((a) => [a.tgid, a.comm]));
+  const Ancestors = pc.table.get(d.task.ppid)
+    ? pc.ancestors({ pid: d.task.tgid, ppid: d.task.ppid }).list.map((a) => (a.Image === '' && comm.has(a.ProcessId) ? { ...a, Image: `[${comm.get(a.ProcessId)}]` } : a))
     : d.ancestors.slice(0, pc.bounds.maxDepth).map((a) => ({ ProcessId: a.tgid, Image: `[${a.comm}]`, CommandLine: '' }));
   const match = MatchName[d.match] ?? 'inode';
   const ev: ExecGuardEvent = {

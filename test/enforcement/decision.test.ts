@@ -40,6 +40,17 @@ describe('exec guard events validate against the published event schema (issue 9
     expect(JSON.stringify(ev)).not.toMatch(/commandLine/);
   });
 
+  it('a process the table does not know yet (its fork is on another ring): Ancestors from its parent\'s entry', async () => {
+    const { EventSchema } = await import('../../src/sensors/index.js');
+    const table = new ProcessTable();
+    table.exec({ pid: 1, ppid: 0, startNs: 1n, image: '/sbin/init', commandLine: '/sbin/init', cwd: '/', uid: 0 });
+    const ctx = new ProcessContext({ table, host: 'host-a', bootId: 'boot' });
+    const ev = decisionEvent({ ...rec, ancestors }, { process: ctx });
+    expect(ev.Ancestors[0]).toEqual({ ProcessId: 1, Image: '/sbin/init', CommandLine: '/sbin/init' });
+    expect(ev.Image).toBe('[sh]');
+    expect(EventSchema.safeParse(JSON.parse(JSON.stringify(ev))).error).toBeUndefined();
+  });
+
   it('without an agent (vigil deny events): the kernel\'s ancestors; the decision\'s own time, not now', async () => {
     const { EventSchema } = await import('../../src/sensors/index.js');
     const raw = Buffer.concat([Buffer.from('/tmp/'), Buffer.from([0xff, 0xfe]), Buffer.from('x')]);
