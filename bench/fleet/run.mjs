@@ -117,7 +117,12 @@ for (let w = 0; w < WORKERS; w++) {
   if (!ids.length) break;
   const cfg = { url, agents: ids, rate: RATE, events: eventsFile, stateRoot: join(work, 'agents'), batch: BATCH, lingerMs: LINGER, baselineMs: 2000 };
   const child = fork(`${root}bench/fleet/agents.mjs`, [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  workers.push({ child, ready: new Promise((r) => child.on('message', (m) => m.ready && r())), report: new Promise((r) => child.on('message', (m) => m.report && r(m.report))) });
+  workers.push({
+    child,
+    ready: new Promise((r) => child.on('message', (m) => m.ready && r())),
+    report: new Promise((r) => child.on('message', (m) => m.report && r(m.report))),
+    exited: new Promise((r) => child.once('exit', r)),
+  });
 }
 await Promise.all(workers.map((w) => w.ready));
 say(`${N} agents in ${workers.length} processes, ${RATE} events/s each (${(N * RATE).toLocaleString('en')} events/s offered), ${lines.length.toLocaleString('en')} recorded events of ${avgBytes} bytes on average; batches of at most ${BATCH} events, linger ${LINGER} ms`);
@@ -209,6 +214,7 @@ else {
 
 await messages.close?.();
 await admin.close();
+await Promise.all(workers.map((w) => w.exited)); // their spools are closed before the directory goes
 server.kill('SIGTERM');
 await new Promise((r) => server.once('exit', r));
 rmSync(work, { recursive: true, force: true });
