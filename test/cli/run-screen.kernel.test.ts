@@ -2,7 +2,8 @@
  * What `vigil run` puts on a user's terminal (issue 9, items 10 and 13), under a
  * real pseudo-terminal (script(1)): a command whose argv holds escape sequences
  * is shown escaped in the alert line, no control byte reaches the screen; each
- * warning is said once, its reason once.
+ * warning is said once, its reason once. Runs the built CLI (dist/: npm run build,
+ * as .ci/run does first).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -16,7 +17,6 @@ const marker = `vigil-screen-${process.pid}`;
 let screen = '';
 
 beforeAll(async () => {
-  spawnSync(process.execPath, [fileURLToPath(new URL('../../node_modules/typescript/bin/tsc', import.meta.url)), '-p', fileURLToPath(new URL('../../tsconfig.json', import.meta.url))], { stdio: 'ignore', timeout: 120_000 });
   const dir = mkdtempSync(join(tmpdir(), 'vigil-screen-'));
   writeFileSync(
     join(dir, 'marker.yml'),

@@ -7,7 +7,6 @@
  * before anything is done, naming the option, with a documented exit status.
  */
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Argument, Option } from 'commander';
 import { buildProgram } from '../../src/cli/main.js';
@@ -107,9 +106,13 @@ describe.each(all.map((l) => [l.path.join(' '), l] as const))('vigil %s', (_name
 });
 
 describe('argv bytes that are not UTF-8, from a real process', () => {
-  it('a path option with such a name is refused as such (exit 2), not taken for another file', () => {
-    const r = spawnSync('/bin/bash', ['-c', `exec "${process.execPath}" "${join(__dirname, '../../bin/vigil')}" events --db "$(printf '/tmp/\\xff\\xfe.db')"`], { encoding: 'utf8' });
-    expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^vigil events: --db: \/tmp\/\uFFFD\uFFFD\.db: not valid UTF-8 \(vigil cannot name such a file exactly\); rename it/);
+  it('a path option with such a name is refused as such (exit 2), not taken for another file', async () => {
+    // what Node makes of the bytes /tmp/\xff\xfe.db on a real command line
+    const r = spawnSync('/bin/bash', ['-c', `exec "${process.execPath}" -e 'process.stdout.write(JSON.stringify(process.argv[1]))' "$(printf '/tmp/\\xff\\xfe.db')"`], { encoding: 'utf8' });
+    const decoded = JSON.parse(r.stdout) as string;
+    expect(decoded).toBe('/tmp/\uFFFD\uFFFD.db');
+    const res = await vigil(['events', '--db', decoded]);
+    expect(res.code).toBe(2);
+    expect(res.err).toMatch(/^vigil events: --db: \/tmp\/\uFFFD\uFFFD\.db: not valid UTF-8 \(vigil cannot name such a file exactly\); rename it/);
   });
 });

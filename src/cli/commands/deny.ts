@@ -8,7 +8,7 @@ import {
 } from '../../enforcement/index.js';
 import { BpfError } from '../../kernel/errors.js';
 import { AgentConfigSchema } from '../../agent/config.js';
-import { resolveSettings } from '../../config/resolve.js';
+import { DEFAULT_DB, resolveSettings } from '../../config/resolve.js';
 import { safeText } from '../../util/text.js';
 
 interface CommonFlags {
@@ -127,7 +127,7 @@ function apply(s: { db: string; subject: string }, flags: CommonFlags, arm: bool
 function common(cmd: Command): Command {
   return needsKernel(cmd)
     .addOption(opt('-c, --config <file>', 'YAML config: its db is the rule store (default $VIGIL_CONFIG, else /etc/vigil/vigil.yaml when it exists)', 'file'))
-    .addOption(opt('--db <file>', 'rule store, SQLite (default: $VIGIL_DB, else the config\'s db, else /var/lib/vigil/vigil.db)', 'database'))
+    .addOption(opt('--db <file>', `rule store, SQLite (default: $VIGIL_DB, else the config's db, else ${DEFAULT_DB})`, 'database'))
     .addOption(opt('--pin-dir <dir>', 'bpffs directory of the exec guard', 'pin-dir', { default: DEFAULT_PIN_DIR }))
     .option('-v, --verbose', 'when the guard cannot load, print libbpf\'s log (the verifier\'s) with the error');
 }

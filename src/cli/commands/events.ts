@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { EventStore, type FieldMatch, type StoreQuery, type StoredRecord } from '../../store/store.js';
 import { parseTimeBound, safeText, timestampNs, truncate } from '../../util/text.js';
 import { AgentConfigSchema } from '../../agent/config.js';
-import { resolveSettings } from '../../config/resolve.js';
+import { DEFAULT_DB, resolveSettings } from '../../config/resolve.js';
 import { SENSORS } from '../../sensors/index.js';
 import { InputError, UsageError, VigilError, fromSqliteError, fromSystemError, shown } from '../errors.js';
 import { opt, parseCount } from '../options.js';
@@ -92,7 +92,7 @@ export function register(program: Command): void {
     .command('events')
     .description('query the SQLite event store (newest first)')
     .addOption(opt('-c, --config <file>', 'YAML config: its db is the store read (default $VIGIL_CONFIG, else /etc/vigil/vigil.yaml when it exists)', 'file'))
-    .addOption(opt('--db <file>', 'store to read (default: $VIGIL_DB, else the config\'s db, else /var/lib/vigil/vigil.db)', 'database-in'))
+    .addOption(opt('--db <file>', `store to read (default: $VIGIL_DB, else the config's db, else ${DEFAULT_DB})`, 'database-in'))
     .addOption(opt('--since <time>', 'from this time: a duration ago (30s, 5m, 1h, 2d) or an RFC 3339 time', 'time', { parse: (v) => parseTimeBound(v) }))
     .addOption(opt('--until <time>', 'up to this time, inclusive (same forms as --since; exact to the nanosecond)', 'time', { parse: (v) => parseTimeBound(v) }))
     .addOption(opt('--category <name>', 'process_creation, process_termination, file_event, ... (one of the categories in docs/events.md)', 'name', { parse: parseCategory }))
