@@ -4,7 +4,7 @@
  * port and store (what an outage looks like to the agents).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ export interface NatsServer {
   /** SIGKILL: no goodbye to the clients */
   kill(): Promise<void>;
   restart(): Promise<void>;
+  /** and remove its store */
   stop(): Promise<void>;
 }
 
@@ -94,6 +95,9 @@ export async function startNats(opts: { config?: string; port?: number } = {}): 
       await kill('SIGKILL');
       await launch();
     },
-    stop: () => kill('SIGTERM'),
+    stop: async () => {
+      await kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
