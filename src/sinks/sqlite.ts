@@ -8,7 +8,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { EventStore, PMASK_PARENT, recordTime, splitEvent, toRow, type ProcessRef, type ProcessRow, type StoreRow } from '../store/store.js';
+import { EventStore, PMASK_PARENT, packBatch, recordTime, splitEvent, toRow, type ProcessRef, type ProcessRow, type StoreRow } from '../store/store.js';
 import type { Sink, SinkProcess, SinkRecord, SinkStats } from './sink.js';
 
 // Always the compiled worker (also when tests run the TypeScript sources).
@@ -167,7 +167,8 @@ export class SqliteSink implements Sink {
     this.batch = [];
     this.procs = [];
     this.inflight += rows.length;
-    this.worker.postMessage({ type: 'batch', rows, procs, id: this.nextId++ });
+    const packed = packBatch(rows, procs);
+    this.worker.postMessage(packed !== null ? { type: 'batch', packed, n: rows.length, id: this.nextId++ } : { type: 'batch', rows, procs, id: this.nextId++ });
   }
 
   flush(): Promise<void> {

@@ -43,6 +43,54 @@ export type ProcessRow = [
   detail: string | null,
 ];
 
+// A batch crosses to the worker as one string: one copy, instead of an object per
+// field through the structured clone. Fields end with US (\x1f), rows with RS
+// (\x1e), the process rows come first and end with GS (\x1d); NUL is SQL NULL.
+// JSON escapes control characters, so only the other text fields are checked.
+const US = '\x1f';
+const RS = '\x1e';
+const GS = '\x1d';
+const NUL = '\x00';
+const CONTROL = /[\x00\x1d-\x1f]/;
+
+const field = (v: string | number | null): string => (v === null ? NUL : typeof v === 'number' ? String(v) : v);
+
+/** The batch as one string, or null when a text field holds a separator (then send the arrays). */
+export function packBatch(rows: readonly StoreRow[], procs: readonly ProcessRow[]): string | null {
+  let out = '';
+  for (const p of procs) {
+    if (CONTROL.test(p[1]) || CONTROL.test(p[5]) || CONTROL.test(p[6]) || CONTROL.test(p[7])) return null;
+    out += p[0] + US + p[1] + US + p[2] + US + p[3] + US + field(p[4]) + US + p[5] + US + p[6] + US + p[7] + US + p[8] + US + field(p[9]) + RS;
+  }
+  out += GS;
+  for (const r of rows) {
+    if (CONTROL.test(r[2]) || (r[5] !== null && CONTROL.test(r[5])) || (r[6] !== null && CONTROL.test(r[6]))) return null;
+    out += r[0] + US + r[1] + US + r[2] + US + field(r[3]) + US + r[4] + US + field(r[5]) + US + field(r[6]) + US + r[7] + RS;
+  }
+  return out;
+}
+
+const text = (v: string): string | null => (v === NUL ? null : v);
+const num = (v: string): number | null => (v === NUL ? null : Number(v));
+
+/** The rows of a packed batch. */
+export function unpackBatch(packed: string): { rows: StoreRow[]; procs: ProcessRow[] } {
+  const gs = packed.indexOf(GS);
+  const procs: ProcessRow[] = [];
+  const rows: StoreRow[] = [];
+  for (const line of packed.slice(0, gs).split(RS)) {
+    if (!line) continue;
+    const f = line.split(US);
+    procs.push([Number(f[0]), f[1]!, Number(f[2]), Number(f[3]), num(f[4]!), f[5]!, f[6]!, f[7]!, Number(f[8]), text(f[9]!)]);
+  }
+  for (const line of packed.slice(gs + 1).split(RS)) {
+    if (!line) continue;
+    const f = line.split(US);
+    rows.push([f[0] as 'event' | 'alert', Number(f[1]), f[2]!, num(f[3]!), Number(f[4]), text(f[5]!), text(f[6]!), f[7]!]);
+  }
+  return { rows, procs };
+}
+
 /** A process as the pipeline knows it (a process table entry). */
 export interface ProcessRef {
   /** unique per entry in this agent run */
@@ -149,7 +197,7 @@ export class EventStore {
   insertBatch(rows: StoreRow[], procs: ProcessRow[] = []): void {
     const stmt = (this.insertStmt ??= this.db.prepare('INSERT INTO records (kind, ts, category, proc, pmask, rule_id, level, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'));
     const pstmt = (this.insertProcStmt ??= this.db.prepare(
-      'INSERT OR REPLACE INTO processes (id, guid, pid, ppid, parent, image, command_line, cwd, uid, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO processes (id, guid, pid, ppid, parent, image, command_line, cwd, uid, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ));
     this.tx ??= this.db.transaction((ps: ProcessRow[], rs: StoreRow[]) => {
       for (const p of ps) pstmt.run(p);

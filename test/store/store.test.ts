@@ -16,7 +16,7 @@ import { ProcessEventBuilder } from '../../src/sensors/exec/events.js';
 import { sensorNames } from '../../src/sensors/index.js';
 import { JsonlSink } from '../../src/sinks/jsonl.js';
 import { SqliteSink } from '../../src/sinks/sqlite.js';
-import { EventStore, argvDerivable } from '../../src/store/store.js';
+import { EventStore, argvDerivable, packBatch, unpackBatch, type ProcessRow, type StoreRow } from '../../src/store/store.js';
 
 const ALL_OFF = Object.fromEntries(sensorNames().map((n) => [n, { enabled: false }]));
 const LONG = `/bin/bash --rcfile /etc/profile.d/very/long/path/to/an/rc/file.sh -i ${'x'.repeat(200)}`;
@@ -200,6 +200,23 @@ describe('store: each process once', () => {
     s.write({ kind: 'event', value: { category: 'process_creation', Image: '/bin/new' }, json: '{"category":"process_creation","Image":"/bin/new"}' });
     await s.close();
     expect(stored(path, { fields: [{ field: 'Image', op: '~', value: '/bin/*' }] })).toEqual([old, { category: 'process_creation', Image: '/bin/new' }]);
+  });
+
+  it('packs a batch for the worker into one string and back, and refuses to when a text field holds a separator', () => {
+    const procs: ProcessRow[] = [
+      [7, '{g}', 10, 1, null, '/bin/x y', 'x y "z" \\ ü', '/', 0, null],
+      [8, '{h}', 11, 10, 7, '/bin/sh', 'sh', '/tmp', 1000, '{"argc":1}'],
+    ];
+    const rows: StoreRow[] = [
+      ['event', 1795981531806, 'process_creation', 8, 2047, null, null, '{"category":"process_creation","x":"\\u001f"}'],
+      ['alert', 1795981531807, 'process_creation', null, 0, 'rule-1', 'high', '{}'],
+    ];
+    const packed = packBatch(rows, procs);
+    expect(packed).not.toBeNull();
+    expect(unpackBatch(packed!)).toEqual({ rows, procs });
+    expect(unpackBatch(packBatch([], [])!)).toEqual({ rows: [], procs: [] });
+    expect(packBatch(rows, [[9, '{i}', 12, 1, null, '/tmp/a\x1fb', 'a', '/', 0, null]])).toBeNull();
+    expect(packBatch([['event', 1, 'c', null, 0, 'r\x1e', null, '{}']], [])).toBeNull();
   });
 
   it('keeps argv only when CommandLine does not split back into it', () => {

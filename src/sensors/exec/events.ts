@@ -187,12 +187,13 @@ export class ProcessEventBuilder {
       ProcessGuid: guid,
       Image: image,
       User: user,
+      // tid and comm only where they say something Image and ProcessId do not
       vigil: {
         schema: SCHEMA_VERSION,
         seq,
         boot_ns: bootNs,
-        tid: t.pid,
-        comm: t.comm,
+        tid: t.pid !== t.tgid ? t.pid : undefined,
+        comm: image === '' ? t.comm : undefined,
         exit_status: status,
         exit_code: (status >> 8) & 0xff,
         signal: status & 0x7f,
@@ -203,8 +204,9 @@ export class ProcessEventBuilder {
     const head = `{"category":"process_termination","timestamp":"${timestamp}","Hostname":${ctx.hostJson}`;
     const imageJson = same ? ((p.json ??= {}).image ??= jsonString(image)) : jsonString(image);
     const tail =
-      `,"User":${jsonString(user)},"vigil":{"schema":${SCHEMA_VERSION},"seq":${seq},"boot_ns":"${bootNs}","tid":${t.pid},"comm":${jsonString(t.comm)},` +
-      `"exit_status":${status},"exit_code":${ev.vigil.exit_code},"signal":${ev.vigil.signal}${note?.cut ? ',"truncated":["Image"]' : ''}${note?.raw !== undefined ? `,"raw":{"Image":"${note.raw}"}` : ''}}}`;
+      `,"User":${jsonString(user)},"vigil":{"schema":${SCHEMA_VERSION},"seq":${seq},"boot_ns":"${bootNs}"` +
+      `${t.pid !== t.tgid ? `,"tid":${t.pid}` : ''}${image === '' ? `,"comm":${jsonString(t.comm)}` : ''}` +
+      `,"exit_status":${status},"exit_code":${ev.vigil.exit_code},"signal":${ev.vigil.signal}${note?.cut ? ',"truncated":["Image"]' : ''}${note?.raw !== undefined ? `,"raw":{"Image":"${note.raw}"}` : ''}}}`;
     this.lastJson = `${head},"ProcessId":${t.tgid},"ProcessGuid":"${guid}","Image":${imageJson}${tail}`;
     this.lastStored = same ? { json: `${head}${tail}`, pmask: TERMINATION_MASK, detail: null } : null;
     this.lastProcess = same ? p : null;
