@@ -48,7 +48,10 @@ describe('the kernel commands', () => {
   });
 });
 
-describe.each(kernelLeaves.map((l) => [l.path.join(' '), l] as const))('vigil %s (real action)', (_name, leaf) => {
+// a command that takes no values (vigil doctor) has nothing to feed bad values to
+const withValues = kernelLeaves.filter((l) => valueOptions(l.cmd).length > 0 || l.cmd.registeredArguments.length > 0);
+
+describe.each(withValues.map((l) => [l.path.join(' '), l] as const))('vigil %s (real action)', (_name, leaf) => {
   for (const o of valueOptions(leaf.cmd)) {
     const kind = kindFor(o)!;
     it(`${o.flags}: bad values (${kind}) are refused before anything runs`, async () => {
