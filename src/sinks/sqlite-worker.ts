@@ -18,6 +18,7 @@ interface Msg {
 
 const { path, maxRows, pruneEvery } = workerData as { path: string; maxRows: number; pruneEvery: number };
 const store = EventStore.open(path);
+parentPort!.postMessage({ type: 'ready' });
 let sincePrune = 0;
 let prunes = 0;
 

@@ -78,7 +78,12 @@ export class SqliteSink implements Sink {
     this.worker = new Worker(WORKER, {
       workerData: { path: opts.path, maxRows: opts.maxRows ?? 1_000_000, pruneEvery: 10_000 },
     });
+    this.readyPromise = new Promise((resolve) => (this.onReady = resolve));
     this.worker.on('message', (m: { type: string; n?: number; message?: string }) => {
+      if (m.type === 'ready') {
+        this.onReady?.();
+        return;
+      }
       if (m.type === 'ack') {
         this.inflight -= m.n!;
         this.s.written += m.n!;
@@ -169,6 +174,14 @@ export class SqliteSink implements Sink {
     this.inflight += rows.length;
     const packed = packBatch(rows, procs);
     this.worker.postMessage(packed !== null ? { type: 'batch', packed, n: rows.length, id: this.nextId++ } : { type: 'batch', rows, procs, id: this.nextId++ });
+  }
+
+  private onReady: (() => void) | null = null;
+  private readonly readyPromise: Promise<void>;
+
+  /** Resolves once the worker has the store open (records written before are queued, not lost). */
+  ready(): Promise<void> {
+    return this.readyPromise;
   }
 
   flush(): Promise<void> {
