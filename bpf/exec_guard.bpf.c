@@ -146,7 +146,7 @@ static __always_inline int decide(struct linux_binprm *bprm, const struct vigil_
 				  const struct vigil_guard_inode_key *key, __u32 match,
 				  const struct vigil_guard_settings *st)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct task_struct *task = vigil_current_task();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
 	__u32 ptgid = BPF_CORE_READ(parent, tgid);
@@ -257,7 +257,7 @@ static __always_inline int guard_by_inode_or_path(struct linux_binprm *bprm)
 		__builtin_memset(s->path, 0, VIGIL_GUARD_PATH_KEY);
 		struct path fpath = BPF_CORE_READ(bprm, file, f_path);
 		/* as the process sees it (relative to its root: chroot), like d_path */
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+		struct task_struct *task = vigil_current_task();
 		struct path root = BPF_CORE_READ(task, fs, root);
 		__u32 len = vigil_path_resolve_at(&fpath, &root, s->path, &trunc);
 		if (!trunc && len < VIGIL_GUARD_PATH_KEY) {

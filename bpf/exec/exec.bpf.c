@@ -13,6 +13,7 @@ VIGIL_BTF_KEEP(vigil_fork);
 VIGIL_BTF_KEEP(vigil_exit);
 VIGIL_BTF_KEEP_ENUM(vigil_exec_record_type);
 VIGIL_BTF_KEEP_ENUM(vigil_exec_flags);
+VIGIL_BTF_KEEP_ENUM(vigil_stat);
 
 #define EXEC_DATA_MAX (VIGIL_PATH_MAX * 2 + VIGIL_ARGS_MAX)
 
@@ -36,7 +37,7 @@ int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	if (!s)
 		return 0;
 	struct vigil_exec *e = &s->e;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct task_struct *task = vigil_current_task();
 	bool trunc = false;
 	__u32 flags = 0;
 

@@ -42,7 +42,8 @@ enum vigil_stat {
 	VIGIL_STAT_TRUNCATED = 5,  /* any truncation flag set */
 	VIGIL_STAT_FLOOD = 6,
 	VIGIL_STAT_DECISION = 7,
-	VIGIL_STAT_COMMON_MAX = 8,
+	VIGIL_STAT_WAKEUP = 8,     /* records submitted with BPF_RB_FORCE_WAKEUP (batched wake-ups) */
+	VIGIL_STAT_COMMON_MAX = 9,
 	/* 16..31: a sensor's own counters, named in its header (enum vigil_<sensor>_stat) */
 	VIGIL_STAT_SENSOR = 16,
 	VIGIL_STAT_MAX = 32,

@@ -13,6 +13,24 @@
 #include <bpf/bpf_tracing.h>
 #include "vigil.h"
 
+/*
+ * Two builds of every object (bpf/Makefile): `<name>.bpf.o` for kernels with
+ * bpf_loop (5.17+), and `<name>.compat.bpf.o`, built with -DVIGIL_COMPAT, for
+ * kernels from 5.10 without it (Debian 11's 5.10, Ubuntu 22.04's 5.15). Userspace
+ * loads the compat build where the kernel has no bpf_loop, by probing, not by
+ * version (src/kernel/variant.ts), so backports count. In code shared by both builds,
+ * use only helpers a 5.10 kernel has, or the wrappers below:
+ *   vigil_current_task()     bpf_get_current_task_btf() is 5.11+
+ *   vigil_path_resolve_at()  bpf_loop() is 5.17+: the compat build walks in a bounded loop
+ * Program-specific features newer than 5.10 (bpf_ima_file_hash, kfuncs) belong in
+ * their own program, which userspace leaves unloaded where the kernel lacks them.
+ */
+#ifdef VIGIL_COMPAT
+#define vigil_current_task() ((struct task_struct *)bpf_get_current_task())
+#else
+#define vigil_current_task() ((struct task_struct *)bpf_get_current_task_btf())
+#endif
+
 /* Userspace resizes this before load (bpf_map__set_max_entries). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -60,7 +78,10 @@ static __always_inline __u64 vigil_wakeup_flags(__u64 size)
 	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	/* 8 bytes of record header, rounded up to 8 like the kernel's slots */
 	__u64 after = avail + ((size + 8 + 7) & ~7ULL);
-	return avail / n != after / n ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (avail / n == after / n)
+		return BPF_RB_NO_WAKEUP;
+	vigil_count(VIGIL_STAT_WAKEUP);
+	return BPF_RB_FORCE_WAKEUP;
 }
 
 /* Submit a record built elsewhere (per-CPU scratch); counts the loss on failure. */
@@ -113,17 +134,6 @@ static __always_inline void vigil_task_fill(struct vigil_task *t, struct task_st
 #define VIGIL_PATHBUF_SIZE (VIGIL_PATH_MAX * 2)
 #define VIGIL_PATH_MASK (VIGIL_PATH_MAX - 1)
 
-struct vigil_pathbuf {
-	char buf[VIGIL_PATHBUF_SIZE];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct vigil_pathbuf);
-} vigil_pathbufs SEC(".maps");
-
 struct vigil_walk {
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
@@ -136,15 +146,33 @@ struct vigil_walk {
 	bool truncated;
 };
 
-/* One step of the walk (bpf_loop callback: verified once, not per iteration). */
-static long vigil_walk_step(__u64 index, void *ctx)
-{
-	struct vigil_walk *w = ctx;
-	__u32 zero = 0;
-	struct vigil_pathbuf *pb = bpf_map_lookup_elem(&vigil_pathbufs, &zero);
-	if (!pb)
-		return 1;
+struct vigil_pathbuf {
+	char buf[VIGIL_PATHBUF_SIZE];
+#ifdef VIGIL_COMPAT
+	/*
+	 * The compat walk keeps its state here, not on the stack: the verifier does
+	 * not track values in map memory, so every iteration of the bounded loop
+	 * starts from one state and verification stays linear in the depth.
+	 */
+	struct vigil_walk walk;
+#endif
+};
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_pathbuf);
+} vigil_pathbufs SEC(".maps");
+
+
+/*
+ * One step of the walk: 0 = go on, 1 = stop. The same body runs as the bpf_loop
+ * callback (verified once, not per iteration) and, in the compat build, inside
+ * a bounded loop: both builds resolve the same paths to the same depth.
+ */
+static __always_inline long vigil_walk_step_in(struct vigil_walk *w, struct vigil_pathbuf *pb)
+{
 	/* locals, not w->...: CO-RE relocations must see kernel types only */
 	struct dentry *dentry = w->dentry;
 	struct vfsmount *vfsmnt = w->vfsmnt;
@@ -187,6 +215,59 @@ static long vigil_walk_step(__u64 index, void *ctx)
 	return 0;
 }
 
+#ifndef VIGIL_COMPAT
+/* bpf_loop callback */
+static long vigil_walk_step(__u64 index, void *ctx)
+{
+	__u32 zero = 0;
+	struct vigil_pathbuf *pb = bpf_map_lookup_elem(&vigil_pathbufs, &zero);
+	if (!pb)
+		return 1;
+	return vigil_walk_step_in(ctx, pb);
+}
+#else
+#define VIGIL_WALK_POS 0xffff
+#define VIGIL_WALK_DONE (1 << 16)
+#define VIGIL_WALK_TRUNCATED (1 << 17)
+
+/*
+ * The compat walk: a bounded loop over the same step, in a global function.
+ * The verifier checks a global function once, on its own (5.6+), instead of at
+ * every call site and for every path that leads there, and the walk's state
+ * lives in map memory (untracked), so each iteration starts from one state:
+ * verification stays linear in VIGIL_PATH_DEPTH. 5.10 passes only scalars to
+ * global functions: the kernel pointers travel as numbers (they are only ever
+ * read through bpf_probe_read_kernel). Returns pos | VIGIL_WALK_DONE |
+ * VIGIL_WALK_TRUNCATED, or -1 without the per-CPU buffer.
+ */
+__noinline long vigil_path_walk(__u64 dentry, __u64 vfsmnt, __u64 root_dentry, __u64 root_mnt)
+{
+	__u32 zero = 0;
+	struct vigil_pathbuf *pb = bpf_map_lookup_elem(&vigil_pathbufs, &zero);
+	if (!pb)
+		return -1;
+	struct vigil_walk *w = &pb->walk;
+	w->dentry = (struct dentry *)dentry;
+	w->vfsmnt = (struct vfsmount *)vfsmnt;
+	w->mnt = (struct mount *)(vfsmnt - bpf_core_field_offset(struct mount, mnt));
+	w->root_dentry = (struct dentry *)root_dentry;
+	w->root_mnt = (struct vfsmount *)root_mnt;
+	w->pos = VIGIL_PATH_MAX;
+	w->done = false;
+	w->truncated = false;
+	for (__u32 i = 0; i < VIGIL_PATH_DEPTH; i++) {
+		if (vigil_walk_step_in(w, pb))
+			break;
+	}
+	long r = w->pos & VIGIL_WALK_POS;
+	if (w->done)
+		r |= VIGIL_WALK_DONE;
+	if (w->truncated)
+		r |= VIGIL_WALK_TRUNCATED;
+	return r;
+}
+#endif
+
 /*
  * Resolve `path` into dst (which must have VIGIL_PATH_MAX bytes of room) and
  * return the length. Sets *truncated when the path was deeper than
@@ -196,24 +277,43 @@ static __always_inline __u32 vigil_path_resolve_at(const struct path *path, cons
 						   bool *truncated)
 {
 	__u32 zero = 0;
-	struct vigil_walk w = {};
+	struct dentry *root_dentry = NULL;
+	struct vfsmount *root_mnt = NULL;
 	if (root) {
-		w.root_dentry = BPF_CORE_READ(root, dentry);
-		w.root_mnt = BPF_CORE_READ(root, mnt);
+		root_dentry = BPF_CORE_READ(root, dentry);
+		root_mnt = BPF_CORE_READ(root, mnt);
 	}
-	w.dentry = BPF_CORE_READ(path, dentry);
-	w.vfsmnt = BPF_CORE_READ(path, mnt);
-	w.mnt = (struct mount *)((void *)w.vfsmnt - bpf_core_field_offset(struct mount, mnt));
-	w.pos = VIGIL_PATH_MAX;
+	struct dentry *dentry = BPF_CORE_READ(path, dentry);
+	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
+	__u32 pos;
+	bool done, trunc;
 
+#ifdef VIGIL_COMPAT
+	long r = vigil_path_walk((__u64)dentry, (__u64)vfsmnt, (__u64)root_dentry, (__u64)root_mnt);
+	if (r < 0)
+		return 0;
+	pos = r & VIGIL_WALK_POS;
+	done = r & VIGIL_WALK_DONE;
+	trunc = r & VIGIL_WALK_TRUNCATED;
+#else
+	struct vigil_walk w = {
+		.dentry = dentry,
+		.vfsmnt = vfsmnt,
+		.mnt = (struct mount *)((void *)vfsmnt - bpf_core_field_offset(struct mount, mnt)),
+		.root_dentry = root_dentry,
+		.root_mnt = root_mnt,
+		.pos = VIGIL_PATH_MAX,
+	};
 	bpf_loop(VIGIL_PATH_DEPTH, vigil_walk_step, &w, 0);
-
+	pos = w.pos;
+	done = w.done;
+	trunc = w.truncated;
+#endif
 	struct vigil_pathbuf *pb = bpf_map_lookup_elem(&vigil_pathbufs, &zero);
 	if (!pb)
 		return 0;
-	if (!w.done || w.truncated)
+	if (!done || trunc)
 		*truncated = true; /* the head of the path is missing */
-	__u32 pos = w.pos;
 	if (pos >= VIGIL_PATH_MAX) {
 		pos = VIGIL_PATH_MAX - 1;
 		pb->buf[pos & VIGIL_PATH_MASK] = '/';

@@ -12,7 +12,8 @@ import { fanotifyPermissionEvents, probeMapType } from '../kernel/probes.js';
 import { libbpfVersion } from '../kernel/version.js';
 import { objectPath } from '../sensors/bpf-sensor.js';
 import { ensureMounts, isMounted } from '../kernel/mounts.js';
-import { probeEnforcement } from '../enforcement/index.js';
+import { HASH_NEEDS, probeEnforcement } from '../enforcement/index.js';
+import { bpfVariant } from '../kernel/variant.js';
 import { SENSORS } from '../sensors/index.js';
 
 export type CheckStatus = 'ok' | 'missing' | 'error' | 'info';
@@ -62,7 +63,42 @@ export function tryProgram(name: string, attach?: (o: BpfObject) => void): { ok:
 }
 
 function describe(r: { ok: boolean; error?: Error }): string {
-  return r.ok ? 'loaded and attached' : r.error instanceof BpfError ? `${r.error.op}: ${r.error.code}` : String(r.error?.message);
+  return r.ok ? 'loaded and attached' : describeError(r.error);
+}
+
+/** "op: ECODE [prog 'x': the verifier's last line]" */
+function describeError(e: Error | undefined): string {
+  if (!(e instanceof BpfError)) return String(e?.message);
+  return `${e.op}: ${e.code}${e.reason ? ` [${e.reason}]` : ''}`;
+}
+
+const LSM_PARAM = 'add bpf to lsm= on the kernel command line (e.g. lsm=lockdown,capability,landlock,yama,apparmor,bpf)';
+
+/**
+ * Why a minimal LSM program does not load, told apart by what else fails:
+ * trampolines refused (fentry fails the same way), no BPF LSM in the kernel
+ * (no bpf_lsm_* hook in its BTF), or a refusal the verifier explains.
+ */
+export function lsmRefusal(lsm: { ok: boolean; error?: Error }, fentry: { ok: boolean; error?: Error }, btf: Btf | null): { cause: string; hint: string } {
+  const code = lsm.error instanceof BpfError ? lsm.error.code : undefined;
+  const fcode = fentry.error instanceof BpfError ? fentry.error.code : undefined;
+  if (!fentry.ok && code && code === fcode) {
+    return {
+      cause: `this kernel refuses BPF trampolines (an fentry program fails the same way, ${code}), and LSM programs attach through them`,
+      hint: 'BPF LSM needs BPF trampolines, which this kernel (or the hypervisor or sandbox it runs in) refuses; run vigil on a kernel that loads fentry/lsm programs to enforce',
+    };
+  }
+  if (btf && !btf.find('bpf_lsm_bprm_check_security', Kind.FUNC)) {
+    return {
+      cause: 'this kernel has no BPF LSM (no bpf_lsm_* hooks in its BTF: built without CONFIG_BPF_LSM)',
+      hint: 'BPF LSM needs a kernel built with CONFIG_BPF_LSM=y (Linux 5.7+)',
+    };
+  }
+  const reason = lsm.error instanceof BpfError && lsm.error.reason ? lsm.error.reason : undefined;
+  return {
+    cause: `the kernel refused a minimal LSM program: ${reason ?? describeError(lsm.error)}`,
+    hint: lsm.error instanceof BpfError && lsm.error.hint ? lsm.error.hint : 'BPF LSM unavailable',
+  };
 }
 
 const XATTR_KFUNCS = ['bpf_get_file_xattr', 'bpf_get_dentry_xattr', 'bpf_path_d_path', 'bpf_set_dentry_xattr'];
@@ -116,20 +152,31 @@ export async function runDoctor(): Promise<DoctorReport> {
     title: 'Active LSMs',
     status: bpfActive ? 'ok' : 'missing',
     detail: lsms ?? 'securityfs not readable',
-    ...(bpfActive ? {} : { hint: 'add bpf to lsm= on the kernel command line (e.g. lsm=lockdown,capability,landlock,yama,apparmor,bpf)' }),
+    ...(bpfActive ? {} : { hint: LSM_PARAM }),
   });
 
   const lsm = tryProgram('probe_lsm');
+  const fentry = tryProgram('probe_fentry');
+  const refusal = lsm.ok ? null : lsmRefusal(lsm, fentry, btf);
   add({
     id: 'bpf_lsm',
     title: 'BPF LSM program',
     status: lsm.ok ? 'ok' : 'missing',
-    detail: describe(lsm),
-    ...(lsm.ok ? {} : { hint: lsm.error instanceof BpfError && lsm.error.hint ? lsm.error.hint : 'BPF LSM unavailable' }),
+    detail: lsm.ok ? `loaded and attached${bpfActive ? '' : ' (but it never runs: bpf is not in the active LSM list)'}` : `${describe(lsm)}: ${refusal!.cause}`,
+    ...(refusal ? { hint: bpfActive ? `${refusal.hint} (bpf is in the active LSM list: that is not what is missing)` : `${refusal.hint}; and ${LSM_PARAM}` } : {}),
   });
 
-  const fentry = tryProgram('probe_fentry');
   add({ id: 'trampoline', title: 'BPF trampolines (fentry)', status: fentry.ok ? 'ok' : 'missing', detail: describe(fentry) });
+
+  const build = bpfVariant();
+  add({
+    id: 'bpf_build',
+    title: 'BPF object build',
+    status: 'info',
+    detail: build.variant === 'compat'
+      ? `compat (x.compat.bpf.o: bounded-loop path walks, 5.10 helpers): ${build.reason}`
+      : `default (x.bpf.o: bpf_loop path walks): ${build.reason}`,
+  });
 
   const rb = probeMapType(27);
   add({ id: 'ringbuf', title: 'Ring buffer map', status: rb === 1 ? 'ok' : 'missing', detail: rb === 1 ? 'BPF_MAP_TYPE_RINGBUF supported' : `probe returned ${rb}`, ...(rb === 1 ? {} : { hint: 'needs Linux 5.8+' }) });
@@ -178,18 +225,42 @@ export async function runDoctor(): Promise<DoctorReport> {
 
   // the real thing: load and attach vigil's exec guard in a scratch pin directory
   const guard = await probeEnforcement();
+  // the guard's own refusal, told apart from BPF LSM being unusable at all
+  const guardErr = guard.error instanceof BpfError ? guard.error : undefined;
+  const guardWhy = guard.canLoadLsm
+    ? ''
+    : !lsm.ok
+      ? `${guard.object} not loaded (${describeError(guard.error)}): BPF LSM programs are refused here, see "BPF LSM program"`
+      : `vigil's ${guard.object} was refused although a minimal LSM program loads: ${describeError(guard.error)}`;
   add({
     id: 'exec_guard',
     title: 'Exec guard (deny rules)',
     status: guard.canLoadLsm ? 'ok' : 'missing',
-    detail: guard.canLoadLsm ? `loads and attaches; sha256 rules ${guard.hashRules ? 'hashed in the kernel (IMA)' : 'bound to the inode they were added with'}` : (guard.reason ?? 'does not load'),
+    detail: guard.canLoadLsm ? `${guard.object} loads and attaches (path and inode rules)` : guardWhy,
+    ...(guard.canLoadLsm ? {} : { hint: !lsm.ok ? refusal!.hint : (guardErr?.hint ?? 'see the verifier reason above') }),
   });
+  if (guard.canLoadLsm) {
+    add({
+      id: 'exec_guard_sha256',
+      title: 'Exec guard sha256 rules',
+      status: guard.hashRules ? 'ok' : 'missing',
+      detail: guard.hashRules
+        ? 'hashed in the kernel at exec (bpf_ima_file_hash, cached per inode): copies of denied content are blocked'
+        : (guard.hashUnavailable ?? HASH_NEEDS),
+      ...(guard.hashRules ? {} : { hint: 'path and inode rules work; a sha256 rule blocks only the file it was added with (its inode), not copies of that content' }),
+    });
+  }
+  const why = !bpfActive
+    ? 'bpf is not in the active LSM list'
+    : !lsm.ok
+      ? refusal!.cause
+      : `vigil's ${guard.object} was refused: ${guardErr?.reason ?? describeError(guard.error)}`;
   const enforcement: DoctorReport['enforcement'] = guard.level === 'enforce'
     ? { level: 'enforce', mechanism: 'BPF LSM (bprm_check_security): vigil deny rules block in the kernel', reason: 'the exec guard loaded and attached' }
     : {
         level: 'detect-only',
         mechanism: 'none',
-        reason: `BPF LSM unavailable (${bpfActive ? (lsm.ok ? guard.reason : 'bpf is in the LSM list but this kernel refuses LSM programs (no BPF trampolines)') : 'bpf is not in the active LSM list'}): exec events are recorded and alerted on, nothing is blocked`,
+        reason: `BPF LSM unavailable (${why}): exec events are recorded and alerted on, nothing is blocked`,
       };
   // what the kernel binding's hints say to do elsewhere ("run `vigil doctor`") is not said in doctor
   return {

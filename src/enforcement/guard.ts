@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BpfError, BpfLink, BpfMap, BpfObject, BPF_ANY } from '../kernel/index.js';
+import { BpfError, BpfLink, BpfMap, BpfObject, BPF_ANY, variantObjectPath } from '../kernel/index.js';
 import {
   DEFAULT_PIN_DIR, GUARD_OBJECT, LINK_PINS, MAPS, PROGRAMS, type GuardMapName, type GuardSettings, type Mode,
   decodeSettings, hashKey, inodeKey, kernelDev, nameKey, pathKey, ruleValue, settingsValue,
@@ -16,11 +16,26 @@ import type { DenyRule } from './rules-store.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
-/** bpf/.output/exec_guard.bpf.o from src/enforcement (tsx/vitest) or dist/enforcement. */
+/**
+ * bpf/.output/exec_guard.bpf.o from src/enforcement (tsx/vitest) or dist/enforcement,
+ * in the build this kernel takes (exec_guard.compat.bpf.o without bpf_loop).
+ */
 export function defaultObjectPath(): string {
   const env = process.env.VIGIL_BPF_DIR;
-  if (env) return join(env, GUARD_OBJECT);
-  return resolve(HERE, '../../bpf/.output', GUARD_OBJECT);
+  return variantObjectPath(env ? join(env, GUARD_OBJECT) : resolve(HERE, '../../bpf/.output', GUARD_OBJECT));
+}
+
+/** What sha256 rules need from the kernel, said once for every message. */
+export const HASH_NEEDS = 'in-kernel sha256 matching needs bpf_ima_file_hash (Linux 5.18+, CONFIG_IMA) in a sleepable bprm_check_security program (Linux 5.11+)';
+
+/** Why the kernel refused the sha256 program, in words (from the verifier's reason). */
+export function hashRefusal(e: unknown): string {
+  const reason = e instanceof BpfError ? e.reason : undefined;
+  if (reason && /is not sleepable/.test(reason)) {
+    return `sha256 rules need bpf_ima_file_hash, Linux 5.18+: this kernel cannot even run bprm_check_security sleepable (Linux 5.11+) [${reason}]`;
+  }
+  if (reason && /#193\b|bpf_ima_file_hash/.test(reason)) return `sha256 rules need bpf_ima_file_hash, Linux 5.18+ [${reason}]`;
+  return `the sha256 program was refused: ${reason ?? (e as Error).message} (${HASH_NEEDS})`;
 }
 
 export interface ArmOptions {
@@ -36,6 +51,10 @@ export interface ArmResult {
   guard: ExecGuard;
   /** true: loaded and pinned now; false: adopted what was pinned */
   loaded: boolean;
+  /** loaded now without the sha256 program: why the kernel refused it */
+  hashUnavailable?: string;
+  /** the object file loaded (when loaded now) */
+  object?: string;
 }
 
 export interface ReconcileResult {
@@ -78,14 +97,22 @@ export class ExecGuard {
     const ringBytes = opts.ringBytes ?? 256 * 1024;
     let obj: BpfObject | null = null;
     let hash = !opts.noHashProgram;
+    let hashUnavailable: string | undefined = opts.noHashProgram ? 'not tried (noHashProgram)' : undefined;
     try {
       try {
-        obj = BpfObject.open(objectPath, { maxEntries: { events: ringBytes }, skipPrograms: hash ? [] : [PROGRAMS.hash] }).load();
+        obj = BpfObject.open(objectPath, { maxEntries: { events: ringBytes }, skipPrograms: hash ? [] : [PROGRAMS.hash] });
+        obj.load();
       } catch (e) {
         if (!hash) throw e;
-        // the kernel refused the sleepable IMA program (no IMA, no sleepable LSM): inode/path rules only
+        obj?.close();
+        obj = null;
+        // the kernel refused the sleepable IMA program (no bpf_ima_file_hash, no sleepable
+        // bprm_check_security): inode/path rules only. If the rest is refused too, that
+        // error is the one that counts.
         hash = false;
-        obj = BpfObject.open(objectPath, { maxEntries: { events: ringBytes }, skipPrograms: [PROGRAMS.hash] }).load();
+        hashUnavailable = hashRefusal(e);
+        obj = BpfObject.open(objectPath, { maxEntries: { events: ringBytes }, skipPrograms: [PROGRAMS.hash] });
+        obj.load();
       }
       mkdirSync(pinDir, { recursive: true });
       for (const name of MAPS) obj.map(name).pin(join(pinDir, name));
@@ -101,8 +128,9 @@ export class ExecGuard {
           const l2 = obj.program(PROGRAMS.hash).attachLsm();
           l2.pin(join(pinDir, LINK_PINS.hash));
           l2.disconnect();
-        } catch {
+        } catch (e) {
           hash = false;
+          hashUnavailable = `the sha256 program loaded but did not attach: ${(e as Error).message}`;
         }
       }
     } catch (e) {
@@ -110,8 +138,9 @@ export class ExecGuard {
       ExecGuard.disarm(pinDir);
       throw e;
     }
+    const object = obj.name;
     obj.close(); // links and maps stay: they are pinned
-    return { guard: ExecGuard.adopt(pinDir), loaded: true };
+    return { guard: ExecGuard.adopt(pinDir), loaded: true, object, ...(hashUnavailable ? { hashUnavailable } : {}) };
   }
 
   /** Open the pinned maps of an armed guard. */
@@ -138,11 +167,13 @@ export class ExecGuard {
     if (!existsSync(pinDir)) return removed;
     // links first: enforcement stops before the maps go
     const names = readdirSync(pinDir).sort((a, b) => Number(b.startsWith('link_')) - Number(a.startsWith('link_')));
+    const linkIds: number[] = [];
     for (const n of names) {
       const p = join(pinDir, n);
-      // Removing a link's pin drops a reference whose release (the detach) runs later
-      // from a workqueue (6.3+); closing the last fd detaches synchronously. So hold
-      // an fd across the unlink and close it: enforcement has stopped on return.
+      // Removing a link's pin drops a reference whose release (the detach) may run
+      // later: from a workqueue (6.3+), or after an RCU grace period when bpffs frees
+      // the inode (5.10). So hold an fd across the unlink, close it, and wait until
+      // the kernel no longer knows the link: enforcement has stopped on return.
       let link: BpfLink | null = null;
       if (n.startsWith('link_')) {
         try {
@@ -151,9 +182,19 @@ export class ExecGuard {
           link = null;
         }
       }
+      try {
+        if (link) linkIds.push(link.id);
+      } catch {
+        /* no id: nothing to wait for */
+      }
       unlinkSync(p);
       link?.destroy();
       removed.push(n);
+      // links are sorted first: wait for them before the maps go
+      if (n.startsWith('link_') && !names[names.indexOf(n) + 1]?.startsWith('link_')) {
+        // 5.10 drops the pin's reference after an RCU grace period: wait until the hooks are really detached
+        BpfLink.waitGone(linkIds);
+      }
     }
     rmdirSync(pinDir);
     try {

@@ -6,11 +6,11 @@
 import type { ProcessContext } from '../process/context.js';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { basename, isAbsolute, resolve } from 'node:path';
 import type { RecordError } from '../kernel/errors.js';
 import { DEFAULT_PIN_DIR, type Mode } from './abi.js';
 import { DecisionReader, decisionEvent, type ExecGuardEvent } from './decision.js';
-import { ExecGuard, resolveFile, type ReconcileResult } from './guard.js';
+import { ExecGuard, defaultObjectPath, resolveFile, type ReconcileResult } from './guard.js';
 import { RulesStore, type DenyRule } from './rules-store.js';
 
 export interface GuardLocation {
@@ -55,16 +55,19 @@ export async function makeRule(input: AddRuleInput): Promise<Omit<DenyRule, 'id'
 }
 
 /** Arm (or adopt) the guard and make its maps match the rules in the store. */
-export function applyRules(loc: GuardLocation, opts: { arm?: boolean } = {}): { result: ReconcileResult; armedNow: boolean; hashProgram: boolean } | null {
+export function applyRules(
+  loc: GuardLocation,
+  opts: { arm?: boolean } = {},
+): { result: ReconcileResult; armedNow: boolean; hashProgram: boolean; hashUnavailable?: string } | null {
   const pinDir = loc.pinDir ?? DEFAULT_PIN_DIR;
   if (!opts.arm && !ExecGuard.isArmed(pinDir)) return null;
   const store = RulesStore.open(loc.db);
   try {
-    const { guard, loaded } = ExecGuard.arm({ pinDir });
+    const { guard, loaded, hashUnavailable } = ExecGuard.arm({ pinDir });
     try {
       if (loaded) guard.allowFile(process.execPath);
       const result = guard.reconcile(store.list(), store.globalMode());
-      return { result, armedNow: loaded, hashProgram: guard.hashProgram };
+      return { result, armedNow: loaded, hashProgram: guard.hashProgram, ...(hashUnavailable ? { hashUnavailable } : {}) };
     } finally {
       guard.close();
     }
@@ -98,8 +101,8 @@ export class ExecGuardService {
 
   constructor(private readonly opts: GuardServiceOptions) {}
 
-  start(): { adopted: boolean; hashProgram: boolean } {
-    const { guard, loaded } = ExecGuard.arm(this.opts.pinDir ? { pinDir: this.opts.pinDir } : {});
+  start(): { adopted: boolean; hashProgram: boolean; hashUnavailable?: string } {
+    const { guard, loaded, hashUnavailable } = ExecGuard.arm(this.opts.pinDir ? { pinDir: this.opts.pinDir } : {});
     this.guard = guard;
     this.adopted = !loaded;
     guard.pruneAllowedProcesses();
@@ -122,7 +125,7 @@ export class ExecGuardService {
       }, every);
       this.timer.unref();
     }
-    return { adopted: this.adopted, hashProgram: guard.hashProgram };
+    return { adopted: this.adopted, hashProgram: guard.hashProgram, ...(hashUnavailable ? { hashUnavailable } : {}) };
   }
 
   /** Reload rules from the store and reconcile the maps (cheap: stats + map lookups). */
@@ -161,8 +164,14 @@ export interface EnforcementProbe {
   canLoadLsm: boolean;
   /** the sha256 (IMA, sleepable) program loaded too */
   hashRules: boolean;
+  /** why it did not (the kernel's refusal, in words) */
+  hashUnavailable?: string;
+  /** the object file tried (exec_guard.bpf.o or exec_guard.compat.bpf.o) */
+  object: string;
   level: 'enforce' | 'detect-only';
   reason?: string;
+  /** the load or attach failure, when canLoadLsm is false */
+  error?: Error;
 }
 
 /**
@@ -177,15 +186,17 @@ export async function probeEnforcement(): Promise<EnforcementProbe> {
     /* securityfs not mounted */
   }
   const pinDir = `/sys/fs/bpf/vigil-probe-${process.pid}`;
+  const object = basename(defaultObjectPath());
   try {
-    const { guard } = ExecGuard.arm({ pinDir, ringBytes: 4096 * 4 });
+    const { guard, hashUnavailable } = ExecGuard.arm({ pinDir, ringBytes: 4096 * 4 });
     const hashRules = guard.hashProgram;
     guard.close();
     ExecGuard.disarm(pinDir);
+    const base = { lsmActive, canLoadLsm: true, hashRules, object, ...(hashUnavailable ? { hashUnavailable } : {}) };
     if (!lsmActive) {
-      return { lsmActive, canLoadLsm: true, hashRules, level: 'detect-only', reason: 'the guard loads, but bpf is not in the active LSM list (/sys/kernel/security/lsm): add lsm=...,bpf to the kernel command line' };
+      return { ...base, level: 'detect-only', reason: 'the guard loads, but bpf is not in the active LSM list (/sys/kernel/security/lsm): add lsm=...,bpf to the kernel command line' };
     }
-    return { lsmActive, canLoadLsm: true, hashRules, level: 'enforce' };
+    return { ...base, level: 'enforce' };
   } catch (e) {
     try {
       ExecGuard.disarm(pinDir);
@@ -196,6 +207,6 @@ export async function probeEnforcement(): Promise<EnforcementProbe> {
     const reason = !lsmActive
       ? `BPF LSM is not active (bpf missing from /sys/kernel/security/lsm; boot with lsm=...,bpf): ${msg}`
       : `the exec guard did not load: ${msg}`;
-    return { lsmActive, canLoadLsm: false, hashRules: false, level: 'detect-only', reason };
+    return { lsmActive, canLoadLsm: false, hashRules: false, object, level: 'detect-only', reason, error: e as Error };
   }
 }

@@ -25,6 +25,8 @@ export const Stat = {
   TRUNCATED: 5,
   FLOOD: 6,
   DECISION: 7,
+  /** records the kernel submitted with a forced wake-up (the batched threshold was crossed) */
+  WAKEUP: 8,
   /** first of a sensor's own counters (16..31), named by the sensor */
   SENSOR: 16,
 } as const;

@@ -13,7 +13,11 @@ type Listener = (level: LibbpfLevel, line: string) => void;
 let installed = false;
 let capture: string[] | null = null;
 let listener: Listener | null = null;
-const scratch = Buffer.alloc(8192);
+// libbpf prints a refused program's whole verifier log in one call (its buffer is up to
+// 16 MiB) and the reason is at the end: format into a buffer that large (allocated
+// without filling, so only the pages a message touches become resident).
+const SCRATCH_BYTES = 16 << 20;
+let scratchBuf: Buffer | undefined;
 // keep a reference: the registered callback must outlive every libbpf call
 let registered: unknown;
 
@@ -21,6 +25,7 @@ function install(): void {
   if (installed) return;
   installed = true;
   registered = koffi.register((level: number, fmt: string, args: unknown) => {
+    const scratch = (scratchBuf ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES));
     const n = libc().vsnprintf(scratch, scratch.length, fmt, args) as number;
     const text = scratch.toString('utf8', 0, Math.max(0, Math.min(n, scratch.length - 1)));
     const lvl = LEVELS[level] ?? 'debug';

@@ -5,7 +5,7 @@
  * A sensor supplies the object name, the layouts it decodes and a record handler.
  */
 import { fileURLToPath } from 'node:url';
-import { BpfError, BpfObject, RingBufferReader, type BpfMap, type OpenOptions } from '../kernel/index.js';
+import { BpfError, BpfObject, RingBufferReader, bpfVariant, variantObjectPath, type BpfMap, type OpenOptions, type VariantChoice } from '../kernel/index.js';
 import { checkLayouts, STAT_MAX, Stat, type Layout } from '../events/layouts.js';
 import { RecordError, errnoName } from '../kernel/errors.js';
 import type { RecordReplay, RecordTap, RingWakeup, SensorContext, SensorProbe, SensorStats } from './sensor.js';
@@ -17,6 +17,14 @@ export const BPF_OBJECT_DIR = fileURLToPath(new URL('../../bpf/.output/', import
 
 export function objectPath(name: string): string {
   return `${BPF_OBJECT_DIR}${name}`;
+}
+
+/**
+ * The build of object `name` this kernel takes: exec.bpf.o where it has bpf_loop,
+ * exec.compat.bpf.o where not (src/kernel/variant.ts). Every sensor loads through here.
+ */
+export function sensorObjectPath(name: string): string {
+  return variantObjectPath(objectPath(name));
 }
 
 export interface BpfSensorOptions {
@@ -63,10 +71,14 @@ export class BpfSensor {
   /** a handler failed for another reason than a malformed record (a bug): counted too */
   onHandlerError: ((err: unknown) => void) | null = null;
 
+  /** which build was loaded and why (bpf_loop or the compat build) */
+  readonly variant: VariantChoice;
+
   constructor(private readonly opts: BpfSensorOptions) {
     const open: OpenOptions = { skipPrograms: opts.skipPrograms ?? [] };
     if (opts.ringBufferBytes) open.maxEntries = { events: opts.ringBufferBytes };
-    this.obj = BpfObject.open(objectPath(opts.object), open);
+    this.variant = bpfVariant();
+    this.obj = BpfObject.open(sensorObjectPath(opts.object), open);
   }
 
   /** Check layouts, load, attach every program. */
@@ -132,6 +144,7 @@ export class BpfSensor {
       kernel,
       ringWakeups: this.reader?.stats.wakeups ?? 0,
       timerDrains: this.reader?.stats.timerDrains ?? 0,
+      object: this.obj.name,
     };
   }
 
@@ -175,10 +188,12 @@ export function probeBpfSensor(opts: BpfSensorOptions): SensorProbe {
     s = new BpfSensor(opts);
     s.start(() => {});
     const progs = s.obj.programs().filter((p) => p.autoload).length;
-    return { ok: true, detail: `${opts.object}: ${progs} programs loaded and attached` };
+    const build = s.variant.variant === 'compat' ? ` (compat build: ${s.variant.reason})` : '';
+    return { ok: true, detail: `${s.obj.name}: ${progs} programs loaded and attached${build}` };
   } catch (e) {
     if (e instanceof BpfError) {
-      return { ok: false, detail: `${e.op}: ${e.code ?? errnoName(e.errno)}`, ...(e.hint ? { hint: e.hint } : {}) };
+      const why = e.reason ? ` [${e.reason}]` : '';
+      return { ok: false, detail: `${e.op}: ${e.code ?? errnoName(e.errno)}${why}`, ...(e.hint ? { hint: e.hint } : {}) };
     }
     return { ok: false, detail: (e as Error).message };
   } finally {

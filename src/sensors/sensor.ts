@@ -50,6 +50,8 @@ export interface SensorStats {
   timerDrains?: number;
   /** events this sensor produced */
   events: number;
+  /** the BPF object file it loaded (x.compat.bpf.o where the kernel has no bpf_loop) */
+  object?: string;
   /** the sensor's own userspace counters by name (e.g. malformed DNS, evictions) */
   counters?: Record<string, number>;
 }

@@ -32,11 +32,49 @@ describe('vigil doctor', () => {
       expect(report.enforcement.level).toBe('enforce');
     } else {
       expect(report.enforcement.level).toBe('detect-only');
-      expect(check('exec_guard').detail).toMatch(/exec_guard\.bpf\.o.*E[A-Z]+/);
+      expect(check('exec_guard').detail).toMatch(/exec_guard(\.compat)?\.bpf\.o.*E[A-Z]+/);
       if (check('bpf_lsm').status !== 'ok') expect(check('bpf_lsm').detail).toMatch(/lsm\/bprm_check_security.*E[A-Z]+/);
-      if (check('bpf_lsm').status !== 'ok') expect(check('bpf_lsm').hint).toMatch(/lsm=/);
       expect(report.enforcement.reason).toMatch(/nothing is blocked/);
     }
+  });
+
+  it('names the one cause of a BPF LSM refusal (not in the LSM list / no trampolines / the object itself)', () => {
+    const listed = readFileSync('/sys/kernel/security/lsm', 'utf8').trim().split(',').includes('bpf');
+    const lsm = check('bpf_lsm');
+    const fentry = check('trampoline');
+    if (!listed) {
+      expect(check('lsm_list').hint).toMatch(/lsm=/);
+      expect(report.enforcement.reason).toMatch(/bpf is not in the active LSM list/);
+    }
+    if (lsm.status === 'ok') {
+      if (check('exec_guard').status !== 'ok') {
+        // the kernel takes LSM programs: only vigil's own object can be at fault, and the verifier says why
+        expect(check('exec_guard').detail).toMatch(/vigil's exec_guard(\.compat)?\.bpf\.o was refused/);
+      }
+      return;
+    }
+    const code = /: (E[A-Z]+)/.exec(lsm.detail)?.[1];
+    if (fentry.status !== 'ok' && fentry.detail.endsWith(`: ${code}`)) {
+      // this machine: bpf IS in the LSM list, trampolines are refused (EPERM)
+      expect(lsm.detail).toMatch(/refuses BPF trampolines \(an fentry program fails the same way, E[A-Z]+\)/);
+      expect(lsm.hint).toMatch(/BPF LSM needs BPF trampolines/);
+      expect(lsm.hint).not.toMatch(/CONFIG_BPF_LSM/);
+      expect(check('exec_guard').detail).toMatch(/BPF LSM programs are refused here/);
+      expect(check('exec_guard').hint).toMatch(/trampolines/);
+      if (listed) {
+        expect(lsm.hint).toMatch(/bpf is in the active LSM list: that is not what is missing/);
+        expect(lsm.hint).not.toMatch(/lsm=/);
+        expect(report.enforcement.reason).toMatch(/BPF LSM unavailable \(this kernel refuses BPF trampolines/);
+      }
+    } else if (!listed) {
+      expect(lsm.hint).toMatch(/lsm=/);
+    }
+  });
+
+  it('says which build of the BPF objects it chose and why', () => {
+    expect(check('bpf_build').detail).toMatch(/^(default \(x\.bpf\.o: bpf_loop|compat \(x\.compat\.bpf\.o)/);
+    const compat = check('bpf_build').detail.startsWith('compat');
+    expect(check('sensor_exec').detail).toMatch(compat ? /^exec\.compat\.bpf\.o: .*compat build/ : /^exec\.bpf\.o: /);
   });
 
   it('prints a human report too', () => {

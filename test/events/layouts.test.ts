@@ -79,6 +79,7 @@ describe('record layouts agree with the BTF of every object', () => {
     try {
       expect(checkEnum(obj.btf(), 'vigil_exec_record_type', 'VIGIL_REC_', ExecRecordType)).toEqual([]);
       expect(checkEnum(obj.btf(), 'vigil_exec_flags', 'VIGIL_F_', ExecFlags)).toEqual([]);
+      expect(checkEnum(obj.btf(), 'vigil_stat', 'VIGIL_STAT_', { ...Stat, COMMON_MAX: 9, MAX: STAT_MAX })).toEqual([]);
       expect(checkEnum(obj.btf(), 'vigil_exec_flags', 'VIGIL_F_', { ...ExecFlags, ARGS_FAULT: 4 }).map((m) => m.problem)).toEqual(['VIGIL_F_ARGS_FAULT is 4 in TypeScript, 2 in BTF']);
     } finally {
       obj.close();

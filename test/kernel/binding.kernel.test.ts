@@ -90,7 +90,9 @@ describe('kernel binding', () => {
     expect(e.op).toMatch(/^bpf_object__load\(selftest\.bpf\.o/);
     expect(e.code).toBe('EACCES');
     expect(e.log).toMatch(/map_value_or_null/);
-    expect(e.message).toMatch(/failed: EACCES \(/);
+    // the verifier's own last line is in the message, before the hint
+    expect(e.reason).toMatch(/^prog 'selftest_rejected': .*map_value_or_null/);
+    expect(e.message).toMatch(/failed: EACCES \[prog 'selftest_rejected': .*map_value_or_null.*\] \(the verifier refused the program/);
   });
 
   it('names the missing object and how to build it', () => {

@@ -13,6 +13,7 @@ import type { ProcessTable } from '../../src/process/process-table.js';
 import { startSensors, type SensorRun } from './harness.js';
 import type { ProcessCreationEvent, ProcessTerminationEvent } from '../../src/events/schema.js';
 import { EventSchema } from '../../src/sensors/index.js';
+import { bpfVariant, resetBpfVariant, variantObjectPath } from '../../src/kernel/index.js';
 
 // Also run inside the VM suite (qemu TCG, ~20x slower execs): a smaller storm there,
 // the same no-silent-loss assertion.
@@ -82,6 +83,93 @@ describe('exec sensor (real BPF on this kernel)', () => {
     const [e] = creations((e) => e.vigil.argv[1] === 'via-link');
     expect(e?.Image).toBe(bin);
     expect(e?.vigil.argv[0]).toBe(link);
+  });
+
+  it('loads the build this kernel takes (VIGIL_BPF_VARIANT=compat forces the bounded-loop one)', () => {
+    const want = process.env.VIGIL_BPF_VARIANT === 'compat' ? 'compat' : bpfVariant().variant;
+    expect(bpfVariant().variant).toBe(want);
+    expect(sensor.stats().object).toBe(want === 'compat' ? 'exec.compat.bpf.o' : 'exec.bpf.o');
+    expect(variantObjectPath('/x/exec.bpf.o')).toBe(want === 'compat' ? '/x/exec.compat.bpf.o' : '/x/exec.bpf.o');
+  });
+
+  it('walks paths to VIGIL_PATH_DEPTH components; deeper ones keep their tail and are flagged', () => {
+    // one chain of 1-byte names, a copy of true at several depths around the 128-step bound
+    const base = realpathSync(mkdtempSync(join(tmpdir(), 'vd-')));
+    const depths = [100, 120, 123, 124, 125, 126, 127, 128, 130, 140];
+    let d = base;
+    const bins = new Map<number, string>();
+    for (let i = 1; i <= 140; i++) {
+      d = join(d, 'd');
+      if (depths.includes(i)) bins.set(i, join(d, 't'));
+    }
+    mkdirSync(d, { recursive: true });
+    for (const bin of bins.values()) copyFileSync('/bin/true', bin);
+    for (const [n, bin] of bins) spawnSync(bin, [`depth-${n}`]);
+    const seen = new Map<number, { image: string; truncated: boolean }>();
+    for (const [n, bin] of bins) {
+      const [e] = creations((e) => e.vigil.argv[1] === `depth-${n}`);
+      expect(e, `depth ${n}`).toBeDefined();
+      const truncated = e!.vigil.truncated?.includes('Image') ?? false;
+      seen.set(n, { image: e!.Image, truncated });
+      // a cut path is marked with a leading "…" (docs/events.md); the rest is an exact tail
+      if (truncated) expect(e!.Image.startsWith('…') && bin.endsWith(e!.Image.slice(1)), `depth ${n}: ${e!.Image} is a marked tail of ${bin}`).toBe(true);
+      else expect(e!.Image).toBe(bin);
+    }
+    // the base (/tmp/vd-x: 2 components, a mount crossing or two) + 100 is within the bound, 140 is not
+    expect(seen.get(100)!.truncated).toBe(false);
+    expect(seen.get(140)!.truncated).toBe(true);
+    // one boundary: everything below it whole, everything from it on cut
+    const cut = depths.filter((n) => seen.get(n)!.truncated);
+    expect(cut).toEqual(depths.slice(depths.indexOf(cut[0]!)));
+  });
+
+  it('the bpf_loop and the compat builds resolve the same paths to the same depth', () => {
+    if (bpfVariant().variant === 'compat' && !bpfVariant().forced) {
+      // this kernel has no bpf_loop: only the compat build exists here (its depth test ran above)
+      expect(bpfVariant().reason).toMatch(/no bpf_loop/);
+      return;
+    }
+    // the other build, side by side on the same execs
+    const other = bpfVariant().variant === 'compat' ? 'default' : 'compat';
+    const saved = process.env.VIGIL_BPF_VARIANT;
+    process.env.VIGIL_BPF_VARIANT = other;
+    resetBpfVariant();
+    let run2: SensorRun | undefined;
+    try {
+      run2 = startSensors({ exec: {} });
+      expect(run2.sensors[0]!.stats().object).toBe(other === 'compat' ? 'exec.compat.bpf.o' : 'exec.bpf.o');
+      const cwd = realpathSync(mkdtempSync(join(tmpdir(), 'vigil-same-')));
+      const base = realpathSync(mkdtempSync(join(tmpdir(), 'vs-')));
+      let d = base;
+      const bins: string[] = [];
+      for (let i = 1; i <= 140; i++) {
+        d = join(d, 'd');
+        if (i >= 118 && i <= 132) bins.push(join(d, 't'));
+      }
+      mkdirSync(d, { recursive: true });
+      for (const b of bins) copyFileSync('/bin/true', b);
+      bins.forEach((b, i) => spawnSync(b, [`same-${i}`], { cwd }));
+      spawnSync('/bin/sh', ['-c', 'true same-cwd'], { cwd: d }); // a cwd deeper than the bound
+      sensor.drain();
+      run2.drain();
+      const pick = (evs: Array<Record<string, unknown>>) =>
+        (evs as unknown as ProcessCreationEvent[])
+          .filter((e) => e.category === 'process_creation' && e.CommandLine.includes('same-'))
+          .map((e) => ({ argv: e.vigil.argv.join(' '), image: e.Image, cwd: e.CurrentDirectory, truncated: e.vigil.truncated ?? [] }));
+      const mine = pick(events as unknown as Array<Record<string, unknown>>);
+      const theirs = pick(run2.events);
+      expect(theirs.length).toBe(bins.length + 1);
+      expect(theirs).toEqual(mine);
+      // the boundary falls inside the range: both whole and cut paths were compared
+      expect(theirs.some((e) => e.truncated.includes('Image'))).toBe(true);
+      expect(theirs.some((e) => !e.truncated.includes('Image'))).toBe(true);
+      expect(theirs.at(-1)!.truncated).toContain('CurrentDirectory');
+    } finally {
+      run2?.close();
+      if (saved === undefined) delete process.env.VIGIL_BPF_VARIANT;
+      else process.env.VIGIL_BPF_VARIANT = saved;
+      resetBpfVariant();
+    }
   });
 
   it('keeps non-UTF-8 argv recoverable', () => {

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Fetch the Debian kernels the VM tests boot, without touching the host's apt setup.
 #
-#   test/vm/kernels.sh [6.1|6.12|lts|all]      (default: all)
+#   test/vm/kernels.sh [5.10|6.1|6.12|lts|newest|all]      (default: all)
 #
 # Uses a private apt configuration (own sources list, lists, cache) under
 # test/vm/.cache/apt, `apt-get download`s linux-image packages and unpacks them with
@@ -18,10 +18,12 @@ mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/etc"
 
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 cat >"$apt_dir/etc/sources.list" <<SRC
+deb [signed-by=$keyring] http://deb.debian.org/debian bullseye main
 deb [signed-by=$keyring] http://deb.debian.org/debian bookworm main
 deb [signed-by=$keyring] http://deb.debian.org/debian bookworm-backports main
 deb [signed-by=$keyring] http://deb.debian.org/debian trixie main
 deb [signed-by=$keyring] http://deb.debian.org/debian trixie-backports main
+deb [signed-by=$keyring] http://deb.debian.org/debian-security bullseye-security main
 deb [signed-by=$keyring] http://deb.debian.org/debian-security bookworm-security main
 SRC
 
@@ -41,12 +43,13 @@ apt_opts=(
 )
 
 refresh_lists() {
-	# Refresh at most once a day.
-	local stamp=$apt_dir/lists/.updated
-	if [[ -f $stamp && -n $(find "$stamp" -mmin -1440 2>/dev/null) ]]; then return; fi
+	# Refresh at most once a day, and whenever the sources list changed (a new suite).
+	local stamp=$apt_dir/lists/.updated sum
+	sum=$(sha256sum <"$apt_dir/etc/sources.list" | cut -d' ' -f1)
+	if [[ -f $stamp && -n $(find "$stamp" -mmin -1440 2>/dev/null) && $(cat "$stamp") == "$sum" ]]; then return; fi
 	echo "kernels: apt-get update (private lists in $apt_dir/lists)" >&2
 	apt-get "${apt_opts[@]}" -qq update >&2
-	touch "$stamp"
+	echo "$sum" >"$stamp"
 }
 
 # Newest package name matching an extended regex (by Debian version ordering of the
@@ -68,6 +71,9 @@ GUEST_MODULES="virtio_pci 9pnet_virtio 9p crc32c_generic? ext4 loop veth"
 # alias -> package regex (unsigned variants where Debian ships them, same kernel).
 pkg_regex() {
 	case $1 in
+	# Debian 11's kernel (bullseye / bullseye-security): the 5.10 class (Ubuntu 22.04's 5.15 and
+	# RHEL 9's 5.14 have no bpf_loop either). Modules are uncompressed .ko; virtio is modular.
+	5.10) echo 'linux-image-5\.10\.0-[0-9]+-amd64(-unsigned)?' ;;
 	# Debian 12's kernel (bookworm / bookworm-security).
 	6.1) echo 'linux-image-6\.1\.0-[0-9]+-amd64-unsigned' ;;
 	# 6.12 as built for bookworm-backports (+deb12).
@@ -77,7 +83,7 @@ pkg_regex() {
 	lts|6.18) echo 'linux-image-6\.18\.[0-9]+\+deb13-amd64(-unsigned)?' ;;
 	# The newest kernel trixie-backports has (not in the default set).
 	newest) echo 'linux-image-[0-9]+\.[0-9]+\.[0-9]+\+deb13-amd64(-unsigned)?' ;;
-	*) echo "kernels: unknown kernel alias '$1' (6.1, 6.12, lts, newest)" >&2; return 2 ;;
+	*) echo "kernels: unknown kernel alias '$1' (5.10, 6.1, 6.12, lts, newest)" >&2; return 2 ;;
 	esac
 }
 
@@ -171,5 +177,5 @@ PY
 }
 
 want=${1:-all}
-if [[ $want == all ]]; then set -- 6.1 6.12 lts; fi
+if [[ $want == all ]]; then set -- 5.10 6.1 6.12 lts; fi
 for k in "$@"; do fetch_one "$k"; done

@@ -11,7 +11,7 @@
  *   // r.code, r.output, r.serial, r.kernelRelease, r.durationMs, r.timedOut, r.logFile
  *
  * CLI:
- *   node test/vm/run.mjs [--kernel 6.1|6.12|lts|newest] [--timeout SEC] [--mem 2G]
+ *   node test/vm/run.mjs [--kernel 5.10|6.1|6.12|lts|newest] [--timeout SEC] [--mem 2G]
  *                        [--smp 2] [--cwd DIR] [--quiet] -- COMMAND [ARGS...]
  *   Exit status: the command's (124 on timeout, 125 if the VM failed to boot or run it).
  *
@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO = resolve(HERE, '../..');
 export const CACHE = process.env.VIGIL_VM_CACHE ?? join(HERE, '.cache');
-export const DEFAULT_KERNELS = ['6.1', '6.12', 'lts'];
+export const DEFAULT_KERNELS = ['5.10', '6.1', '6.12', 'lts'];
 export const LSM_LIST = 'lockdown,capability,landlock,yama,bpf';
 /** Exit code used when the VM itself failed (boot, mounts, no exit marker). */
 export const EXIT_HARNESS = 125;
@@ -38,7 +38,7 @@ export const EXIT_TIMEOUT = 124;
 
 /**
  * Fetch (or find cached) kernel `alias` via kernels.sh.
- * @param {string} alias 6.1 | 6.12 | lts | newest
+ * @param {string} alias 5.10 | 6.1 | 6.12 | lts | newest
  * @returns {{alias: string, release: string, dir: string}}
  */
 export function ensureKernel(alias) {
@@ -246,7 +246,7 @@ async function cli() {
     else if (a === '--append') opts.append = val();
     else if (a === '--quiet' || a === '-q') quiet = true;
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: node test/vm/run.mjs [--kernel 6.1|6.12|lts|newest] [--timeout SEC] [--mem 2G] [--smp N] [--cwd DIR] [--append ARGS] [--quiet] -- COMMAND [ARGS...]\n');
+      process.stdout.write('usage: node test/vm/run.mjs [--kernel 5.10|6.1|6.12|lts|newest] [--timeout SEC] [--mem 2G] [--smp N] [--cwd DIR] [--append ARGS] [--quiet] -- COMMAND [ARGS...]\n');
       return 0;
     } else break;
   }

@@ -4,7 +4,7 @@
  * Runs the privileged test suite (test/**\/*.vm.test.ts, vitest) inside a VM on every
  * kernel, one after the other. Exit status 0 only if every kernel passed.
  *
- *   node test/vm/suite.mjs [--kernels 6.1,6.12,lts] [--no-build] [--timeout SEC]
+ *   node test/vm/suite.mjs [--kernels 5.10,6.1,6.12,lts] [--no-build] [--timeout SEC]
  *                          [-- VITEST_ARGS...]      e.g. -- test/enforcement
  *
  * Before booting anything it builds what the guests use, on the host (fast, native):
@@ -48,7 +48,7 @@ async function main() {
     else if (a === '--no-build') build = false;
     else if (a === '--timeout') timeoutMs = Number(argv[++i]) * 1000;
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: node test/vm/suite.mjs [--kernels 6.1,6.12,lts] [--no-build] [--timeout SEC] [-- VITEST_ARGS...]\n');
+      process.stdout.write('usage: node test/vm/suite.mjs [--kernels 5.10,6.1,6.12,lts] [--no-build] [--timeout SEC] [-- VITEST_ARGS...]\n');
       return 0;
     } else { vitestArgs = argv.slice(i); break; }
   }

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { InputError, UnavailableError, UsageError, VigilError, bpfRefusal, fromSqliteError, shown } from '../errors.js';
 import { arg, needsKernel, opt, parseCount } from '../options.js';
 import {
-  DEFAULT_PIN_DIR, DecisionReader, ExecGuard, RulesStore, applyRules, decisionEvent, makeRule,
+  DEFAULT_PIN_DIR, DecisionReader, ExecGuard, HASH_NEEDS, RulesStore, applyRules, decisionEvent, makeRule,
   type DenyRule, type ExecGuardEvent, type Mode,
 } from '../../enforcement/index.js';
 import { BpfError } from '../../kernel/errors.js';
@@ -117,7 +117,9 @@ function apply(s: { db: string; subject: string }, flags: CommonFlags, arm: bool
     res.armedNow ? `exec guard armed (pinned in ${flags.pinDir})` : 'applied to the armed exec guard',
     `kernel entries: ${r.inode} inode, ${r.path} path, ${r.hash} sha256`,
   ];
-  if (r.hash > 0 && !res.hashProgram) notes.push('warning: this kernel cannot hash files in BPF (IMA): sha256 rules match only the files they were added with');
+  if (r.hash > 0 && !res.hashProgram) {
+    notes.push(`warning: sha256 rules match only the files they were added with (by inode), not copies: ${res.hashUnavailable ?? `${HASH_NEEDS}, which this kernel refused when the guard was armed`}`);
+  }
   if (r.unresolved.length) notes.push(`note: rules ${r.unresolved.join(', ')}: file not present now (matched by path when it appears)`);
   if (r.tooLong.length) notes.push(`note: rules ${r.tooLong.join(', ')}: path longer than 255 bytes, matched by inode only`);
   notes.push(statusLine(status, flags.pinDir));

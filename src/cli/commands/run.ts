@@ -13,6 +13,7 @@ import type { Sink } from '../../sinks/sink.js';
 import { BpfError } from '../../kernel/errors.js';
 import { onLibbpfLog } from '../../kernel/log.js';
 import { ensureMounts } from '../../kernel/mounts.js';
+import { bpfVariant } from '../../kernel/variant.js';
 import { createRunDetector, missingRulePaths } from '../../detection/live.js';
 import { CliError, InputError, UsageError, UnavailableError, VigilError, bpfRefusal, fromSqliteError, fromSystemError, shown } from '../errors.js';
 import { needsKernel, opt } from '../options.js';
@@ -293,9 +294,10 @@ async function runAgent(flags: RunFlags): Promise<void> {
     enforcement: () => (guard ? 'enforce' : flags.enforce === false ? 'off' : 'detect-only'),
     onDenyChanged: () => guard?.revalidate(),
   });
+  const build = bpfVariant();
   log.info(
-    { sensors: agent.sensorNames(), events_out: cfg.events_out, db: cfg.db, rules: cfg.rules, sinks: sinks.map((s) => s.name), seeded: agent.table.stats().seeded },
-    `vigil running: sensors ${agent.sensorNames().join(', ')} attached`,
+    { sensors: agent.sensorNames(), events_out: cfg.events_out, db: cfg.db, rules: cfg.rules, sinks: sinks.map((s) => s.name), seeded: agent.table.stats().seeded, bpf_build: build.variant, bpf_build_reason: build.reason },
+    `vigil running: sensors ${agent.sensorNames().join(', ')} attached${build.variant === 'compat' ? ` (compat BPF build: ${build.reason})` : ''}`,
   );
 
   const profiler = flags.cpuProfile ? await startProfile() : null;
@@ -324,11 +326,11 @@ async function runAgent(flags: RunFlags): Promise<void> {
   if (timer) clearInterval(timer);
   guard?.stop(); // enforcement stays pinned in the kernel: `vigil disarm` removes it
   await agent.stop();
+  await fleet?.stop();
   if (profiler && flags.cpuProfile) {
     writeFileSync(flags.cpuProfile, JSON.stringify(await profiler.stop()));
     log.info({ cpu_profile: flags.cpuProfile }, `CPU profile written to ${flags.cpuProfile}`);
   }
-  await fleet?.stop();
   const final = agent.stats();
   log.info({ stats: final }, `final: ${formatStatsLine(final, null)}`);
   log.flush();

@@ -1,0 +1,82 @@
+/**
+ * `vigil doctor` inside the test VM (node test/vm/suite.mjs), on each kernel of the
+ * suite: its hints must be true there. Which BPF build it picks, what the exec guard
+ * does with sha256 rules, and, with the build forced to the wrong one, that it
+ * blames vigil's own object (with the verifier's reason), not BPF LSM.
+ */
+import { spawnSync } from 'node:child_process';
+import { release } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const inVm = process.env.VIGIL_IN_VM === '1';
+const REPO = resolve(new URL('.', import.meta.url).pathname, '../..');
+const [major, minor] = release().split('.').map(Number) as [number, number];
+const atLeast = (a: number, b: number) => major > a || (major === a && minor >= b);
+const hasBpfLoop = atLeast(5, 17);
+
+interface Check { id: string; status: string; detail: string; hint?: string }
+
+function doctor(env: Record<string, string> = {}): { checks: Check[]; enforcement: { level: string; reason: string }; check(id: string): Check } {
+  const r = spawnSync(process.execPath, [join(REPO, 'bin/vigil'), 'doctor', '--json'], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const rep = JSON.parse(r.stdout);
+  return {
+    ...rep,
+    check: (id: string) => {
+      const c = rep.checks.find((x: Check) => x.id === id);
+      if (!c) throw new Error(`no check ${id} in ${r.stdout}`);
+      return c;
+    },
+  };
+}
+
+describe.skipIf(!inVm)(`vigil doctor on ${release()}`, () => {
+  it('picks the BPF build by probing bpf_loop, and every sensor loads in it', () => {
+    const d = doctor();
+    expect(d.check('bpf_build').detail).toMatch(hasBpfLoop ? /^default .*bpf_loop present/ : /^compat .*no bpf_loop \(Linux 5\.17\+\)/);
+    for (const c of d.checks.filter((x) => x.id.startsWith('sensor_'))) {
+      expect(c.status, `${c.id}: ${c.detail}`).toBe('ok');
+      expect(c.detail).toMatch(hasBpfLoop ? /^\w+\.bpf\.o: / : /^\w+\.compat\.bpf\.o: .*compat build/);
+    }
+    expect(d.check('bpf_lsm').status).toBe('ok');
+    expect(d.check('exec_guard').status).toBe('ok');
+    expect(d.check('exec_guard').detail).toMatch(hasBpfLoop ? /^exec_guard\.bpf\.o loads/ : /^exec_guard\.compat\.bpf\.o loads/);
+    expect(d.enforcement.level).toBe('enforce');
+  });
+
+  it('says exactly what sha256 rules need where the kernel lacks it', () => {
+    const c = doctor().check('exec_guard_sha256');
+    if (atLeast(5, 18)) {
+      expect(c.status).toBe('ok');
+      expect(c.detail).toMatch(/bpf_ima_file_hash/);
+    } else {
+      expect(c.status).toBe('missing');
+      expect(c.detail).toMatch(/sha256 rules need bpf_ima_file_hash, Linux 5\.18\+/);
+      if (!atLeast(5, 11)) expect(c.detail).toMatch(/bprm_check_security is not sleepable/);
+      expect(c.hint).toMatch(/path and inode rules work/);
+      expect(`${c.detail} ${c.hint}`).not.toMatch(/CONFIG_BPF_LSM/);
+    }
+  });
+
+  it('blames vigil\'s own object, with the verifier\'s reason, when only that is refused', () => {
+    // force the build this kernel cannot take: without bpf_loop the default build is
+    // refused; with it, the compat build must load too (it is the other kernels' build)
+    const d = doctor({ VIGIL_BPF_VARIANT: hasBpfLoop ? 'compat' : 'default' });
+    expect(d.check('bpf_lsm').status).toBe('ok');
+    if (hasBpfLoop) {
+      expect(d.check('exec_guard').status).toBe('ok');
+      expect(d.check('exec_guard').detail).toMatch(/^exec_guard\.compat\.bpf\.o loads/);
+      expect(d.check('sensor_exec').status).toBe('ok');
+      return;
+    }
+    const g = d.check('exec_guard');
+    expect(g.status).toBe('missing');
+    expect(g.detail).toMatch(/vigil's exec_guard\.bpf\.o was refused although a minimal LSM program loads: .*EINVAL \[prog 'vigil_guard_bprm\w*': number of funcs in func_info doesn't match number of subprogs\]/);
+    expect(g.hint).toMatch(/helper or callback this kernel does not have/);
+    expect(`${g.detail} ${g.hint}`).not.toMatch(/CONFIG_BPF_LSM|lsm=/);
+    expect(d.enforcement.reason).toMatch(/vigil's exec_guard\.bpf\.o was refused: prog 'vigil_guard_bprm\w*': number of funcs/);
+    const s = d.check('sensor_exec');
+    expect(s.status).toBe('missing');
+    expect(s.detail).toMatch(/exec\.bpf\.o.*EINVAL \[prog 'vigil_exec': number of funcs in func_info/);
+  });
+});
