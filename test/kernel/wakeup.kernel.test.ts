@@ -4,24 +4,13 @@
  * is woken per batch, not per record; records below the threshold are read by the
  * timer within its period; every record the kernel submitted arrives.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import { Agent } from '../../src/agent/agent.js';
 import { SENSORS } from '../../src/sensors/index.js';
+import { stormBinaries } from './storm.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const STORM = process.env.VIGIL_IN_VM === '1' ? 150 : 2000;
-let storm = '';
-
-beforeAll(() => {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-wakeup-'));
-  storm = join(dir, 'storm');
-  execFileSync('gcc', ['-O2', '-static', '-o', storm, join(ROOT, 'bench/exec-storm/storm.c')]);
-});
 
 const agents: Agent[] = [];
 afterEach(async () => {
@@ -46,7 +35,8 @@ const seen = (a: Agent) => (a as unknown as { seen: Array<Record<string, unknown
 /** Run the storm without blocking the event loop (the agent reads while it runs). */
 function runStorm(n: number, ...args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const p = spawn(storm, [String(n), '/bin/true', ...args], { stdio: 'ignore' });
+    const { storm, noop } = stormBinaries();
+    const p = spawn(storm, [String(n), noop, ...args], { stdio: 'ignore' });
     p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`storm exited ${code}`))));
   });
 }
