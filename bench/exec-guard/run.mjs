@@ -27,7 +27,7 @@ if (!args['no-build']) {
   execFileSync('make', ['-s', '-C', join(REPO, 'bpf')], { stdio: 'inherit' });
   execFileSync('node', [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(REPO, 'tsconfig.json')], { stdio: 'inherit' });
 }
-execFileSync('gcc', ['-O2', '-o', join(build, 'storm'), join(REPO, 'bench/exec-guard/storm.c')]);
+execFileSync('gcc', ['-O2', '-o', join(build, 'storm'), join(REPO, 'bench/exec-storm/storm.c')]);
 execFileSync('gcc', ['-O2', '-static', '-o', join(build, 'true-static'), join(REPO, 'bench/exec-guard/true.c')]);
 const r = await runInVm({
   kernel,
