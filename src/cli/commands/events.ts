@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { EventStore, type FieldMatch, type StoreQuery, type StoredRecord } from '../../store/store.js';
-import { parseTimeBound, safeText, timestampNs, truncate } from '../../util/text.js';
+import { parseFieldMatch, queryExact, recordNs } from '../../events/query.js';
+import { parseTimeBound, safeText, truncate } from '../../util/text.js';
 import { AgentConfigSchema } from '../../agent/config.js';
 import { DEFAULT_DB, resolveSettings } from '../../config/resolve.js';
 import { SENSORS } from '../../sensors/index.js';
@@ -28,9 +29,9 @@ export function knownCategories(): string[] {
 }
 
 export function parseFieldArg(arg: string, subject = '--field'): FieldMatch {
-  const m = /^([A-Za-z_][\w.]*)(=|~)(.*)$/s.exec(arg);
+  const m = parseFieldMatch(arg);
   if (!m) throw new UsageError(subject, `${shown(arg) || '""'}: expected FIELD=VALUE (exact) or FIELD~GLOB (case-insensitive, * and ?)`);
-  return { field: m[1]!, op: m[2] as '=' | '~', value: m[3]! };
+  return m;
 }
 
 function parseCategory(v: string, subject: string): string {
@@ -39,53 +40,7 @@ function parseCategory(v: string, subject: string): string {
   return v;
 }
 
-const NS_PER_MS = 1_000_000n;
-
-function floorMs(ns: bigint): number {
-  const q = ns / NS_PER_MS;
-  return Number(ns < 0n && q * NS_PER_MS !== ns ? q - 1n : q);
-}
-
-/** The exact time of a stored record in ns: its own timestamp (µs or finer), else the store's ms. */
-export function recordNs(r: StoredRecord): bigint {
-  try {
-    const v = JSON.parse(r.json) as Record<string, unknown>;
-    const ns = timestampNs(v.timestamp);
-    if (ns !== undefined) return ns;
-  } catch {
-    /* the store's time then */
-  }
-  return BigInt(r.ts) * NS_PER_MS;
-}
-
-/**
- * A store query with nanosecond-exact time bounds. The store keeps each
- * record's time in ms (its timestamp rounded down), so records in the first
- * and last millisecond of the range are read and checked against their own
- * timestamps; the rest are inside by construction.
- */
-export function queryExact(store: EventStore, q: StoreQuery, sinceNs?: bigint, untilNs?: bigint): StoredRecord[] {
-  if (sinceNs === undefined && untilNs === undefined) return store.query(q);
-  const limit = q.limit ?? 100;
-  const sinceMs = sinceNs !== undefined ? floorMs(sinceNs) : undefined;
-  const untilMs = untilNs !== undefined ? floorMs(untilNs) : undefined;
-  const inside = (r: StoredRecord) => {
-    const ns = recordNs(r);
-    return (sinceNs === undefined || ns >= sinceNs) && (untilNs === undefined || ns <= untilNs);
-  };
-  const edges: StoredRecord[] = [];
-  const EDGE_MAX = 1_000_000;
-  if (sinceMs !== undefined) edges.push(...store.query({ ...q, since: sinceMs, until: sinceMs, limit: EDGE_MAX }).filter(inside));
-  if (untilMs !== undefined && untilMs !== sinceMs) edges.push(...store.query({ ...q, since: untilMs, until: untilMs, limit: EDGE_MAX }).filter(inside));
-  const middle: StoreQuery = { ...q, limit };
-  delete middle.since;
-  delete middle.until;
-  if (sinceMs !== undefined) middle.since = sinceMs + 1;
-  if (untilMs !== undefined) middle.until = untilMs - 1;
-  const mid = middle.since !== undefined && middle.until !== undefined && middle.since > middle.until ? [] : store.query(middle);
-  const dir = q.order === 'asc' ? 1 : -1;
-  return [...edges, ...mid].sort((a, b) => dir * (a.id - b.id)).slice(0, limit);
-}
+export { queryExact, recordNs };
 
 export function register(program: Command): void {
   program
