@@ -145,6 +145,7 @@ export class BpfSensor {
       ringWakeups: this.reader?.stats.wakeups ?? 0,
       timerDrains: this.reader?.stats.timerDrains ?? 0,
       object: this.obj.name,
+      ...(this.reader ? { ring: { size: this.reader.size, pending: this.reader.pending() } } : {}),
     };
   }
 

@@ -54,6 +54,8 @@ export interface SensorStats {
   object?: string;
   /** the sensor's own userspace counters by name (e.g. malformed DNS, evictions) */
   counters?: Record<string, number>;
+  /** the ring buffer now: its size and the bytes written and not yet read (read on demand, e.g. by /metrics) */
+  ring?: { size: number; pending: number };
 }
 
 /** What the agent gives a sensor. */
