@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { BpfError, BpfObject, RingBufferReader, bpfVariant, variantObjectPath, type BpfMap, type OpenOptions, type VariantChoice } from '../kernel/index.js';
 import { checkLayouts, STAT_MAX, Stat, type Layout } from '../events/layouts.js';
 import { RecordError, errnoName } from '../kernel/errors.js';
-import type { RecordReplay, RecordTap, RingWakeup, SensorContext, SensorProbe, SensorStats } from './sensor.js';
+import type { RecordReplay, RecordTap, RingWakeup, SensorContext, SensorInstance, SensorProbe, SensorStats } from './sensor.js';
 
 export type { SensorStats } from './sensor.js';
 
@@ -199,5 +199,48 @@ export function probeBpfSensor(opts: BpfSensorOptions): SensorProbe {
     return { ok: false, detail: (e as Error).message };
   } finally {
     s?.close();
+  }
+}
+
+/**
+ * What every BPF-backed sensor's instance shares: one BpfSensor built from the
+ * sensor's options and its context's, bad-record and handler-error routing, the
+ * event count, drain, stats and close. A sensor adds its record handler (start)
+ * and whatever it keeps besides (timers, builders' counters).
+ */
+export abstract class BpfSensorInstance implements SensorInstance {
+  abstract readonly name: string;
+  protected readonly sensor: BpfSensor;
+  protected events = 0;
+
+  constructor(
+    protected readonly ctx: SensorContext,
+    opts: BpfSensorOptions,
+    /** sync the process table before each batch (sensors whose events name a process the exec sensor reports) */
+    syncProcesses = true,
+  ) {
+    this.sensor = new BpfSensor({ ...opts, ...(syncProcesses ? { beforeBatch: () => ctx.syncProcesses() } : {}), ...contextOptions(ctx) });
+    if (ctx.onBadRecord) this.sensor.onBadRecord = ctx.onBadRecord;
+    if (ctx.onHandlerError) this.sensor.onHandlerError = ctx.onHandlerError;
+  }
+
+  abstract start(): void;
+
+  /** Hand one event to the agent (counted). */
+  protected emit(ev: object): void {
+    this.events++;
+    this.ctx.emit(ev as Record<string, unknown>);
+  }
+
+  drain(): number {
+    return this.sensor.drain();
+  }
+
+  stats(): SensorStats {
+    return { ...this.sensor.stats(), events: this.events };
+  }
+
+  close(): void {
+    this.sensor.close();
   }
 }

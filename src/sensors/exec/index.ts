@@ -6,8 +6,8 @@
 import { z } from 'zod';
 import { VigilHdr, VigilTask } from '../../events/layouts.js';
 import { PROCESS_EVENT_SCHEMAS } from '../../events/schema.js';
-import { BpfSensor, contextOptions, probeBpfSensor, type BpfSensorOptions } from '../bpf-sensor.js';
-import type { SensorContext, SensorInstance, SensorPlugin, SensorStats } from '../sensor.js';
+import { BpfSensorInstance, probeBpfSensor, type BpfSensorOptions } from '../bpf-sensor.js';
+import type { SensorContext, SensorPlugin } from '../sensor.js';
 import { decodeProcessRecord } from './decode.js';
 import { ProcessEventBuilder } from './events.js';
 import { VigilExec, VigilExit, VigilFork } from './layouts.js';
@@ -22,25 +22,17 @@ type ExecConfig = z.infer<typeof ExecConfig>;
 
 const LAYOUTS = [VigilHdr, VigilTask, VigilExec, VigilFork, VigilExit];
 
-function sensorOptions(ctx?: SensorContext): BpfSensorOptions {
-  return {
-    object: 'exec.bpf.o',
-    layouts: LAYOUTS,
-    requiredLayouts: LAYOUTS.map((l) => l.name),
-    ...(ctx ? contextOptions(ctx) : {}),
-  };
+function sensorOptions(): BpfSensorOptions {
+  return { object: 'exec.bpf.o', layouts: LAYOUTS, requiredLayouts: LAYOUTS.map((l) => l.name) };
 }
 
-export class ExecSensor implements SensorInstance {
+export class ExecSensor extends BpfSensorInstance {
   readonly name = 'exec';
-  private readonly sensor: BpfSensor;
   private readonly builder: ProcessEventBuilder;
-  private events = 0;
 
-  constructor(private readonly ctx: SensorContext) {
-    this.sensor = new BpfSensor(sensorOptions(ctx));
-    if (ctx.onBadRecord) this.sensor.onBadRecord = ctx.onBadRecord;
-    if (ctx.onHandlerError) this.sensor.onHandlerError = ctx.onHandlerError;
+  constructor(ctx: SensorContext) {
+    // the exec sensor is the process table's source: nothing to sync before its batches
+    super(ctx, sensorOptions(), false);
     this.builder = new ProcessEventBuilder(ctx.process);
   }
 
@@ -53,18 +45,6 @@ export class ExecSensor implements SensorInstance {
     });
     // seed after attaching: no gap between what /proc shows and what the kernel reports
     if (!this.ctx.replay) this.ctx.process.table.seedFromProc();
-  }
-
-  drain(): number {
-    return this.sensor.drain();
-  }
-
-  stats(): SensorStats {
-    return { ...this.sensor.stats(), events: this.events };
-  }
-
-  close(): void {
-    this.sensor.close();
   }
 }
 

@@ -8,14 +8,16 @@ import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { parseDuration } from '../../config/config.js';
 import { VigilHdr, VigilTask } from '../../events/layouts.js';
+import { TAINT_LAYOUTS } from '../../events/taint.js';
 import type { BpfObject } from '../../kernel/index.js';
-import { BpfSensor, contextOptions, probeBpfSensor, type BpfSensorOptions } from '../bpf-sensor.js';
-import type { SensorContext, SensorInstance, SensorPlugin, SensorStats } from '../sensor.js';
+import { BpfSensorInstance, probeBpfSensor, type BpfSensorOptions } from '../bpf-sensor.js';
+import type { SensorContext, SensorPlugin, SensorStats } from '../sensor.js';
 import { decodeFileRecord } from './decode.js';
 import { FileEventBuilder } from './events.js';
-import { FILE_PREFIX_MAX, FileFailed, FileStat, VigilFile, VigilFilePrefixKey, VigilFileSettings } from './layouts.js';
+import { FILE_PREFIX_MAX, FileFailed, FileStat, VigilFile, VigilFileMark, VigilFilePrefixKey, VigilFileSettings } from './layouts.js';
 import { compilePrefixes } from './prefixes.js';
 import { FILE_EVENT_SCHEMAS } from './schema.js';
+import { decodeMarkRecord, isMarkRecord, markEvent, withMarks } from './provenance.js';
 
 const prefix = z.string().min(1).startsWith('/', 'an absolute path prefix').refine((s) => Buffer.byteLength(s) <= FILE_PREFIX_MAX, `at most ${FILE_PREFIX_MAX} bytes`);
 const duration = z.union([z.number().min(0), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h)?$/, 'a duration like 500ms, 5s (bare numbers are seconds)')]);
@@ -35,7 +37,7 @@ export const FileConfig = z
   .default(DEFAULTS);
 export type FileConfig = z.infer<typeof FileConfig>;
 
-const LAYOUTS = [VigilHdr, VigilTask, VigilFile, VigilFileSettings, VigilFilePrefixKey];
+const LAYOUTS = [VigilHdr, VigilTask, VigilFile, VigilFileSettings, VigilFilePrefixKey, VigilFileMark, ...TAINT_LAYOUTS];
 const STAT_NAMES: Record<number, string> = Object.fromEntries(Object.entries(FileStat).map(([k, v]) => [v, k.toLowerCase()]));
 
 function tracepointExists(name: string): boolean {
@@ -70,7 +72,7 @@ export function configure(obj: BpfObject, cfg: FileConfig, selfPid: number): voi
   }
 }
 
-function sensorOptions(cfg: FileConfig, selfPid: number, ringBufferBytes?: number, beforeBatch?: () => void): BpfSensorOptions {
+function sensorOptions(cfg: FileConfig, selfPid: number): BpfSensorOptions {
   return {
     object: 'file.bpf.o',
     layouts: LAYOUTS,
@@ -78,56 +80,37 @@ function sensorOptions(cfg: FileConfig, selfPid: number, ringBufferBytes?: numbe
     statNames: STAT_NAMES,
     skipPrograms: OPTIONAL.filter(([, tp]) => !tracepointExists(tp)).map(([prog]) => prog),
     afterLoad: (obj) => configure(obj, cfg, selfPid),
-    ...(ringBufferBytes ? { ringBufferBytes } : {}),
-    ...(beforeBatch ? { beforeBatch } : {}),
   };
 }
 
-export class FileSensor implements SensorInstance {
+export class FileSensor extends BpfSensorInstance {
   readonly name = 'file';
-  private readonly sensor: BpfSensor;
   private readonly builder: FileEventBuilder;
-  private events = 0;
 
-  constructor(
-    private readonly ctx: SensorContext,
-    cfg: FileConfig,
-  ) {
-    this.sensor = new BpfSensor({ ...sensorOptions(cfg, ctx.selfPid, ctx.ringBufferBytes, () => ctx.syncProcesses()), ...contextOptions(ctx) });
-    if (ctx.onBadRecord) this.sensor.onBadRecord = ctx.onBadRecord;
-    if (ctx.onHandlerError) this.sensor.onHandlerError = ctx.onHandlerError;
+  constructor(ctx: SensorContext, cfg: FileConfig) {
+    super(ctx, withMarks(sensorOptions(cfg, ctx.selfPid), ctx));
     this.builder = new FileEventBuilder(ctx.process);
   }
 
   start(): void {
-    this.sensor.start((v, b, off, len) => {
-      const ev = this.builder.build(decodeFileRecord(v, b, off, len));
-      this.events++;
-      this.ctx.emit(ev as unknown as Record<string, unknown>);
-    });
+    this.sensor.start((v, b, off, len) =>
+      this.emit(isMarkRecord(v, off, len) ? markEvent(this.ctx.process, decodeMarkRecord(v, b, off, len)) : this.builder.build(decodeFileRecord(v, b, off, len))),
+    );
   }
 
-  drain(): number {
+  override drain(): number {
     this.ctx.syncProcesses();
-    return this.sensor.drain();
-  }
-
-  stats(): SensorStats {
-    return { ...this.sensor.stats(), events: this.events };
-  }
-
-  close(): void {
-    this.sensor.close();
+    return super.drain();
   }
 }
 
 export const fileSensor: SensorPlugin<FileConfig> = {
   name: 'file',
   title: 'file creation and writes, deletes, renames, chmod +x, truncation; reads for chosen prefixes',
-  categories: ['file_event', 'file_delete', 'file_rename', 'file_change', 'file_access'],
+  categories: ['file_event', 'file_delete', 'file_rename', 'file_change', 'file_access', 'file_provenance'],
   config: FileConfig,
   eventSchemas: FILE_EVENT_SCHEMAS,
-  layouts: [VigilFile, VigilFileSettings, VigilFilePrefixKey],
+  layouts: [VigilFile, VigilFileSettings, VigilFilePrefixKey, VigilFileMark],
   objects: ['file.bpf.o'],
   create: (ctx, cfg) => new FileSensor(ctx, cfg),
   probe: () => probeBpfSensor(sensorOptions(FileConfig.parse(undefined), process.pid)),

@@ -8,12 +8,13 @@
 import { z } from 'zod';
 import { BpfError, type BpfObject } from '../../kernel/index.js';
 import { checkEnum, VigilHdr, VigilTask } from '../../events/layouts.js';
-import { BpfSensor, contextOptions, probeBpfSensor, type BpfSensorOptions } from '../bpf-sensor.js';
-import type { SensorContext, SensorInstance, SensorPlugin, SensorStats } from '../sensor.js';
+import { BpfSensorInstance, probeBpfSensor, type BpfSensorOptions } from '../bpf-sensor.js';
+import type { SensorContext, SensorPlugin, SensorStats } from '../sensor.js';
 import { decodeNetRecord } from './decode.js';
 import { NetEventBuilder, type NetEvent } from './events.js';
 import { NET_ENUMS, NET_STAT_NAMES, NetSettingFlags, VigilNetConn, VigilNetDns, VigilNetSettings } from './layouts.js';
 import { NET_EVENT_SCHEMAS } from './schema.js';
+import { withTaint } from './provenance.js';
 
 export const NetConfig = z
   .object({
@@ -59,50 +60,38 @@ function settingsValue(selfPid: number, cfg: NetConfig): Buffer {
   return b;
 }
 
-function sensorOptions(cfg: NetConfig, selfPid: number, ringBufferBytes?: number, beforeBatch?: () => void): BpfSensorOptions {
+function sensorOptions(cfg: NetConfig, selfPid: number): BpfSensorOptions {
   return {
     object: 'net.bpf.o',
     layouts: LAYOUTS,
     requiredLayouts: LAYOUTS.map((l) => l.name),
     statNames: NET_STAT_NAMES,
     skipPrograms: cfg.dns ? [] : DNS_PROGRAMS,
-    ...(ringBufferBytes ? { ringBufferBytes } : {}),
-    ...(beforeBatch ? { beforeBatch } : {}),
     beforeLoad: checkEnums,
     afterLoad: (obj) => obj.map('net_settings').update(Buffer.alloc(4), settingsValue(selfPid, cfg)),
   };
 }
 
-export class NetSensor implements SensorInstance {
+export class NetSensor extends BpfSensorInstance {
   readonly name = 'network';
-  private readonly sensor: BpfSensor;
   readonly builder: NetEventBuilder;
-  private events = 0;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(
-    private readonly ctx: SensorContext,
-    cfg: NetConfig,
-  ) {
-    this.sensor = new BpfSensor({ ...sensorOptions(cfg, ctx.selfPid, ctx.ringBufferBytes, () => ctx.syncProcesses()), ...contextOptions(ctx) });
-    if (ctx.onBadRecord) this.sensor.onBadRecord = ctx.onBadRecord;
-    if (ctx.onHandlerError) this.sensor.onHandlerError = ctx.onHandlerError;
+  constructor(ctx: SensorContext, cfg: NetConfig) {
+    super(ctx, withTaint(sensorOptions(cfg, ctx.selfPid), ctx));
     this.builder = new NetEventBuilder(ctx.process, { hostnamesMax: cfg.hostnames_max });
   }
 
-  private emit(evs: NetEvent[]): void {
-    for (const ev of evs) {
-      this.events++;
-      this.ctx.emit(ev as unknown as Record<string, unknown>);
-    }
+  private emitAll(evs: NetEvent[]): void {
+    for (const ev of evs) this.emit(ev);
   }
 
   start(): void {
-    this.sensor.start((v, b, off, len) => this.emit(this.builder.handle(decodeNetRecord(v, b, off, len))));
+    this.sensor.start((v, b, off, len) => this.emitAll(this.builder.handle(decodeNetRecord(v, b, off, len))));
     // queries whose answer never comes are reported after the timeout even when the ring is quiet
     this.timer = setInterval(() => {
       try {
-        this.emit(this.builder.expire());
+        this.emitAll(this.builder.expire());
       } catch (e) {
         this.ctx.onHandlerError?.(e);
       }
@@ -110,21 +99,21 @@ export class NetSensor implements SensorInstance {
     this.timer.unref();
   }
 
-  drain(): number {
-    const n = this.sensor.drain();
-    this.emit(this.builder.expire());
+  override drain(): number {
+    const n = super.drain();
+    this.emitAll(this.builder.expire());
     return n;
   }
 
-  stats(): SensorStats {
-    return { ...this.sensor.stats(), events: this.events, counters: { ...this.builder.counters() } };
+  override stats(): SensorStats {
+    return { ...super.stats(), counters: { ...this.builder.counters() } };
   }
 
-  close(): void {
+  override close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    this.sensor.close();
-    this.emit(this.builder.flush());
+    super.close();
+    this.emitAll(this.builder.flush());
   }
 }
 
