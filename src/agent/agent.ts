@@ -200,13 +200,21 @@ export class Agent {
   }
 }
 
+/** A network output's queue (src/sinks/delivery.ts), when it has something to say: drops by cause, retries, waiting. */
+function deliveryNote(st: SinkStats): string {
+  const d = st.delivery;
+  if (!d || (st.dropped === 0 && d.retries === 0 && d.queueDepth === 0)) return '';
+  const why = (['full', 'failed', 'shutdown'] as const).filter((k) => d.drops[k]).map((k) => `${k}=${d.drops[k]}`);
+  return ` (${[...why, `retries=${d.retries}`, `queued=${d.queueDepth}`].join(' ')})`;
+}
+
 /** One human line: totals, rate since the previous line, drops by stage. */
 export function formatStatsLine(s: AgentStats, prev: AgentStats | null): string {
   const dt = prev ? (s.uptimeMs - prev.uptimeMs) / 1000 : s.uptimeMs / 1000;
   const de = s.events - (prev?.events ?? 0);
   const rate = dt > 0 ? de / dt : 0;
   const sinkDrops = Object.entries(s.sinks)
-    .map(([n, st]) => `${n.split(':')[0]}=${st.dropped}`)
+    .map(([n, st]) => `${n.split(':')[0]}=${st.dropped}${deliveryNote(st)}`)
     .join(' ');
   const per = Object.entries(s.sensors)
     .map(([n, st]) => `${n} ${st.records}${st.kernelDrops || st.badRecords ? ` (lost kernel=${st.kernelDrops} decode=${st.badRecords})` : ''}`)

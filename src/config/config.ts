@@ -13,16 +13,21 @@ export const DEFAULT_DB = '/var/lib/vigil/vigil.db';
 const size = z.union([z.number().int().positive(), z.string().regex(/^\d+\s*(k|m|g)i?b?$/i, 'a size like 8MiB, 512k or a number of bytes')]);
 const duration = z.union([z.number().min(0), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h)?$/, 'a duration like 500ms, 10s, 5m (bare numbers are seconds)')]);
 
+/** Without knowledge of the outputs (config/ sits below sinks/): their sections as written. */
+const OUTPUTS_AS_WRITTEN = z.record(z.string(), z.record(z.string(), z.unknown())).default({});
+
 /**
  * The config schema with a given `sensors:` section. config/ sits below the
  * sensors, so the sections come from the sensor registry through
  * src/agent/config.ts (AgentConfigSchema), which every command uses.
  */
-export function makeConfigSchema<S extends z.ZodType>(sensors: S) {
+export function makeConfigSchema<S extends z.ZodType, O extends z.ZodType = typeof OUTPUTS_AS_WRITTEN>(sensors: S, outputs: O = OUTPUTS_AS_WRITTEN as unknown as O) {
   return z
   .object({
     /** per-sensor sections (sensors.<name>: enabled and the sensor's own keys) */
     sensors,
+    /** network outputs (outputs.<name>: syslog, webhook; src/sinks/index.ts, docs/outputs.md) */
+    outputs,
     /** JSONL audit log of every event; null/absent = none */
     events_out: z.string().min(1).nullable().default(null),
     audit_log: z

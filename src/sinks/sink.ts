@@ -10,6 +10,22 @@ export interface SinkStats {
   errors: number;
   /** records accepted but not yet durable */
   pending: number;
+  /**
+   * Network outputs (src/sinks/delivery.ts): records accepted into the queue,
+   * delivered, resend attempts, records waiting now, and `dropped` by cause
+   * (queue full, given up after retries or refused by the peer, left at shutdown).
+   * Absent for local sinks.
+   */
+  delivery?: DeliveryStats;
+}
+
+export interface DeliveryStats {
+  queued: number;
+  sent: number;
+  retries: number;
+  queueDepth: number;
+  queueBytes: number;
+  drops: { full: number; failed: number; shutdown: number };
 }
 
 /** A process table entry whose ProcessGuid is known. */

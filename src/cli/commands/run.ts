@@ -10,6 +10,8 @@ import { SENSORS, sensorNames } from '../../sensors/index.js';
 import { JsonlSink } from '../../sinks/jsonl.js';
 import { SqliteSink } from '../../sinks/sqlite.js';
 import type { Sink } from '../../sinks/sink.js';
+import { openOutputs, type OutputCommon } from '../../sinks/index.js';
+import { hostname } from 'node:os';
 import { BpfError } from '../../kernel/errors.js';
 import { onLibbpfLog } from '../../kernel/log.js';
 import { ensureMounts } from '../../kernel/mounts.js';
@@ -236,6 +238,28 @@ async function runAgent(flags: RunFlags): Promise<void> {
     const path = cfg.db;
     open('db', path, () => new SqliteSink({ path, maxPending: cfg.sinks.sqlite_max_pending, maxRows: cfg.store.max_rows }));
   }
+  // network outputs (outputs.<name>: syslog, webhook; docs/outputs.md): a peer that fails is retried and counted, never fatal
+  const outputErrors = new Map<string, number>();
+  sinks.push(
+    ...openOutputs(
+      cfg.outputs as Record<string, OutputCommon>,
+      {
+        hostname: hostname(),
+        // one warning per output and minute at most; every failure is counted in the sink's stats
+        onError: (name, err) => {
+          const now = Date.now();
+          if (now - (outputErrors.get(name) ?? -Infinity) < 60_000) return;
+          outputErrors.set(name, now);
+          log.warn({ output: name }, `output ${name}: ${safeText(err.message)} (retried with backoff; failures and drops are counted in the stats line)`);
+        },
+      },
+      (name, e) => {
+        void Promise.all(sinks.map((x) => x.close()));
+        const subject = `outputs.${name} (${settings.source('outputs')})`;
+        throw (e as NodeJS.ErrnoException).code ? (fromSystemError(e as NodeJS.ErrnoException, subject) ?? e) : new InputError('config.invalid', subject, (e as Error).message);
+      },
+    ),
+  );
 
   let fleet;
   try {
