@@ -10,6 +10,8 @@
  *   exec  an exec storm (static C: fork + execve of /usr/bin/true with a realistic
  *         argv) and a shell mix (pipelines of ls, grep, cat, wc, sed, sort)
  *   file  create+write, chmod +x, rename, truncate, unlink rounds (static C)
+ *   network  TCP connect/accept with a request line each way and a UDP datagram,
+ *         over loopback (static C; the sensor's default reports loopback peers)
  *   a sensor without a workload here records what the others cause.
  * Writes DIR/records.bin (frames: u16 source, u16 0, u32 length, record bytes,
  * padded to 8, like the ring) and DIR/meta.json (sources, counts, and the
@@ -30,6 +32,7 @@ const execs = Number(opt('--execs', 4000));
 mkdirSync(out, { recursive: true });
 execFileSync('gcc', ['-O2', '-o', `${out}/storm`, `${root}bench/exec-storm/storm.c`]);
 execFileSync('gcc', ['-O2', '-o', `${out}/fileops`, `${root}bench/pipeline/fileops.c`]);
+execFileSync('gcc', ['-O2', '-o', `${out}/netops`, `${root}bench/pipeline/netops.c`]);
 
 /** What each sensor's workload runs (a sensor not listed records what the others cause). */
 const WORKLOADS = {
@@ -50,6 +53,7 @@ const WORKLOADS = {
     run(`${out}/fileops`, [String(execs), dir]);
     rmSync(dir, { recursive: true, force: true });
   },
+  network: () => run(`${out}/netops`, [String(Math.round(execs / 4))]),
 };
 
 function run(cmd, args) {

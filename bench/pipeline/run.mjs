@@ -16,7 +16,7 @@
  * with 0 drops) and the time runs until everything is flushed and closed.
  * Prints events/s, CPU µs per event, and each stage's rate as a ratio of the baseline.
  *
- *   taskset -c 0 node bench/pipeline/run.mjs [--rounds 5] [--mix exec|file|all] [--stages read,events,...] [--record] [--json] [--profile FILE]
+ *   taskset -c 0 node bench/pipeline/run.mjs [--rounds 5] [--mix exec|file|network|all] [--stages read,events,...] [--record] [--json] [--profile FILE]
  * Run under taskset (bench/run.mjs does): every thread (SQLite worker, libuv) shares that core.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -64,10 +64,13 @@ function frames(sources) {
 const MIXES = [
   { name: 'exec', sources: ['exec.bpf.o'], title: 'exec/fork/exit' },
   { name: 'file', sources: ['exec.bpf.o', 'file.bpf.o'], title: 'exec/fork/exit + file' },
+  { name: 'network', sources: ['exec.bpf.o', 'net.bpf.o'], title: 'exec/fork/exit + network' },
   { name: 'all', sources: meta.sources, title: 'every recorded sensor' },
 ].filter((m) => m.sources.every((s) => meta.sources.includes(s)));
 const wantMix = opt('--mix', null);
-const mixes = MIXES.filter((m, i) => (wantMix ? m.name === wantMix : MIXES.findIndex((x) => x.sources.length === m.sources.length) === i));
+// without --mix: each distinct set of sources once ('all' is left out when it equals another mix)
+const sameSources = (a, b) => a.sources.length === b.sources.length && a.sources.every((s) => b.sources.includes(s));
+const mixes = MIXES.filter((m, i) => (wantMix ? m.name === wantMix : MIXES.findIndex((x) => sameSources(x, m)) === i));
 
 const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
 const bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
