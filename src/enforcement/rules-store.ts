@@ -4,8 +4,7 @@
  * event store (own tables, own schema version), WAL mode.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { ensurePrivateFile } from '../store/files.js';
 import type { Mode } from './abi.js';
 
 export type RuleKind = 'path' | 'sha256';
@@ -57,7 +56,8 @@ export class RulesStore {
   private constructor(private readonly db: Database.Database) {}
 
   static open(file: string, opts: { readonly?: boolean } = {}): RulesStore {
-    if (!opts.readonly && file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    // the store of events and rules: 0600 (src/store/files.ts)
+    if (!opts.readonly && file !== ':memory:') ensurePrivateFile(file);
     const db = new Database(file, opts.readonly ? { readonly: true, fileMustExist: true } : {});
     if (!opts.readonly) {
       db.pragma('journal_mode = WAL');

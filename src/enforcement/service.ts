@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { basename, isAbsolute, resolve } from 'node:path';
 import type { RecordError } from '../kernel/errors.js';
+import { acquireLock, type FileLock } from '../kernel/lock.js';
+import { makePrivateDir } from '../store/files.js';
 import { DEFAULT_PIN_DIR, type Mode } from './abi.js';
 import { DecisionReader, decisionEvent, type ExecGuardEvent } from './decision.js';
 import { ExecGuard, defaultObjectPath, resolveFile, type ReconcileResult } from './guard.js';
@@ -76,6 +78,22 @@ export function applyRules(
   }
 }
 
+/** Where the lock of a pinned guard lives (bpffs holds no regular files): /run/vigil/guard<pin dir>.lock. */
+export const GUARD_LOCK_DIR = '/run/vigil';
+export function guardLockPath(pinDir: string = DEFAULT_PIN_DIR): string {
+  return `${GUARD_LOCK_DIR}/guard${pinDir.replace(/[^A-Za-z0-9.-]+/g, '_')}.lock`;
+}
+
+/**
+ * Throw LockHeldError when another agent holds the guard at `pinDir` (checked
+ * before anything else starts; ExecGuardService.start takes the lock itself).
+ */
+export function checkGuardLock(pinDir: string = DEFAULT_PIN_DIR): void {
+  const path = guardLockPath(pinDir);
+  if (!existsSync(path)) return;
+  acquireLock(pinDir, path).release();
+}
+
 export interface GuardServiceOptions extends GuardLocation {
   onEvent: (ev: ExecGuardEvent) => void;
   /** the agent's shared process enrichment (identity, time, Ancestors from its process table) */
@@ -98,10 +116,27 @@ export class ExecGuardService {
   private rules = new Map<number, DenyRule>();
   adopted = false;
   decisions = 0;
+  private lock: FileLock | null = null;
 
   constructor(private readonly opts: GuardServiceOptions) {}
 
+  /**
+   * Arm or adopt the guard. One agent per pinned guard: a second one gets
+   * LockHeldError (naming the holder's pid) before it touches the pins.
+   */
   start(): { adopted: boolean; hashProgram: boolean; hashUnavailable?: string } {
+    const pinDir = this.opts.pinDir ?? DEFAULT_PIN_DIR;
+    makePrivateDir(GUARD_LOCK_DIR);
+    this.lock = acquireLock(pinDir, guardLockPath(pinDir));
+    try {
+      return this.arm();
+    } catch (e) {
+      this.stop();
+      throw e;
+    }
+  }
+
+  private arm(): { adopted: boolean; hashProgram: boolean; hashUnavailable?: string } {
     const { guard, loaded, hashUnavailable } = ExecGuard.arm(this.opts.pinDir ? { pinDir: this.opts.pinDir } : {});
     this.guard = guard;
     this.adopted = !loaded;
@@ -154,6 +189,8 @@ export class ExecGuardService {
     this.reader = null;
     this.guard?.close();
     this.guard = null;
+    this.lock?.release();
+    this.lock = null;
   }
 }
 

@@ -104,6 +104,14 @@ function loadLibc() {
   };
 }
 
+let flockFn: ((fd: number, op: number) => number) | undefined;
+
+/** flock(2) (src/kernel/lock.ts); libc only, so the lock works where libbpf is absent. */
+export function libcFlock(fd: number, op: number): number {
+  flockFn ??= koffi.load('libc.so.6').func('int flock(int fd, int operation)') as (fd: number, op: number) => number;
+  return flockFn(fd, op);
+}
+
 export function libbpf() {
   return (libbpfHandle ??= loadLibbpf());
 }

@@ -5,10 +5,18 @@
  * writes its row (and its ancestors' rows not written yet); events rows refer to
  * it and leave out the process fields it holds. At most `maxPending` event rows
  * may be unacknowledged; beyond that records are dropped and counted.
+ *
+ * One writer per store: a lock file ("STORE.lock", flock, holds the pid)
+ * refuses a second agent. A store that cannot be written is refused when the
+ * sink opens (EventStore.open proves it can write); one that fails later (disk
+ * full, I/O error) drops and counts the batches that fail, and says so once
+ * per episode (onFault: failing, then resumed with the count lost).
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { EventStore, PMASK_PARENT, packBatch, recordTime, splitEvent, toRow, type ProcessRef, type ProcessRow, type StoreRow } from '../store/store.js';
+import { acquireLock, type FileLock } from '../kernel/lock.js';
+import type { SinkFaultHandler } from './fault.js';
 import type { Sink, SinkProcess, SinkRecord, SinkStats } from './sink.js';
 
 // Always the compiled worker (also when tests run the TypeScript sources).
@@ -23,6 +31,8 @@ export interface SqliteSinkOptions {
   maxRows?: number;
   /** process table entries remembered as written (beyond: written again if met again) */
   maxProcesses?: number;
+  /** told once when inserts start failing and once when they resume */
+  onFault?: SinkFaultHandler;
 }
 
 /** What the sink remembers of a process row it wrote. */
@@ -60,6 +70,9 @@ export class SqliteSink implements Sink {
   /** process rows written (each process once) */
   processRows = 0;
   lastError: string | null = null;
+  private readonly lock: FileLock | null;
+  /** the failure episode under way */
+  private failing: { since: number; droppedBefore: number } | null = null;
 
   constructor(readonly opts: SqliteSinkOptions) {
     this.name = `sqlite:${opts.path}`;
@@ -67,13 +80,20 @@ export class SqliteSink implements Sink {
     this.batchMs = opts.batchMs ?? 100;
     this.batchMax = opts.batchMax ?? 2000;
     this.maxProcesses = opts.maxProcesses ?? 65536;
+    // one agent per store (before anything writes to it)
+    this.lock = opts.path === ':memory:' ? null : acquireLock(opts.path);
     // create or migrate the store here, and learn the next process row id: this
     // sink hands out process ids itself, so event rows can refer to them at once
-    const st = EventStore.open(opts.path);
     try {
-      this.nextProc = st.nextProcessId();
-    } finally {
-      st.close();
+      const st = EventStore.open(opts.path);
+      try {
+        this.nextProc = st.nextProcessId();
+      } finally {
+        st.close();
+      }
+    } catch (e) {
+      this.lock?.release();
+      throw e;
     }
     this.worker = new Worker(WORKER, {
       workerData: { path: opts.path, maxRows: opts.maxRows ?? 1_000_000, pruneEvery: 10_000 },
@@ -87,9 +107,19 @@ export class SqliteSink implements Sink {
       if (m.type === 'ack') {
         this.inflight -= m.n!;
         this.s.written += m.n!;
+        if (this.failing) {
+          const lost = this.s.dropped - this.failing.droppedBefore;
+          const ms = Date.now() - this.failing.since;
+          this.failing = null;
+          this.opts.onFault?.({ sink: this.name, state: 'resumed', lost, ms });
+        }
       } else if (m.type === 'error') {
         this.inflight -= m.n!;
         this.s.errors++;
+        if (!this.failing) {
+          this.failing = { since: Date.now(), droppedBefore: this.s.dropped };
+          this.opts.onFault?.({ sink: this.name, state: 'failing', error: new Error(m.message ?? 'unknown'), lost: m.n! });
+        }
         this.s.dropped += m.n!;
         this.lastError = m.message ?? 'unknown';
       }
@@ -204,6 +234,7 @@ export class SqliteSink implements Sink {
       this.worker.postMessage({ type: 'close' });
     });
     await this.worker.terminate();
+    this.lock?.release();
   }
 
   stats(): SinkStats {

@@ -11,8 +11,7 @@
  * stores) keep their full JSON.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { ensurePrivateFile } from './files.js';
 import { jsonString } from './json.js';
 
 export const STORE_SCHEMA_VERSION = 2;
@@ -177,15 +176,28 @@ export class EventStore {
     this.db = db;
   }
 
+  /**
+   * Open the store. A writer creates it 0600 in directories made 0700 (SQLite
+   * gives its -wal and -shm files the database's mode), and proves it can write:
+   * a store SQLite could only open read-only (a read-only mount, an immutable
+   * file) throws SQLITE_READONLY here instead of failing every insert later.
+   */
   static open(path: string, opts: { readonly?: boolean } = {}): EventStore {
-    if (!opts.readonly) mkdirSync(dirname(path), { recursive: true });
+    if (!opts.readonly && path !== ':memory:') ensurePrivateFile(path);
     const db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
-    if (!opts.readonly) {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      migrate(db);
+    try {
+      db.pragma('busy_timeout = 5000');
+      if (!opts.readonly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+        migrate(db);
+        // a write that changes nothing: SQLite opens a file it cannot write read-only without a word
+        db.pragma(`user_version = ${db.pragma('user_version', { simple: true }) as number}`);
+      }
+    } catch (e) {
+      db.close();
+      throw e;
     }
-    db.pragma('busy_timeout = 5000');
     return new EventStore(db);
   }
 

@@ -13,6 +13,9 @@ import type { Sink } from '../../sinks/sink.js';
 import { openOutputs, type OutputCommon } from '../../sinks/index.js';
 import { hostname } from 'node:os';
 import { BpfError } from '../../kernel/errors.js';
+import { LockHeldError } from '../../kernel/lock.js';
+import { checkGuardLock } from '../../enforcement/service.js';
+import type { SinkFault } from '../../sinks/fault.js';
 import { onLibbpfLog } from '../../kernel/log.js';
 import { ensureMounts } from '../../kernel/mounts.js';
 import { bpfVariant } from '../../kernel/variant.js';
@@ -180,8 +183,30 @@ export function resolveConfig(flags: RunFlags): Config {
 function openError(e: unknown, subject: string, path: string): unknown {
   if (e instanceof VigilError) return e;
   const sub = `${subject} ${shown(path, 200)}`;
+  if (e instanceof LockHeldError) return lockError(e, sub);
   const err = e as NodeJS.ErrnoException;
   return fromSqliteError(err as { code?: string; message: string }, sub) ?? fromSystemError(err, sub) ?? e;
+}
+
+/** Another agent holds the lock: one line naming it (exit 3). */
+export function lockError(e: LockHeldError, subject: string): VigilError {
+  return new UnavailableError('unavailable.locked', `${e.message}`, {
+    subject,
+    cause: e,
+    hint: e.holder !== null ? `stop that agent first (kill ${e.holder}) or give another path` : 'stop the other agent first or give another path',
+  });
+}
+
+/** A sink that cannot write says so once per episode (its losses are counted in the stats). */
+function faultLogger(log: Logger): (f: SinkFault) => void {
+  return (f) => {
+    if (f.state === 'failing') {
+      const code = (f.error as NodeJS.ErrnoException | undefined)?.code;
+      log.error({ sink: f.sink, err_code: code, reason: f.error?.message }, `${f.sink}: writes failing (${f.error?.message ?? 'unknown'}); records are kept while the bound allows, then dropped and counted, until writes succeed again`);
+    } else {
+      log.warn({ sink: f.sink, lost: f.lost, ms: f.ms }, `${f.sink}: writes resumed after ${f.ms} ms; ${f.lost} record(s) lost meanwhile`);
+    }
+  };
 }
 
 /** A V8 CPU profile of this process from now on (node:inspector, no signals before the BPF load). */
@@ -214,8 +239,19 @@ async function runAgent(flags: RunFlags): Promise<void> {
     else log.debug({ libbpf: true }, line.trimEnd());
   });
 
+  // one enforcing agent per pinned exec guard: refused before anything opens
+  if (flags.enforce !== false) {
+    try {
+      checkGuardLock();
+    } catch (e) {
+      if (e instanceof LockHeldError) throw lockError(e, `exec guard ${shown(e.target, 200)}`);
+      throw e;
+    }
+  }
+
   const sinks: Sink[] = [];
   const maxPending = parseSize(cfg.sinks.max_pending_bytes);
+  const onFault = faultLogger(log);
   // a path the sink cannot open (a directory, not a database) is one line naming where it came from
   const open = (key: string, path: string, make: () => Sink) => {
     try {
@@ -228,15 +264,15 @@ async function runAgent(flags: RunFlags): Promise<void> {
   };
   if (cfg.events_out) {
     const path = cfg.events_out;
-    open('events_out', path, () => new JsonlSink({ path, maxBytes: parseSize(cfg.audit_log.max_bytes), keep: cfg.audit_log.keep, maxPendingBytes: maxPending, kinds: ['event'] }));
+    open('events_out', path, () => new JsonlSink({ path, maxBytes: parseSize(cfg.audit_log.max_bytes), keep: cfg.audit_log.keep, maxPendingBytes: maxPending, kinds: ['event'], onFault }));
   }
   if (cfg.alerts_out) {
     const path = cfg.alerts_out;
-    open('alerts_out', path, () => new JsonlSink({ path, name: `alerts:${path}`, maxBytes: parseSize(cfg.audit_log.max_bytes), keep: cfg.audit_log.keep, maxPendingBytes: maxPending, kinds: ['alert'] }));
+    open('alerts_out', path, () => new JsonlSink({ path, name: `alerts:${path}`, maxBytes: parseSize(cfg.audit_log.max_bytes), keep: cfg.audit_log.keep, maxPendingBytes: maxPending, kinds: ['alert'], onFault }));
   }
   if (cfg.db) {
     const path = cfg.db;
-    open('db', path, () => new SqliteSink({ path, maxPending: cfg.sinks.sqlite_max_pending, maxRows: cfg.store.max_rows }));
+    open('db', path, () => new SqliteSink({ path, maxPending: cfg.sinks.sqlite_max_pending, maxRows: cfg.store.max_rows, onFault }));
   }
   // network outputs (outputs.<name>: syslog, webhook; docs/outputs.md): a peer that fails is retried and counted, never fatal
   const outputErrors = new Map<string, number>();
