@@ -80,6 +80,17 @@ export function makeConfigSchema<S extends z.ZodType, O extends z.ZodType = type
       .strict()
       .default({ max_pending_bytes: '64MiB', sqlite_max_pending: 100_000 }),
     stats_interval: duration.default('10s'),
+    /** the exec guard's backend and the fanotify backend's answering (docs/enforcement.md) */
+    enforcement: z
+      .object({
+        backend: z.enum(['auto', 'lsm', 'fanotify', 'detect-only']).default('auto'),
+        deadline: duration.default('250ms'),
+        fail_mode: z.enum(['open', 'closed']).default('open'),
+        loader_guard: z.boolean().default(true),
+        fanotify_mounts: z.array(z.string().min(1)).nullable().default(null),
+      })
+      .strict()
+      .default({ backend: 'auto', deadline: '250ms', fail_mode: 'open', loader_guard: true, fanotify_mounts: null }),
     /** Sigma rule directories */
     rules: z.array(z.string().min(1)).default([]),
     alerts_out: z.string().min(1).nullable().default(null),

@@ -12,7 +12,7 @@ import { fanotifyPermissionEvents, probeMapType } from '../kernel/probes.js';
 import { libbpfVersion } from '../kernel/version.js';
 import { objectPath } from '../sensors/bpf-sensor.js';
 import { ensureMounts, isMounted } from '../kernel/mounts.js';
-import { HASH_NEEDS, probeEnforcement } from '../enforcement/index.js';
+import { HASH_NEEDS, fanotifyUnavailable, probeEnforcement } from '../enforcement/index.js';
 import { bpfVariant } from '../kernel/variant.js';
 import { SENSORS } from '../sensors/index.js';
 
@@ -32,7 +32,8 @@ export interface DoctorReport {
   kernel: string;
   libbpf: string;
   checks: Check[];
-  enforcement: { level: EnforcementLevel; mechanism: string; reason: string };
+  /** backend: what `vigil run` (enforcement.backend auto) enforces with here */
+  enforcement: { level: EnforcementLevel; backend: 'lsm' | 'fanotify' | 'detect-only'; mechanism: string; reason: string };
 }
 
 const SECURITYFS = '/sys/kernel/security';
@@ -255,13 +256,30 @@ export async function runDoctor(): Promise<DoctorReport> {
     : !lsm.ok
       ? refusal!.cause
       : `vigil's ${guard.object} was refused: ${guardErr?.reason ?? describeError(guard.error)}`;
+  // the second backend: fanotify permission events answered by the agent (docs/enforcement.md)
+  const fanWhy = fanotifyUnavailable();
+  add({
+    id: 'fanotify',
+    title: 'fanotify permission events',
+    status: fanWhy ? 'missing' : 'ok',
+    detail: fanWhy ?? 'FAN_CLASS_CONTENT group with FAN_OPEN_EXEC_PERM marks: deny rules can be enforced by a running agent',
+    ...(fanWhy ? { hint: 'needs root (CAP_SYS_ADMIN), Linux 5.0+ and CONFIG_FANOTIFY_ACCESS_PERMISSIONS=y' } : {}),
+  });
   const enforcement: DoctorReport['enforcement'] = guard.level === 'enforce'
-    ? { level: 'enforce', mechanism: 'BPF LSM (bprm_check_security): vigil deny rules block in the kernel', reason: 'the exec guard loaded and attached' }
-    : {
-        level: 'detect-only',
-        mechanism: 'none',
-        reason: `BPF LSM unavailable (${why}): exec events are recorded and alerted on, nothing is blocked`,
-      };
+    ? { level: 'enforce', backend: 'lsm', mechanism: 'BPF LSM (bprm_check_security): vigil deny rules block in the kernel', reason: 'the exec guard loaded and attached' }
+    : !fanWhy
+      ? {
+          level: 'enforce',
+          backend: 'fanotify',
+          mechanism: 'fanotify (FAN_OPEN_EXEC_PERM answered by the running agent): vigil deny rules block while `vigil run` runs',
+          reason: `BPF LSM unavailable (${why}); fanotify permission events work`,
+        }
+      : {
+          level: 'detect-only',
+          backend: 'detect-only',
+          mechanism: 'none',
+          reason: `BPF LSM unavailable (${why}) and fanotify permission events unavailable (${fanWhy}): exec events are recorded and alerted on, nothing is blocked`,
+        };
   // what the kernel binding's hints say to do elsewhere ("run `vigil doctor`") is not said in doctor
   return {
     kernel,

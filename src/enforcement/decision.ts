@@ -79,6 +79,8 @@ export interface EventContext {
    * context of its own: the kernel record's comm and ancestors.
    */
   process?: ProcessContext;
+  /** which backend decided (default lsm: the BPF LSM guard's ring buffer) */
+  backend?: 'lsm' | 'fanotify';
 }
 
 let ownContext: ProcessContext | undefined;
@@ -105,6 +107,7 @@ export function decisionEvent(d: DecisionRecord, ctx: EventContext = {}): ExecGu
     vigil: {
       ...task,
       action: d.action === Action.BLOCKED ? 'exec_blocked' : 'would_block',
+      backend: ctx.backend ?? 'lsm',
       rule: { id: d.ruleId, match, mode: modeName(d.mode) },
       dev: d.fileDev,
       ino: d.fileIno.toString(),

@@ -143,6 +143,20 @@ export class RulesStore {
     }
   }
 
+  /** A value of guard_settings (e.g. 'backend': what the running agent enforces with), null when absent. */
+  setting(key: string): string | null {
+    try {
+      const row = this.db.prepare('SELECT value FROM guard_settings WHERE key = ?').get(key) as { value: string } | undefined;
+      return row?.value ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  setSetting(key: string, value: string): void {
+    this.db.prepare('INSERT INTO guard_settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
   setGlobalMode(mode: Mode): void {
     this.db.prepare("INSERT INTO guard_settings (key, value) VALUES ('mode', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(mode);
   }

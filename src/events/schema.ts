@@ -147,6 +147,8 @@ export const ExecGuardSchema = z
       .object({
         ...VigilCommon,
         action: z.enum(['exec_blocked', 'would_block']).describe('exec_blocked: the exec failed with EPERM; would_block: allowed (monitor mode, or an exempt process)'),
+        backend: z.enum(['lsm', 'fanotify']).describe('what decided: lsm (the BPF LSM program on bprm_check_security) or fanotify (a permission event answered by the agent\'s worker thread)'),
+        perm: z.enum(['exec', 'open']).optional().describe('fanotify only: open when the file was opened rather than executed (FAN_OPEN_PERM: the dynamic loader run as a program, LD_PRELOAD, a script read by its interpreter); absent for an exec'),
         rule: z
           .object({
             id: z.number().int().min(0).describe('the deny rule (vigil deny list)'),

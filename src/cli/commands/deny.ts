@@ -3,8 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { InputError, UnavailableError, UsageError, VigilError, bpfRefusal, fromSqliteError, shown } from '../errors.js';
 import { arg, needsKernel, opt, parseCount } from '../options.js';
 import {
-  DEFAULT_PIN_DIR, DecisionReader, ExecGuard, HASH_NEEDS, RulesStore, applyRules, decisionEvent, makeRule,
-  type DenyRule, type ExecGuardEvent, type Mode,
+  DEFAULT_PIN_DIR, DecisionReader, ExecGuard, HASH_NEEDS, RulesStore, applyRules, decisionEvent, liveFanotifyAgent, makeRule, notifyAgent,
+  type BackendRecord, type DenyRule, type ExecGuardEvent, type Mode,
 } from '../../enforcement/index.js';
 import { BpfError } from '../../kernel/errors.js';
 import { AgentConfigSchema } from '../../agent/config.js';
@@ -45,6 +45,10 @@ function describe(r: DenyRule): string {
 /** Whether stored rules are enforced here: armed, stored only, or the guard cannot load on this host (and why). */
 export interface EnforcementStatus {
   state: 'enforced' | 'stored-only' | 'cannot-load';
+  /** what enforces: lsm (pinned BPF LSM guard), fanotify (a running agent), detect-only (nothing) */
+  backend: 'lsm' | 'fanotify' | 'detect-only';
+  /** fanotify: the agent that answers */
+  pid?: number;
   reason?: string;
 }
 
@@ -57,17 +61,21 @@ function lsmHasBpf(): boolean | undefined {
 }
 
 export function enforcementStatus(pinDir: string, store: RulesStore | null): EnforcementStatus {
-  if (ExecGuard.isArmed(pinDir)) return { state: 'enforced' };
-  if (lsmHasBpf() === false) return { state: 'cannot-load', reason: 'bpf is not in the active LSM list (/sys/kernel/security/lsm; boot with lsm=...,bpf)' };
+  if (ExecGuard.isArmed(pinDir)) return { state: 'enforced', backend: 'lsm' };
+  const fan = store ? liveFanotifyAgent(store) : null;
+  if (fan) return { state: 'enforced', backend: 'fanotify', pid: fan.pid, ...(fan.reason ? { reason: fan.reason } : {}) };
+  if (lsmHasBpf() === false) return { state: 'cannot-load', backend: 'detect-only', reason: 'bpf is not in the active LSM list (/sys/kernel/security/lsm; boot with lsm=...,bpf)' };
   const f = store?.armFailure();
-  if (f) return { state: 'cannot-load', reason: `${f.reason} (when \`${f.by}\` tried, ${new Date(f.atMs).toISOString()})` };
-  return { state: 'stored-only' };
+  if (f) return { state: 'cannot-load', backend: 'detect-only', reason: `${f.reason} (when \`${f.by}\` tried, ${new Date(f.atMs).toISOString()})` };
+  return { state: 'stored-only', backend: 'detect-only' };
 }
 
 export function statusLine(s: EnforcementStatus, pinDir: string): string {
   switch (s.state) {
     case 'enforced':
-      return `enforcement: rules are enforced (exec guard armed, pinned in ${pinDir})`;
+      return s.backend === 'fanotify'
+        ? `enforcement: rules are enforced (fanotify backend, answered by the agent pid ${s.pid} while it runs)`
+        : `enforcement: rules are enforced (exec guard armed, pinned in ${pinDir})`;
     case 'stored-only':
       return 'enforcement: rules are stored only, the exec guard is not armed (`vigil deny apply` or `vigil run` arms it)';
     case 'cannot-load':
@@ -90,6 +98,19 @@ function refusal(e: BpfError): string {
  * that cannot load the guard is remembered in the store (deny list says so).
  */
 function apply(s: { db: string; subject: string }, flags: CommonFlags, arm: boolean, by: string): string {
+  // a running agent enforces with fanotify: it reloads the rules now (SIGUSR2), nothing to arm
+  if (!ExecGuard.isArmed(flags.pinDir) && existsSync(s.db)) {
+    const store = openStore(s, { readonly: true });
+    let fan: BackendRecord | null;
+    let status: EnforcementStatus;
+    try {
+      fan = liveFanotifyAgent(store);
+      status = enforcementStatus(flags.pinDir, store);
+    } finally {
+      store.close();
+    }
+    if (fan && notifyAgent(fan)) return `applied by the running agent (pid ${fan.pid}, fanotify backend)\n${statusLine(status, flags.pinDir)}`;
+  }
   let res: ReturnType<typeof applyRules>;
   try {
     res = applyRules({ db: s.db, pinDir: flags.pinDir }, { arm });
@@ -194,7 +215,7 @@ See docs/enforcement.md.`,
     });
 
   common(deny.command('list').description('list deny rules, and whether they are enforced here'))
-    .option('--json', 'one JSON object: {armed, enforcement: {state, reason}, mode, rules}')
+    .option('--json', 'one JSON object: {armed, backend, enforcement: {state, backend, pid, reason}, mode, rules}')
     .action((flags: CommonFlags & { json?: boolean }) => {
       const s = storeOf(flags);
       if (s.explicit && !existsSync(s.db)) throw new InputError('input.not_found', s.subject, 'no rule store there', { hint: '`vigil deny add` creates it' });
@@ -215,10 +236,10 @@ See docs/enforcement.md.`,
       }
       const armed = status.state === 'enforced';
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ armed, enforcement: status, mode, rules })}\n`);
+        process.stdout.write(`${JSON.stringify({ armed, backend: status.backend, enforcement: status, mode, rules })}\n`);
         return;
       }
-      process.stdout.write(`exec guard: ${armed ? 'armed' : 'not armed'}, global mode ${mode}\n${statusLine(status, flags.pinDir)}\n`);
+      process.stdout.write(`exec guard: ${armed ? 'armed' : 'not armed'} (backend ${status.backend}), global mode ${mode}\n${statusLine(status, flags.pinDir)}\n`);
       if (!rules.length) process.stdout.write('no deny rules\n');
       else process.stdout.write(`  ID  MODE     KIND    TARGET\n${rules.map(describe).join('\n')}\n`);
     });

@@ -23,47 +23,72 @@ import { createRunDetector, missingRulePaths } from '../../detection/live.js';
 import { CliError, InputError, UsageError, UnavailableError, VigilError, bpfRefusal, fromSqliteError, fromSystemError, shown } from '../errors.js';
 import { needsKernel, opt } from '../options.js';
 import { safeText } from '../../util/text.js';
-import { ExecGuardService } from '../../enforcement/index.js';
+import { startEnforcement, type Enforcement } from '../../enforcement/index.js';
 import { createFleetAgent } from '../../fleet/index.js';
 import type { Logger } from 'pino';
 
 let libbpfQuiet = false;
 
 /**
- * Arm or adopt the exec guard; where BPF LSM is unavailable say so and go on
- * detect-only. Blocked and would-block decisions flow through the agent's sinks.
+ * Start the exec guard on the backend this host supports (enforcement.backend:
+ * auto = BPF LSM when active, else fanotify, else detect-only with the reason).
+ * Blocked and would-block decisions flow through the agent's sinks.
  */
-function startGuard(agent: Agent, cfg: Config, log: Logger): ExecGuardService | null {
-  const svc = new ExecGuardService({
-    db: cfg.db ?? DEFAULT_DB,
-    onEvent: (ev) => agent.emit(ev as unknown as Record<string, unknown>),
-    process: agent.process,
-    onError: (e) => log.error({ err: e }, 'exec guard error'),
-    onBadRecord: (e) => log.warn({ offset: e.offset }, `bad exec guard record skipped: ${e.message}`),
-  });
+async function startGuard(agent: Agent, cfg: Config, log: Logger): Promise<Enforcement> {
+  // an expected refusal is reported once below; libbpf's own lines go to debug
+  libbpfQuiet = true;
   try {
-    // an expected refusal is reported once below; libbpf's own lines go to debug
-    libbpfQuiet = true;
-    const r = svc.start();
-    log.info({ enforcement: 'enforce', adopted: r.adopted, hash_rules: r.hashProgram }, `enforcement: exec guard ${r.adopted ? 'adopted from bpffs' : 'armed'} (BPF LSM)`);
-    return svc;
-  } catch (e) {
-    // one warning: the reason once (the libbpf log only at debug level)
-    const reason = e instanceof BpfError ? bpfRefusal(e) : String((e as Error).message ?? e);
-    if (e instanceof BpfError && e.log) log.debug({ libbpf_log: e.log }, 'exec guard load log');
-    log.warn(
-      { enforcement: 'detect-only', reason, ...(e instanceof BpfError && e.hint ? { hint: e.hint } : {}) },
-      'enforcement: DETECT-ONLY: the exec guard cannot load here; events and alerts only, nothing is blocked',
-    );
-    try {
-      svc.stop();
-    } catch {
-      /* nothing to stop */
-    }
-    return null;
+    return await startEnforcement({
+      db: cfg.db ?? DEFAULT_DB,
+      backend: cfg.enforcement.backend,
+      deadlineMs: parseDuration(cfg.enforcement.deadline),
+      failMode: cfg.enforcement.fail_mode,
+      loaderGuard: cfg.enforcement.loader_guard,
+      fanotifyMounts: cfg.enforcement.fanotify_mounts,
+      onEvent: (ev) => {
+        agent.emit(ev as unknown as Record<string, unknown>);
+        api?.decision(ev as unknown as Record<string, unknown>);
+      },
+      process: agent.process,
+      onLog: (level, msg, fields) => log[level](fields ?? {}, msg),
+      onBadRecord: (e) => log.warn({ offset: e.offset }, `bad exec guard record skipped: ${e.message}`),
+      describeError: (e) => {
+        if (e instanceof BpfError && e.log) log.debug({ libbpf_log: e.log }, 'exec guard load log');
+        return e instanceof BpfError ? bpfRefusal(e) : String((e as Error).message ?? e);
+      },
+    });
   } finally {
     libbpfQuiet = false;
   }
+}
+
+/** The guard's part of the stats line: backend, and the fanotify worker's counts. */
+function guardStatsText(g: Enforcement | null): string {
+  if (!g) return '';
+  const s = g.stats();
+  const f = s.fanotify;
+  return f
+    ? ` | guard fanotify execs=${f.execs} opens=${f.opens} denied=${f.denied} deadline_missed=${f.deadlineMisses} errors=${f.errors} max_answer=${(f.maxAnswerUs / 1000).toFixed(1)}ms`
+    : ` | guard ${s.backend}`;
+}
+
+/**
+ * File provenance (docs/provenance.md): the sensors taint, mark and propagate
+ * in the kernel; this service writes origin records. Monitor only for now.
+ */
+function startProvenance(cfg: Config, log: Logger): ProvenanceService | null {
+  const mode = cfg.provenance.mode;
+  if (mode === 'off') return null;
+  const store = cfg.db ? ProvenanceStore.open(cfg.db) : null;
+  const svc = new ProvenanceService({ mode, store, host: hostname(), onError: (e, what) => log.warn(`provenance: ${what}: ${safeText((e as Error).message ?? String(e))}`) });
+  const sensors = cfg.sensors as Record<string, { enabled: boolean }>;
+  const missing = ['network', 'file'].filter((n) => !sensors[n]?.enabled);
+  if (missing.length) log.warn(`provenance: the ${missing.join(' and ')} sensor${missing.length > 1 ? 's are' : ' is'} off: ${missing.includes('network') ? 'no process is tainted, nothing gets marked' : 'no file gets marked'}`);
+  log.info(
+    { provenance: mode, loopback: cfg.provenance.loopback, max_depth: cfg.provenance.max_depth },
+    `provenance: ${mode}: files written by network-touched processes are marked (${store ? 'xattr and store' : 'xattr only: --no-db'})${mode === 'monitor' ? '' : `; ${mode} is not implemented yet: marked files are not checked at exec, nothing is blocked`}`,
+  );
+  return svc;
 }
 
 export interface RunFlags {
@@ -345,13 +370,13 @@ async function runAgent(flags: RunFlags): Promise<void> {
     }
     throw e;
   }
-  const guard = flags.enforce === false ? null : startGuard(agent, cfg, log);
+  const guard = flags.enforce === false ? null : await startGuard(agent, cfg, log);
   await fleet?.start({
     counters: () => {
       const s = agent.stats();
       return { events: s.events, alerts: s.alerts, drops: s.drops };
     },
-    enforcement: () => (guard ? 'enforce' : flags.enforce === false ? 'off' : 'detect-only'),
+    enforcement: () => (guard && guard.backend !== 'detect-only' ? 'enforce' : flags.enforce === false ? 'off' : 'detect-only'),
     onDenyChanged: () => guard?.revalidate(),
   });
   const build = bpfVariant();
@@ -367,7 +392,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
     intervalMs > 0
       ? setInterval(() => {
           const s = agent.stats();
-          log.info({ stats: s }, formatStatsLine(s, prev));
+          log.info({ stats: s, ...(guard ? { enforcement: guard.stats() } : {}) }, `${formatStatsLine(s, prev)}${guardStatsText(guard)}`);
           prev = s;
         }, intervalMs)
       : null;
@@ -384,7 +409,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
   if (timer) clearInterval(timer);
-  guard?.stop(); // enforcement stays pinned in the kernel: `vigil disarm` removes it
+  await guard?.stop(); // lsm: enforcement stays pinned in the kernel (`vigil disarm` removes it); fanotify: ends with the agent
   await agent.stop();
   await fleet?.stop();
   if (profiler && flags.cpuProfile) {
@@ -392,6 +417,6 @@ async function runAgent(flags: RunFlags): Promise<void> {
     log.info({ cpu_profile: flags.cpuProfile }, `CPU profile written to ${flags.cpuProfile}`);
   }
   const final = agent.stats();
-  log.info({ stats: final }, `final: ${formatStatsLine(final, null)}`);
+  log.info({ stats: final, ...(guard ? { enforcement: guard.stats() } : {}) }, `final: ${formatStatsLine(final, null)}${guardStatsText(guard)}`);
   log.flush();
 }
