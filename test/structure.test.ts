@@ -18,6 +18,7 @@ const RANK: Record<string, number> = {
   agent: 4,
   detection: 5, doctor: 5,
   fleet: 6, // imports detection (lints Sigma sets), enforcement (deny rule store), sinks
+  watch: 6, // vigil watch: the agent limited to one process tree
   cli: 7,
 };
 

@@ -6,6 +6,7 @@
  */
 #include "vigil_bpf.h"
 #include "exec.h"
+#include "vigil_scope.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -33,6 +34,8 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u32 zero = 0;
+	if (!vigil_in_scope())
+		return 0;
 	struct exec_scratch *s = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!s)
 		return 0;
@@ -110,6 +113,8 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	/* threads are not processes */
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
 		return 0;
+	if (!vigil_in_scope_tgid(BPF_CORE_READ(parent, tgid)))
+		return 0;
 	struct vigil_fork r = {};
 	vigil_task_fill(&r.task, child);
 	/* the child does not run yet: its cgroup is the parent's (current) */
@@ -124,6 +129,8 @@ int BPF_PROG(vigil_exit, struct task_struct *p)
 {
 	/* only when the whole thread group is gone */
 	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	if (!vigil_in_scope_tgid(BPF_CORE_READ(p, tgid)))
 		return 0;
 	struct vigil_exit r = {};
 	vigil_task_fill(&r.task, p);

@@ -18,6 +18,7 @@
  */
 #include "vigil_bpf.h"
 #include "file.h"
+#include "vigil_scope.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -142,6 +143,8 @@ static __always_inline int stash(__u32 op, __s32 dfd, const void *name, __s32 df
 		vigil_count(VIGIL_STAT_FILE_SELF);
 		return 0;
 	}
+	if (!vigil_in_scope_tgid(id >> 32))
+		return 0; /* outside a watched tree (vigil_scope.h) */
 	struct file_pending p = {
 		.name = (__u64)name,
 		.name2 = (__u64)name2,

@@ -21,6 +21,7 @@
 #include "vigil_bpf.h"
 #include <bpf/bpf_endian.h>
 #include "net.h"
+#include "vigil_scope.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -170,7 +171,8 @@ static __always_inline struct vigil_net_settings *settings(void)
 static __always_inline bool is_self(__u64 pid_tgid)
 {
 	struct vigil_net_settings *s = settings();
-	return s && s->self_pid == (__u32)(pid_tgid >> 32);
+	/* outside a watched tree (vigil_scope.h) counts as not ours to report */
+	return (s && s->self_pid == (__u32)(pid_tgid >> 32)) || !vigil_in_scope_tgid(pid_tgid >> 32);
 }
 
 static __always_inline __u64 sock_key(__u64 pid_tgid, int fd)

@@ -6,7 +6,7 @@
  */
 import { ProcessContext } from '../process/context.js';
 import type { ProcInfo, ProcessTableStats } from '../process/process-table.js';
-import { SENSORS, type RecordReplay, type RecordTap, type RingWakeup, type SerializedEvent, type SensorContext, type SensorInstance, type SensorStats } from '../sensors/index.js';
+import { SENSORS, type RecordReplay, type RecordTap, type RingWakeup, type SerializedEvent, type SensorContext, type SensorInstance, type SensorStats, type ScopeMaps } from '../sensors/index.js';
 import type { Sink, SinkProcess, SinkRecord, SinkStats } from '../sinks/sink.js';
 import type { ProcessRef } from '../store/store.js';
 import type { RecordError } from '../kernel/errors.js';
@@ -44,6 +44,8 @@ export interface AgentOptions {
   replay?: RecordReplay;
   /** sees every record before it is handled (bench/pipeline records with it) */
   recorder?: RecordTap;
+  /** report only a watched process tree (vigil watch: TreeScope.maps()) */
+  scope?: ScopeMaps;
 }
 
 export interface AgentStats {
@@ -87,6 +89,7 @@ export class Agent {
         ...(opts.replay ? { replay: opts.replay } : {}),
         ...(opts.recorder ? { recorder: opts.recorder } : {}),
         wakeup: opts.wakeup ?? { bytes: 1024 * 1024, intervalMs: 50 },
+        ...(opts.scope ? { scope: opts.scope } : {}),
       };
       const cfg = opts.sensors?.[plugin.name] ?? plugin.config.parse(undefined);
       const inst = plugin.create(ctx, cfg as never);

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { BpfError, BpfObject, RingBufferReader, bpfVariant, variantObjectPath, type BpfMap, type OpenOptions, type VariantChoice } from '../kernel/index.js';
 import { checkLayouts, STAT_MAX, Stat, type Layout } from '../events/layouts.js';
 import { RecordError, errnoName } from '../kernel/errors.js';
-import type { RecordReplay, RecordTap, RingWakeup, SensorContext, SensorInstance, SensorProbe, SensorStats } from './sensor.js';
+import type { RecordReplay, RecordTap, RingWakeup, ScopeMaps, SensorContext, SensorInstance, SensorProbe, SensorStats } from './sensor.js';
 
 export type { SensorStats } from './sensor.js';
 
@@ -48,11 +48,14 @@ export interface BpfSensorOptions {
   recorder?: RecordTap;
   /** batch wake-ups (vigil_wakeup in vigil_bpf.h) and drain on a timer; absent: woken per record */
   wakeup?: RingWakeup;
+  /** a watched tree: the object's vigil_scope_* maps (vigil_scope.h) become the scope's own */
+  scope?: ScopeMaps;
 }
 
 /** The options every sensor passes on from its context: ring size, replay and recorder (bench/pipeline). */
-export function contextOptions(ctx: SensorContext): Pick<BpfSensorOptions, 'ringBufferBytes' | 'replay' | 'recorder' | 'wakeup'> {
+export function contextOptions(ctx: SensorContext): Pick<BpfSensorOptions, 'ringBufferBytes' | 'replay' | 'recorder' | 'wakeup' | 'scope'> {
   return {
+    ...(ctx.scope ? { scope: ctx.scope } : {}),
     ...(ctx.ringBufferBytes ? { ringBufferBytes: ctx.ringBufferBytes } : {}),
     ...(ctx.replay ? { replay: ctx.replay } : {}),
     ...(ctx.recorder ? { recorder: ctx.recorder } : {}),
@@ -79,6 +82,18 @@ export class BpfSensor {
     if (opts.ringBufferBytes) open.maxEntries = { events: opts.ringBufferBytes };
     this.variant = bpfVariant();
     this.obj = BpfObject.open(sensorObjectPath(opts.object), open);
+    if (opts.scope) {
+      try {
+        if (!this.obj.mapNames().includes('vigil_scope_tgids')) {
+          throw new BpfError({ op: `scope of ${this.obj.name}`, errno: 22, hint: 'this object does not include vigil_scope.h: it cannot be limited to a watched tree' });
+        }
+        this.obj.reuseMap('vigil_scope_tgids', opts.scope.tgidsFd);
+        this.obj.reuseMap('vigil_scope_settings', opts.scope.settingsFd);
+      } catch (e) {
+        this.obj.close();
+        throw e;
+      }
+    }
   }
 
   /** Check layouts, load, attach every program. */

@@ -10,14 +10,17 @@ import type { SensorPlugin } from './sensor.js';
 import { execSensor } from './exec/index.js';
 import { netSensor } from './net/index.js';
 import { fileSensor } from './file/index.js';
+import { tlsSensor } from './tls/index.js';
 
 export const SENSORS: readonly SensorPlugin[] = [
   execSensor as unknown as SensorPlugin,
   netSensor as unknown as SensorPlugin,
   fileSensor as unknown as SensorPlugin,
+  tlsSensor as unknown as SensorPlugin,
 ];
 
-export type { SensorPlugin, SensorInstance, SensorContext, SensorStats, SensorProbe, RecordReplay, RecordTap, RingWakeup, SerializedEvent } from './sensor.js';
+export type { SensorPlugin, SensorInstance, SensorContext, SensorStats, SensorProbe, RecordReplay, RecordTap, RingWakeup, SerializedEvent, ScopeMaps } from './sensor.js';
+export { TreeScope, type TreeScopeStats } from './scope.js';
 
 export function sensorNames(): string[] {
   return SENSORS.map((s) => s.name);

@@ -85,6 +85,14 @@ export interface SensorContext {
   recorder?: RecordTap;
   /** how the ring wakes the reader (pass it on to BpfSensorOptions.wakeup); absent: every record */
   wakeup?: RingWakeup;
+  /** a watched tree (src/sensors/scope.ts): the sensors' programs share its maps and report only that tree */
+  scope?: ScopeMaps;
+}
+
+/** The file descriptors of a tree scope's kernel maps (bpf/include/vigil_scope.h), reused by every object before load. */
+export interface ScopeMaps {
+  tgidsFd: number;
+  settingsFd: number;
 }
 
 /**

@@ -1,0 +1,164 @@
+/**
+ * `vigil watch -- CMD`: load the tree scope and the sensors limited to it,
+ * start CMD so that it is in the scope before it runs a single instruction of
+ * its own, stream the tree's events, summarize at exit.
+ *
+ * The race: a child must be in vigil_scope_tgids before it execs CMD, or its
+ * first events (and children) escape. CMD is started through a tiny wrapper
+ * (`/bin/sh -c 'read _ <&3; exec "$@"'`) that blocks on a pipe: vigil adds the
+ * wrapper's pid to the map, then writes the go byte; the wrapper execs CMD in
+ * the same process. Every fork after that is added by the kernel.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Agent } from '../agent/agent.js';
+import { TreeScope, findSensor } from '../sensors/index.js';
+import { ScopeMode } from '../sensors/scope.js';
+import type { WatchPolicy } from './policy.js';
+import { WatchSession, formatSummary, type WatchSummary } from './session.js';
+import { Signals } from './signals.js';
+
+export interface RunAs {
+  uid: number;
+  gid: number;
+  name: string;
+  home: string;
+}
+
+/** A user from /etc/passwd by name or uid (null when unknown). */
+export function lookupUser(nameOrUid: string): RunAs | null {
+  for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+    const p = line.split(':');
+    if (p.length < 7) continue;
+    if (p[0] === nameOrUid || p[2] === nameOrUid) return { name: p[0]!, uid: Number(p[2]), gid: Number(p[3]), home: p[5]! };
+  }
+  return null;
+}
+
+export interface WatchOptions {
+  command: string[];
+  policy: WatchPolicy;
+  json: boolean;
+  /** run CMD as this user (sudo's invoking user by default); null: as vigil's own user */
+  runAs: RunAs | null;
+  /** where the view goes (default: stderr) */
+  write: (line: string) => void;
+  /** sensors' libbpf log lines */
+  onWarning?: (msg: string) => void;
+}
+
+export interface WatchResult {
+  summary: WatchSummary;
+  /** CMD's exit code (128 + signal number when a signal ended it) */
+  exitCode: number;
+}
+
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
+
+/** A sensor's config section with these keys over its defaults (enabled unless said). */
+function cfg(name: string, keys: Record<string, unknown>): { enabled: boolean } {
+  const plugin = findSensor(name);
+  if (!plugin) throw new Error(`no sensor ${name}`);
+  return plugin.config.parse({ enabled: true, ...keys }) as { enabled: boolean };
+}
+
+export async function runWatch(o: WatchOptions): Promise<WatchResult> {
+  const homes = [...new Set([o.runAs?.home, process.env.HOME, '/root'].filter((h): h is string => !!h))];
+  const signals = new Signals(o.policy, homes);
+  const session = new WatchSession({ json: o.json, write: o.write, signals, command: o.command });
+
+  const scope = TreeScope.open();
+  let agent: Agent | null = null;
+  try {
+    // the tree is empty: from here on the sensors report nothing but it
+    scope.setMode(ScopeMode.TREE);
+    agent = new Agent({
+      sinks: [],
+      scope: scope.maps(),
+      sensors: {
+        exec: cfg('exec', {}),
+        file: cfg('file', { read: ['/'] }),
+        network: cfg('network', { loopback: o.policy.network.loopback }),
+        tls: cfg('tls', { enabled: o.policy.tls.enabled, targets: o.policy.tls.targets, capture_bytes: o.policy.tls.capture_bytes }),
+      },
+      onEvent: (ev) => session.event(ev),
+      onBadRecord: (e) => o.onWarning?.(`bad record skipped: ${e.message}`),
+      onHandlerError: (e) => o.onWarning?.(`event handler failed: ${(e as Error).message}`),
+    });
+    agent.start();
+    const tls = agent.sensors.find((s) => s.name === 'tls') as { attachBinary?: (p: string) => string[] } | undefined;
+    if (tls?.attachBinary) {
+      const seen = new Set<string>();
+      session.onImage = (image) => {
+        if (seen.has(image) || !image.startsWith('/')) return;
+        seen.add(image);
+        const fns = tls.attachBinary!(image);
+        if (fns.length) o.onWarning?.(`tls: hooked ${fns.join(', ')} in ${image} (calls before this point are not captured)`);
+      };
+    }
+
+    const env = { ...process.env };
+    if (o.runAs) {
+      env.HOME = o.runAs.home;
+      env.USER = o.runAs.name;
+      env.LOGNAME = o.runAs.name;
+    }
+    for (const k of ['SUDO_COMMAND', 'SUDO_USER', 'SUDO_UID', 'SUDO_GID']) if (o.runAs) delete env[k];
+    const child = spawn('/bin/sh', ['-c', 'read _ <&3; exec 3<&-; exec "$@"', o.command[0]!, ...o.command], {
+      stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+      env,
+      ...(o.runAs ? { uid: o.runAs.uid, gid: o.runAs.gid } : {}),
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    if (child.pid === undefined) {
+      await exited; // throws the spawn error
+      throw new Error('the command did not start');
+    }
+    scope.add(child.pid);
+    session.addRoot(child.pid);
+    const go = child.stdio[3] as NodeJS.WritableStream;
+    go.end('g\n');
+
+    // SIGINT from a terminal reaches the whole foreground group (CMD too); pass TERM and HUP on
+    const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
+    const onTerm = forward('SIGTERM');
+    const onHup = forward('SIGHUP');
+    const onInt = () => {
+      /* CMD got it from the terminal: wait for it to end */
+    };
+    process.on('SIGTERM', onTerm);
+    process.on('SIGHUP', onHup);
+    process.on('SIGINT', onInt);
+    let r: { code: number | null; signal: NodeJS.Signals | null };
+    try {
+      r = await exited;
+    } finally {
+      process.off('SIGTERM', onTerm);
+      process.off('SIGHUP', onHup);
+      process.off('SIGINT', onInt);
+    }
+    // records of the tree's last moments are in the rings already: drain them
+    const st0 = agent.stats();
+    await agent.stop();
+    const st = agent.stats();
+    const sc = scope.stats();
+    void st0;
+    const losses = { kernel_ring_full: st.drops.kernel, bad_records: st.drops.decode, scope_full: sc.full };
+    const exitCode = r.signal ? 128 + (SIGNALS[r.signal] ?? 0) : (r.code ?? 1);
+    const summary = session.summary({ code: exitCode, signal: r.signal }, losses);
+    o.write(o.json ? JSON.stringify(summary) : formatSummary(summary));
+    return { summary, exitCode };
+  } finally {
+    if (agent) {
+      try {
+        await agent.stop();
+      } catch {
+        /* already stopped */
+      }
+    }
+    scope.close();
+  }
+}

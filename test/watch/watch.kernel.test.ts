@@ -1,0 +1,120 @@
+/**
+ * vigil watch on this host (real BPF: tracepoints and uprobes; no LSM here).
+ * The CLI's main() runs in this process; the view goes to a file (--json --out).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../src/cli/main.js';
+
+type Ev = Record<string, any>;
+
+const dir = mkdtempSync(join(tmpdir(), 'vigil-watch-'));
+let server: ChildProcess | null = null;
+let port = 0;
+
+async function watch(args: string[]): Promise<{ code: number; lines: Ev[]; out: string }> {
+  const out = join(dir, `out-${Math.random().toString(36).slice(2)}.jsonl`);
+  process.exitCode = 0;
+  await main(['node', 'vigil', 'watch', '--json', '--out', out, ...args]);
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = 0;
+  const text = readFileSync(out, 'utf8');
+  return { code, lines: text.split('\n').filter(Boolean).map((l) => JSON.parse(l)), out };
+}
+
+beforeAll(async () => {
+  // a loopback TLS server with a self-signed certificate (openssl s_server answers each connection)
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  const srv = `
+    const https = require('node:https'); const fs = require('node:fs');
+    const s = https.createServer({ key: fs.readFileSync(process.argv[1]), cert: fs.readFileSync(process.argv[2]) }, (q, r) => { r.end('hello-from-tls-server'); });
+    s.listen(0, '127.0.0.1', () => process.stdout.write(String(s.address().port) + '\\n'));`;
+  server = spawn(process.execPath, ['-e', srv, join(dir, 'key.pem'), join(dir, 'cert.pem')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  port = await new Promise<number>((resolve) => server!.stdout!.once('data', (d) => resolve(Number(String(d).trim()))));
+});
+
+afterAll(() => {
+  server?.kill();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('vigil watch', () => {
+  it('reports the exec chain, the sensitive read, the connection and the curl request line in TLS plaintext', async () => {
+    const url = `https://localhost:${port}/vigil-curl-probe`;
+    const { code, lines, out } = await watch(['--', 'sh', '-c', `cat /etc/shadow >/dev/null; curl -sk ${url} >/dev/null; exit 3`]);
+    expect(code).toBe(3);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    const execs = lines.filter((e) => e.category === 'process_creation');
+    const sh = execs.find((e) => e.CommandLine.startsWith('sh -c'));
+    const cat = execs.find((e) => e.Image.endsWith('/cat'));
+    const curl = execs.find((e) => e.Image.endsWith('/curl'));
+    expect(sh && cat && curl).toBeTruthy();
+    expect(cat!.ParentProcessId).toBe(sh!.ProcessId);
+    expect(curl!.ParentProcessId).toBe(sh!.ProcessId);
+    const shadow = lines.find((e) => e.category === 'file_access' && e.TargetFilename === '/etc/shadow');
+    expect(shadow?.ProcessId).toBe(cat!.ProcessId);
+    const alert = lines.find((e) => e.category === 'watch_alert' && e.signal === 'sensitive_access' && e.TargetFilename === '/etc/shadow');
+    expect(alert).toBeTruthy();
+    const conn = lines.find((e) => e.category === 'network_connection' && e.ProcessId === curl!.ProcessId && e.DestinationPort === port);
+    expect(conn?.DestinationIp).toMatch(/^(127\.0\.0\.1|::1)$/);
+    const sent = lines.filter((e) => e.category === 'tls_data' && e.ProcessId === curl!.ProcessId && e.Direction === 'send');
+    expect(sent.some((e) => e.Data.startsWith('GET /vigil-curl-probe HTTP/1.1'))).toBe(true);
+    const got = lines.filter((e) => e.category === 'tls_data' && e.ProcessId === curl!.ProcessId && e.Direction === 'receive');
+    expect(got.some((e) => e.Data.includes('hello-from-tls-server'))).toBe(true);
+    const summary = lines.at(-1)!;
+    expect(summary.category).toBe('watch_summary');
+    expect(summary.exit_code).toBe(3);
+    expect(summary.sensitive.map((s: Ev) => s.path)).toContain('/etc/shadow');
+    expect(summary.endpoints.some((e: Ev) => e.port === port)).toBe(true);
+    expect(summary.tls.sent_bytes).toBeGreaterThan(0);
+    expect(summary.losses).toEqual({ kernel_ring_full: 0, bad_records: 0, scope_full: 0 });
+  });
+
+  it('captures a node HTTPS request (OpenSSL inside the node binary)', async () => {
+    const js = `require('node:https').get({ host: '127.0.0.1', port: ${port}, path: '/vigil-node-probe', rejectUnauthorized: false }, (r) => { r.resume(); r.on('end', () => process.exit(0)); });`;
+    const { code, lines } = await watch(['--', process.execPath, '-e', js]);
+    expect(code).toBe(0);
+    const sent = lines.filter((e) => e.category === 'tls_data' && e.Direction === 'send');
+    const req = sent.find((e) => e.Data.startsWith('GET /vigil-node-probe HTTP/1.1'));
+    expect(req).toBeTruthy();
+    expect(req!.Library).toBe(execFileSync('readlink', ['-f', process.execPath]).toString().trim());
+  });
+
+  it('a shell started by a non-shell in the tree is an alert with its -c payload; processes outside the tree produce no events', async () => {
+    // an unrelated process, started before and running during the watch, outside the tree
+    const marker = join(dir, 'outside-marker');
+    const outside = spawn('sh', ['-c', `for i in 1 2 3 4 5 6 7 8 9 10; do cat /etc/shadow >/dev/null; echo x > ${marker}; sleep 0.1; done`], { stdio: 'ignore' });
+    const outsideDone = new Promise((r) => outside.once('exit', r));
+    const js = `require('node:child_process').execFileSync('/bin/sh', ['-c', 'echo vigil-payload >/dev/null']); setTimeout(() => {}, 400);`;
+    const { code, lines } = await watch(['--', process.execPath, '-e', js]);
+    await outsideDone;
+    expect(code).toBe(0);
+    const shellAlert = lines.find((e) => e.category === 'watch_alert' && e.signal === 'shell_spawn');
+    expect(shellAlert?.payload).toBe('echo vigil-payload >/dev/null');
+    const pids = new Set(lines.filter((e) => e.ProcessId !== undefined && e.category !== 'watch_alert').map((e) => e.ProcessId));
+    expect(pids.has(outside.pid!)).toBe(false);
+    expect(lines.some((e) => e.TargetFilename === marker)).toBe(false);
+    expect(lines.some((e) => e.category === 'file_access' && e.TargetFilename === '/etc/shadow')).toBe(false);
+  });
+
+  it('refuses to start with a bad policy: file:line and the key', async () => {
+    const p = join(dir, 'bad.yaml');
+    writeFileSync(p, 'sensitive:\n  paths:\n    - ~/.ssh/\nnetwork:\n  allow:\n    - 10.0.0.0/99\n');
+    const errs: string[] = [];
+    const w = process.stderr.write.bind(process.stderr);
+    (process.stderr as { write: unknown }).write = (s: string) => (errs.push(String(s)), true);
+    try {
+      process.exitCode = 0;
+      await main(['node', 'vigil', 'watch', '--policy', p, '--', 'touch', join(dir, 'must-not-exist')]);
+    } finally {
+      (process.stderr as { write: unknown }).write = w;
+    }
+    expect(process.exitCode).toBe(4);
+    process.exitCode = 0;
+    expect(errs.join('')).toContain(`${p}:6: network.allow[0]:`);
+    expect(() => statSync(join(dir, 'must-not-exist'))).toThrow();
+  });
+});
