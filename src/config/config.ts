@@ -34,9 +34,20 @@ export function makeConfigSchema<S extends z.ZodType, O extends z.ZodType = type
       .object({
         max_bytes: size.default('100MiB'),
         keep: z.number().int().min(0).max(1000).default(5),
+        /** hash chain and forward-secure seals over the JSONL logs (docs/audit.md) */
+        chain: z
+          .object({
+            enabled: z.boolean().default(false),
+            seal_every: z.number().int().min(0).default(10_000),
+            seal_interval: duration.default('10s'),
+            key_dir: z.string().min(1).nullable().default(null),
+          })
+          .strict()
+          .refine((c) => c.seal_every > 0 || parseDuration(c.seal_interval) > 0, 'seal_every and seal_interval cannot both be 0 (nothing would ever be sealed)')
+          .default({ enabled: false, seal_every: 10_000, seal_interval: '10s', key_dir: null }),
       })
       .strict()
-      .default({ max_bytes: '100MiB', keep: 5 }),
+      .default({ max_bytes: '100MiB', keep: 5, chain: { enabled: false, seal_every: 10_000, seal_interval: '10s', key_dir: null } }),
     /** SQLite store; null = disabled */
     db: z.string().min(1).nullable().default(DEFAULT_DB),
     store: z

@@ -21,7 +21,7 @@ export const DEFAULT_CONFIG = '/etc/vigil/vigil.yaml';
 export const DEFAULT_RULES_DIR = '/etc/vigil/rules';
 
 /** Config keys that hold paths (resolved against the config file's directory). */
-export const PATH_KEYS = ['events_out', 'alerts_out', 'db', 'rules', 'field_mapping', 'fleet.creds', 'fleet.state_dir', 'outputs.webhook.secret_file', 'outputs.webhook.ca_file'] as const;
+export const PATH_KEYS = ['events_out', 'alerts_out', 'db', 'rules', 'field_mapping', 'fleet.creds', 'fleet.state_dir', 'audit_log.chain.key_dir', 'outputs.webhook.secret_file', 'outputs.webhook.ca_file'] as const;
 
 /** Environment variables and the key each sets. */
 export const ENV_KEYS: ReadonlyArray<{ name: string; key: string; parse: (v: string) => unknown; doc: string }> = [

@@ -15,7 +15,9 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { EventStore, PMASK_PARENT, packBatch, recordTime, splitEvent, toRow, type ProcessRef, type ProcessRow, type StoreRow } from '../store/store.js';
+import { dirname } from 'node:path';
 import { acquireLock, type FileLock } from '../kernel/lock.js';
+import { makePrivateDir } from '../store/files.js';
 import type { SinkFaultHandler } from './fault.js';
 import type { Sink, SinkProcess, SinkRecord, SinkStats } from './sink.js';
 
@@ -81,6 +83,7 @@ export class SqliteSink implements Sink {
     this.batchMax = opts.batchMax ?? 2000;
     this.maxProcesses = opts.maxProcesses ?? 65536;
     // one agent per store (before anything writes to it)
+    if (opts.path !== ':memory:') makePrivateDir(dirname(opts.path));
     this.lock = opts.path === ':memory:' ? null : acquireLock(opts.path);
     // create or migrate the store here, and learn the next process row id: this
     // sink hands out process ids itself, so event rows can refer to them at once

@@ -8,6 +8,7 @@ import { AgentConfigSchema, type AgentConfig as Config } from '../../agent/confi
 import { DEFAULT_DB, resolveSettings, type FlagValue } from '../../config/resolve.js';
 import { SENSORS, sensorNames } from '../../sensors/index.js';
 import { JsonlSink } from '../../sinks/jsonl.js';
+import { withAuditChain } from './audit.js';
 import { SqliteSink } from '../../sinks/sqlite.js';
 import type { Sink } from '../../sinks/sink.js';
 import { openOutputs, type OutputCommon } from '../../sinks/index.js';
@@ -289,11 +290,11 @@ async function runAgent(flags: RunFlags): Promise<void> {
   };
   if (cfg.events_out) {
     const path = cfg.events_out;
-    open('events_out', path, () => new JsonlSink({ path, maxBytes: parseSize(cfg.audit_log.max_bytes), keep: cfg.audit_log.keep, maxPendingBytes: maxPending, kinds: ['event'], onFault }));
+    open('events_out', path, () => withAuditChain(cfg.audit_log, path, log, (hook) => new JsonlSink({ path, maxBytes: parseSize(cfg.audit_log.max_bytes), keep: cfg.audit_log.keep, maxPendingBytes: maxPending, kinds: ['event'], onFault, hook })));
   }
   if (cfg.alerts_out) {
     const path = cfg.alerts_out;
-    open('alerts_out', path, () => new JsonlSink({ path, name: `alerts:${path}`, maxBytes: parseSize(cfg.audit_log.max_bytes), keep: cfg.audit_log.keep, maxPendingBytes: maxPending, kinds: ['alert'], onFault }));
+    open('alerts_out', path, () => withAuditChain(cfg.audit_log, path, log, (hook) => new JsonlSink({ path, name: `alerts:${path}`, maxBytes: parseSize(cfg.audit_log.max_bytes), keep: cfg.audit_log.keep, maxPendingBytes: maxPending, kinds: ['alert'], onFault, hook })));
   }
   if (cfg.db) {
     const path = cfg.db;
