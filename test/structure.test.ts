@@ -71,6 +71,12 @@ describe('structure of src/', () => {
     expect(bad.map((e) => `${e.from} -> ${e.to}`)).toEqual([]);
   });
 
+  it('only the registry (src/sinks/index.ts) imports a concrete output (a folder under src/sinks/)', () => {
+    const concrete = (p: string) => /^sinks\/[^/]+\//.test(p);
+    const bad = local.filter((e) => concrete(e.to) && e.from !== 'sinks/index.ts' && !(concrete(e.from) && e.from.split('/')[1] === e.to.split('/')[1]));
+    expect(bad.map((e) => `${e.from} -> ${e.to}`)).toEqual([]);
+  });
+
   it('sensors do not import each other', () => {
     const bad = local.filter((e) => /^sensors\/[^/]+\//.test(e.from) && /^sensors\/[^/]+\//.test(e.to) && e.from.split('/')[1] !== e.to.split('/')[1]);
     expect(bad.map((e) => `${e.from} -> ${e.to}`)).toEqual([]);

@@ -11,7 +11,7 @@ import { JsonlSink } from '../../sinks/jsonl.js';
 import { withAuditChain } from './audit.js';
 import { SqliteSink } from '../../sinks/sqlite.js';
 import type { Sink } from '../../sinks/sink.js';
-import { openOutputs, type OutputCommon } from '../../sinks/index.js';
+import { OUTPUTS, openOutputs, type OutputCommon } from '../../sinks/index.js';
 import { hostname } from 'node:os';
 import { BpfError } from '../../kernel/errors.js';
 import { LockHeldError } from '../../kernel/lock.js';
@@ -165,10 +165,18 @@ export function register(program: Command): void {
 Sensors (each on or off in the config, sensors.<name>.enabled, or with --sensors):
 ${SENSORS.map((p) => `  ${p.name.padEnd(8)} ${p.title} [${p.categories.join(', ')}]`).join('\n')}
 
+Outputs (config file only, outputs.<name>: enabled, route events|alerts, min_level,
+queue, retry; docs/outputs.md, docs/config.md OUTPUTS):
+${OUTPUTS.map((o) => `  ${o.name.padEnd(8)} ${o.title}`).join('\n')}
+  Each has a bounded queue with retries (exponential backoff, full jitter); nothing
+  from an event is ever executed (there is no command output).
+
 Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN). Events use Sysmon-for-Linux field
 names (docs/events.md). Losses are counted at every stage and shown in the stats line:
   kernel = ring buffer full in the kernel, decode = malformed records,
-  <sink> = records a slow sink refused (never an unbounded queue).
+  <sink> = records a slow sink refused (never an unbounded queue); a network
+  output adds why: full (its queue), failed (given up after retries or refused by
+  the peer), shutdown (left at stop), and its retries and queued records.
 
 Examples:
   vigil run --events-out /var/log/vigil/events.jsonl
