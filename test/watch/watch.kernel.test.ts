@@ -86,11 +86,14 @@ describe('vigil watch', () => {
   it('a shell started by a non-shell in the tree is an alert with its -c payload; processes outside the tree produce no events', async () => {
     // an unrelated process, started before and running during the watch, outside the tree
     const marker = join(dir, 'outside-marker');
-    const outside = spawn('sh', ['-c', `for i in 1 2 3 4 5 6 7 8 9 10; do cat /etc/shadow >/dev/null; echo x > ${marker}; sleep 0.1; done`], { stdio: 'ignore' });
+    // runs for the whole watch (killed after it): every iteration reads /etc/shadow and writes the marker
+    const outside = spawn('sh', ['-c', `while :; do cat /etc/shadow >/dev/null; echo x > ${marker}; sleep 0.05; done`], { stdio: 'ignore' });
     const outsideDone = new Promise((r) => outside.once('exit', r));
     const js = `require('node:child_process').execFileSync('/bin/sh', ['-c', 'echo vigil-payload >/dev/null']); setTimeout(() => {}, 400);`;
     const { code, lines } = await watch(['--', process.execPath, '-e', js]);
+    outside.kill();
     await outsideDone;
+    expect(statSync(marker).mtimeMs).toBeGreaterThan(Date.now() - 60_000);
     expect(code).toBe(0);
     const shellAlert = lines.find((e) => e.category === 'watch_alert' && e.signal === 'shell_spawn');
     expect(shellAlert?.payload).toBe('echo vigil-payload >/dev/null');
