@@ -18,6 +18,7 @@ const RANK: Record<string, number> = {
   agent: 4,
   detection: 5, doctor: 5,
   fleet: 6, // imports detection (lints Sigma sets), enforcement (deny rule store), sinks
+  api: 6, // local API and console: the agent's stats, detection's rule health, enforcement's deny rules, the store
   watch: 6, // vigil watch: the agent limited to one process tree
   cli: 7,
 };

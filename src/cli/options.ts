@@ -10,6 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { InputError, UsageError, shown } from './errors.js';
 import { parseTimeBound } from '../util/text.js';
 import { parseDuration, parseSize } from '../config/config.js';
+import { parseListen } from '../api/listen.js';
 
 export type OptionKind =
   /** an existing regular file that is read (a config, a credentials file) */
@@ -48,7 +49,9 @@ export type OptionKind =
   /** a short name (a category, a rule id): not empty, no control characters */
   | 'name'
   /** free text (a comment) */
-  | 'text';
+  | 'text'
+  /** ADDR:PORT for a server: an IP address (or localhost) and a port */
+  | 'listen';
 
 export type KindOf = { vigilKind?: OptionKind };
 
@@ -308,6 +311,11 @@ const PARSERS: Partial<Record<OptionKind, Parse>> = {
   'host-path': (v, s) => {
     checkPathText(s, v);
     if (!v.startsWith('/')) throw new UsageError(s, `${shown(v)}: an absolute path (it names the file on the hosts, not here)`);
+    return v;
+  },
+  listen: (v, s) => {
+    const r = parseListen(checkName(s, v));
+    if (typeof r === 'string') throw new UsageError(s, `${shown(v) || '""'}: ${r}`);
     return v;
   },
   url: (v, s) => {

@@ -105,6 +105,16 @@ export function makeConfigSchema<S extends z.ZodType, O extends z.ZodType = type
     /** Sigma rule directories */
     rules: z.array(z.string().min(1)).default([]),
     alerts_out: z.string().min(1).nullable().default(null),
+    /** the local API and web console (docs/api.md); off while listen is null */
+    api: z
+      .object({
+        listen: z.string().min(1).nullable().default(null),
+        token_file: z.string().min(1).nullable().default(null),
+        allow_remote: z.boolean().default(false),
+        metrics_auth: z.boolean().default(true),
+      })
+      .strict()
+      .default({ listen: null, token_file: null, allow_remote: false, metrics_auth: true }),
     field_mapping: z.string().min(1).nullable().default(null),
     /** NATS JetStream fleet (docs/fleet.md); off while url is null */
     fleet: z

@@ -133,6 +133,8 @@ export function badValues(kind: Kind, f: Fixture): Array<[label: string, value: 
       return [['empty', ''], ['space', 'a b'], ['too long', 'i'.repeat(65)], ['not UTF-8', NOT_UTF8], ['huge', HUGE]];
     case 'host-path':
       return path([['relative', 'bin/evil']]);
+    case 'listen':
+      return [['empty', ''], ['no port', '127.0.0.1'], ['host name', 'example.com:80'], ['port 0', '127.0.0.1:0'], ['port too big', '127.0.0.1:65536'], ['not UTF-8', `${NOT_UTF8}:1`], ['huge', HUGE]];
   }
 }
 
@@ -185,6 +187,8 @@ export function goodValue(kind: Kind, f: Fixture, o: Option | Argument): string 
       return 'rule-1';
     case 'host-path':
       return '/usr/bin/evil';
+    case 'listen':
+      return '127.0.0.1:7070';
   }
 }
 

@@ -26,9 +26,13 @@ import { needsKernel, opt } from '../options.js';
 import { safeText } from '../../util/text.js';
 import { startEnforcement, type Enforcement } from '../../enforcement/index.js';
 import { createFleetAgent } from '../../fleet/index.js';
+import { ApiServer, ensureToken, parseListen } from '../../api/index.js';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 
 let libbpfQuiet = false;
+/** the local API (--listen, api.listen): sees every alert and exec guard decision */
+let api: ApiServer | null = null;
 
 /**
  * Start the exec guard on the backend this host supports (enforcement.backend:
@@ -110,6 +114,8 @@ export interface RunFlags {
   fleet?: string;
   fleetCreds?: string;
   fleetHost?: string;
+  listen?: string;
+  listenAllowRemote?: boolean;
 }
 
 /** --sensors exec,file → the names, each known */
@@ -143,6 +149,8 @@ export function register(program: Command): void {
     .addOption(opt('--fleet <url>', 'publish events and alerts to NATS JetStream and take policy from it (nats://HOST:PORT; docs/fleet.md)', 'url'))
     .addOption(opt('--fleet-creds <file>', 'NATS credentials file (.creds, or token / user+password; mode 600)', 'file'))
     .addOption(opt('--fleet-host <id>', 'this host\'s id in the fleet (default: the host name, [A-Za-z0-9_-])', 'host-id'))
+    .addOption(opt('--listen <addr:port>', 'serve the local API, /metrics and the web console here (api.listen; loopback only unless --listen-allow-remote; docs/api.md). `vigil console-url` prints the URL', 'listen'))
+    .option('--listen-allow-remote', 'let --listen bind a non-loopback address (api.allow_remote): the token is then sent over plain HTTP')
     .addOption(opt('--log-level <level>', 'log level on stderr', 'choice', { choices: LOG_LEVELS, default: 'info' }))
     .addOption(opt('--cpu-profile <file.cpuprofile>', 'write a V8 CPU profile of the run to this file (started once the BPF programs are loaded: a signal-based profiler running during the load makes the verifier fail)', 'out-file'))
     .option('-v, --verbose', 'when a BPF program is refused, print libbpf\'s log (the verifier\'s) with the error');
@@ -205,6 +213,8 @@ export function resolveRun(flags: RunFlags, env: NodeJS.ProcessEnv = process.env
   f.push({ key: 'fleet.url', value: flags.fleet, flag: '--fleet' });
   f.push({ key: 'fleet.creds', value: flags.fleetCreds, flag: '--fleet-creds' });
   f.push({ key: 'fleet.host_id', value: flags.fleetHost, flag: '--fleet-host' });
+  f.push({ key: 'api.listen', value: flags.listen, flag: '--listen' });
+  f.push({ key: 'api.allow_remote', value: flags.listenAllowRemote, flag: '--listen-allow-remote' });
   return resolveSettings({ configFlag: flags.config, flags: f, env }, AgentConfigSchema);
 }
 
@@ -256,6 +266,81 @@ async function startProfile(): Promise<{ stop(): Promise<unknown> }> {
       return profile;
     },
   };
+}
+
+/** The token file when api.token_file is not set: next to the store (the default store's directory with --no-db). */
+export function defaultTokenFile(db: string | null): string {
+  return join(dirname(db ?? DEFAULT_DB), 'api.token');
+}
+
+/** What the guard enforces here, for the API: armed (on a backend), detect-only, or off (--no-enforce). */
+function apiEnforcement(guard: object | null, enforce: boolean | undefined): { state: 'enforce' | 'detect-only' | 'off'; reason?: string } {
+  const backend = (guard as { backend?: string } | null)?.backend;
+  if (guard && backend !== 'detect-only') return backend ? { state: 'enforce', reason: `backend ${backend}` } : { state: 'enforce' };
+  return enforce === false ? { state: 'off', reason: '--no-enforce' } : { state: 'detect-only', reason: 'the exec guard cannot load on this host: deny rules are stored, not enforced (see the start-up log, vigil doctor)' };
+}
+
+/**
+ * The local API (docs/api.md): the listen address checked (loopback unless
+ * allowed), the token file made (0600), the server started. Failing to bind
+ * is an error (exit 3), not a warning: the operator asked for it.
+ */
+async function startApi(
+  settings: ReturnType<typeof resolveRun>,
+  agent: Agent,
+  detector: Detector | null,
+  enforcement: () => { state: 'enforce' | 'detect-only' | 'off'; reason?: string },
+  onDenyChanged: () => void,
+  log: Logger,
+): Promise<ApiServer> {
+  const cfg = settings.config;
+  const src = settings.source('api.listen');
+  const subject = src.startsWith('-') || src.startsWith('$') ? src : `api.listen (${src})`;
+  const addr = parseListen(cfg.api.listen!);
+  if (typeof addr === 'string') throw new UsageError(subject, `${shown(cfg.api.listen!)}: ${addr}`);
+  if (!addr.loopback) {
+    if (!cfg.api.allow_remote) {
+      throw new UsageError(subject, `${shown(cfg.api.listen!)} is not a loopback address`, {
+        code: 'usage.not_loopback',
+        hint: 'the API serves plain HTTP: bind 127.0.0.1 and reach it through SSH or a TLS proxy, or allow it with --listen-allow-remote (api.allow_remote: true)',
+      });
+    }
+    log.warn({ listen: cfg.api.listen }, `api: listening on a non-loopback address (${safeText(cfg.api.listen!)}): the bearer token and all data cross the network in plain HTTP; put a TLS proxy in front or use 127.0.0.1`);
+  }
+  const tokenFile = cfg.api.token_file ?? defaultTokenFile(cfg.db);
+  let tok;
+  try {
+    tok = ensureToken(tokenFile);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw fromSystemError(err, `api token file ${shown(tokenFile, 200)}`) ?? new InputError('input.invalid', `api token file ${shown(tokenFile, 200)}`, err.message);
+  }
+  if (tok.tightened) log.warn({ token_file: tokenFile }, `api: the token file ${safeText(tokenFile)} was readable by others: made it 0600 (consider replacing the token: remove the file and restart)`);
+  const server = new ApiServer({
+    host: addr.host,
+    port: addr.port,
+    token: tok.token,
+    metricsAuth: cfg.api.metrics_auth,
+    version: '0.1.0',
+    db: cfg.db,
+    stats: () => agent.stats(),
+    process: agent.process,
+    detector,
+    enforcement,
+    onDenyChanged,
+  });
+  try {
+    await server.listen();
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new UnavailableError('unavailable.listen', `cannot listen on ${shown(cfg.api.listen!)}: ${err.code ?? err.message}`, {
+      subject,
+      hint: err.code === 'EADDRINUSE' ? 'another process has that port: pick another one' : 'check the address is one of this host\'s',
+    });
+  }
+  log.info({ api: `http://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`, token_file: tokenFile, token_created: tok.created, metrics_auth: cfg.api.metrics_auth },
+    `api: listening on ${cfg.api.listen} (token in ${safeText(tokenFile)}${tok.created ? ', new' : ''}; \`vigil console-url\` prints the console's address)`);
+  return server;
 }
 
 async function runAgent(flags: RunFlags): Promise<void> {
@@ -360,6 +445,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
     onHandlerError: (e) => log.error({ err: e }, 'record handling failed (skipped, counted as decode drop)'),
     ...(flags.stdout ? { onEvent: (ev: Record<string, unknown>) => process.stdout.write(JSON.stringify(ev) + '\n') } : {}),
     onAlert: (a) => {
+      api?.alert(a);
       if (interactive || flags.stdout) {
         process.stdout.write(
           interactive && !flags.stdout
@@ -394,6 +480,9 @@ async function runAgent(flags: RunFlags): Promise<void> {
     `vigil running: sensors ${agent.sensorNames().join(', ')} attached${build.variant === 'compat' ? ` (compat BPF build: ${build.reason})` : ''}`,
   );
 
+  if (cfg.api.listen) {
+    api = await startApi(settings, agent, detector, () => apiEnforcement(guard, flags.enforce), () => guard?.revalidate(), log);
+  }
   const profiler = flags.cpuProfile ? await startProfile() : null;
   const intervalMs = parseDuration(cfg.stats_interval);
   let prev: AgentStats | null = null;
@@ -419,6 +508,8 @@ async function runAgent(flags: RunFlags): Promise<void> {
   });
   if (timer) clearInterval(timer);
   await guard?.stop(); // lsm: enforcement stays pinned in the kernel (`vigil disarm` removes it); fanotify: ends with the agent
+  await api?.close();
+  api = null;
   await agent.stop();
   await fleet?.stop();
   if (profiler && flags.cpuProfile) {
