@@ -59,6 +59,8 @@ export interface AgentStats {
   sinks: Record<string, SinkStats>;
   detector?: Record<string, number>;
   drops: { kernel: number; decode: number; sinks: number };
+  /** events that came without a timestamp: given the agent's clock and flagged vigil.time_source "agent" */
+  untimed: number;
 }
 
 export class Agent {
@@ -67,6 +69,7 @@ export class Agent {
   private started = 0;
   private events = 0;
   private alerts = 0;
+  private untimed = 0;
   private readonly byCategory: Record<string, number> = {};
 
   constructor(private readonly opts: AgentOptions) {
@@ -146,10 +149,20 @@ export class Agent {
     this.events++;
     const cat = ev.category as string;
     this.byCategory[cat] = (this.byCategory[cat] ?? 0) + 1;
-    const json = ser?.json ?? JSON.stringify(ev);
+    let json = ser?.json;
+    let stored = ser?.stored ?? undefined;
+    if (typeof ev.timestamp !== 'string') {
+      // no time from its source: the agent's clock, said so and counted (never a silent "now" in the store)
+      this.untimed++;
+      ev.timestamp = new Date().toISOString().replace('Z', '000Z');
+      ev.vigil = { ...((ev.vigil as Record<string, unknown> | undefined) ?? {}), time_source: 'agent' };
+      json = undefined;
+      stored = undefined;
+    }
+    json ??= JSON.stringify(ev);
     const p = proc ?? this.processOf(ev);
     if (p) this.process.procGuid(p);
-    const rec: SinkRecord = { kind: 'event', value: ev, json, process: p as SinkProcess | undefined, parentOf: this.parentOf, stored: ser?.stored ?? undefined };
+    const rec: SinkRecord = { kind: 'event', value: ev, json, process: p as SinkProcess | undefined, parentOf: this.parentOf, stored };
     for (const s of this.opts.sinks) s.write(rec);
     if (this.opts.detector) {
       for (const alert of this.opts.detector.evaluate(ev)) {
@@ -188,6 +201,7 @@ export class Agent {
       processTable: this.table.stats(),
       sinks,
       drops: { kernel: kernelDrops, decode: decodeDrops, sinks: sinkDrops },
+      untimed: this.untimed,
     };
     const d = this.opts.detector?.stats?.();
     if (d) out.detector = d;
@@ -224,7 +238,7 @@ export function formatStatsLine(s: AgentStats, prev: AgentStats | null): string 
     .join(' ');
   return (
     `events ${s.events} (${rate.toFixed(1)}/s) alerts ${s.alerts} | records ${per} | drops kernel=${s.drops.kernel} decode=${s.drops.decode}` +
-    `${sinkDrops ? ` ${sinkDrops}` : ''} | procs live=${s.processTable.live} evicted=${s.processTable.evicted}` +
+    `${sinkDrops ? ` ${sinkDrops}` : ''}${s.untimed ? ` untimed=${s.untimed}` : ''} | procs live=${s.processTable.live} evicted=${s.processTable.evicted}` +
     ` | reads ${Object.values(s.sensors).reduce((a, st) => a + st.ringWakeups, 0)} woken, ${Object.values(s.sensors).reduce((a, st) => a + (st.timerDrains ?? 0), 0)} timed`
   );
 }
