@@ -15,7 +15,7 @@ const RANK: Record<string, number> = {
   events: 1,
   process: 2, sinks: 2,
   sensors: 3, enforcement: 3,
-  agent: 4,
+  agent: 4, provenance: 4, // provenance: origin records (xattr, store) from the file sensor's marks; kernel maps via the agent's SharedMaps
   detection: 5, doctor: 5,
   fleet: 6, // imports detection (lints Sigma sets), enforcement (deny rule store), sinks
   api: 6, // local API and console: the agent's stats, detection's rule health, enforcement's deny rules, the store

@@ -31,6 +31,12 @@ VIGIL_BTF_KEEP_ENUM(vigil_file_flags);
 VIGIL_BTF_KEEP_ENUM(vigil_file_stat);
 VIGIL_BTF_KEEP_ENUM(vigil_file_prefix_flags);
 VIGIL_BTF_KEEP_ENUM(vigil_file_failed);
+VIGIL_BTF_KEEP(vigil_file_mark);
+VIGIL_BTF_KEEP(vigil_taint);
+VIGIL_BTF_KEEP(vigil_mark_key);
+VIGIL_BTF_KEEP(vigil_mark);
+VIGIL_BTF_KEEP_ENUM(vigil_file_prov_flags);
+VIGIL_BTF_KEEP_ENUM(vigil_taint_flags);
 
 #define AT_FDCWD -100
 #define AT_REMOVEDIR 0x200
@@ -39,6 +45,8 @@ VIGIL_BTF_KEEP_ENUM(vigil_file_failed);
 #define O_TRUNC 00001000
 #define FMODE_CREATED 0x100000
 #define S_IXUGO 00111
+#define S_IFMT 00170000
+#define S_IFREG 0100000
 #define EPERM 1
 #define EACCES 13
 #define EROFS 30
@@ -107,6 +115,18 @@ struct {
 	__type(value, struct file_scratch);
 } file_scratch SEC(".maps");
 
+struct mark_scratch {
+	struct vigil_file_mark m;
+	char data[VIGIL_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mark_scratch);
+} mark_scratch SEC(".maps");
+
 static __always_inline struct vigil_file_settings *settings(void)
 {
 	__u32 zero = 0;
@@ -167,7 +187,7 @@ static __always_inline int on_open(__s32 dfd, const void *name, __u32 oflags, __
 	bool write = (oflags & O_ACCMODE) || (oflags & (O_CREAT | O_TRUNC));
 	if (!write) {
 		struct vigil_file_settings *s = settings();
-		if (!s || !s->read_prefixes)
+		if (!s || (!s->read_prefixes && !s->prov_flags))
 			return 0; /* reads are off: nothing to stash, nothing to walk */
 	}
 	return stash(write ? VIGIL_FOP_OPEN_WRITE : VIGIL_FOP_OPEN_READ, dfd, name, 0, 0, -1, oflags, mode, 0, 0);
@@ -246,6 +266,81 @@ static __always_inline bool wanted(struct vigil_file_settings *cfg, __u32 op, __
 	return true;
 }
 
+/* Provenance: a read of a marked regular file makes the reader's writes derived from it. */
+static __always_inline void prov_read(struct vigil_file_settings *cfg, __u32 tgid, __u32 dev, __u64 ino)
+{
+	struct vigil_mark_key k = { .dev = dev, .ino = ino };
+	struct vigil_mark *m = bpf_map_lookup_elem(&vigil_marks, &k);
+	if (!m)
+		return;
+	__u32 depth = m->depth + 1;
+	if (depth > cfg->prov_max_depth) {
+		vigil_count(VIGIL_STAT_FILE_DEPTH);
+		return;
+	}
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct vigil_taint *t = bpf_map_lookup_elem(&vigil_taint, &tgid);
+	if (t) {
+		t->file_ns = now;
+		t->src_dev = dev;
+		t->src_ino = ino;
+		t->depth = depth;
+		t->flags |= VIGIL_TAINT_FILE;
+	} else {
+		struct vigil_taint n = { .file_ns = now, .src_dev = dev, .src_ino = ino, .depth = depth, .flags = VIGIL_TAINT_FILE };
+		if (bpf_map_update_elem(&vigil_taint, &tgid, &n, BPF_ANY)) {
+			vigil_count(VIGIL_STAT_FILE_TAINT_LOST);
+			return;
+		}
+	}
+	vigil_count(VIGIL_STAT_FILE_DERIVED);
+}
+
+/*
+ * Provenance: a tainted process opened a regular file for writing. Mark the
+ * inode now (exec right after the download is covered without userspace) and
+ * tell userspace, which writes the origin record (xattr, store).
+ */
+static __always_inline void prov_write(struct vigil_file_settings *cfg, struct task_struct *task, struct vigil_taint *t,
+				       __u32 dev, __u64 ino, const char *path, __u32 len, __u32 flags)
+{
+	/* a network peer makes an origin (depth 0); else the mark is derived from the file read last */
+	__u32 depth = (t->flags & VIGIL_TAINT_NET) ? 0 : t->depth;
+	if (depth > cfg->prov_max_depth) {
+		vigil_count(VIGIL_STAT_FILE_DEPTH);
+		return;
+	}
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct vigil_mark_key k = { .dev = dev, .ino = ino };
+	struct vigil_mark *old = bpf_map_lookup_elem(&vigil_marks, &k);
+	if (old && old->marked_ns && old->depth == depth && old->flags == t->flags && cfg->dedup_ns && now - old->marked_ns < cfg->dedup_ns) {
+		vigil_count(VIGIL_STAT_FILE_MARK_DEDUP);
+		return;
+	}
+	struct vigil_mark m = { .marked_ns = now, .depth = depth, .flags = t->flags };
+	if (bpf_map_update_elem(&vigil_marks, &k, &m, BPF_ANY))
+		vigil_count(VIGIL_STAT_FILE_MARK_LOST);
+
+	__u32 zero = 0;
+	struct mark_scratch *ms = bpf_map_lookup_elem(&mark_scratch, &zero);
+	if (!ms)
+		return;
+	struct vigil_file_mark *r = &ms->m;
+	len &= VIGIL_PATH_MASK;
+	bpf_probe_read_kernel(ms->data, VIGIL_PATH_MAX, path);
+	r->ino = ino;
+	r->dev = dev;
+	r->path_len = len;
+	r->flags = flags;
+	r->depth = depth;
+	__builtin_memcpy(&r->taint, t, sizeof(r->taint));
+	vigil_task_fill(&r->task, task);
+	__u64 size = sizeof(*r) + len;
+	vigil_hdr_init(&r->hdr, VIGIL_REC_FILE_MARK, size);
+	if (!vigil_output(r, size))
+		vigil_count(VIGIL_STAT_FILE_MARK);
+}
+
 static __always_inline int on_exit(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -285,6 +380,20 @@ static __always_inline int on_exit(long ret)
 	if ((p.op == VIGIL_FOP_OPEN_WRITE || p.op == VIGIL_FOP_OPEN_READ) && ret >= 0)
 		fd = ret;
 	struct file *f = fd_file(task, fd);
+	struct vigil_taint *taint = NULL;
+	if (cfg->prov_flags && f && ret >= 0 && (p.op == VIGIL_FOP_OPEN_WRITE || p.op == VIGIL_FOP_OPEN_READ) &&
+	    (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) == S_IFREG) {
+		__u32 tgid = id >> 32;
+		if (p.op == VIGIL_FOP_OPEN_READ) {
+			prov_read(cfg, tgid, BPF_CORE_READ(f, f_inode, i_sb, s_dev), BPF_CORE_READ(f, f_inode, i_ino));
+			if (!cfg->read_prefixes)
+				return 0; /* read only for provenance: no path walk, no record */
+		} else {
+			taint = bpf_map_lookup_elem(&vigil_taint, &tgid);
+		}
+	} else if (p.op == VIGIL_FOP_OPEN_READ && !cfg->read_prefixes) {
+		return 0;
+	}
 	if (f) {
 		struct path fpath = BPF_CORE_READ(f, f_path);
 		bool t = false;
@@ -303,6 +412,9 @@ static __always_inline int on_exit(long ret)
 	if (p.op == VIGIL_FOP_RENAME)
 		len2 = build_name(task, &root, p.dfd2, (const void *)p.name2, s->data + len, s->name, &flags,
 				  VIGIL_FF_PATH2_TRUNCATED, VIGIL_FF_PATH2_JOINED) & VIGIL_PATH_MASK;
+
+	if (taint)
+		prov_write(cfg, task, taint, r->dev, r->ino, s->data, len, flags);
 
 	/* prefixes: a rename is kept when either side is wanted */
 	bool keep = wanted(cfg, p.op, prefix_flags(s, s->data, len));

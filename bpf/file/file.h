@@ -7,9 +7,11 @@
 #define VIGIL_FILE_H
 
 #include "vigil.h"
+#include "vigil_taint.h"
 
 enum vigil_file_record_type {
 	VIGIL_REC_FILE = 16,
+	VIGIL_REC_FILE_MARK = 17, /* struct vigil_file_mark (provenance) */
 };
 
 /* What happened (struct vigil_file.op). */
@@ -43,6 +45,12 @@ enum vigil_file_stat {
 	VIGIL_STAT_FILE_PENDING_LOST = 20, /* enter not stashed (map full): the exit is not reported */
 	VIGIL_STAT_FILE_FAILED_SKIPPED = 21, /* failed syscalls left out by settings.failed */
 	VIGIL_STAT_FILE_TAIL_FAILED = 22, /* the exit could not reach the record builder: lost */
+	VIGIL_STAT_FILE_MARK = 23,       /* provenance: a file marked at write time (mark record submitted) */
+	VIGIL_STAT_FILE_MARK_LOST = 24,  /* provenance: vigil_marks full, a file not marked in the kernel (its record still goes out) */
+	VIGIL_STAT_FILE_DERIVED = 25,    /* provenance: a process read a marked file (its writes are derived) */
+	VIGIL_STAT_FILE_DEPTH = 26,      /* provenance: propagation stopped at the configured depth */
+	VIGIL_STAT_FILE_MARK_DEDUP = 27, /* provenance: the same file marked again within the dedup window: no new record */
+	VIGIL_STAT_FILE_TAINT_LOST = 28, /* provenance: vigil_taint full, a reader of a marked file not recorded */
 };
 
 /* Prefix filter (LPM trie "file_prefixes"): value bits. The longest matching prefix decides. */
@@ -65,6 +73,11 @@ enum vigil_file_failed {
 	VIGIL_FAILED_ALL = 2,    /* every result */
 };
 
+/* vigil_file_settings.prov_flags */
+enum vigil_file_prov_flags {
+	VIGIL_FPROV_ON = 1 << 0, /* mark files written by tainted processes; reads of marked files propagate */
+};
+
 /* Array "file_settings", one entry, written by userspace before the programs run. */
 struct vigil_file_settings {
 	__u32 self_tgid;    /* the agent: its file activity is not reported */
@@ -72,6 +85,8 @@ struct vigil_file_settings {
 	__u32 read_prefixes; /* > 0: some prefix has VIGIL_FP_READ (reads are walked) */
 	__u32 failed;       /* enum vigil_file_failed */
 	__u64 dedup_ns;     /* same (process, inode, op) within this window: reported once (0 = off) */
+	__u32 prov_flags;   /* enum vigil_file_prov_flags */
+	__u32 prov_max_depth; /* a mark propagates through at most this many derived writes */
 };
 
 /*
@@ -91,6 +106,23 @@ struct vigil_file {
 	__u64 ino;        /* inode number (0 when not known) */
 	__u32 path_len;
 	__u32 path2_len;
+	char data[];
+};
+
+/*
+ * Provenance: a tainted process (vigil_taint.h) opened a regular file for
+ * writing; the kernel marked the inode in vigil_marks. data[] holds the path
+ * (path_len bytes, the file itself, walked from its descriptor).
+ */
+struct vigil_file_mark {
+	struct vigil_hdr hdr;
+	struct vigil_task task;
+	__u64 ino;
+	__u32 dev;        /* kernel s_dev */
+	__u32 path_len;
+	__u32 flags;      /* enum vigil_file_flags (PATH_TRUNCATED, CREATED) */
+	__u32 depth;      /* the mark's depth: 0 network, n derived */
+	struct vigil_taint taint; /* the writer's taint at the open */
 	char data[];
 };
 

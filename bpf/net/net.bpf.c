@@ -21,6 +21,7 @@
 #include "vigil_bpf.h"
 #include <bpf/bpf_endian.h>
 #include "net.h"
+#include "vigil_taint.h"
 #include "vigil_scope.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -33,6 +34,10 @@ VIGIL_BTF_KEEP_ENUM(vigil_net_op);
 VIGIL_BTF_KEEP_ENUM(vigil_net_flags);
 VIGIL_BTF_KEEP_ENUM(vigil_net_stat);
 VIGIL_BTF_KEEP_ENUM(vigil_net_setting_flags);
+VIGIL_BTF_KEEP(vigil_taint);
+VIGIL_BTF_KEEP(vigil_mark_key);
+VIGIL_BTF_KEEP(vigil_mark);
+VIGIL_BTF_KEEP_ENUM(vigil_taint_flags);
 
 #define V_AF_INET 2
 #define V_AF_INET6 10
@@ -325,6 +330,40 @@ static __always_inline bool take_pending(__u64 id, __u16 kind, struct net_pendin
 	return out->kind == kind;
 }
 
+/*
+ * Provenance: the process talked to a peer over an inet socket (connect that
+ * succeeded or is in progress, accept). DNS (port 53) does not count: a name
+ * lookup brings no content. Loopback peers count only when configured.
+ */
+static __always_inline void taint_net(struct vigil_net_settings *s, __u16 family, __u16 port, const __u8 *addr)
+{
+	if (!s || !(s->flags & VIGIL_NS_TAINT) || port == DNS_PORT)
+		return;
+	if (!(s->flags & VIGIL_NS_TAINT_LOOPBACK) && is_loopback(family, addr))
+		return;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct vigil_taint *t = bpf_map_lookup_elem(&vigil_taint, &tgid);
+	if (t) {
+		/* fields of a live entry: a reader may see a mix of two peers, never a torn record header */
+		t->net_ns = bpf_ktime_get_boot_ns();
+		t->family = family;
+		t->port = port;
+		__builtin_memcpy(t->addr, addr, 16);
+		t->flags = (t->flags | VIGIL_TAINT_NET) & ~VIGIL_TAINT_INHERIT;
+		return;
+	}
+	struct vigil_taint n = {};
+	n.net_ns = bpf_ktime_get_boot_ns();
+	n.family = family;
+	n.port = port;
+	n.flags = VIGIL_TAINT_NET;
+	__builtin_memcpy(n.addr, addr, 16);
+	if (bpf_map_update_elem(&vigil_taint, &tgid, &n, BPF_ANY))
+		vigil_count(VIGIL_NET_STAT_TAINT_LOST);
+	else
+		vigil_count(VIGIL_NET_STAT_TAINT);
+}
+
 /* Build and submit a connection record for the socket at fd. */
 static __always_inline void emit_conn(__u16 op, int fd, long result, struct net_pending *p)
 {
@@ -369,6 +408,10 @@ static __always_inline void emit_conn(__u16 op, int fd, long result, struct net_
 		remember_dns_sock(bpf_get_current_pid_tgid(), fd);
 
 	struct vigil_net_settings *s = settings();
+	if (op == VIGIL_NET_CONNECT && p && (result == 0 || result == -V_EINPROGRESS))
+		taint_net(s, p->addr_family, p->addr_port, p->addr);
+	else if (op == VIGIL_NET_ACCEPT)
+		taint_net(s, family, r.remote_port, r.remote_addr);
 	if (s && !(s->flags & VIGIL_NS_LOOPBACK)) {
 		bool lo;
 		if (op == VIGIL_NET_CONNECT && p)
@@ -482,6 +525,45 @@ SEC("tracepoint/syscalls/sys_exit_accept4")
 int vigil_net_accept4_exit(struct sys_exit_ctx *ctx)
 {
 	return exit_accept(ctx);
+}
+
+/* ---- provenance: children inherit the taint, a gone process leaves none behind ---- */
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(vigil_taint_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct vigil_net_settings *s = settings();
+	if (!s || !(s->flags & VIGIL_NS_TAINT))
+		return 0;
+	/* threads share their process's entry */
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	struct vigil_taint *t = bpf_map_lookup_elem(&vigil_taint, &ptgid);
+	if (!t)
+		return 0;
+	struct vigil_taint c = *t;
+	c.flags |= VIGIL_TAINT_INHERIT;
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	if (bpf_map_update_elem(&vigil_taint, &ctgid, &c, BPF_ANY))
+		vigil_count(VIGIL_NET_STAT_TAINT_LOST);
+	else
+		vigil_count(VIGIL_NET_STAT_TAINT_FORK);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(vigil_taint_exit, struct task_struct *p)
+{
+	struct vigil_net_settings *s = settings();
+	if (!s || !(s->flags & VIGIL_NS_TAINT))
+		return 0;
+	/* only when the whole thread group is gone (its tgid may be reused next) */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	bpf_map_delete_elem(&vigil_taint, &tgid);
+	return 0;
 }
 
 /* ---- DNS ---- */

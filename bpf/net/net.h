@@ -46,11 +46,16 @@ enum vigil_net_stat {
 	VIGIL_NET_STAT_OTHER_PROTO = 26,   /* inet sockets neither TCP nor UDP (raw, ICMP, SCTP): left out */
 	VIGIL_NET_STAT_DNS_STALE = 27,     /* a socket remembered as DNS no longer talks to port 53 (fd reused) */
 	VIGIL_NET_STAT_UDP_PORT0 = 28,     /* UDP connects to port 0 left out: a route probe (glibc's getaddrinfo sorting), nothing is sent */
+	VIGIL_NET_STAT_TAINT = 29,         /* provenance: a process marked network-touched (connect/accept) */
+	VIGIL_NET_STAT_TAINT_LOST = 30,    /* provenance: vigil_taint full, a process not marked (its writes go unmarked) */
+	VIGIL_NET_STAT_TAINT_FORK = 31,    /* provenance: a child inherited its parent's taint at fork */
 };
 
 /* vigil_net_settings.flags */
 enum vigil_net_setting_flags {
-	VIGIL_NS_LOOPBACK = 1 << 0, /* report connections whose peer is a loopback address */
+	VIGIL_NS_LOOPBACK = 1 << 0,       /* report connections whose peer is a loopback address */
+	VIGIL_NS_TAINT = 1 << 1,          /* provenance: record network-touched processes in vigil_taint (vigil_taint.h) */
+	VIGIL_NS_TAINT_LOOPBACK = 1 << 2, /* provenance: loopback peers count as network */
 };
 
 /* Array "net_settings", one entry, written by userspace after load. */

@@ -10,6 +10,7 @@ import { SENSORS, type RecordReplay, type RecordTap, type RingWakeup, type Seria
 import type { Sink, SinkProcess, SinkRecord, SinkStats } from '../sinks/sink.js';
 import type { ProcessRef } from '../store/store.js';
 import type { RecordError } from '../kernel/errors.js';
+import { SharedMaps, type ProvenanceSettings } from '../sensors/index.js';
 import type { Detector } from '../events/detector.js';
 
 export type { Detector } from '../events/detector.js';
@@ -46,6 +47,8 @@ export interface AgentOptions {
   recorder?: RecordTap;
   /** report only a watched process tree (vigil watch: TreeScope.maps()) */
   scope?: ScopeMaps;
+  /** file provenance on (docs/provenance.md): network taint, marks at write time, propagation */
+  provenance?: ProvenanceSettings;
 }
 
 export interface AgentStats {
@@ -64,6 +67,8 @@ export interface AgentStats {
 }
 
 export class Agent {
+  /** maps the sensors' objects share (provenance state), for services that read or fill them */
+  readonly sharedMaps = new SharedMaps();
   readonly process: ProcessContext;
   readonly sensors: SensorInstance[] = [];
   private started = 0;
@@ -90,6 +95,8 @@ export class Agent {
         ...(opts.onBadRecord ? { onBadRecord: opts.onBadRecord } : {}),
         ...(opts.onHandlerError ? { onHandlerError: opts.onHandlerError } : {}),
         ...(opts.replay ? { replay: opts.replay } : {}),
+        sharedMaps: this.sharedMaps,
+        ...(opts.provenance ? { provenance: opts.provenance } : {}),
         ...(opts.recorder ? { recorder: opts.recorder } : {}),
         wakeup: opts.wakeup ?? { bytes: 1024 * 1024, intervalMs: 50 },
         ...(opts.scope ? { scope: opts.scope } : {}),

@@ -7,6 +7,7 @@ import { register as registerDeny } from './commands/deny.js';
 import { register as registerDisarm } from './commands/disarm.js';
 import { register as registerFleet } from './commands/fleet.js';
 import { register as registerConsole } from './commands/console.js';
+import { register as registerProvenance } from './commands/provenance.js';
 import { register as registerWatch } from './commands/watch.js';
 import { EXIT, UnavailableError, errorClass, UsageError, VigilError, fromSqliteError, fromSystemError, shown } from './errors.js';
 import { BpfError } from '../kernel/errors.js';
@@ -43,6 +44,7 @@ Exit status: 0 ok, 1 failed (the answer is no), 2 usage, 3 unavailable here,
   registerDeny(program);
   registerDisarm(program);
   registerFleet(program);
+  registerProvenance(program);
   registerConsole(program);
   registerWatch(program);
   // every command: commander's own errors become usage errors printed by main(), one line

@@ -102,6 +102,15 @@ export function makeConfigSchema<S extends z.ZodType, O extends z.ZodType = type
       })
       .strict()
       .default({ backend: 'auto', deadline: '250ms', fail_mode: 'open', loader_guard: true, fanotify_mounts: null }),
+    /** file provenance, "mark of the web" (docs/provenance.md) */
+    provenance: z
+      .object({
+        mode: z.enum(['off', 'monitor', 'soak', 'enforce']).default('off'),
+        loopback: z.boolean().default(false),
+        max_depth: z.number().int().min(0).max(64).default(4),
+      })
+      .strict()
+      .default({ mode: 'off', loopback: false, max_depth: 4 }),
     /** Sigma rule directories */
     rules: z.array(z.string().min(1)).default([]),
     alerts_out: z.string().min(1).nullable().default(null),

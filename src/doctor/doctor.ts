@@ -15,6 +15,7 @@ import { ensureMounts, isMounted } from '../kernel/mounts.js';
 import { HASH_NEEDS, fanotifyUnavailable, probeEnforcement } from '../enforcement/index.js';
 import { bpfVariant } from '../kernel/variant.js';
 import { SENSORS } from '../sensors/index.js';
+import { provenanceCheck } from '../provenance/doctor.js';
 
 export type CheckStatus = 'ok' | 'missing' | 'error' | 'info';
 
@@ -191,8 +192,10 @@ export async function runDoctor(): Promise<DoctorReport> {
   add({ id: 'raw_tp', title: 'Raw tracepoints', status: raw.ok ? 'ok' : 'missing', detail: describe(raw) });
 
   // the real sensors: each loads and attaches its own objects as `vigil run` would
+  const sensorOk: Record<string, boolean> = {};
   for (const sensor of SENSORS) {
     const r = sensor.probe();
+    sensorOk[sensor.name] = r.ok;
     add({
       id: `sensor_${sensor.name}`,
       title: `${sensor.name} sensor`,
@@ -251,6 +254,13 @@ export async function runDoctor(): Promise<DoctorReport> {
       ...(guard.hashRules ? {} : { hint: 'path and inode rules work; a sha256 rule blocks only the file it was added with (its inode), not copies of that content' }),
     });
   }
+  add(
+    provenanceCheck({
+      lsm: lsm.ok && bpfActive,
+      lsmWhy: !bpfActive ? 'bpf is not in the active LSM list' : !lsm.ok ? refusal!.cause : undefined,
+      sensors: !!sensorOk.network && !!sensorOk.file,
+    }),
+  );
   const why = !bpfActive
     ? 'bpf is not in the active LSM list'
     : !lsm.ok

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { BpfError, BpfObject, RingBufferReader, bpfVariant, variantObjectPath, type BpfMap, type OpenOptions, type VariantChoice } from '../kernel/index.js';
 import { checkLayouts, STAT_MAX, Stat, type Layout } from '../events/layouts.js';
 import { RecordError, errnoName } from '../kernel/errors.js';
+import type { SharedMaps } from './shared-maps.js';
 import type { RecordReplay, RecordTap, RingWakeup, ScopeMaps, SensorContext, SensorInstance, SensorProbe, SensorStats } from './sensor.js';
 
 export type { SensorStats } from './sensor.js';
@@ -50,6 +51,8 @@ export interface BpfSensorOptions {
   wakeup?: RingWakeup;
   /** a watched tree: the object's vigil_scope_* maps (vigil_scope.h) become the scope's own */
   scope?: ScopeMaps;
+  /** maps shared with the agent's other objects: reused when registered, else registered after load */
+  sharedMaps?: { registry: SharedMaps; names: readonly string[] };
 }
 
 /** The options every sensor passes on from its context: ring size, replay and recorder (bench/pipeline). */
@@ -120,7 +123,13 @@ export class BpfSensor {
       return;
     }
     this.opts.beforeLoad?.(this.obj);
+    const shared = this.opts.sharedMaps;
+    for (const name of shared?.names ?? []) {
+      const m = shared!.registry.get(name);
+      if (m) this.obj.reuseMap(name, m.fd);
+    }
     this.obj.load();
+    for (const name of shared?.names ?? []) shared!.registry.offer(this.obj.map(name));
     this.opts.afterLoad?.(this.obj);
     this.statsMap = this.obj.map('vigil_stats');
     const ring = this.obj.map('events');

@@ -19,7 +19,8 @@ export const SENSORS: readonly SensorPlugin[] = [
   tlsSensor as unknown as SensorPlugin,
 ];
 
-export type { SensorPlugin, SensorInstance, SensorContext, SensorStats, SensorProbe, RecordReplay, RecordTap, RingWakeup, SerializedEvent, ScopeMaps } from './sensor.js';
+export type { SensorPlugin, SensorInstance, SensorContext, SensorStats, SensorProbe, RecordReplay, RecordTap, RingWakeup, SerializedEvent, ScopeMaps, ProvenanceSettings } from './sensor.js';
+export { SharedMaps } from './shared-maps.js';
 export { TreeScope, type TreeScopeStats } from './scope.js';
 
 export function sensorNames(): string[] {

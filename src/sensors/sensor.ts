@@ -11,6 +11,7 @@ import type { ProcessContext } from '../process/context.js';
 import type { ProcInfo } from '../process/process-table.js';
 import type { StoreSplit } from '../store/store.js';
 import type { RecordHandler } from '../kernel/ringbuf.js';
+import type { SharedMaps } from './shared-maps.js';
 
 /**
  * Replay instead of the kernel (bench/pipeline): a sensor given one loads and
@@ -87,6 +88,18 @@ export interface SensorContext {
   wakeup?: RingWakeup;
   /** a watched tree (src/sensors/scope.ts): the sensors' programs share its maps and report only that tree */
   scope?: ScopeMaps;
+  /** maps the agent's objects share (provenance: vigil_taint, vigil_marks; pass on to BpfSensorOptions.sharedMaps) */
+  sharedMaps?: SharedMaps;
+  /** file provenance is on (docs/provenance.md): the sensors that take part taint, mark and propagate; absent: off */
+  provenance?: ProvenanceSettings;
+}
+
+/** What the kernel side of provenance needs (the mode itself is the provenance service's business). */
+export interface ProvenanceSettings {
+  /** loopback peers count as network */
+  loopback: boolean;
+  /** a mark propagates through at most this many derived writes */
+  maxDepth: number;
 }
 
 /** The file descriptors of a tree scope's kernel maps (bpf/include/vigil_scope.h), reused by every object before load. */

@@ -24,6 +24,8 @@ import { createRunDetector, missingRulePaths } from '../../detection/live.js';
 import { CliError, InputError, UsageError, UnavailableError, VigilError, bpfRefusal, fromSqliteError, fromSystemError, shown } from '../errors.js';
 import { needsKernel, opt } from '../options.js';
 import { safeText } from '../../util/text.js';
+import { ProvenanceService, ProvenanceStore } from '../../provenance/index.js';
+import { MARKS_MAP } from '../../events/taint.js';
 import { startEnforcement, type Enforcement } from '../../enforcement/index.js';
 import { createFleetAgent } from '../../fleet/index.js';
 import { ApiServer, ensureToken, parseListen } from '../../api/index.js';
@@ -110,6 +112,8 @@ export interface RunFlags {
   verbose?: boolean;
   /** false from --no-enforce */
   enforce?: boolean;
+  provenance?: string;
+  provenanceLoopback?: boolean;
   sensors?: string[];
   fleet?: string;
   fleetCreds?: string;
@@ -139,6 +143,8 @@ export function register(program: Command): void {
     .addOption(opt('-c, --config <file>', 'YAML config (default $VIGIL_CONFIG, else /etc/vigil/vigil.yaml when it exists; docs/config.md); the environment and flags override it', 'file'))
     .addOption(opt('-o, --events-out <file.jsonl>', 'append every event to this JSONL audit log (rotated by size)', 'out-file'))
     .addOption(opt('--alerts-out <file.jsonl>', 'append every alert to this JSONL file', 'out-file'))
+    .addOption(opt('--provenance <mode>', 'file provenance: off, monitor (mark files written by network-touched processes), soak, enforce (docs/provenance.md; exec policy on marked files is not done yet: all modes only mark)', 'choice', { choices: ['off', 'monitor', 'soak', 'enforce'] }))
+    .option('--provenance-loopback', 'provenance: loopback peers (127.0.0.0/8, ::1) count as network (tests, local proxies)')
     .addOption(opt('--db <file>', `SQLite event store (default $VIGIL_DB, else ${DEFAULT_DB})`, 'database'))
     .option('--no-db', 'do not write the SQLite store')
     .addOption(opt('-r, --rules <dir...>', 'Sigma rule directories (watched and hot-reloaded; default $VIGIL_RULES, else the config\'s)', 'rules-path'))
@@ -197,6 +203,8 @@ Examples:
     .action(async (flags: RunFlags) => {
       await runAgent(flags);
     });
+  f.push({ key: 'provenance.mode', value: flags.provenance, flag: '--provenance' });
+  f.push({ key: 'provenance.loopback', value: flags.provenanceLoopback, flag: '--provenance-loopback' });
 }
 
 /** The config file, the environment, then the flags (src/config/resolve.ts). */
@@ -339,6 +347,7 @@ async function startApi(
     });
   }
   log.info({ api: `http://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`, token_file: tokenFile, token_created: tok.created, metrics_auth: cfg.api.metrics_auth },
+  const provenance = startProvenance(cfg, log);
     `api: listening on ${cfg.api.listen} (token in ${safeText(tokenFile)}${tok.created ? ', new' : ''}; \`vigil console-url\` prints the console's address)`);
   return server;
 }
@@ -379,6 +388,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
       void Promise.all(sinks.map((x) => x.close()));
       const src = settings.source(key);
       throw openError(e, src.startsWith('-') || src.startsWith('$') ? src : `${key} (${src})`, path);
+  provenance?.rearm(agent.sharedMaps.get(MARKS_MAP));
     }
   };
   if (cfg.events_out) {
@@ -420,6 +430,11 @@ async function runAgent(flags: RunFlags): Promise<void> {
   try {
     fleet = createFleetAgent(cfg.fleet, { rulesDb: cfg.db ?? DEFAULT_DB, log });
   } catch (e) {
+  if (provenance) {
+    const c = provenance.counters;
+    log.info({ provenance: c }, `provenance: ${c.marks} marks, ${c.xattr_written} origin records written, ${c.xattr_failed} xattr failures, ${c.moved} moved before written, ${c.rearmed} re-armed at start`);
+    provenance.close();
+  }
     const msg = (e as Error).message;
     // a credentials file that is wrong is an input error (4), like in `vigil fleet`
     throw /credentials file/.test(msg) ? new CliError(`--fleet-creds: ${msg}`, 4) : new CliError(`--fleet: ${msg}`, 2);
@@ -443,7 +458,15 @@ async function runAgent(flags: RunFlags): Promise<void> {
     wakeup: { bytes: parseSize(cfg.ring_buffer_wakeup.bytes), intervalMs: parseDuration(cfg.ring_buffer_wakeup.max_latency) },
     onBadRecord: (e) => log.warn({ offset: e.offset }, `bad record skipped: ${e.message}`),
     onHandlerError: (e) => log.error({ err: e }, 'record handling failed (skipped, counted as decode drop)'),
-    ...(flags.stdout ? { onEvent: (ev: Record<string, unknown>) => process.stdout.write(JSON.stringify(ev) + '\n') } : {}),
+    ...(provenance ? { provenance: { loopback: cfg.provenance.loopback, maxDepth: cfg.provenance.max_depth } } : {}),
+    ...(flags.stdout || provenance
+      ? {
+          onEvent: (ev: Record<string, unknown>) => {
+            provenance?.handle(ev);
+            if (flags.stdout) process.stdout.write(JSON.stringify(ev) + '\n');
+          },
+        }
+      : {}),
     onAlert: (a) => {
       api?.alert(a);
       if (interactive || flags.stdout) {

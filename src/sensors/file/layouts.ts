@@ -5,7 +5,7 @@
 import { f, type Layout } from '../../events/layouts.js';
 
 /** enum vigil_file_record_type */
-export const FileRecordType = { FILE: 16 } as const;
+export const FileRecordType = { FILE: 16, FILE_MARK: 17 } as const;
 
 /** enum vigil_file_op */
 export const FileOp = {
@@ -39,7 +39,16 @@ export const FileStat = {
   FILE_PENDING_LOST: 20,
   FILE_FAILED_SKIPPED: 21,
   FILE_TAIL_FAILED: 22,
+  FILE_MARK: 23,
+  FILE_MARK_LOST: 24,
+  FILE_DERIVED: 25,
+  FILE_DEPTH: 26,
+  FILE_MARK_DEDUP: 27,
+  FILE_TAINT_LOST: 28,
 } as const;
+
+/** enum vigil_file_prov_flags */
+export const FileProvFlags = { ON: 1 << 0 } as const;
 
 /** enum vigil_file_prefix_flags */
 export const FilePrefixFlags = { EXCLUDE: 1 << 0, INCLUDE: 1 << 1, READ: 1 << 2 } as const;
@@ -71,8 +80,33 @@ export const VigilFile = {
 
 export const VigilFileSettings = {
   name: 'vigil_file_settings',
-  size: 24,
-  fields: { self_tgid: f(0, 4), has_include: f(4, 4), read_prefixes: f(8, 4), failed: f(12, 4), dedup_ns: f(16, 8) },
+  size: 32,
+  fields: {
+    self_tgid: f(0, 4),
+    has_include: f(4, 4),
+    read_prefixes: f(8, 4),
+    failed: f(12, 4),
+    dedup_ns: f(16, 8),
+    prov_flags: f(24, 4),
+    prov_max_depth: f(28, 4),
+  },
+} as const satisfies Layout;
+
+/** struct vigil_file_mark: a tainted process opened a regular file for writing (provenance). */
+export const VigilFileMark = {
+  name: 'vigil_file_mark',
+  size: 168,
+  fields: {
+    hdr: f(0, 16, 'vigil_hdr'),
+    task: f(16, 72, 'vigil_task'),
+    ino: f(88, 8),
+    dev: f(96, 4),
+    path_len: f(100, 4),
+    flags: f(104, 4),
+    depth: f(108, 4),
+    taint: f(112, 56, 'vigil_taint'),
+    data: f(168, 0),
+  },
 } as const satisfies Layout;
 
 export const VigilFilePrefixKey = {
@@ -89,4 +123,5 @@ export const FILE_ENUMS: Array<[string, string, Record<string, number>]> = [
   ['vigil_file_stat', 'VIGIL_STAT_', FileStat],
   ['vigil_file_prefix_flags', 'VIGIL_FP_', FilePrefixFlags],
   ['vigil_file_failed', 'VIGIL_FAILED_', FileFailed],
+  ['vigil_file_prov_flags', 'VIGIL_FPROV_', FileProvFlags],
 ];

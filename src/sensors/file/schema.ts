@@ -56,6 +56,35 @@ export const FileAccessSchema = z
   .strict()
   .describe('A file under a configured read prefix was opened read-only.');
 
-export const FILE_EVENT_SCHEMAS = [FileEventSchema, FileDeleteSchema, FileRenameSchema, FileChangeSchema, FileAccessSchema] as const;
+export const FileProvenanceSchema = z
+  .object({
+    category: z.literal('file_provenance'),
+    ...base,
+    vigil: z
+      .object({
+        ...VigilCommon,
+        dev: u32.describe('kernel device number (major<<20|minor) of the file'),
+        ino: decimal.describe('inode number'),
+        depth: u32.describe('0: written by a network-touched process; n: derived from a marked file n times'),
+        origin: z.enum(['network', 'derived']).describe('network: the writer talked to a remote peer; derived: it only read a marked file'),
+        created: z.boolean().describe('the open created the file'),
+        inherited: z.literal(true).optional().describe('the writer inherited its network taint from its parent at fork'),
+        remote_address: z.string().optional().describe('the last remote peer of the writer (connect or accept)'),
+        remote_port: u32.optional(),
+        network_time: z.string().optional().describe('ISO-8601 UTC of that connection'),
+        derived_from: z
+          .object({ dev: u32, ino: decimal, depth: u32 })
+          .strict()
+          .optional()
+          .describe('the marked file the writer read last (its inode)'),
+      })
+      .strict(),
+  })
+  .strict()
+  .describe('A process that touched the network (or read a marked file) opened a regular file for writing: the kernel marked the file (docs/provenance.md).');
+
+export const FILE_EVENT_SCHEMAS = [FileEventSchema, FileDeleteSchema, FileRenameSchema, FileChangeSchema, FileAccessSchema, FileProvenanceSchema] as const;
+
+export type FileProvenanceEvent = z.infer<typeof FileProvenanceSchema>;
 
 export type FileEvent = z.infer<(typeof FILE_EVENT_SCHEMAS)[number]>;

@@ -43,11 +43,16 @@ export const NetStat = {
   OTHER_PROTO: 26,
   DNS_STALE: 27,
   UDP_PORT0: 28,
+  TAINT: 29,
+  TAINT_LOST: 30,
+  TAINT_FORK: 31,
 } as const;
 
 /** enum vigil_net_setting_flags */
 export const NetSettingFlags = {
   LOOPBACK: 1 << 0,
+  TAINT: 1 << 1,
+  TAINT_LOOPBACK: 1 << 2,
 } as const;
 
 /** Names of the kernel counters in the stats (slot → name). */

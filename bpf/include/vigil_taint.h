@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * Provenance state shared between BPF objects (docs/provenance.md).
+ *
+ *  vigil_taint  tgid → what made the process "network-touched" (written by
+ *               net.bpf.c at connect/accept, copied to children at fork) or
+ *               "derived" (written by file.bpf.c when it opens a marked file
+ *               for reading). Read by file.bpf.c when the process opens a
+ *               regular file for writing.
+ *  vigil_marks  (dev, ino) → mark: set by file.bpf.c at write time (no
+ *               userspace race) and re-armed by userspace from its store.
+ *
+ * One instance per agent: the first object to load creates a map, the others
+ * reuse its fd (BpfSensorOptions.sharedMaps, src/sensors/shared-maps.ts).
+ * Without an agent (a sensor tested alone) each object has its own.
+ */
+#ifndef VIGIL_TAINT_H
+#define VIGIL_TAINT_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define VIGIL_TAINT_MAX 16384
+#define VIGIL_MARKS_MAX 65536
+
+enum vigil_taint_flags {
+	VIGIL_TAINT_NET = 1 << 0,     /* connected/accepted on an inet socket: addr/port/net_ns hold the last peer */
+	VIGIL_TAINT_FILE = 1 << 1,    /* read a marked file: src_dev/src_ino/depth name the last one */
+	VIGIL_TAINT_INHERIT = 1 << 2, /* copied from the parent at fork */
+};
+
+/* Value of vigil_taint (key: __u32 tgid). */
+struct vigil_taint {
+	__u64 net_ns;    /* boot-time ns of the last connection (VIGIL_TAINT_NET) */
+	__u64 file_ns;   /* boot-time ns of the last marked read (VIGIL_TAINT_FILE) */
+	__u64 src_ino;   /* the marked file read last */
+	__u32 src_dev;   /* kernel s_dev */
+	__u32 depth;     /* the source's depth + 1 (a network mark has depth 0) */
+	__u32 flags;     /* enum vigil_taint_flags */
+	__u16 family;    /* AF_INET or AF_INET6 */
+	__u16 port;      /* remote port, host order */
+	__u8 addr[16];   /* remote address (IPv4 in the first 4 bytes) */
+};
+
+struct vigil_mark_key {
+	__u32 dev;       /* kernel s_dev */
+	__u32 _pad0;
+	__u64 ino;
+};
+
+/* Value of vigil_marks. */
+struct vigil_mark {
+	__u64 marked_ns; /* boot-time ns when the kernel marked it (0: re-armed from the store) */
+	__u32 depth;     /* 0: written by a network-touched process; n: derived n times */
+	__u32 flags;     /* enum vigil_taint_flags of the writer */
+};
+
+#ifdef __VMLINUX_H__
+/* The maps, defined in every object that includes this header (one per agent: see above). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIGIL_TAINT_MAX);
+	__type(key, __u32);
+	__type(value, struct vigil_taint);
+} vigil_taint SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIGIL_MARKS_MAX);
+	__type(key, struct vigil_mark_key);
+	__type(value, struct vigil_mark);
+} vigil_marks SEC(".maps");
+#endif
+
+#endif /* VIGIL_TAINT_H */

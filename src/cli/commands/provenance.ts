@@ -1,0 +1,118 @@
+/**
+ * vigil provenance show|mark|clear FILE: a file's origin record (the xattr
+ * trusted.vigil.origin, docs/provenance.md), its derived_from chain and the
+ * verdict an exec of it would get. Bad records (garbage, cut, another
+ * version) are reported, never fatal.
+ */
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { AgentConfigSchema } from '../../agent/config.js';
+import { resolveSettings } from '../../config/resolve.js';
+import { ProvenanceStore, clearFile, markFile, showMark, type MarkReport, type ProvenanceMode } from '../../provenance/index.js';
+import { safeText } from '../../util/text.js';
+import { InputError, fromSqliteError, fromSystemError, shown } from '../errors.js';
+import { opt } from '../options.js';
+
+interface Flags {
+  config?: string;
+  db?: string;
+  json?: boolean;
+}
+
+function settings(flags: Flags): { db: string | null; mode: ProvenanceMode; subject: string } {
+  const { config, source } = resolveSettings({ configFlag: flags.config, flags: [{ key: 'db', value: flags.db, flag: '--db' }] }, AgentConfigSchema);
+  return { db: config.db, mode: config.provenance.mode, subject: `db ${shown(config.db ?? '', 200)} (${source('db')})` };
+}
+
+function openStore(s: { db: string | null; subject: string }, write: boolean): ProvenanceStore | null {
+  if (!s.db || (!write && !existsSync(s.db))) return null;
+  try {
+    return ProvenanceStore.open(s.db, write ? {} : { readonly: true });
+  } catch (e) {
+    throw fromSqliteError(e as { code?: string; message: string }, s.subject) ?? e;
+  }
+}
+
+function fileError(e: unknown, file: string): unknown {
+  return fromSystemError(e as NodeJS.ErrnoException, `FILE ${shown(file, 200)}`) ?? e;
+}
+
+function human(r: MarkReport): string {
+  const out: string[] = [`file      ${safeText(r.path)} (dev ${r.dev}, inode ${r.ino})`];
+  if (r.originError) out.push(`origin    unreadable: ${safeText(r.originError)}`);
+  else if (!r.origin) out.push(`origin    none${r.stored ? ' on the file (the store has a mark for this inode: the xattr was removed)' : ''}`);
+  else if (!r.origin.ok) out.push(`origin    BAD RECORD (${r.origin.problem}): ${safeText(r.origin.detail)}`);
+  else {
+    const o = r.origin.record;
+    out.push(`origin    ${o.kind}${o.depth ? ` (depth ${o.depth})` : ''}, written ${o.time} on ${safeText(o.host)}`);
+    out.push(`writer    ${safeText(o.exe || '?')} [${safeText(o.comm)}] pid ${o.pid} uid ${o.uid}`);
+    out.push(`landed    ${safeText(o.path)}`);
+    if (o.remote) out.push(`remote    ${safeText(o.remote.address)}:${o.remote.port}${o.remote.host ? ` (${safeText(o.remote.host)})` : ''}${o.remote.time ? ` at ${o.remote.time}` : ''}`);
+  }
+  for (const [i, l] of r.chain.entries()) {
+    const what = l.record ? `${l.record.kind}${l.record.remote ? ` from ${safeText(l.record.remote.address)}:${l.record.remote.port}` : ''}` : '';
+    out.push(`${i === 0 ? 'derived   ' : '          '}← ${safeText(l.path || '(path unknown)')} [${l.state}${l.problem ? `: ${safeText(l.problem)}` : ''}]${what ? ` ${what}` : ''}`);
+  }
+  out.push(`exec      ${r.verdict.exec}: ${r.verdict.reason}`);
+  return out.join('\n');
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('provenance')
+    .description('file provenance ("mark of the web"): origin records of files written by network-touched processes (docs/provenance.md)');
+  const common = (c: Command) =>
+    c
+      .addOption(opt('-c, --config <file>', 'YAML config (docs/config.md)', 'file'))
+      .addOption(opt('--db <file>', 'the store that keeps marks (default $VIGIL_DB, else the config\'s)', 'database'));
+
+  common(cmd.command('show').argument('<file>', 'the file to look at'))
+    .description('the origin record of FILE, its derived_from chain and the verdict an exec would get')
+    .option('--json', 'one JSON object: {path, dev, ino, origin: {ok, record} | {ok: false, problem, detail} | null, stored, chain, verdict}')
+    .addHelpText('after', '\nExamples:\n  vigil provenance show ./downloaded.bin\n  vigil provenance show --json ./a.out | jq .origin\n\nExit status: 0 when shown (a bad record is reported, not an error), 4 when FILE cannot be read.')
+    .action((file: string, flags: Flags) => {
+      const s = settings(flags);
+      const store = openStore(s, false);
+      let r: MarkReport;
+      try {
+        r = showMark(file, store, s.mode);
+      } catch (e) {
+        throw fileError(e, file);
+      } finally {
+        store?.close();
+      }
+      process.stdout.write(flags.json ? `${JSON.stringify(r)}\n` : `${human(r)}\n`);
+    });
+
+  common(cmd.command('mark').argument('<file>', 'the file to mark'))
+    .description('mark FILE by hand (origin kind "manual"; a running agent arms it in the kernel at its next start)')
+    .option('--json', 'print the record written')
+    .action((file: string, flags: Flags) => {
+      const store = openStore(settings(flags), true);
+      try {
+        const rec = markFile(file, store, { exe: process.execPath, pid: process.pid, uid: process.getuid?.() ?? 0 });
+        process.stdout.write(flags.json ? `${JSON.stringify(rec)}\n` : `marked ${safeText(rec.path)}\n`);
+      } catch (e) {
+        throw fileError(e, file);
+      } finally {
+        store?.close();
+      }
+    });
+
+  common(cmd.command('clear').argument('<file>', 'the file to unmark'))
+    .description('remove the mark of FILE (its xattr and the store\'s copy)')
+    .option('--json', '{xattr, stored}: what was removed')
+    .action((file: string, flags: Flags) => {
+      const store = openStore(settings(flags), true);
+      try {
+        const r = clearFile(file, store);
+        if (flags.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+        else if (!r.xattr && !r.stored) throw new InputError('input.not_marked', `FILE ${shown(file, 200)}`, 'carries no mark');
+        else process.stdout.write(`cleared ${safeText(file)}${r.xattr ? '' : ' (only the store had it)'}\n`);
+      } catch (e) {
+        throw e instanceof InputError ? e : fileError(e, file);
+      } finally {
+        store?.close();
+      }
+    });
+}

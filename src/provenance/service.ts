@@ -1,0 +1,155 @@
+/**
+ * The agent's provenance service (docs/provenance.md): turns the file
+ * sensor's file_provenance events (the kernel already marked the inode) into
+ * an origin record on the file (xattr trusted.vigil.origin) and in the store,
+ * and re-arms stored marks in the kernel's vigil_marks map at start.
+ * Monitor only in this version: nothing is blocked (exec policy is not done).
+ */
+import { statSync } from 'node:fs';
+import { kernelDev } from '../enforcement/index.js';
+import { markKey, markValue, TaintFlags } from '../events/taint.js';
+import type { BpfMap } from '../kernel/index.js';
+import { setXattr } from '../kernel/xattr.js';
+import { encodeOrigin, ORIGIN_XATTR, type OriginRecord } from './format.js';
+import type { ProvenanceStore } from './store.js';
+
+export const PROVENANCE_MODES = ['off', 'monitor', 'soak', 'enforce'] as const;
+export type ProvenanceMode = (typeof PROVENANCE_MODES)[number];
+
+export interface ProvenanceCounters {
+  /** file_provenance events handled */
+  marks: number;
+  /** origin records written on files */
+  xattr_written: number;
+  /** xattr writes refused (file system without trusted xattrs, read-only, gone): the store still has the mark */
+  xattr_failed: number;
+  store_failed: number;
+  /** the path no longer names the marked inode (renamed, deleted, replaced) or was cut: no record written */
+  moved: number;
+  /** marks put back in the kernel from the store at start */
+  rearmed: number;
+  /** stored marks whose file is gone or replaced: not re-armed */
+  rearm_skipped: number;
+}
+
+export interface ProvenanceServiceOptions {
+  mode: ProvenanceMode;
+  store: ProvenanceStore | null;
+  /** this machine's name (records say where they were marked) */
+  host: string;
+  onError?: (e: unknown, what: string) => void;
+}
+
+const HOSTS_MAX = 4096;
+
+export class ProvenanceService {
+  readonly counters: ProvenanceCounters = { marks: 0, xattr_written: 0, xattr_failed: 0, store_failed: 0, moved: 0, rearmed: 0, rearm_skipped: 0 };
+  /** remote address → the name it was resolved from (the network sensor's DestinationHostname) */
+  private readonly hosts = new Map<string, string>();
+
+  constructor(private readonly opts: ProvenanceServiceOptions) {}
+
+  get mode(): ProvenanceMode {
+    return this.opts.mode;
+  }
+
+  /** Put the stored marks whose files are still there back in the kernel's map. */
+  rearm(marks: BpfMap | undefined | null): void {
+    if (!marks || !this.opts.store) return;
+    for (const m of this.opts.store.all()) {
+      try {
+        const st = statSync(m.path, { bigint: true });
+        if (kernelDev(st.dev) !== m.dev || st.ino.toString() !== m.ino) {
+          this.counters.rearm_skipped++;
+          continue;
+        }
+        marks.update(markKey(m.dev, BigInt(m.ino)), markValue(m.depth, m.record.kind === 'derived' ? TaintFlags.FILE : TaintFlags.NET));
+        this.counters.rearmed++;
+      } catch {
+        this.counters.rearm_skipped++;
+      }
+    }
+  }
+
+  /** Every event the agent emits passes here (cheap for the ones that are not ours). */
+  handle(ev: Record<string, unknown>): void {
+    const cat = ev.category;
+    if (cat === 'network_connection') {
+      const ip = ev.DestinationIp;
+      const name = ev.DestinationHostname;
+      if (typeof ip === 'string' && typeof name === 'string' && name) {
+        if (this.hosts.size >= HOSTS_MAX && !this.hosts.has(ip)) this.hosts.delete(this.hosts.keys().next().value!);
+        this.hosts.set(ip, name);
+      }
+      return;
+    }
+    if (cat !== 'file_provenance') return;
+    this.counters.marks++;
+    try {
+      this.persist(ev);
+    } catch (e) {
+      this.opts.onError?.(e, 'provenance mark');
+    }
+  }
+
+  private persist(ev: Record<string, unknown>): void {
+    const v = ev.vigil as Record<string, unknown>;
+    const path = ev.TargetFilename as string;
+    const dev = v.dev as number;
+    const ino = v.ino as string;
+    if (!path.startsWith('/')) {
+      this.counters.moved++; // a cut path ("…tail"): nothing to write on
+      return;
+    }
+    try {
+      const st = statSync(path, { bigint: true });
+      if (kernelDev(st.dev) !== dev || st.ino.toString() !== ino) {
+        this.counters.moved++;
+        return;
+      }
+    } catch {
+      this.counters.moved++;
+      return;
+    }
+    const record: OriginRecord = {
+      v: 1,
+      kind: v.origin === 'network' ? 'network' : 'derived',
+      time: ev.timestamp as string,
+      path,
+      exe: (ev.Image as string).startsWith('[') ? '' : (ev.Image as string),
+      comm: String(v.comm ?? '').slice(0, 16),
+      pid: ev.ProcessId as number,
+      uid: v.uid as number,
+      host: this.opts.host,
+      depth: v.depth as number,
+    };
+    if (typeof v.remote_address === 'string') {
+      const host = this.hosts.get(v.remote_address);
+      record.remote = { address: v.remote_address, port: v.remote_port as number, ...(host ? { host } : {}), ...(v.network_time ? { time: v.network_time as string } : {}) };
+    }
+    const df = v.derived_from as { dev: number; ino: string } | undefined;
+    if (df) {
+      const src = this.opts.store?.get(df.dev, df.ino) ?? null;
+      record.derived_from = { path: src?.path ?? '', dev: df.dev, ino: df.ino };
+      // a derived file keeps the network peer of its root
+      if (!record.remote && src?.record.remote) record.remote = src.record.remote;
+    }
+    try {
+      setXattr(path, ORIGIN_XATTR, encodeOrigin(record));
+      this.counters.xattr_written++;
+    } catch (e) {
+      this.counters.xattr_failed++;
+      this.opts.onError?.(e, `origin record on ${path}`);
+    }
+    try {
+      this.opts.store?.put({ dev, ino, path, depth: record.depth, record });
+    } catch (e) {
+      this.counters.store_failed++;
+      this.opts.onError?.(e, 'provenance store');
+    }
+  }
+
+  close(): void {
+    this.opts.store?.close();
+  }
+}
