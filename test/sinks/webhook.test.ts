@@ -6,6 +6,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -206,6 +209,53 @@ describe('webhook output', () => {
     expect(() => open({})).toThrow(/readable by others/);
     expect(() => outputsConfigSchema().parse({ webhook: { enabled: true, url: rx.url, secret: 'a', secret_file: '/x' } })).toThrow(/not both/);
     expect(() => outputsConfigSchema().parse({ webhook: { enabled: true } })).toThrow(/needs a url/);
+  });
+});
+
+describe('webhook over HTTPS', () => {
+  it('verifies the certificate: an unknown CA fails (retried, counted), ca_file makes it deliver', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-webhook-tls-'));
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=vigil test CA');
+    ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1');
+    writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+    ssl('x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '1', '-extfile', 'san.ext');
+    const got: string[] = [];
+    const server = createHttpsServer({ key: readFileSync(join(dir, 'srv.key')), cert: readFileSync(join(dir, 'srv.pem')) }, (req, res) => {
+      let d = '';
+      req.on('data', (c) => (d += c));
+      req.on('end', () => {
+        got.push(d);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `https://127.0.0.1:${(server.address() as { port: number }).port}/tls`;
+    const open = (extra: Record<string, unknown>) => {
+      const cfg = outputsConfigSchema().parse({ webhook: { enabled: true, url, queue: { linger: '0ms' }, retry: { initial: '5ms', max: '10ms', max_attempts: 2 }, ...extra } });
+      return openOutputs(cfg as never, { hostname: 'h' }, (_n, e) => {
+        throw e;
+      })[0]!;
+    };
+    try {
+      const untrusted = open({});
+      untrusted.write(alert(1));
+      await untrusted.flush();
+      expect(got).toHaveLength(0);
+      expect(untrusted.stats()).toMatchObject({ written: 0, dropped: 1, errors: 2 });
+      await untrusted.close();
+      const trusted = open({ ca_file: join(dir, 'ca.pem') });
+      trusted.write(alert(2));
+      await trusted.flush();
+      expect(got).toHaveLength(1);
+      expect(JSON.parse(got[0]!).records[0].record.rule_id).toBe('r-2');
+      expect(trusted.stats()).toMatchObject({ written: 1, dropped: 0, errors: 0 });
+      await trusted.close();
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
