@@ -5,7 +5,7 @@ import { lookupUser, runWatch, type RunAs } from '../../watch/run.js';
 import { ensureMounts } from '../../kernel/mounts.js';
 import { onLibbpfLog } from '../../kernel/log.js';
 import { InputError, UnavailableError, UsageError } from '../errors.js';
-import { needsKernel, opt } from '../options.js';
+import { arg, needsKernel, opt } from '../options.js';
 
 interface WatchFlags {
   policy?: string;
@@ -33,7 +33,7 @@ function runAsFor(flags: WatchFlags, env: NodeJS.ProcessEnv): RunAs | null {
 export function register(program: Command): void {
   needsKernel(program.command('watch'))
     .description('run a command and watch its whole process tree: processes, files read and written, connections, TLS plaintext, shells')
-    .argument('<command...>', 'the command to run and its arguments (put them after --)')
+    .addArgument(arg('<command...>', 'the command to run and its arguments (put them after --)', 'text'))
     .addOption(opt('--policy <file>', 'watch policy (YAML, docs/watch.md): sensitive paths, network allow list, shells, TLS capture', 'file'))
     .option('--json', 'JSON lines (events, watch_alert, then one watch_summary) instead of the human view')
     .addOption(opt('--user <name>', 'run the command as this user (default: the user who ran sudo)', 'name'))
