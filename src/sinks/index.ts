@@ -19,7 +19,7 @@ export const OUTPUTS: readonly OutputPlugin[] = [
 ];
 
 export type { OutputPlugin, OutputContext, OutputCommon } from './output.js';
-export { LEVELS, levelRank } from './output.js';
+export { LEVELS, levelRank, OutputOpenError } from './output.js';
 
 /** The `outputs:` section of the config: one key per output, each with its own keys. */
 export function outputsConfigSchema() {

@@ -121,3 +121,24 @@ export class RoutedSink implements Sink {
     return this.inner.stats();
   }
 }
+
+/** Opening an output failed because of one of its keys (a secret file that cannot be read): names the key. */
+export class OutputOpenError extends Error {
+  constructor(
+    /** the key inside the output's section, e.g. "secret_file" */
+    readonly key: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${key}: ${(cause as Error)?.message ?? String(cause)}`);
+    this.name = 'OutputOpenError';
+  }
+}
+
+/** Run `f`; an exception becomes an OutputOpenError naming `key`. */
+export function atKey<T>(key: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new OutputOpenError(key, e);
+  }
+}

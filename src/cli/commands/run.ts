@@ -11,7 +11,7 @@ import { JsonlSink } from '../../sinks/jsonl.js';
 import { withAuditChain } from './audit.js';
 import { SqliteSink } from '../../sinks/sqlite.js';
 import type { Sink } from '../../sinks/sink.js';
-import { OUTPUTS, openOutputs, type OutputCommon } from '../../sinks/index.js';
+import { OUTPUTS, OutputOpenError, openOutputs, type OutputCommon } from '../../sinks/index.js';
 import { hostname } from 'node:os';
 import { BpfError } from '../../kernel/errors.js';
 import { LockHeldError } from '../../kernel/lock.js';
@@ -420,8 +420,11 @@ async function runAgent(flags: RunFlags): Promise<void> {
       },
       (name, e) => {
         void Promise.all(sinks.map((x) => x.close()));
-        const subject = `outputs.${name} (${settings.source('outputs')})`;
-        throw (e as NodeJS.ErrnoException).code ? (fromSystemError(e as NodeJS.ErrnoException, subject) ?? e) : new InputError('config.invalid', subject, (e as Error).message);
+        // the key that gave the failing value (a secret file, a socket path), where it came from
+        const key = e instanceof OutputOpenError ? `outputs.${name}.${e.key}` : `outputs.${name}`;
+        const cause = e instanceof OutputOpenError ? e.cause : e;
+        const subject = `${key} (${settings.source('outputs')})`;
+        throw (cause as NodeJS.ErrnoException).code ? (fromSystemError(cause as NodeJS.ErrnoException, subject) ?? cause) : new InputError('config.invalid', subject, (cause as Error).message);
       },
     ),
   );

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../../config/config.js';
 import { DeliveryQueue, QueuedSink, type Transport } from '../delivery.js';
-import { deliveryOptions, outputSection, type OutputPlugin } from '../output.js';
+import { atKey, deliveryOptions, outputSection, type OutputPlugin } from '../output.js';
 import { FACILITIES, formatSyslog, type Facility } from './format.js';
 import { parseHostPort, TcpTransport, UdpTransport, UnixTransport } from './transport.js';
 
@@ -46,7 +46,7 @@ export const syslogOutput: OutputPlugin<SyslogConfig> = {
   create(c, ctx) {
     const addr = c.address ?? (c.transport === 'unix' ? '/dev/log' : '127.0.0.1:514');
     let transport: Transport;
-    if (c.transport === 'unix') transport = new UnixTransport(addr);
+    if (c.transport === 'unix') transport = atKey('address', () => new UnixTransport(addr));
     else {
       const to = parseHostPort(addr)!;
       transport = c.transport === 'udp' ? new UdpTransport(to) : new TcpTransport(to, parseDuration(c.timeout));

@@ -19,7 +19,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { z } from 'zod';
 import { parseDuration } from '../../config/config.js';
 import { DeliveryError, DeliveryQueue, QueuedSink, type Batch, type Transport } from '../delivery.js';
-import { deliveryOptions, outputSection, type OutputPlugin } from '../output.js';
+import { atKey, deliveryOptions, outputSection, type OutputPlugin } from '../output.js';
 
 const duration = z.union([z.number().min(0), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h)?$/, 'a duration like 500ms, 10s, 5m (bare numbers are seconds)')]);
 
@@ -119,8 +119,8 @@ export const webhookOutput: OutputPlugin<WebhookConfig> = {
   title: 'HTTP(S) POST of JSON batches with a shared-secret header',
   config,
   create(c, ctx) {
-    const secret = c.secret_file ? readSecretFile(c.secret_file) : (c.secret ?? undefined);
-    const ca = c.ca_file ? readFileSync(c.ca_file) : undefined;
+    const secret = c.secret_file ? atKey('secret_file', () => readSecretFile(c.secret_file!)) : (c.secret ?? undefined);
+    const ca = c.ca_file ? atKey('ca_file', () => readFileSync(c.ca_file!)) : undefined;
     const transport = new WebhookTransport(c.url!, {
       hostname: ctx.hostname,
       timeoutMs: parseDuration(c.timeout),
