@@ -9,7 +9,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -223,4 +223,25 @@ describe('who can read the records', () => {
     expect(await a.exit).toBe(0);
     for (const f of [db, log, `${log}.1`, alerts]) expect(mode(f)).toBe('600');
   });
+
+  it('vigil doctor warns about an existing store or log that others can read (the modes older versions created)', () => {
+    const d = scratch();
+    const db = join(d, 'vigil.db');
+    const log = join(d, 'events.jsonl');
+    writeFileSync(db, '');
+    writeFileSync(log, '');
+    writeFileSync(`${log}.1`, '');
+    chmodSync(db, 0o644);
+    chmodSync(log, 0o640);
+    chmodSync(`${log}.1`, 0o600);
+    const cfg = join(d, 'vigil.yaml');
+    writeFileSync(cfg, `db: ${db}\nevents_out: ${log}\n`);
+    const r = spawnSync(process.execPath, [VIGIL, 'doctor', '--json'], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, VIGIL_CONFIG: cfg } });
+    const check = (JSON.parse(r.stdout) as { checks: Array<{ id: string; status: string; detail: string; hint?: string }> }).checks.find((c) => c.id === 'records');
+    expect(check).toMatchObject({ status: 'error' });
+    expect(check!.detail).toContain(`${db} is 0644: others can read it`);
+    expect(check!.detail).toContain(`${log} is 0640: others can read it`);
+    expect(check!.detail).not.toContain(`${log}.1`);
+    expect(check!.hint).toBe(`chmod 600 ${db} ${log} (they hold every command line recorded)`);
+  }, 120_000);
 });

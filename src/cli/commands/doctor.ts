@@ -1,6 +1,43 @@
 import type { Command } from 'commander';
-import { formatReport, runDoctor } from '../../doctor/doctor.js';
+import { formatReport, runDoctor, type Check } from '../../doctor/doctor.js';
+import { inspectRecordFiles } from '../../store/files.js';
+import { shown } from '../errors.js';
 import { needsKernel } from '../options.js';
+import { resolveRun } from './run.js';
+
+/**
+ * The store and the logs `vigil run` would write with this configuration:
+ * others must not read them (0600), and they must be writable.
+ */
+export function recordsCheck(): Check {
+  const title = 'records (store, logs)';
+  let paths: string[];
+  try {
+    const cfg = resolveRun({}).config;
+    const logs = [cfg.events_out, cfg.alerts_out].filter((p): p is string => typeof p === 'string');
+    paths = [
+      ...(cfg.db ? [cfg.db, `${cfg.db}-wal`, `${cfg.db}-shm`] : []),
+      ...logs.flatMap((l) => [l, ...Array.from({ length: cfg.audit_log.keep }, (_, i) => `${l}.${i + 1}`)]),
+    ];
+  } catch (e) {
+    return { id: 'records', title, status: 'info', detail: `not checked: the configuration does not resolve (${(e as Error).message})` };
+  }
+  const r = inspectRecordFiles(paths);
+  const problems = [
+    ...r.exposed.map((x) => `${shown(x.path, 200)} is ${x.mode.toString(8).padStart(4, '0')}: others can read it`),
+    ...r.unwritable.map((x) => `${shown(x.path, 200)}: ${x.reason}`),
+  ];
+  if (problems.length) {
+    return {
+      id: 'records',
+      title,
+      status: 'error',
+      detail: problems.join('; '),
+      ...(r.exposed.length ? { hint: `chmod 600 ${r.exposed.map((x) => shown(x.path, 200)).join(' ')} (they hold every command line recorded)` } : {}),
+    };
+  }
+  return { id: 'records', title, status: r.present.length ? 'ok' : 'info', detail: r.present.length ? `${r.present.length} file(s), readable by their owner only, writable` : 'none written yet (vigil run creates them 0600)' };
+}
 
 export function register(program: Command): void {
   needsKernel(program.command('doctor'))
@@ -19,6 +56,7 @@ Examples:
     )
     .action(async (flags: { json?: boolean }) => {
       const report = await runDoctor();
+      report.checks.push(recordsCheck());
       process.stdout.write(flags.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');
       const sensorOk = report.checks.find((c) => c.id === 'tp_btf')?.status === 'ok';
       process.exitCode = sensorOk ? 0 : 1;
