@@ -16,9 +16,10 @@ fi
 # network sensor tests: dnsmasq-base (a resolver in a private namespace), iproute2, curl;
 # fleet tests and bench: nats-server (JetStream, started on loopback by the tests).
 # syslog output tests: rsyslog (started by the tests with a private config on loopback).
+# web console tests: chromium (driven headless by playwright-core); systemd (systemd-analyze verify of packaging/vigil.service).
 PKGS=(clang-19 llvm-19 libbpf1 libbpf-dev bpftool gcc g++ make python3 libc6-dev
       qemu-system-x86 busybox-static cpio xz-utils e2fsprogs kmod ca-certificates
-      dnsmasq-base iproute2 curl nats-server rsyslog)
+      dnsmasq-base iproute2 curl nats-server rsyslog chromium systemd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
