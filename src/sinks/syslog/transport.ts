@@ -137,6 +137,8 @@ export class TcpTransport implements Transport {
       s.on('close', () => {
         if (this.sock === s) this.sock = null;
       });
+      // a later error (reset while idle, a failed write) closes the socket; the next send reconnects
+      s.on('error', () => {});
       // a syslog receiver sends nothing: read and ignore, so that a close is seen
       s.on('data', () => {});
     }).finally(() => (this.connecting = null));
