@@ -97,7 +97,7 @@ export class PolicyAgent {
   constructor(private readonly opts: PolicyAgentOptions) {
     mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
     this.sigmaDir = join(opts.stateDir, 'sigma');
-    mkdirSync(this.sigmaDir, { recursive: true });
+    mkdirSync(this.sigmaDir, { recursive: true, mode: 0o700 });
     this.file = join(opts.stateDir, 'policy.json');
   }
 
@@ -349,9 +349,10 @@ export class PolicyAgent {
         /* new */
       }
       if (cur === text) continue;
-      mkdirSync(dirname(p), { recursive: true });
+      mkdirSync(dirname(p), { recursive: true, mode: 0o700 });
       const tmp = join(dirname(p), `.${p.slice(dirname(p).length + 1)}.tmp`);
-      writeFileSync(tmp, text, { mode: 0o644 });
+      // rules are records too: owner only (created fresh each time, so the mode holds)
+      writeFileSync(tmp, text, { mode: 0o600 });
       renameSync(tmp, p);
     }
     for (const f of listFiles(this.sigmaDir)) {
