@@ -92,12 +92,11 @@ export function showMark(file: string, store: ProvenanceStore | null, mode: Prov
     next = rec?.derived_from;
   }
   const marked = origin?.ok || stored;
-  const reason =
-    mode === 'off'
-      ? 'provenance is off: marks are neither made nor checked'
-      : !marked
-        ? 'the file carries no mark'
-        : 'marked, but exec policy on marked files is not implemented yet: nothing is blocked (monitor only; docs/provenance.md)';
+  const reason = marked
+    ? 'marked, but exec policy on marked files is not implemented yet: nothing is blocked in any mode (docs/provenance.md)'
+    : mode === 'off'
+      ? 'the file carries no mark (provenance.mode is off in this config: new files are not being marked)'
+      : 'the file carries no mark';
   return { path, dev, ino, origin, ...(error ? { originError: error } : {}), stored, chain, verdict: { exec: 'allowed', reason } };
 }
 
