@@ -14,6 +14,7 @@ import type { FailMode } from './fanotify-shared.js';
 import { procStartTicks } from './guard.js';
 import { RulesStore } from './rules-store.js';
 import { ExecGuardService } from './service.js';
+import { LockHeldError } from '../kernel/lock.js';
 
 export type BackendChoice = 'auto' | 'lsm' | 'fanotify' | 'detect-only';
 export type BackendKind = 'lsm' | 'fanotify' | 'detect-only';
@@ -71,6 +72,8 @@ export async function startEnforcement(o: EnforcementOptions): Promise<Enforceme
         o.onLog('info', `enforcement: exec guard ${r.adopted ? 'adopted from bpffs' : 'armed'} (BPF LSM)`, { enforcement: 'enforce', backend: 'lsm', adopted: r.adopted, hash_rules: r.hashProgram });
         return wrap('lsm', undefined, svc, null);
       } catch (e) {
+        // another agent holds this guard: not a reason to fall back, a reason not to start
+        if (e instanceof LockHeldError) throw e;
         reason = `the BPF LSM guard cannot load: ${describe(e)}`;
         try {
           svc.stop();

@@ -491,7 +491,15 @@ async function runAgent(flags: RunFlags): Promise<void> {
     }
     throw e;
   }
-  const guard = flags.enforce === false ? null : await startGuard(agent, cfg, log);
+  let guard: Enforcement | null;
+  try {
+    guard = flags.enforce === false ? null : await startGuard(agent, cfg, log);
+  } catch (e) {
+    // another agent took the exec guard since the check at start: refuse, never share its decisions
+    await agent.stop();
+    if (e instanceof LockHeldError) throw lockError(e, `exec guard ${shown(e.target, 200)}`);
+    throw e;
+  }
   await fleet?.start({
     counters: () => {
       const s = agent.stats();
