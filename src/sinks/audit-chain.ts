@@ -247,6 +247,8 @@ export class AuditChain implements JsonlHook {
   private head = '';
   private unsealed = 0;
   private due = false;
+  /** the sink is closing: seal whatever is written last */
+  private final = false;
   private lastSealAt = Date.now();
   /** a seal handed to the sink, not yet written */
   private sealInFlight: { through: number; head: string } | null = null;
@@ -345,6 +347,49 @@ export class AuditChain implements JsonlHook {
     return buf.length;
   }
 
+  /** bytes the link adds to a line: `,"vigil.chain":"SEQ:PREV:HASH"` (the queue bound counts them) */
+  readonly lineOverhead = 120;
+
+  /**
+   * The bytes of records' JSON (objects) as chained lines: each encoded once
+   * into one buffer, hashed from there, the link written after it.
+   */
+  pack(jsons: string[]): Buffer {
+    let total = 0;
+    let longest = 0;
+    for (const j of jsons) {
+      total += j.length;
+      if (j.length > longest) longest = j.length;
+    }
+    // ASCII fits at once; room for one line of 3-byte characters, more on demand
+    let buf = Buffer.allocUnsafe(total + jsons.length * 130 + longest * 3 + 160);
+    let off = 0;
+    for (const j of jsons) {
+      if (off + j.length * 3 + 160 > buf.length) {
+        const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, off + j.length * 3 + 160));
+        buf.copy(bigger, 0, 0, off);
+        buf = bigger;
+      }
+      const start = off;
+      const seq = ++this.seq;
+      if (j.length > 2) {
+        off += buf.write(j, off, 'utf8') - 1; // the closing brace makes way for the link
+        buf[off++] = 0x2c; // ,
+      } else {
+        buf[off++] = 0x7b; // {
+      }
+      off += buf.write(`"vigil.chain":"${seq}:${this.head}:`, off, 'latin1');
+      const h = hash('sha256', buf.subarray(start, off), 'base64url');
+      off += buf.write(h, off, 'latin1');
+      buf[off++] = 0x22; // "
+      buf[off++] = 0x7d; // }
+      buf[off++] = 0x0a;
+      this.head = h;
+      if (++this.unsealed >= this.sealEvery && this.sealEvery > 0) this.due = true;
+    }
+    return buf.subarray(0, off);
+  }
+
   /** The line for a record's JSON (an object): its fields, then the link. */
   line(json: string): string {
     const seq = ++this.seq;
@@ -357,7 +402,7 @@ export class AuditChain implements JsonlHook {
 
   /** Lines to write after the batch the sink is about to write: a seal when one is due. */
   tail(): string {
-    if (!this.due || this.unsealed === 0 || this.sealInFlight) return '';
+    if (!(this.due || this.final) || this.unsealed === 0 || this.sealInFlight) return '';
     this.due = false;
     const through = this.seq;
     const head = this.head;
@@ -367,6 +412,7 @@ export class AuditChain implements JsonlHook {
       }),
     );
     this.unsealed = 0;
+    this.due = false; // line() counted the seal line itself
     this.lastSealAt = Date.now();
     this.sealInFlight = { through, head };
     return `${seal}\n`;
@@ -399,9 +445,8 @@ export class AuditChain implements JsonlHook {
   closing(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    if (this.unsealed > 0) {
-      this.due = true;
-      this.poke();
-    }
+    // lines still queued in the sink are chained when it packs them: the seal follows them
+    this.final = true;
+    this.poke();
   }
 }

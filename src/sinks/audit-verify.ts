@@ -46,6 +46,8 @@ export interface Note extends Where {
 
 export interface VerifyReport {
   ok: boolean;
+  /** some line carries a chain link (false: a log written without the chain) */
+  chained: boolean;
   problem: Problem | null;
   /** files in the order read (chain order) */
   files: Array<{ path: string; lines: number; first_seq: number | null; last_seq: number | null }>;
@@ -98,6 +100,7 @@ export function verifyFiles(paths: string[], key?: AuditKey): VerifyReport {
   const ordered = data.map((d, i) => ({ ...d, i, first: firstSeq(d.buf) })).sort((a, b) => (a.first ?? -1) - (b.first ?? -1) || a.i - b.i);
   const r: VerifyReport = {
     ok: true,
+    chained: false,
     problem: null,
     files: ordered.map((d) => ({ path: d.path, lines: 0, first_seq: d.first, last_seq: null })),
     chain: key?.chain ?? null,
@@ -160,7 +163,7 @@ export function verifyFiles(paths: string[], key?: AuditKey): VerifyReport {
       const own = m[3]!;
       const hashStart = m.index + m[0].length - 45;
       if (sha(l.bytes.subarray(0, hashStart)) !== own) {
-        return fail(at, 'changed', `changed: the line's bytes do not match its link (seq ${seq})`);
+        return fail(at, 'changed', `the line's bytes do not match its link (seq ${seq})`);
       }
       if (prev) {
         if (seq === prev.seq + 1 && linkPrev !== prev.hash) {
@@ -169,12 +172,12 @@ export function verifyFiles(paths: string[], key?: AuditKey): VerifyReport {
         if (seq > prev.seq + 1) {
           const want = prev.seq + 1;
           const later = findSeq(ordered, fi, li, want);
-          if (later) return fail(at, 'reordered', `reordered: seq ${seq} comes right after seq ${prev.seq} (${prev.at.file}:${prev.at.line}); seq ${want} is later, at ${later.file}:${later.line}`);
-          return fail(at, 'removed', `removed: ${seq - want === 1 ? `the line with seq ${want} is` : `lines with seq ${want}..${seq - 1} (${seq - want}) are`} missing before this line (seq ${seq})`);
+          if (later) return fail(at, 'reordered', `seq ${seq} comes right after seq ${prev.seq} (${prev.at.file}:${prev.at.line}); seq ${want} is later, at ${later.file}:${later.line}`);
+          return fail(at, 'removed', `${seq - want === 1 ? `the line with seq ${want} is` : `lines with seq ${want}..${seq - 1} (${seq - want}) are`} missing before this line (seq ${seq})`);
         }
         if (seq <= prev.seq) {
           const before = seen.get(seq);
-          if (before && before.hash === own) return fail(at, 'inserted', `inserted: a copy of ${before.at.file}:${before.at.line} (seq ${seq})`);
+          if (before && before.hash === own) return fail(at, 'inserted', `a copy of ${before.at.file}:${before.at.line} (seq ${seq})`);
           return fail(at, 'reordered', `reordered or inserted: seq ${seq} after seq ${prev.seq} (${prev.at.file}:${prev.at.line})`);
         }
       } else {
@@ -207,7 +210,7 @@ export function verifyFiles(paths: string[], key?: AuditKey): VerifyReport {
           if (!k) {
             r.notes.push({ ...at, kind: 'seal_unchecked', message: `seal of epoch ${epoch}, before the key's epoch ${key.epoch}: not checked` });
           } else {
-            if (sealMac(k, s.chain, epoch, prev.seq, prev.hash) !== s.mac) return fail(at, 'forged_seal', `forged seal: its MAC (epoch ${epoch}) does not verify with the key: the lines it seals or the seal were altered`);
+            if (sealMac(k, s.chain, epoch, prev.seq, prev.hash) !== s.mac) return fail(at, 'forged_seal', `its MAC (epoch ${epoch}) does not verify with the key: the lines it seals or the seal were altered`);
             r.seals_checked++;
           }
         }
@@ -239,6 +242,7 @@ export function verifyFiles(paths: string[], key?: AuditKey): VerifyReport {
       r.last_seq = seq;
     }
   }
+  r.chained = chained;
   if (!chained) {
     return fail({ file: ordered[0]?.path ?? '', line: 1 }, 'inserted', 'no chain links in these files: they were not written with audit_log.chain on');
   }

@@ -48,8 +48,10 @@ export interface JsonlSinkOptions {
 export interface JsonlHook {
   /** the file is open (`cut` bytes of a cut last line removed); returns bytes it appended; `poke` asks for a write turn */
   opened(fd: number, size: number, cut: number, poke: () => void): number;
-  /** the line written for an accepted record's JSON */
-  line(json: string): string;
+  /** bytes of each line it adds to a record's JSON */
+  readonly lineOverhead: number;
+  /** the bytes written for records' JSON, in order: each a line, newline-terminated */
+  pack(jsons: string[]): Buffer;
   /** whole lines to write after the batch about to be written ('' = none) */
   tail(): string;
   /** a batch reached the file at `fd` */
@@ -104,14 +106,13 @@ export class JsonlSink implements Sink {
 
   write(rec: SinkRecord): boolean {
     if (!this.kinds.has(rec.kind)) return true;
-    const n = rec.json.length + 1;
+    const n = rec.json.length + 1 + (this.opts.hook?.lineOverhead ?? 0);
     if (this.closed || this.queuedBytes + (this.held?.buf.length ?? 0) + n > this.maxPending) {
       this.s.dropped++;
       return false;
     }
-    const line = this.opts.hook ? this.opts.hook.line(rec.json) : rec.json;
-    this.queue.push(line);
-    this.queuedBytes += line.length + 1;
+    this.queue.push(rec.json);
+    this.queuedBytes += n;
     this.s.pending++;
     // text becomes bytes every 64 KiB: the strings die young (no promotion, no major GC)
     if (this.queuedBytes - this.packedBytes >= 65536) this.pack();
@@ -131,10 +132,10 @@ export class JsonlSink implements Sink {
 
   private pack(): void {
     if (this.queue.length === 0) return;
-    this.queue.push('');
-    const buf = Buffer.from(this.queue.join('\n'));
+    const lines = this.queue.length;
+    const buf = this.opts.hook ? this.opts.hook.pack(this.queue) : (this.queue.push(''), Buffer.from(this.queue.join('\n')));
     this.chunks.push(buf);
-    this.chunkLines.push(this.queue.length - 1);
+    this.chunkLines.push(lines);
     this.queue = [];
     this.packedBytes = this.queuedBytes;
   }

@@ -60,6 +60,9 @@ Exit status: 0 intact, 1 a problem found (the line is named), 2 usage,
       } catch (e) {
         throw fromSystemError(e as NodeJS.ErrnoException, undefined, 'reading the log') ?? e;
       }
+      if (!r.chained) {
+        throw new InputError('input.not_chained', shown(files.join(' '), 200), 'no line carries a chain link: not a log written with audit_log.chain.enabled', { hint: 'turn the chain on (docs/audit.md); lines written before that are not covered' });
+      }
       process.stdout.write(flags.json ? `${JSON.stringify(r)}\n` : human(r));
       if (r.problem) {
         throw new VigilError('failed.tampered', `${r.problem.kind}: ${r.problem.message}`, { subject: `${shown(r.problem.file, 200)}:${r.problem.line}` });
