@@ -293,9 +293,12 @@ export class EventStore {
     }
     if (ancestors) this.registerAncestorFunction(maxDepth);
     const order = q.order === 'asc' ? 'ASC' : 'DESC';
+    // with a category, the (category, ts) index gives the rows in time order: newest first without
+    // reading and sorting every row of the category (the rowid breaks ties, in insertion order)
+    const orderBy = q.category ? `r.ts ${order}, r.id ${order}` : `r.id ${order}`;
     const sql = `SELECT r.id, r.ts, r.json, r.proc, r.pmask FROM records r
       LEFT JOIN processes p ON p.id = r.proc LEFT JOIN processes pp ON pp.id = p.parent
-      WHERE ${where.join(' AND ')} ORDER BY r.id ${order} LIMIT ?`;
+      WHERE ${where.join(' AND ')} ORDER BY ${orderBy} LIMIT ?`;
     args.push(q.limit ?? 100);
     const rows = this.db.prepare(sql).all(...args) as Array<{ id: number; ts: number; json: string; proc: number | null; pmask: number }>;
     const procs = new Map<number, ProcRow | null>();
