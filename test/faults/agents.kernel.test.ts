@@ -138,6 +138,58 @@ describe('two agents, one store', () => {
   });
 });
 
+describe('a disk that fills under a running agent', () => {
+  it('vigil run logs the episode once when it starts and once when it ends, the loss it reports is the loss it counts, the log holds only whole records', async () => {
+    const d = scratch();
+    const mnt = join(d, 'small');
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'vigil-small', mnt]);
+    mounts.push(mnt);
+    const log = join(mnt, 'events.jsonl');
+    const cfg = join(d, 'vigil.yaml');
+    writeFileSync(cfg, 'sinks:\n  max_pending_bytes: 16KiB\n');
+    const a = agent(['-c', cfg, '--no-db', '--events-out', log]);
+    await running(a);
+    execs(`vigil-before-${process.pid}`, 5);
+    await waitFor(() => readFileSync(log, 'utf8').includes(`vigil-before-${process.pid}`), 10_000, 'records before');
+    // fill the disk
+    const filler = join(mnt, 'filler');
+    try {
+      writeFileSync(filler, Buffer.alloc(1024 * 1024));
+    } catch {
+      /* ENOSPC: the disk is full now */
+    }
+    const failing = () => (a.stderr().match(/writes failing/g) ?? []).length;
+    await waitFor(() => {
+      execs(`vigil-full-${process.pid}`, 10);
+      return failing() > 0;
+    }, 15_000, 'the failing report');
+    // more records than the bound holds, over several retries
+    for (let i = 0; i < 4; i++) {
+      execs(`vigil-full-${process.pid}`, 20);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    rmSync(filler);
+    const after = `vigil-after-${process.pid}`;
+    await waitFor(() => {
+      execs(after, 2);
+      return readFileSync(log, 'utf8').includes(after);
+    }, 15_000, 'writing to resume');
+    a.proc.kill('SIGTERM');
+    expect(await a.exit).toBe(0);
+    const err = a.stderr();
+    expect(failing()).toBe(1);
+    const resumed = [...err.matchAll(/writes resumed after \d+ ms; (\d+) record\(s\) lost meanwhile/g)];
+    expect(resumed).toHaveLength(1);
+    const lost = Number(resumed[0]![1]);
+    expect(lost).toBeGreaterThan(0);
+    // the final stats count the same loss for this sink, and nothing else was lost
+    expect(err).toMatch(new RegExp(`final: events \\d+ .*drops kernel=0 decode=0 jsonl=${lost}( |$)`, 'm'));
+    const recs = jsonl(log);
+    expect(recs.length).toBeGreaterThan(0);
+  });
+});
+
 describe('where the store cannot be', () => {
   it('a read-only store is refused with one line naming the path and the reason (exit 4), not run with nothing stored', () => {
     const d = scratch();
