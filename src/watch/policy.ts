@@ -57,7 +57,12 @@ export const WatchPolicySchema = z
       .strict()
       .default({ loopback: true }),
     shells: z
-      .object({ action: action.default('alert').describe('a shell started by a watched process that is not a shell') })
+      .object({
+        action: z
+          .enum(['alert', 'ignore', 'deny'])
+          .default('alert')
+          .describe('alert: a shell started by a watched process that is not a shell; deny: every shell exec below the root fails with EPERM (BPF LSM)'),
+      })
       .strict()
       .default({ action: 'alert' }),
     tls: z

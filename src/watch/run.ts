@@ -17,6 +17,8 @@ import { ScopeMode } from '../sensors/scope.js';
 import type { WatchPolicy } from './policy.js';
 import { WatchSession, formatSummary, type WatchSummary } from './session.js';
 import { Signals } from './signals.js';
+import { ShellGuard } from './shell-guard.js';
+import { BpfError } from '../kernel/index.js';
 
 export interface RunAs {
   uid: number;
@@ -69,7 +71,21 @@ export async function runWatch(o: WatchOptions): Promise<WatchResult> {
 
   const scope = TreeScope.open();
   let agent: Agent | null = null;
+  let guard: ShellGuard | null = null;
   try {
+    if (o.policy.shells.action === 'deny') {
+      try {
+        guard = new ShellGuard(scope.maps(), (d) => session.denied(d));
+      } catch (e) {
+        if (!(e instanceof BpfError)) throw e;
+        throw new BpfError({
+          op: `shells.action: deny (BPF LSM program lsm/bprm_check_security): ${e.op}`,
+          errno: e.errno,
+          hint: 'BPF LSM is not active here (bpf missing from /sys/kernel/security/lsm, or trampolines refused): use shells.action: alert on this host',
+          ...(e.log ? { log: e.log } : {}),
+        });
+      }
+    }
     // the tree is empty: from here on the sensors report nothing but it
     scope.setMode(ScopeMode.TREE);
     agent = new Agent({
@@ -141,11 +157,10 @@ export async function runWatch(o: WatchOptions): Promise<WatchResult> {
       process.off('SIGINT', onInt);
     }
     // records of the tree's last moments are in the rings already: drain them
-    const st0 = agent.stats();
+    guard?.drain();
     await agent.stop();
     const st = agent.stats();
     const sc = scope.stats();
-    void st0;
     const losses = { kernel_ring_full: st.drops.kernel, bad_records: st.drops.decode, scope_full: sc.full };
     const exitCode = r.signal ? 128 + (SIGNALS[r.signal] ?? 0) : (r.code ?? 1);
     const summary = session.summary({ code: exitCode, signal: r.signal }, losses);
@@ -159,6 +174,7 @@ export async function runWatch(o: WatchOptions): Promise<WatchResult> {
         /* already stopped */
       }
     }
+    guard?.close();
     scope.close();
   }
 }

@@ -66,6 +66,7 @@ export class WatchSession {
   private readonly tlsBy = new Map<number, { ProcessId: number; Image: string; sent: number; received: number }>();
   readonly alerts: WatchAlert[] = [];
   private readonly counts: Record<string, number> = {};
+  private readonly blocked: string[] = [];
   private readonly started = Date.now();
   /** called with each new executable of the tree (the TLS sensor hooks binaries that carry OpenSSL) */
   onImage: ((image: string) => void) | null = null;
@@ -229,6 +230,13 @@ export class WatchSession {
     this.human(`tls${send ? '> ' : '< '} ${pid} ${this.img(ev)}  ${n} B${trunc ? ' (cut)' : ''}  ${safeText(shown)}`);
   }
 
+  /** A shell exec the kernel refused (shells.action: deny). */
+  denied(d: { task: { tgid: number; comm: string }; path: string; depth: number }, ts?: string): void {
+    const what = `${d.task.comm} (${d.task.tgid}) exec ${d.path || 'a shell'}: EPERM`;
+    if (this.blocked.length < MAX_LIST) this.blocked.push(what);
+    this.alert({ signal: 'shell_denied', message: `${what} (shells.action: deny)`, ProcessId: d.task.tgid, Image: d.path }, ts);
+  }
+
   summary(exit: { code: number; signal: string | null }, losses: Record<string, number>): WatchSummary {
     return {
       category: 'watch_summary',
@@ -244,7 +252,7 @@ export class WatchSession {
       endpoints: [...this.endpoints.values()],
       tls: { ...this.tls, by_process: [...this.tlsBy.values()] },
       alerts: this.alerts,
-      blocked: [],
+      blocked: [...this.blocked],
       events: { ...this.counts },
       losses,
     };
@@ -270,7 +278,10 @@ export function formatSummary(s: WatchSummary): string {
   L.push(`TLS plaintext: ${s.tls.sent_bytes} B sent, ${s.tls.received_bytes} B received in ${s.tls.calls} calls${s.tls.truncated_calls ? ` (${s.tls.truncated_calls} captures cut)` : ''}`);
   L.push(`alerts (${s.alerts.length}):`);
   for (const a of s.alerts.slice(0, 50)) L.push(`  ${a.signal}: ${t(a.message)}`);
-  L.push(`blocked: none (enforcement is not implemented on this kernel: alerts only)`);
+  if (s.blocked.length) {
+    L.push(`blocked (${s.blocked.length}):`);
+    for (const b of s.blocked.slice(0, 50)) L.push(`  ${t(b)}`);
+  } else L.push('blocked: none');
   const lost = Object.entries(s.losses).filter(([, v]) => v > 0);
   L.push(`losses: ${lost.length ? lost.map(([k, v]) => `${k} ${v}`).join(', ') : 'none'}`);
   return L.join('\n');

@@ -103,6 +103,24 @@ describe('vigil watch', () => {
     expect(lines.some((e) => e.category === 'file_access' && e.TargetFilename === '/etc/shadow')).toBe(false);
   });
 
+  it('shells.action: deny needs BPF LSM: refused here (exit 3) without running the command', async () => {
+    const p = join(dir, 'deny.yaml');
+    writeFileSync(p, 'shells:\n  action: deny\n');
+    const errs: string[] = [];
+    const w = process.stderr.write.bind(process.stderr);
+    (process.stderr as { write: unknown }).write = (s: string) => (errs.push(String(s)), true);
+    try {
+      process.exitCode = 0;
+      await main(['node', 'vigil', 'watch', '--policy', p, '--', 'touch', join(dir, 'must-not-exist-2')]);
+    } finally {
+      (process.stderr as { write: unknown }).write = w;
+    }
+    expect(process.exitCode).toBe(3);
+    process.exitCode = 0;
+    expect(errs.join('')).toMatch(/shells\.action: deny .*\[unavailable\.bpf_lsm\]/);
+    expect(() => statSync(join(dir, 'must-not-exist-2'))).toThrow();
+  });
+
   it('refuses to start with a bad policy: file:line and the key', async () => {
     const p = join(dir, 'bad.yaml');
     writeFileSync(p, 'sensitive:\n  paths:\n    - ~/.ssh/\nnetwork:\n  allow:\n    - 10.0.0.0/99\n');

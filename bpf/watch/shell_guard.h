@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * vigil watch's shell guard (bpf/watch/shell_guard.bpf.c): records and keys
+ * shared with src/watch/shell-guard.ts. Record types 64..71.
+ */
+#ifndef VIGIL_SHELL_GUARD_H
+#define VIGIL_SHELL_GUARD_H
+
+#include "vigil.h"
+
+enum vigil_shell_guard_record_type {
+	VIGIL_REC_SHELL_DENIED = 64,
+};
+
+enum vigil_shell_guard_stat {
+	VIGIL_STAT_SHELL_DENIED = 16, /* shell execs refused inside the tree */
+};
+
+/* Key of "shell_inodes": the shells' executables, filled by userspace. */
+struct vigil_shell_key {
+	__u64 ino;
+	__u32 dev;  /* kernel s_dev: major << 20 | minor */
+	__u32 _pad0;
+};
+
+/* A shell exec refused with EPERM inside the watched tree. */
+struct vigil_shell_denied {
+	struct vigil_hdr hdr;
+	struct vigil_task task;
+	__u64 ino;
+	__u32 dev;
+	__u32 depth; /* the process's depth below the watched root */
+};
+
+#endif
