@@ -224,3 +224,27 @@ describe('local API', () => {
     expect(() => parsePrometheusText('# TYPE a counter\na{b="c} 1\n')).toThrow();
   });
 });
+
+describe('vigil console-url', () => {
+  it('prints the console URL with the token in the fragment, from the token file next to the store', async () => {
+    const { vigil } = await import('../cli/harness.js');
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-curl-'));
+    try {
+      const db = join(dir, 'vigil.db');
+      const missing = await vigil(['console-url', '--db', db, '--listen', '127.0.0.1:7070']);
+      expect(missing.code).toBe(4);
+      expect(missing.err).toMatch(/token file .*api\.token.*no token file there/);
+      const { token } = ensureToken(join(dir, 'api.token'));
+      const r = await vigil(['console-url', '--db', db, '--listen', '127.0.0.1:7070']);
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toBe(`http://127.0.0.1:7070/#token=${token}\n`);
+      const j = await vigil(['console-url', '--db', db, '--listen', '[::1]:8080', '--json']);
+      expect(JSON.parse(j.out)).toEqual({ url: `http://[::1]:8080/#token=${token}`, api: 'http://[::1]:8080', token_file: join(dir, 'api.token') });
+      const off = await vigil(['console-url', '--db', db], { VIGIL_CONFIG: undefined });
+      expect(off.code).toBe(2);
+      expect(off.err).toMatch(/the API is off/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
