@@ -1,4 +1,4 @@
 export { ORIGIN_XATTR, ORIGIN_VERSION, ORIGIN_MAX_BYTES, OriginRecord, encodeOrigin, parseOrigin, type ParsedOrigin, type OriginProblem } from './format.js';
 export { ProvenanceStore, type StoredMark } from './store.js';
-export { ProvenanceService, PROVENANCE_MODES, type ProvenanceMode, type ProvenanceCounters } from './service.js';
+export { ProvenanceService, PROVENANCE_MODES, type ProvenanceMode, type ProvenanceCounters, type MarkedExec } from './service.js';
 export { showMark, markFile, clearFile, CHAIN_MAX, type MarkReport, type ChainLink } from './files.js';

@@ -7,7 +7,7 @@
  */
 import { statSync } from 'node:fs';
 import { kernelDev } from '../enforcement/index.js';
-import { markKey, markValue, TaintFlags } from '../events/taint.js';
+import { markKey, markValue, TaintFlags, VigilMark } from '../events/taint.js';
 import type { BpfMap } from '../kernel/index.js';
 import { setXattr } from '../kernel/xattr.js';
 import { encodeOrigin, ORIGIN_XATTR, type OriginRecord } from './format.js';
@@ -30,6 +30,19 @@ export interface ProvenanceCounters {
   rearmed: number;
   /** stored marks whose file is gone or replaced: not re-armed */
   rearm_skipped: number;
+  /** execs of a marked file (monitor: reported, not blocked) */
+  marked_execs: number;
+}
+
+/** An exec of a marked file, as the monitor reports it (nothing is blocked in this version). */
+export interface MarkedExec {
+  image: string;
+  pid: number;
+  dev: number;
+  ino: string;
+  depth: number;
+  /** the stored origin record, when the store has it */
+  record: OriginRecord | null;
 }
 
 export interface ProvenanceServiceOptions {
@@ -38,12 +51,15 @@ export interface ProvenanceServiceOptions {
   /** this machine's name (records say where they were marked) */
   host: string;
   onError?: (e: unknown, what: string) => void;
+  /** a marked file was executed (process_creation of an exe whose inode is marked in the kernel) */
+  onMarkedExec?: (x: MarkedExec) => void;
 }
 
 const HOSTS_MAX = 4096;
 
 export class ProvenanceService {
-  readonly counters: ProvenanceCounters = { marks: 0, xattr_written: 0, xattr_failed: 0, store_failed: 0, moved: 0, rearmed: 0, rearm_skipped: 0 };
+  readonly counters: ProvenanceCounters = { marks: 0, xattr_written: 0, xattr_failed: 0, store_failed: 0, moved: 0, rearmed: 0, rearm_skipped: 0, marked_execs: 0 };
+  private marks: BpfMap | null = null;
   /** remote address → the name it was resolved from (the network sensor's DestinationHostname) */
   private readonly hosts = new Map<string, string>();
 
@@ -55,6 +71,7 @@ export class ProvenanceService {
 
   /** Put the stored marks whose files are still there back in the kernel's map. */
   rearm(marks: BpfMap | undefined | null): void {
+    this.marks = marks ?? null;
     if (!marks || !this.opts.store) return;
     for (const m of this.opts.store.all()) {
       try {
@@ -74,6 +91,10 @@ export class ProvenanceService {
   /** Every event the agent emits passes here (cheap for the ones that are not ours). */
   handle(ev: Record<string, unknown>): void {
     const cat = ev.category;
+    if (cat === 'process_creation') {
+      if (this.marks) this.checkExec(ev);
+      return;
+    }
     if (cat === 'network_connection') {
       const ip = ev.DestinationIp;
       const name = ev.DestinationHostname;
@@ -89,6 +110,21 @@ export class ProvenanceService {
       this.persist(ev);
     } catch (e) {
       this.opts.onError?.(e, 'provenance mark');
+    }
+  }
+
+  /** Monitor: is the executable's inode marked in the kernel? (one map lookup per exec while provenance is on) */
+  private checkExec(ev: Record<string, unknown>): void {
+    const v = ev.vigil as { exe_dev?: number; exe_ino?: string } | undefined;
+    if (!v || typeof v.exe_dev !== 'number' || typeof v.exe_ino !== 'string' || !this.marks) return;
+    try {
+      const m = this.marks.lookup(markKey(v.exe_dev, BigInt(v.exe_ino)));
+      if (!m) return;
+      this.counters.marked_execs++;
+      const record = this.opts.store?.get(v.exe_dev, v.exe_ino)?.record ?? null;
+      this.opts.onMarkedExec?.({ image: String(ev.Image ?? ''), pid: Number(ev.ProcessId), dev: v.exe_dev, ino: v.exe_ino, depth: m.readUInt32LE(VigilMark.fields.depth.offset), record });
+    } catch (e) {
+      this.opts.onError?.(e, 'provenance exec check');
     }
   }
 

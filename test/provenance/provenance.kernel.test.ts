@@ -8,14 +8,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Agent } from '../../src/agent/agent.js';
 import { SENSORS, EventSchema } from '../../src/sensors/index.js';
 import { MARKS_MAP, markKey } from '../../src/events/taint.js';
-import { ProvenanceService, ProvenanceStore, showMark, markFile, clearFile, ORIGIN_XATTR } from '../../src/provenance/index.js';
+import { ProvenanceService, ProvenanceStore, showMark, markFile, clearFile, ORIGIN_XATTR, type MarkedExec } from '../../src/provenance/index.js';
 import { getXattr, setXattr } from '../../src/kernel/xattr.js';
 import { kernelDev } from '../../src/enforcement/index.js';
 import { runDoctor } from '../../src/doctor/doctor.js';
@@ -29,6 +29,7 @@ let agent: Agent;
 let svc: ProvenanceService;
 let store: ProvenanceStore;
 const events: Ev[] = [];
+const markedExecs: MarkedExec[] = [];
 const BODY = '#!/bin/sh\necho downloaded\n';
 
 function run(cmd: string, args: string[]): Promise<number> {
@@ -55,11 +56,12 @@ const markOf = (path: string) => events.find((e) => e.category === 'file_provena
 
 beforeAll(async () => {
   dir = realpathSync(mkdtempSync(join(tmpdir(), 'vigil-prov-')));
-  server = createServer((_req, res) => res.end(BODY));
+  const TRUE = readFileSync(realpathSync('/bin/true'));
+  server = createServer((req, res) => res.end(req.url === '/true' ? TRUE : BODY));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as AddressInfo).port;
   store = ProvenanceStore.open(join(dir, 'vigil.db'));
-  svc = new ProvenanceService({ mode: 'monitor', store, host: hostname(), onError: (e) => { throw e; } });
+  svc = new ProvenanceService({ mode: 'monitor', store, host: hostname(), onError: (e) => { throw e; }, onMarkedExec: (x) => markedExecs.push(x) });
   agent = new Agent({
     sinks: [],
     sensors: Object.fromEntries(SENSORS.map((s) => [s.name, s.config.parse(undefined) as { enabled: boolean }])),
@@ -70,6 +72,7 @@ beforeAll(async () => {
     },
   });
   agent.start();
+  svc.rearm(agent.sharedMaps.get(MARKS_MAP));
 });
 
 afterAll(async () => {
@@ -112,6 +115,22 @@ describe('file provenance (real BPF, monitor mode on this kernel)', () => {
     expect(r.origin).toMatchObject({ ok: true, record: { kind: 'derived', depth: 1, derived_from: { path: dl }, remote: { address: '127.0.0.1', port } } });
     expect(r.chain).toHaveLength(1);
     expect(r.chain[0]).toMatchObject({ path: dl, state: 'marked', record: { kind: 'network' } });
+  });
+
+  it('monitor: executing a downloaded program runs (nothing is blocked) and is reported with its origin; an unmarked program is not', async () => {
+    const dl = join(dir, 'true');
+    expect(await run('curl', ['-sf', '-o', dl, `http://127.0.0.1:${port}/true`])).toBe(0);
+    await until('the mark event of the downloaded program', () => markOf(dl));
+    chmodSync(dl, 0o755);
+    const r = spawnSync(dl);
+    expect(r.status).toBe(0);
+    const st = statSync(dl, { bigint: true });
+    const x = await until('the marked exec', () => markedExecs.find((m) => m.ino === st.ino.toString()));
+    expect(x).toMatchObject({ image: dl, dev: kernelDev(st.dev), depth: 0, record: { kind: 'network', remote: { address: '127.0.0.1', port } } });
+    expect(x.pid).toBe(r.pid);
+    expect(spawnSync('/bin/true').status).toBe(0);
+    await until('the exec of /bin/true', () => events.find((e) => e.category === 'process_creation' && e.Image === realpathSync('/bin/true')));
+    expect(markedExecs.filter((m) => m.image === realpathSync('/bin/true'))).toEqual([]);
   });
 
   it('a process that never touched the network writes unmarked files', async () => {

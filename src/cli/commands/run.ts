@@ -87,7 +87,17 @@ function startProvenance(cfg: Config, log: Logger): ProvenanceService | null {
   const mode = cfg.provenance.mode;
   if (mode === 'off') return null;
   const store = cfg.db ? ProvenanceStore.open(cfg.db) : null;
-  const svc = new ProvenanceService({ mode, store, host: hostname(), onError: (e, what) => log.warn(`provenance: ${what}: ${safeText((e as Error).message ?? String(e))}`) });
+  const svc = new ProvenanceService({
+    mode,
+    store,
+    host: hostname(),
+    onError: (e, what) => log.warn(`provenance: ${what}: ${safeText((e as Error).message ?? String(e))}`),
+    // monitor: an exec of a marked file is reported, never blocked (the exec policy is not done)
+    onMarkedExec: (x) => {
+      const from = x.record?.remote ? ` from ${safeText(x.record.remote.address)}:${x.record.remote.port}${x.record.remote.host ? ` (${safeText(x.record.remote.host)})` : ''}` : '';
+      log.warn({ provenance_exec: { image: x.image, pid: x.pid, dev: x.dev, ino: x.ino, depth: x.depth, origin: x.record } }, `provenance: marked file executed: ${safeText(x.image)} (pid ${x.pid}, ${x.record?.kind ?? 'marked'}${from}); not blocked (${mode})`);
+    },
+  });
   const sensors = cfg.sensors as Record<string, { enabled: boolean }>;
   const missing = ['network', 'file'].filter((n) => !sensors[n]?.enabled);
   if (missing.length) log.warn(`provenance: the ${missing.join(' and ')} sensor${missing.length > 1 ? 's are' : ' is'} off: ${missing.includes('network') ? 'no process is tainted, nothing gets marked' : 'no file gets marked'}`);
@@ -112,14 +122,14 @@ export interface RunFlags {
   verbose?: boolean;
   /** false from --no-enforce */
   enforce?: boolean;
-  provenance?: string;
-  provenanceLoopback?: boolean;
   sensors?: string[];
   fleet?: string;
   fleetCreds?: string;
   fleetHost?: string;
   listen?: string;
   listenAllowRemote?: boolean;
+  provenance?: string;
+  provenanceLoopback?: boolean;
 }
 
 /** --sensors exec,file → the names, each known */
@@ -143,14 +153,14 @@ export function register(program: Command): void {
     .addOption(opt('-c, --config <file>', 'YAML config (default $VIGIL_CONFIG, else /etc/vigil/vigil.yaml when it exists; docs/config.md); the environment and flags override it', 'file'))
     .addOption(opt('-o, --events-out <file.jsonl>', 'append every event to this JSONL audit log (rotated by size)', 'out-file'))
     .addOption(opt('--alerts-out <file.jsonl>', 'append every alert to this JSONL file', 'out-file'))
-    .addOption(opt('--provenance <mode>', 'file provenance: off, monitor (mark files written by network-touched processes), soak, enforce (docs/provenance.md; exec policy on marked files is not done yet: all modes only mark)', 'choice', { choices: ['off', 'monitor', 'soak', 'enforce'] }))
-    .option('--provenance-loopback', 'provenance: loopback peers (127.0.0.0/8, ::1) count as network (tests, local proxies)')
     .addOption(opt('--db <file>', `SQLite event store (default $VIGIL_DB, else ${DEFAULT_DB})`, 'database'))
     .option('--no-db', 'do not write the SQLite store')
     .addOption(opt('-r, --rules <dir...>', 'Sigma rule directories (watched and hot-reloaded; default $VIGIL_RULES, else the config\'s)', 'rules-path'))
     .addOption(opt('--stats-interval <duration>', 'period of the stats line on stderr, e.g. 10s (0 = off)', 'duration'))
     .addOption(opt('-s, --sensors <list>', `comma-separated sensors to run, the others off (${sensorNames().join(',')}); default: as the config says`, 'sensors', { parse: parseSensorList }))
     .option('--stdout', 'also print every event as JSON on stdout')
+    .addOption(opt('--provenance <mode>', 'file provenance: off, monitor (mark files written by network-touched processes), soak, enforce (docs/provenance.md; exec policy on marked files is not done yet: all modes only mark)', 'choice', { choices: ['off', 'monitor', 'soak', 'enforce'] }))
+    .option('--provenance-loopback', 'provenance: loopback peers (127.0.0.0/8, ::1) count as network (tests, local proxies)')
     .option('--no-enforce', 'do not arm or adopt the exec guard (BPF LSM deny rules, see `vigil deny`)')
     .addOption(opt('--fleet <url>', 'publish events and alerts to NATS JetStream and take policy from it (nats://HOST:PORT; docs/fleet.md)', 'url'))
     .addOption(opt('--fleet-creds <file>', 'NATS credentials file (.creds, or token / user+password; mode 600)', 'file'))
@@ -203,8 +213,6 @@ Examples:
     .action(async (flags: RunFlags) => {
       await runAgent(flags);
     });
-  f.push({ key: 'provenance.mode', value: flags.provenance, flag: '--provenance' });
-  f.push({ key: 'provenance.loopback', value: flags.provenanceLoopback, flag: '--provenance-loopback' });
 }
 
 /** The config file, the environment, then the flags (src/config/resolve.ts). */
@@ -223,6 +231,8 @@ export function resolveRun(flags: RunFlags, env: NodeJS.ProcessEnv = process.env
   f.push({ key: 'fleet.host_id', value: flags.fleetHost, flag: '--fleet-host' });
   f.push({ key: 'api.listen', value: flags.listen, flag: '--listen' });
   f.push({ key: 'api.allow_remote', value: flags.listenAllowRemote, flag: '--listen-allow-remote' });
+  f.push({ key: 'provenance.mode', value: flags.provenance, flag: '--provenance' });
+  f.push({ key: 'provenance.loopback', value: flags.provenanceLoopback, flag: '--provenance-loopback' });
   return resolveSettings({ configFlag: flags.config, flags: f, env }, AgentConfigSchema);
 }
 
@@ -347,7 +357,6 @@ async function startApi(
     });
   }
   log.info({ api: `http://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`, token_file: tokenFile, token_created: tok.created, metrics_auth: cfg.api.metrics_auth },
-  const provenance = startProvenance(cfg, log);
     `api: listening on ${cfg.api.listen} (token in ${safeText(tokenFile)}${tok.created ? ', new' : ''}; \`vigil console-url\` prints the console's address)`);
   return server;
 }
@@ -388,7 +397,6 @@ async function runAgent(flags: RunFlags): Promise<void> {
       void Promise.all(sinks.map((x) => x.close()));
       const src = settings.source(key);
       throw openError(e, src.startsWith('-') || src.startsWith('$') ? src : `${key} (${src})`, path);
-  provenance?.rearm(agent.sharedMaps.get(MARKS_MAP));
     }
   };
   if (cfg.events_out) {
@@ -433,11 +441,6 @@ async function runAgent(flags: RunFlags): Promise<void> {
   try {
     fleet = createFleetAgent(cfg.fleet, { rulesDb: cfg.db ?? DEFAULT_DB, log });
   } catch (e) {
-  if (provenance) {
-    const c = provenance.counters;
-    log.info({ provenance: c }, `provenance: ${c.marks} marks, ${c.xattr_written} origin records written, ${c.xattr_failed} xattr failures, ${c.moved} moved before written, ${c.rearmed} re-armed at start`);
-    provenance.close();
-  }
     const msg = (e as Error).message;
     // a credentials file that is wrong is an input error (4), like in `vigil fleet`
     throw /credentials file/.test(msg) ? new CliError(`--fleet-creds: ${msg}`, 4) : new CliError(`--fleet: ${msg}`, 2);
@@ -450,6 +453,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
     detector = await createRunDetector({ ruleDirs, fieldMapping: cfg.field_mapping, log });
   }
 
+  const provenance = startProvenance(cfg, log);
   const interactive = process.stdout.isTTY;
   const agent = new Agent({
     sinks,
@@ -491,6 +495,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
     }
     throw e;
   }
+  provenance?.rearm(agent.sharedMaps.get(MARKS_MAP));
   let guard: Enforcement | null;
   try {
     guard = flags.enforce === false ? null : await startGuard(agent, cfg, log);
@@ -545,6 +550,11 @@ async function runAgent(flags: RunFlags): Promise<void> {
   await api?.close();
   api = null;
   await agent.stop();
+  if (provenance) {
+    const c = provenance.counters;
+    log.info({ provenance: c }, `provenance: ${c.marks} marks, ${c.xattr_written} origin records written, ${c.xattr_failed} xattr failures, ${c.moved} moved before written, ${c.rearmed} re-armed at start`);
+    provenance.close();
+  }
   await fleet?.stop();
   if (profiler && flags.cpuProfile) {
     writeFileSync(flags.cpuProfile, JSON.stringify(await profiler.stop()));
