@@ -157,7 +157,7 @@ export function verifyFiles(paths: string[], key?: AuditKey): VerifyReport {
         }
         return fail(at, 'inserted', 'a line without a chain link: inserted, or its link removed');
       }
-      chained = true;
+      chained = r.chained = true;
       const seq = Number(m[1]);
       const linkPrev = m[2]!;
       const own = m[3]!;

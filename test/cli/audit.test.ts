@@ -1,0 +1,89 @@
+/**
+ * `vigil audit verify` through main(): the report, --json, exit statuses of the
+ * error model (docs/cli.md), and `vigil run`'s config section for the chain.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { JsonlSink } from '../../src/sinks/jsonl.js';
+import { AuditChain } from '../../src/sinks/audit-chain.js';
+import { parseConfig } from '../../src/config/config.js';
+import { vigil } from './harness.js';
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+async function log(n: number): Promise<string> {
+  const d = mkdtempSync(join(tmpdir(), 'vigil-audit-cli-'));
+  dirs.push(d);
+  const p = join(d, 'ev.jsonl');
+  const sink = new JsonlSink({ path: p, hook: new AuditChain({ logPath: p, sealEvery: 5, sealIntervalMs: 0 }) });
+  for (let i = 0; i < n; i++) {
+    const v = { category: 'process_creation', i };
+    sink.write({ kind: 'event', value: v, json: JSON.stringify(v) });
+    if (i % 3 === 0) await sink.flush();
+  }
+  await sink.close();
+  return p;
+}
+
+describe('vigil audit verify', () => {
+  it('intact: exit 0, says up to which seal, with the key', async () => {
+    const p = await log(20);
+    const r = await vigil(['audit', 'verify', p, '--key', `${p}.verify-key`]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/intact: 20 records, seq 1\.\.\d+, chain \S+; (\d+) of \1 seals verified with the key; sealed up to .*ev\.jsonl:\d+ \(epoch \d+\); 0 records after it not sealed yet/);
+  });
+
+  it('a changed line: exit 1, one line naming file:line, --json report', async () => {
+    const p = await log(20);
+    const ls = readFileSync(p, 'utf8').split('\n');
+    const at = ls.findIndex((l) => l.includes('"i":7,'));
+    ls[at] = ls[at]!.replace('"i":7', '"i":8');
+    writeFileSync(p, ls.join('\n'));
+    const r = await vigil(['audit', 'verify', p, '--key', `${p}.verify-key`, '--json']);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`vigil audit verify: ${p}:${at + 1}: changed: the line's bytes do not match its link (seq ${at + 1}) [failed.tampered]\n`);
+    const j = JSON.parse(r.out) as { ok: boolean; problem: { kind: string; line: number } };
+    expect(j).toMatchObject({ ok: false, problem: { kind: 'changed', line: at + 1 } });
+  });
+
+  it('without --key: the chain is checked, the output says the MACs are not', async () => {
+    const p = await log(8);
+    const r = await vigil(['audit', 'verify', p]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('MACs not checked (no --key)');
+  });
+
+  it('input errors: a file without links (4), a key file that is not one (4), a missing file (4), no file (2)', async () => {
+    const p = await log(3);
+    const plain = join(dirs[dirs.length - 1]!, 'plain.jsonl');
+    writeFileSync(plain, '{"a":1}\n');
+    let r = await vigil(['audit', 'verify', plain]);
+    expect([r.code, r.err]).toEqual([4, expect.stringContaining('[input.not_chained]')]);
+    r = await vigil(['audit', 'verify', p, '--key', plain]);
+    expect([r.code, r.err]).toEqual([4, expect.stringContaining('--key')]);
+    expect(r.err).toContain('[input.not_a_key]');
+    r = await vigil(['audit', 'verify', `${p}.nope`]);
+    expect(r.code).toBe(4);
+    r = await vigil(['audit', 'verify']);
+    expect(r.code).toBe(2);
+  });
+
+  it('--help teaches: what it checks, an example, exit statuses', async () => {
+    const r = await vigil(['audit', 'verify', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('--key <file>');
+    expect(r.out).toContain('Examples:');
+    expect(r.out).toContain('Exit status: 0 intact, 1 a problem found');
+  });
+});
+
+describe('audit_log.chain config', () => {
+  it('defaults, and both triggers 0 refused with file:line', () => {
+    expect(parseConfig('{}').audit_log.chain).toEqual({ enabled: false, seal_every: 10000, seal_interval: '10s', key_dir: null });
+    expect(() => parseConfig('audit_log:\n  chain: { enabled: true, seal_every: 0, seal_interval: 0 }\n', 'v.yaml')).toThrow(/v\.yaml:2:\d+: audit_log\.chain: seal_every and seal_interval cannot both be 0/);
+  });
+});
