@@ -11,7 +11,9 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { Agent } from '../agent/agent.js';
+import type { Logger } from 'pino';
+import { Agent, type Detector } from '../agent/agent.js';
+import { createRunDetector } from '../detection/live.js';
 import { TreeScope, findSensor } from '../sensors/index.js';
 import { ScopeMode } from '../sensors/scope.js';
 import type { WatchPolicy } from './policy.js';
@@ -45,6 +47,8 @@ export interface WatchOptions {
   runAs: RunAs | null;
   /** where the view goes (default: stderr) */
   write: (line: string) => void;
+  /** Sigma rule files or directories evaluated on the tree's events */
+  rules?: string[];
   /** sensors' libbpf log lines */
   onWarning?: (msg: string) => void;
 }
@@ -88,8 +92,16 @@ export async function runWatch(o: WatchOptions): Promise<WatchResult> {
     }
     // the tree is empty: from here on the sensors report nothing but it
     scope.setMode(ScopeMode.TREE);
+    let detector: Detector | null = null;
+    if (o.rules?.length) {
+      const say = (_o: unknown, m: string) => o.onWarning?.(m);
+      const log = { info: say, warn: say, error: say, debug: () => {} } as unknown as Logger;
+      detector = await createRunDetector({ ruleDirs: o.rules, fieldMapping: null, log });
+    }
     agent = new Agent({
       sinks: [],
+      detector,
+      onAlert: (a) => session.sigma(a),
       scope: scope.maps(),
       sensors: {
         exec: cfg('exec', {}),

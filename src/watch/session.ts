@@ -11,11 +11,15 @@ type Ev = Record<string, unknown>;
 export interface WatchAlert {
   category: 'watch_alert';
   timestamp: string;
-  /** sensitive_access, shell_spawn, file_blocked_path, file_outside_allow, network_outside_allow */
+  /** sensitive_access, shell_spawn, shell_denied, file_blocked_path, file_outside_allow, network_outside_allow, sigma */
   signal: string;
   message: string;
   ProcessId: number;
   Image: string;
+  /** sigma: the rule */
+  rule_id?: string;
+  rule_title?: string;
+  level?: string;
   /** what would have been blocked with enforcement (nothing is blocked yet) */
   would_block?: boolean;
   TargetFilename?: string;
@@ -228,6 +232,14 @@ export class WatchSession {
     const data = String(ev.Data ?? '');
     const shown = data.length > 120 ? `${data.slice(0, 120)}…` : data;
     this.human(`tls${send ? '> ' : '< '} ${pid} ${this.img(ev)}  ${n} B${trunc ? ' (cut)' : ''}  ${safeText(shown)}`);
+  }
+
+  /** A Sigma rule fired on an event of the tree. */
+  sigma(a: Record<string, unknown>): void {
+    const ev = (a.event as Ev | undefined) ?? {};
+    const pid = Number(ev.ProcessId ?? 0);
+    const image = String(ev.Image ?? '');
+    this.alert({ signal: 'sigma', message: `[${a.level}] ${a.rule_title} (${basename(image)} ${pid})`, ProcessId: pid, Image: image, rule_id: String(a.rule_id), rule_title: String(a.rule_title), level: String(a.level) }, a.timestamp);
   }
 
   /** A shell exec the kernel refused (shells.action: deny). */

@@ -44,7 +44,8 @@ afterAll(() => {
 describe('vigil watch', () => {
   it('reports the exec chain, the sensitive read, the connection and the curl request line in TLS plaintext', async () => {
     const url = `https://localhost:${port}/vigil-curl-probe`;
-    const { code, lines, out } = await watch(['--', 'sh', '-c', `cat /etc/shadow >/dev/null; curl -sk ${url} >/dev/null; exit 3`]);
+    const rule = join(__dirname, '../fixtures/sigma/rules/linux/process_creation/proc_creation_lnx_local_account.yml');
+    const { code, lines, out } = await watch(['--rules', rule, '--', 'sh', '-c', `cat /etc/shadow >/dev/null; curl -sk ${url} >/dev/null; exit 3`]);
     expect(code).toBe(3);
     expect(statSync(out).mode & 0o777).toBe(0o600);
     const execs = lines.filter((e) => e.category === 'process_creation');
@@ -58,6 +59,9 @@ describe('vigil watch', () => {
     expect(shadow?.ProcessId).toBe(cat!.ProcessId);
     const alert = lines.find((e) => e.category === 'watch_alert' && e.signal === 'sensitive_access' && e.TargetFilename === '/etc/shadow');
     expect(alert).toBeTruthy();
+    // the Sigma engine runs on the tree's events: cat of /etc/shadow is SigmaHQ's local account discovery
+    const sigma = lines.find((e) => e.category === 'watch_alert' && e.signal === 'sigma' && e.ProcessId === cat!.ProcessId);
+    expect(sigma?.rule_title).toBe('Local System Accounts Discovery - Linux');
     const conn = lines.find((e) => e.category === 'network_connection' && e.ProcessId === curl!.ProcessId && e.DestinationPort === port);
     expect(conn?.DestinationIp).toMatch(/^(127\.0\.0\.1|::1)$/);
     const sent = lines.filter((e) => e.category === 'tls_data' && e.ProcessId === curl!.ProcessId && e.Direction === 'send');

@@ -4,7 +4,8 @@ import { loadPolicy, PolicyError, DEFAULT_POLICY, type WatchPolicy } from '../..
 import { lookupUser, runWatch, type RunAs } from '../../watch/run.js';
 import { ensureMounts } from '../../kernel/mounts.js';
 import { onLibbpfLog } from '../../kernel/log.js';
-import { InputError, UnavailableError, UsageError } from '../errors.js';
+import { InputError, UnavailableError, UsageError, shown } from '../errors.js';
+import { missingRulePaths } from '../../detection/live.js';
 import { arg, needsKernel, opt } from '../options.js';
 
 interface WatchFlags {
@@ -12,6 +13,7 @@ interface WatchFlags {
   json?: boolean;
   user?: string;
   out?: string;
+  rules?: string[];
 }
 
 /** Who CMD runs as: --user, else the user who ran sudo, else vigil's own user. */
@@ -37,6 +39,7 @@ export function register(program: Command): void {
     .addOption(opt('--policy <file>', 'watch policy (YAML, docs/watch.md): sensitive paths, network allow list, shells, TLS capture', 'file'))
     .option('--json', 'JSON lines (events, watch_alert, then one watch_summary) instead of the human view')
     .addOption(opt('--user <name>', 'run the command as this user (default: the user who ran sudo)', 'name'))
+    .addOption(opt('-r, --rules <path...>', 'Sigma rule files or directories evaluated on the tree\'s events (alerts in the view and the summary)', 'rules-path'))
     .addOption(opt('--out <file>', 'write the view (or JSON lines) to this file (0600) instead of stderr', 'out-file'))
     .addHelpText(
       'after',
@@ -51,7 +54,8 @@ Exit status: the command's (128 + signal when a signal ended it); 2 usage,
 
 Examples:
   sudo vigil watch -- sh -c 'cat /etc/shadow; curl -s https://example.com'
-  sudo vigil watch --policy agent.yaml --json --out watch.jsonl -- node agent.js`,
+  sudo vigil watch --policy agent.yaml --json --out watch.jsonl -- node agent.js
+  sudo vigil watch --rules /etc/vigil/rules -- ./agent.sh`,
     )
     .action(async (command: string[], flags: WatchFlags) => {
       if (!command.length) throw new UsageError(undefined, 'no command to watch: vigil watch [options] -- CMD ARGS...');
@@ -64,6 +68,8 @@ Examples:
           throw e;
         }
       }
+      const missing = missingRulePaths(flags.rules ?? []);
+      if (missing.length) throw new InputError('input.not_found', `--rules ${missing.map((m) => shown(m)).join(', ')}`, 'no such file or directory');
       if (process.getuid?.() !== 0) throw new UnavailableError('unavailable.not_root', 'vigil watch loads BPF programs: run it as root (sudo vigil watch -- CMD)');
       const runAs = runAsFor(flags, process.env);
       let fd: number | null = null;
@@ -78,6 +84,7 @@ Examples:
           json: !!flags.json,
           runAs,
           write,
+          rules: flags.rules ?? [],
           onWarning: (m) => {
             if (!flags.json) write(`# ${m}`);
           },
