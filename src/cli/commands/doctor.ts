@@ -48,6 +48,8 @@ export function register(program: Command): void {
       `
 Each check tries the feature for real: BPF LSM, tracepoints and uprobes are loaded
 and attached (then detached), fanotify permission events are initialised.
+The records check looks at the store and the logs the configuration names: files that
+group or others can read (vigil creates them 0600) and paths that cannot be written.
 Exit status: 0 when the exec sensor can run, 1 otherwise (docs/cli.md).
 
 Examples:

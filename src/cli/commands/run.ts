@@ -376,8 +376,8 @@ async function runAgent(flags: RunFlags): Promise<void> {
     else log.debug({ libbpf: true }, line.trimEnd());
   });
 
-  // one enforcing agent per pinned exec guard: refused before anything opens
-  if (flags.enforce !== false) {
+  // one enforcing agent per pinned exec guard: refused before anything opens (a backend that never uses it skips)
+  if (flags.enforce !== false && (cfg.enforcement.backend === 'auto' || cfg.enforcement.backend === 'lsm')) {
     try {
       checkGuardLock();
     } catch (e) {
