@@ -10,6 +10,11 @@ import { JsonlSink } from '../../src/sinks/jsonl.js';
 import { AuditChain } from '../../src/sinks/audit-chain.js';
 import { parseConfig } from '../../src/config/config.js';
 import { vigil } from './harness.js';
+import pino from 'pino';
+import { Writable } from 'node:stream';
+import { existsSync, renameSync } from 'node:fs';
+import { withAuditChain } from '../../src/cli/commands/audit.js';
+import { InputError } from '../../src/cli/errors.js';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -85,5 +90,48 @@ describe('audit_log.chain config', () => {
   it('defaults, and both triggers 0 refused with file:line', () => {
     expect(parseConfig('{}').audit_log.chain).toEqual({ enabled: false, seal_every: 10000, seal_interval: '10s', key_dir: null });
     expect(() => parseConfig('audit_log:\n  chain: { enabled: true, seal_every: 0, seal_interval: 0 }\n', 'v.yaml')).toThrow(/v\.yaml:2:\d+: audit_log\.chain: seal_every and seal_interval cannot both be 0/);
+  });
+});
+
+describe('vigil run: the chain from the config (withAuditChain)', () => {
+  it('creates the chain and says where the verification key is, warns while it stays on the host, refuses a broken key file', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'vigil-audit-run-'));
+    dirs.push(d);
+    const p = join(d, 'logs', 'ev.jsonl');
+    const lines: Array<{ level: number; msg: string }> = [];
+    const log = pino({ level: 'info' }, new Writable({ write: (c, _e, cb) => (lines.push(JSON.parse(String(c))), cb()) }));
+    const cfg = { chain: { enabled: true, seal_every: 3, seal_interval: '10s', key_dir: join(d, 'keys') } };
+    const open = async () => {
+      const sink = withAuditChain(cfg, p, log, (hook) => new JsonlSink({ path: p, hook }));
+      for (let i = 0; i < 4; i++) sink.write({ kind: 'event', value: { i }, json: JSON.stringify({ i }) });
+      await sink.close();
+    };
+    await open();
+    expect(existsSync(join(d, 'keys', 'ev.jsonl.seal-key'))).toBe(true);
+    expect(lines.at(-1)!.msg).toContain(`move its verification key ${join(d, 'keys', 'ev.jsonl.verify-key')} off this host`);
+    await open();
+    expect(lines.at(-1)).toMatchObject({ level: 40, msg: expect.stringContaining('verification key is still on this host') });
+    renameSync(join(d, 'keys', 'ev.jsonl.verify-key'), join(d, 'offhost.key'));
+    const before = lines.length;
+    await open();
+    expect(lines.length).toBe(before);
+    const r = await vigil(['audit', 'verify', p, '--key', join(d, 'offhost.key')]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('intact: 12 records');
+    // a chain off: no hook, no key files
+    const q = join(d, 'plain.jsonl');
+    const sink = withAuditChain({ chain: { ...cfg.chain, enabled: false } }, q, log, (hook) => new JsonlSink({ path: q, hook }));
+    await sink.close();
+    expect(existsSync(`${q}.seal-key`)).toBe(false);
+    // a sealing key file that is not one: one line naming it, exit 4
+    writeFileSync(join(d, 'keys', 'ev.jsonl.seal-key'), 'garbage');
+    let err: unknown;
+    try {
+      withAuditChain(cfg, p, log, (hook) => new JsonlSink({ path: p, hook }));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as InputError).line()).toMatch(/^audit_log\.chain .*ev\.jsonl\.seal-key: not a vigil audit key file .*\[input\.not_a_key\]$/);
   });
 });
