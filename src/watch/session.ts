@@ -4,14 +4,14 @@
  */
 import { basename } from 'node:path';
 import { safeText } from '../util/text.js';
-import { Signals, isShell } from './signals.js';
+import { NET_TOOLS, Signals, isShell, readsStdin } from './signals.js';
 
 type Ev = Record<string, unknown>;
 
 export interface WatchAlert {
   category: 'watch_alert';
   timestamp: string;
-  /** sensitive_access, shell_spawn, shell_denied, file_blocked_path, file_outside_allow, network_outside_allow, sigma */
+  /** sensitive_access, shell_spawn, pipe_to_shell, shell_denied, file_blocked_path, file_outside_allow, network_outside_allow, sigma */
   signal: string;
   message: string;
   ProcessId: number;
@@ -71,6 +71,8 @@ export class WatchSession {
   readonly alerts: WatchAlert[] = [];
   private readonly counts: Record<string, number> = {};
   private readonly blocked: string[] = [];
+  /** recent execs by parent (a pipeline's members are siblings): [time ms, pid, image, argv] */
+  private readonly recent = new Map<number, Array<{ t: number; pid: number; image: string; argv: string[] }>>();
   private readonly started = Date.now();
   /** called with each new executable of the tree (the TLS sensor hooks binaries that carry OpenSSL) */
   onImage: ((image: string) => void) | null = null;
@@ -144,6 +146,8 @@ export class WatchSession {
     this.human(`exec  ${pid} ${safeText(image)}  ${safeText(cmd)}  (parent ${ppid})`);
     this.onImage?.(image);
     const parentImage = String(ev.ParentImage ?? '');
+    const argvAll = ((ev.vigil as Ev | undefined)?.argv as string[] | undefined) ?? [];
+    this.pipeToShell(ev, pid, ppid, image, argvAll);
     if (this.o.signals.policy.shells.action === 'alert' && isShell(image) && this.tree.has(ppid) && parentImage && !isShell(parentImage)) {
       const argv = ((ev.vigil as Ev | undefined)?.argv as string[] | undefined) ?? [];
       const c = argv.indexOf('-c');
@@ -160,6 +164,37 @@ export class WatchSession {
         ev.timestamp,
       );
     }
+  }
+
+  /**
+   * `curl URL | sh`: a shell reading commands from stdin and a network tool started
+   * by the same parent within 2 s of each other (a pipeline's members are siblings).
+   * A heuristic: the pipe itself is not seen (no fd tracking yet).
+   */
+  private pipeToShell(ev: Ev, pid: number, ppid: number, image: string, argv: string[]): void {
+    if (this.o.signals.policy.shells.action === 'ignore') return;
+    const now = Date.now();
+    const list = (this.recent.get(ppid) ?? []).filter((x) => now - x.t < 2000);
+    const me = { t: now, pid, image, argv };
+    const tool = (x: { image: string }) => NET_TOOLS.has(basename(x.image));
+    const stdinShell = (x: { image: string; argv: string[] }) => isShell(x.image) && readsStdin(x.argv);
+    const partner = stdinShell(me) ? list.find(tool) : tool(me) ? list.find(stdinShell) : undefined;
+    if (partner) {
+      const [net, sh] = tool(me) ? [me, partner] : [partner, me];
+      this.alert(
+        {
+          signal: 'pipe_to_shell',
+          message: `${basename(net.image)} (${net.pid}) and shell ${sh.image} (${sh.pid}) reading stdin started together by ${ppid}: ${net.argv.join(' ')} | ${sh.argv.join(' ')}`,
+          ProcessId: sh.pid,
+          Image: sh.image,
+          CommandLine: `${net.argv.join(' ')} | ${sh.argv.join(' ')}`,
+        },
+        ev.timestamp,
+      );
+    }
+    list.push(me);
+    if (this.recent.size > 4096) this.recent.clear();
+    this.recent.set(ppid, list.slice(-16));
   }
 
   private onFile(ev: Ev, cat: string): void {

@@ -20,6 +20,16 @@ export const DEFAULT_SENSITIVE = [
 /** Shells, by the file name of the executable the kernel ran (symlinks resolved: /bin/sh is dash on Debian). */
 export const SHELLS = new Set(['sh', 'dash', 'bash', 'rbash', 'zsh', 'ksh', 'ksh93', 'mksh', 'pdksh', 'fish', 'csh', 'tcsh', 'ash', 'busybox', 'yash', 'posh']);
 
+/** Programs that fetch from the network, whose output piped into a shell is a classic injection (`curl ... | sh`). */
+export const NET_TOOLS = new Set(['curl', 'wget', 'nc', 'ncat', 'netcat', 'socat', 'fetch', 'aria2c', 'http', 'xh']);
+
+/** A shell that reads its commands from stdin: no -c, no script operand (`sh`, `bash -s`, `sh -` ...). */
+export function readsStdin(argv: string[]): boolean {
+  const rest = argv.slice(1);
+  if (rest.includes('-c')) return false;
+  return rest.every((a) => a.startsWith('-') || a === '');
+}
+
 export function isShell(image: string): boolean {
   return SHELLS.has(basename(image));
 }

@@ -107,6 +107,18 @@ describe('vigil watch', () => {
     expect(lines.some((e) => e.category === 'file_access' && e.TargetFilename === '/etc/shadow')).toBe(false);
   });
 
+  it('human view: control characters escaped; curl | sh is a pipe_to_shell alert', async () => {
+    const out = join(dir, 'view.txt');
+    process.exitCode = 0;
+    await main(['node', 'vigil', 'watch', '--out', out, '--', 'sh', '-c', `echo '\x1b[2Jvigil-esc' >/dev/null; curl -sk https://localhost:${port}/x | sh 2>/dev/null; true`]);
+    expect(process.exitCode).toBe(0);
+    const view = readFileSync(out, 'utf8');
+    expect(view).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+    expect(view).toContain('\\x1b[2Jvigil-esc');
+    expect(view).toMatch(/! ALERT pipe_to_shell: curl \(\d+\) and shell \/usr\/bin\/dash \(\d+\)/);
+    expect(view).toContain('── vigil watch summary');
+  });
+
   it('shells.action: deny needs BPF LSM: refused here (exit 3) without running the command', async () => {
     const p = join(dir, 'deny.yaml');
     writeFileSync(p, 'shells:\n  action: deny\n');
