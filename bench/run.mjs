@@ -12,6 +12,7 @@ for (const [name, cmd, args] of [
   ['Sigma engine: compiled vs naive vs no rules (one core)', 'taskset', ['-c', '0', 'node', `${root}bench/sigma/run.mjs`]],
   ['pipeline: recorded ring records through decode → events → Sigma → JSONL + SQLite (one core)', 'taskset', ['-c', '0', 'node', `${root}bench/pipeline/run.mjs`]],
   ['exec storm: no monitor vs vigil vs auditd (CPU per exec, bytes per exec)', 'node', [`${root}bench/exec-storm/run.mjs`]],
+  ['vigil watch: a file-heavy program inside the watched tree, outside it, and with no vigil (CPU time)', 'node', [`${root}bench/watch/run.mjs`]],
 ]) {
   console.log(`\n== ${name}`);
   const r = spawnSync(cmd, args, { stdio: 'inherit' });
