@@ -119,6 +119,15 @@ describe('vigil watch', () => {
     expect(view).toContain('── vigil watch summary');
   });
 
+  it('--user runs the command as that user (uid, euid, User) and keeps it in the tree', async () => {
+    const { code, lines } = await watch(['--user', 'nobody', '--', 'sh', '-c', 'id -u >/dev/null; exit 0']);
+    expect(code).toBe(0);
+    const id = lines.find((e) => e.category === 'process_creation' && e.Image.endsWith('/id'));
+    expect(id?.vigil.uid).toBe(65534);
+    expect(id?.vigil.euid).toBe(65534);
+    expect(id?.User).toBe('nobody');
+  });
+
   it('shells.action: deny needs BPF LSM: refused here (exit 3) without running the command', async () => {
     const p = join(dir, 'deny.yaml');
     writeFileSync(p, 'shells:\n  action: deny\n');
