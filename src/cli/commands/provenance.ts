@@ -5,13 +5,13 @@
  * version) are reported, never fatal.
  */
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { AgentConfigSchema } from '../../agent/config.js';
 import { resolveSettings } from '../../config/resolve.js';
 import { ProvenanceStore, clearFile, markFile, showMark, type MarkReport, type ProvenanceMode } from '../../provenance/index.js';
 import { safeText } from '../../util/text.js';
 import { InputError, fromSqliteError, fromSystemError, shown } from '../errors.js';
-import { opt } from '../options.js';
+import { arg, opt } from '../options.js';
 
 interface Flags {
   config?: string;
@@ -31,6 +31,11 @@ function openStore(s: { db: string | null; subject: string }, write: boolean): P
   } catch (e) {
     throw fromSqliteError(e as { code?: string; message: string }, s.subject) ?? e;
   }
+}
+
+/** Marks are on regular files (what can be executed or copied): a device, FIFO or socket is refused. */
+function regularFile(file: string): void {
+  if (!statSync(file).isFile()) throw new InputError('input.not_regular', `FILE ${shown(file, 200)}`, 'not a regular file: only regular files carry marks');
 }
 
 function fileError(e: unknown, file: string): unknown {
@@ -66,11 +71,12 @@ export function register(program: Command): void {
       .addOption(opt('-c, --config <file>', 'YAML config (docs/config.md)', 'file'))
       .addOption(opt('--db <file>', 'the store that keeps marks (default $VIGIL_DB, else the config\'s)', 'database'));
 
-  common(cmd.command('show').argument('<file>', 'the file to look at'))
+  common(cmd.command('show').addArgument(arg('<file>', 'the file to look at', 'file')))
     .description('the origin record of FILE, its derived_from chain and the verdict an exec would get')
     .option('--json', 'one JSON object: {path, dev, ino, origin: {ok, record} | {ok: false, problem, detail} | null, stored, chain, verdict}')
     .addHelpText('after', '\nExamples:\n  vigil provenance show ./downloaded.bin\n  vigil provenance show --json ./a.out | jq .origin\n\nExit status: 0 when shown (a bad record is reported, not an error), 4 when FILE cannot be read.')
     .action((file: string, flags: Flags) => {
+      regularFile(file);
       const s = settings(flags);
       const store = openStore(s, false);
       let r: MarkReport;
@@ -84,10 +90,11 @@ export function register(program: Command): void {
       process.stdout.write(flags.json ? `${JSON.stringify(r)}\n` : `${human(r)}\n`);
     });
 
-  common(cmd.command('mark').argument('<file>', 'the file to mark'))
+  common(cmd.command('mark').addArgument(arg('<file>', 'the file to mark', 'file')))
     .description('mark FILE by hand (origin kind "manual"; a running agent arms it in the kernel at its next start)')
     .option('--json', 'print the record written')
     .action((file: string, flags: Flags) => {
+      regularFile(file);
       const store = openStore(settings(flags), true);
       try {
         const rec = markFile(file, store, { exe: process.execPath, pid: process.pid, uid: process.getuid?.() ?? 0 });
@@ -99,10 +106,11 @@ export function register(program: Command): void {
       }
     });
 
-  common(cmd.command('clear').argument('<file>', 'the file to unmark'))
+  common(cmd.command('clear').addArgument(arg('<file>', 'the file to unmark', 'file')))
     .description('remove the mark of FILE (its xattr and the store\'s copy)')
     .option('--json', '{xattr, stored}: what was removed')
     .action((file: string, flags: Flags) => {
+      regularFile(file);
       const store = openStore(settings(flags), true);
       try {
         const r = clearFile(file, store);
