@@ -74,7 +74,7 @@ export class WatchSession {
   /** recent execs by parent (a pipeline's members are siblings): [time ms, pid, image, argv] */
   private readonly recent = new Map<number, Array<{ t: number; pid: number; image: string; argv: string[] }>>();
   private readonly started = Date.now();
-  /** called with each new executable of the tree (the TLS sensor hooks binaries that carry OpenSSL) */
+  /** called with each new executable of the tree and each libssl it opens (the TLS sensor hooks those that export OpenSSL's functions) */
   onImage: ((image: string) => void) | null = null;
 
   constructor(private readonly o: SessionOptions) {}
@@ -204,6 +204,8 @@ export class WatchSession {
     const failed = typeof v.result === 'number' && v.result < 0;
     if (cat === 'file_access') {
       this.readTotal++;
+      // the dynamic loader opening a libssl: hook that copy too (uprobes reach mappings made before the attach)
+      if (!failed && /\/libssl\.so[.0-9]*$/.test(path)) this.onImage?.(path);
       if (!failed && this.read.size < MAX_LIST) this.read.add(path);
     } else if (!failed && this.written.size < MAX_LIST) {
       this.written.add(path);

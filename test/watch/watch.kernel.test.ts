@@ -87,6 +87,20 @@ describe('vigil watch', () => {
     expect(req!.Library).toBe(execFileSync('readlink', ['-f', process.execPath]).toString().trim());
   });
 
+  it('a private libssl copy the tree loads is hooked when the loader opens it', async () => {
+    const lib = join(dir, 'lib');
+    execFileSync('mkdir', ['-p', lib]);
+    execFileSync('cp', [execFileSync('readlink', ['-f', '/usr/lib/x86_64-linux-gnu/libssl.so.3']).toString().trim(), join(lib, 'libssl.so.3')]);
+    // a client that lives on after loading the library (the hook is placed when vigil sees the open:
+    // a process that loads libssl and is done within milliseconds is missed, docs/watch.md)
+    const req1 = `GET /vigil-private-libssl HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n`;
+    const { code, lines } = await watch(['--', 'sh', '-c', `(sleep 1; printf '${req1}'; sleep 1) | LD_LIBRARY_PATH=${lib} openssl s_client -connect 127.0.0.1:${port} -quiet >/dev/null 2>&1; true`]);
+    expect(code).toBe(0);
+    expect(lines.some((e) => e.category === 'file_access' && e.TargetFilename === join(lib, 'libssl.so.3'))).toBe(true);
+    const req = lines.find((e) => e.category === 'tls_data' && e.Data.startsWith('GET /vigil-private-libssl HTTP/1.1'));
+    expect(req?.Library).toBe(join(lib, 'libssl.so.3'));
+  });
+
   it('a shell started by a non-shell in the tree is an alert with its -c payload; processes outside the tree produce no events', async () => {
     // an unrelated process, started before and running during the watch, outside the tree
     const marker = join(dir, 'outside-marker');
