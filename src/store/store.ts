@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import { ensurePrivateFile } from './files.js';
 import { jsonString } from './json.js';
 
-export const STORE_SCHEMA_VERSION = 2;
+export const STORE_SCHEMA_VERSION = 3;
 
 /** One event or alert row: kind, epoch ms, category, process row id, process-field mask, rule id, level, JSON. */
 export type StoreRow = [
@@ -293,9 +293,10 @@ export class EventStore {
     }
     if (ancestors) this.registerAncestorFunction(maxDepth);
     const order = q.order === 'asc' ? 'ASC' : 'DESC';
-    // with a category, the (category, ts) index gives the rows in time order: newest first without
-    // reading and sorting every row of the category (the rowid breaks ties, in insertion order)
-    const orderBy = q.category ? `r.ts ${order}, r.id ${order}` : `r.id ${order}`;
+    // with a category, a time bound or for alerts, an index on ts gives the rows in time order:
+    // newest first without reading and sorting every candidate (the rowid breaks ties, in
+    // insertion order); without them the rowid is the order (a scan from the newest row)
+    const orderBy = q.category || q.kind === 'alert' || q.since !== undefined || q.until !== undefined ? `r.ts ${order}, r.id ${order}` : `r.id ${order}`;
     const sql = `SELECT r.id, r.ts, r.json, r.proc, r.pmask FROM records r
       LEFT JOIN processes p ON p.id = r.proc LEFT JOIN processes pp ON pp.id = p.parent
       WHERE ${where.join(' AND ')} ORDER BY ${orderBy} LIMIT ?`;
@@ -400,10 +401,13 @@ function migrate(db: Database.Database): void {
         level TEXT,
         json TEXT NOT NULL
       );
-      -- two indexes per event row at most: (category, ts) for category and time queries
-      -- (time alone is served newest first by the rowid); alerts and rules get partial ones
+      -- two indexes per event row at most: (category, ts) for category and time queries,
+      -- (ts) for time bounds without a category (version 3: --since and the API's searches
+      -- read a millisecond's rows exactly, which was a scan of the table); alerts and rules
+      -- get partial ones. docs/events.md, STORE, lists them and what each query uses
       DROP INDEX IF EXISTS records_kind_ts;
       CREATE INDEX IF NOT EXISTS records_category ON records (category, ts);
+      CREATE INDEX IF NOT EXISTS records_ts ON records (ts);
       CREATE INDEX IF NOT EXISTS records_alerts ON records (ts) WHERE kind = 'alert';
       CREATE INDEX IF NOT EXISTS records_rule ON records (rule_id) WHERE rule_id IS NOT NULL;
       CREATE TABLE IF NOT EXISTS processes (
