@@ -52,6 +52,12 @@ function makeExe(name: string): string {
 /** every event any agent of this file printed (checked against the published schema at the end) */
 const emitted: Record<string, unknown>[] = [];
 
+/**
+ * How long an agent may take to load and attach the guard: under qemu TCG on a busy
+ * 2-core host a node start plus the BPF load took over 15 s. Waits for events stay short.
+ */
+const AGENT_START_MS = 90_000;
+
 class Agent {
   lines: Record<string, unknown>[] = [];
   private buf = '';
@@ -96,7 +102,7 @@ describe.skipIf(!inVm)('exec guard (in the VM)', () => {
     mkdirSync(T, { recursive: true });
     ExecGuard.disarm(PIN);
     agent = new Agent();
-    const ready = await agent.waitFor((l) => l.ready === true);
+    const ready = await agent.waitFor((l) => l.ready === true, AGENT_START_MS);
     expect(ready.adopted).toBe(false);
     // the sha256 program loads exactly where the kernel can run it, and says why not elsewhere
     expect(ready.hashProgram).toBe(kernelHashes);
@@ -200,11 +206,11 @@ describe.skipIf(!inVm)('exec guard (in the VM)', () => {
     vigilOk('deny', 'add', late);
     expect(run(late)).toBe('EPERM');
     agent = new Agent();
-    const ready = await agent.waitFor((l) => l.ready === true);
+    const ready = await agent.waitFor((l) => l.ready === true, AGENT_START_MS);
     expect(ready.adopted).toBe(true);
     expect(run(denied)).toBe('EPERM');
     await agent.waitFor((l) => l.vigil?.action === 'exec_blocked' && l.TargetFilename === realpathSync(denied));
-  });
+  }, 240_000);
 
   it('deny rm lifts one rule at once', () => {
     const j = JSON.parse(vigilOk('deny', 'list', '--json'));
