@@ -35,7 +35,9 @@
  */
 import { createHmac, hash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fchmodSync, mkdirSync, fdatasyncSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
+import { fdatasync, promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import type { JsonlHook } from './jsonl.js';
 
 export const CHAIN_FIELD = 'vigil.chain';
@@ -116,7 +118,7 @@ function fsyncDir(dir: string): void {
 }
 
 /** Write `text` to `path` 0600, durably: a temporary file, fsync, rename, fsync of the directory. */
-function writeSecret(path: string, text: string, opts: { exclusive?: boolean; eraseOld?: boolean } = {}): void {
+function writeSecret(path: string, text: string, opts: { exclusive?: boolean } = {}): void {
   if (opts.exclusive) {
     const fd = openSync(path, 'wx', 0o600);
     try {
@@ -138,19 +140,41 @@ function writeSecret(path: string, text: string, opts: { exclusive?: boolean; er
   } finally {
     closeSync(fd);
   }
-  if (opts.eraseOld && existsSync(path)) {
-    // the old key's bytes overwritten where they are (in-place on ext4/xfs; see docs/audit.md for CoW and flash)
-    const o = openSync(path, 'r+');
-    try {
-      const n = fstatSync(o).size;
-      writeSync(o, Buffer.alloc(n), 0, n, 0);
-      fsyncSync(o);
-    } finally {
-      closeSync(o);
-    }
-  }
   renameSync(tmp, path);
   fsyncDir(dirname(path));
+}
+
+const fdatasyncAsync = promisify(fdatasync);
+
+/** writeSecret (with the old file's bytes erased) without blocking the event loop. */
+async function writeSecretAsync(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const fh = await fsp.open(tmp, 'w', 0o600);
+  try {
+    await fh.chmod(0o600);
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    const old = await fsp.open(path, 'r+');
+    try {
+      const { size } = await old.stat();
+      await old.write(Buffer.alloc(size), 0, size, 0);
+      await old.sync();
+    } finally {
+      await old.close();
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  await fsp.rename(tmp, path);
+  const dir = await fsp.open(dirname(path), 'r').catch(() => null);
+  if (dir) {
+    await dir.sync().catch(() => undefined);
+    await dir.close();
+  }
 }
 
 /** The sealing key at `path`, or its temporary copy when a crash stopped a rewrite half way. */
@@ -251,7 +275,8 @@ export class AuditChain implements JsonlHook {
   private final = false;
   private lastSealAt = Date.now();
   /** a seal handed to the sink, not yet written */
-  private sealInFlight: { through: number; head: string } | null = null;
+  private sealInFlight: { through: number; head: string; settling?: boolean } | null = null;
+  private settling: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private poke: () => void = () => undefined;
   start: AuditChainStart | null = null;
@@ -420,25 +445,56 @@ export class AuditChain implements JsonlHook {
 
   /**
    * The sink wrote a batch to `fd`. A seal in it is made durable, then the key
-   * evolves and the old one is erased. (A batch that fails is kept by the sink
-   * and retried, the seal in it too: the key waits for it.)
+   * evolves and the old one is erased, off the event loop (an fdatasync and a
+   * key-file rewrite take 10-30 ms on a disk): no new seal until that is done.
+   * (A batch that fails is kept by the sink and retried, the seal in it too:
+   * the key waits for it.)
    */
   written(fd: number): void {
     const s = this.sealInFlight;
-    if (!s) return;
-    this.sealInFlight = null;
-    this.counts.seals++;
+    if (!s || s.settling) return;
+    s.settling = true;
+    let dup = -1;
     try {
-      fdatasyncSync(fd);
-      const next: AuditKey = { chain: this.k.chain, epoch: this.k.epoch + 1, key: evolveKey(this.k.key), sealedSeq: s.through, sealedHead: s.head };
-      writeSecret(this.keyFile, keyText(next, 'seal'), { eraseOld: true });
-      this.k.key.fill(0);
-      this.k = next;
-    } catch (e) {
-      // the key could not move on: later seals reuse this epoch (verify accepts a repeated epoch)
-      this.counts.keyErrors++;
-      this.lastError = e as Error;
+      // a descriptor of its own for the file the seal went to: the sink may rotate and close its own meanwhile
+      dup = openSync(`/proc/self/fd/${fd}`, 'r');
+    } catch {
+      /* no /proc: the sink's descriptor, synchronously below */
     }
+    this.settling = (async () => {
+      try {
+        if (dup >= 0) await fdatasyncAsync(dup);
+        else fdatasyncSync(fd);
+        const next: AuditKey = { chain: this.k.chain, epoch: this.k.epoch + 1, key: evolveKey(this.k.key), sealedSeq: s.through, sealedHead: s.head };
+        await writeSecretAsync(this.keyFile, keyText(next, 'seal'));
+        this.k.key.fill(0);
+        this.k = next;
+        this.counts.seals++;
+      } catch (e) {
+        // the key could not move on: later seals reuse this epoch (verify accepts a repeated epoch)
+        this.counts.keyErrors++;
+        this.lastError = e as Error;
+      } finally {
+        if (dup >= 0) closeSync(dup);
+        this.sealInFlight = null;
+        this.settling = null;
+        // a seal that came due meanwhile waits for no further record
+        if ((this.due || this.final) && this.unsealed > 0) this.poke();
+      }
+    })();
+  }
+
+  /**
+   * Resolves when the last seal's key evolution is done; true when the sink is
+   * closing and lines written meanwhile still need their seal (it was poked).
+   */
+  async drained(): Promise<boolean> {
+    if (this.settling) await this.settling;
+    if (this.final && this.unsealed > 0 && !this.sealInFlight) {
+      this.poke();
+      return true;
+    }
+    return false;
   }
 
   /** The sink is closing: seal what is unsealed (the sink writes it before it closes). */

@@ -58,6 +58,8 @@ export interface JsonlHook {
   written(fd: number): void;
   /** the sink is closing: last lines now (via poke) */
   closing(): void;
+  /** resolves when its own work after the last write is done; true: it asked for one more write turn (flush again) */
+  drained(): Promise<boolean>;
 }
 
 export class JsonlSink implements Sink {
@@ -304,6 +306,7 @@ export class JsonlSink implements Sink {
       if (!this.inflight) this.pump();
     }
     await this.flush();
+    while (await this.opts.hook?.drained()) await this.flush();
     if (!this.closed) {
       this.closed = true;
       if (this.fd >= 0) closeSync(this.fd);

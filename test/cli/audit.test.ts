@@ -23,11 +23,15 @@ async function log(n: number): Promise<string> {
   const d = mkdtempSync(join(tmpdir(), 'vigil-audit-cli-'));
   dirs.push(d);
   const p = join(d, 'ev.jsonl');
-  const sink = new JsonlSink({ path: p, hook: new AuditChain({ logPath: p, sealEvery: 5, sealIntervalMs: 0 }) });
+  const chain = new AuditChain({ logPath: p, sealEvery: 5, sealIntervalMs: 0 });
+  const sink = new JsonlSink({ path: p, hook: chain });
   for (let i = 0; i < n; i++) {
     const v = { category: 'process_creation', i };
     sink.write({ kind: 'event', value: v, json: JSON.stringify(v) });
-    if (i % 3 === 0) await sink.flush();
+    if (i % 3 === 0) {
+      await sink.flush();
+      await chain.drained();
+    }
   }
   await sink.close();
   return p;

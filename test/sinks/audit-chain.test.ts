@@ -33,7 +33,10 @@ async function writeLog(path: string, n: number, o: { sealEvery?: number; maxByt
   const sink = new JsonlSink({ path, hook: chain, maxBytes: o.maxBytes ?? 0, keep: o.keep ?? 5 });
   for (let i = 0; i < n; i++) {
     expect(sink.write(rec((o.from ?? 0) + i, o.pad ?? 0))).toBe(true);
-    if (i % 7 === 0) await sink.flush();
+    if (i % 7 === 0) {
+      await sink.flush();
+      await chain.drained(); // the key moves on off the event loop: let it, as a slower feed would
+    }
   }
   await sink.close();
   return chain;
