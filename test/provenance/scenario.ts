@@ -162,6 +162,29 @@ export function provenanceScenario(title: string): void {
       }
     });
 
+    it('marks survive an agent restart: the next agent re-arms them from the store, and a copy made then is still derived', async () => {
+      await agent.stop();
+      agent = new Agent({
+        sinks: [],
+        sensors: Object.fromEntries(SENSORS.map((s) => [s.name, s.config.parse(undefined) as { enabled: boolean }])),
+        provenance: { loopback: true, maxDepth: 4 },
+        onEvent: (ev) => {
+          events.push(ev);
+          svc.handle(ev);
+        },
+      });
+      agent.start();
+      const before = svc.counters.rearmed;
+      svc.rearm(agent.sharedMaps.get(MARKS_MAP));
+      expect(svc.counters.rearmed - before).toBeGreaterThanOrEqual(3); // dl.sh, copy.sh, true
+      const dl = join(dir, 'dl.sh');
+      const copy = join(dir, 'copy-after-restart.sh');
+      expect(await run('cp', [dl, copy])).toBe(0);
+      const ev = await until('the mark event of the copy made after the restart', () => markOf(copy));
+      expect(ev.vigil).toMatchObject({ origin: 'derived', depth: 1 });
+      expect(showMark(copy, store, 'monitor').chain[0]).toMatchObject({ path: dl, state: 'marked' });
+    });
+
     it('mark and clear by hand', () => {
       const f = join(dir, 'manual');
       writeFileSync(f, 'x');
