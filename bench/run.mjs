@@ -11,6 +11,7 @@ for (const [name, cmd, args] of [
   ['ring buffer: vigil TS reader vs C libbpf consumer', 'node', [`${root}bench/ringbuf/run.mjs`]],
   ['Sigma engine: compiled vs naive vs no rules (one core)', 'taskset', ['-c', '0', 'node', `${root}bench/sigma/run.mjs`]],
   ['pipeline: recorded ring records through decode → events → Sigma → JSONL + SQLite (one core)', 'taskset', ['-c', '0', 'node', `${root}bench/pipeline/run.mjs`]],
+  ['audit chain: the JSONL sink with and without hash chain and seals (one core)', 'taskset', ['-c', '0', 'node', `${root}bench/audit-chain/run.mjs`]],
   ['exec storm: no monitor vs vigil vs auditd (CPU per exec, bytes per exec)', 'node', [`${root}bench/exec-storm/run.mjs`]],
   ['vigil watch: a file-heavy program inside the watched tree, outside it, and with no vigil (CPU time)', 'node', [`${root}bench/watch/run.mjs`]],
 ]) {
