@@ -5,7 +5,7 @@
  * docs/openapi.json is this document, committed; a test fails when it is stale.
  */
 import { z } from 'zod';
-import { eventJsonSchema, SENSORS } from '../sensors/index.js';
+import { SENSORS } from '../sensors/index.js';
 
 /** Every category a stored record can have: the sensors' and the exec guard's (as `vigil events --category`). */
 export function knownCategories(): string[] {
@@ -190,9 +190,6 @@ const sameOrigin = {
 
 /** The OpenAPI 3.1 document of the local API (served at /api/openapi.json; docs/openapi.json). */
 export function openApiDocument(version: string): Record<string, unknown> {
-  const event = eventJsonSchema();
-  delete event.$schema;
-  delete event.$id;
   return {
     openapi: '3.1.0',
     info: {
@@ -203,7 +200,9 @@ export function openApiDocument(version: string): Record<string, unknown> {
     security: [{ bearer: [] }],
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'the token in api.token_file (0600), made by vigil run' } },
-      schemas: { Event: event, DenyRule: js(DenyRuleSchema), Error: js(ErrorSchema) },
+      // the event schema by reference (docs/schema/event.schema.json, served next to this document):
+      // this document changes when the API does, not with every event field
+      schemas: { Event: { $ref: 'schema/event.schema.json' }, DenyRule: js(DenyRuleSchema), Error: js(ErrorSchema) },
     },
     paths: {
       '/api/status': { get: { summary: 'sensor and enforcement status, counters and drops by stage', responses: { 200: ok('status', StatusSchema), 401: errors[401] } } },
@@ -241,6 +240,9 @@ export function openApiDocument(version: string): Record<string, unknown> {
         },
       },
       '/api/rules': { get: { summary: 'Sigma rule store health: active and inactive rules, errors by file', responses: { 200: ok('health', RuleHealthSchema), 401: errors[401] } } },
+      '/api/schema/event.schema.json': {
+        get: { summary: 'the JSON Schema of events (docs/schema/event.schema.json)', responses: { 200: { description: 'JSON Schema 2020-12', content: { 'application/json': { schema: { type: 'object' } } } }, 401: errors[401] } },
+      },
       '/api/openapi.json': { get: { summary: 'this document', responses: { 200: { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } }, 401: errors[401] } } },
       '/metrics': {
         get: {

@@ -18,6 +18,7 @@ import { parseFieldMatch, queryExact } from '../events/query.js';
 import { EventStore, type StoreQuery } from '../store/store.js';
 import { RulesStore, makeRule, type DenyRule } from '../enforcement/index.js';
 import type { ProcessContext } from '../process/context.js';
+import { eventJsonSchema } from '../sensors/index.js';
 import type { ProcInfo } from '../process/process-table.js';
 import { parseTimeBound } from '../util/text.js';
 import { createMetrics, PassCounts } from './metrics.js';
@@ -153,6 +154,8 @@ export class ApiServer {
 
     app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
     app.get('/api/openapi.json', async () => doc);
+    const eventSchema = eventJsonSchema();
+    app.get('/api/schema/event.schema.json', async () => eventSchema);
 
     app.get('/api/status', async () => {
       const s = o.stats();

@@ -105,19 +105,24 @@ export function parsePrometheusText(text: string): Map<string, Family> {
   });
   for (const f of fams.values()) {
     if (f.type !== 'histogram' || !f.samples.length) continue;
-    const buckets = f.samples.filter((s) => s.name === `${f.name}_bucket`);
-    let prev = -Infinity;
-    let last = -1;
-    for (const b of buckets) {
-      const le = parseValue(b.labels.le ?? 'x', `${f.name} le`);
-      if (le <= prev) throw new Error(`${f.name}: buckets not ascending`);
-      if (b.value < last) throw new Error(`${f.name}: buckets not cumulative`);
-      prev = le;
-      last = b.value;
+    // one series per label set (le aside): buckets ascending and cumulative, +Inf equal to _count
+    const key = (l: Record<string, string>) => JSON.stringify(Object.entries(l).filter(([k]) => k !== 'le').sort());
+    const series = new Map<string, Sample[]>();
+    for (const s of f.samples) if (s.name === `${f.name}_bucket`) series.set(key(s.labels), [...(series.get(key(s.labels)) ?? []), s]);
+    for (const [k, buckets] of series) {
+      let prev = -Infinity;
+      let last = -1;
+      for (const b of buckets) {
+        const le = parseValue(b.labels.le ?? 'x', `${f.name} le`);
+        if (le <= prev) throw new Error(`${f.name}${k}: buckets not ascending`);
+        if (b.value < last) throw new Error(`${f.name}${k}: buckets not cumulative`);
+        prev = le;
+        last = b.value;
+      }
+      const count = f.samples.find((s) => s.name === `${f.name}_count` && key(s.labels) === k);
+      if (prev !== Infinity) throw new Error(`${f.name}${k}: no le="+Inf" bucket`);
+      if (!count || count.value !== last) throw new Error(`${f.name}${k}: _count differs from the +Inf bucket`);
     }
-    const count = f.samples.find((s) => s.name === `${f.name}_count`);
-    if (prev !== Infinity) throw new Error(`${f.name}: no le="+Inf" bucket`);
-    if (!count || count.value !== last) throw new Error(`${f.name}: _count differs from the +Inf bucket`);
   }
   return fams;
 }
