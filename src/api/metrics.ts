@@ -19,6 +19,8 @@ interface Sample {
 export interface MetricSources {
   stats(): AgentStats;
   evalTimes?: (() => EvalTimes | undefined) | undefined;
+  /** live-stream messages a slow client did not take (the API's own loss) */
+  streamDrops?: () => number;
 }
 
 /** A metric whose samples are computed at scrape time, formatted by prom-client's registry. */
@@ -129,6 +131,7 @@ export function createMetrics(src: MetricSources, counts: PassCounts): Registry 
     const t = src.evalTimes?.();
     return t ? [{ value: t.sampleEvery }] : [];
   });
+  collected(reg, 'vigil_api_stream_dropped_total', 'Live alert stream messages not sent to a client that did not read them (over 1 MiB unsent)', 'counter', () => [{ value: src.streamDrops?.() ?? 0 }]);
   collected(reg, 'vigil_uptime_seconds', 'Seconds since the sensors started', 'gauge', () => [{ value: stats().uptimeMs / 1000 }]);
   return reg;
 }

@@ -109,7 +109,7 @@ export class ApiServer {
   private routes(): void {
     const app = this.app;
     const o = this.opts;
-    const registry = createMetrics({ stats: o.stats, evalTimes: o.detector?.evalTimes ? () => o.detector!.evalTimes!() : undefined }, this.counts);
+    const registry = createMetrics({ stats: o.stats, evalTimes: o.detector?.evalTimes ? () => o.detector!.evalTimes!() : undefined, streamDrops: () => this.streamDrops }, this.counts);
     const doc = openApiDocument(o.version);
 
     app.addHook('onSend', async (_req, reply, payload) => {

@@ -220,6 +220,7 @@ describe('local API', () => {
     expect(sampleValue(fams, 'vigil_process_table_entries', { state: 'live' })).toBe(10);
     expect(sampleValue(fams, 'vigil_sink_errors_total', { sink: 'sqlite:x' })).toBe(1);
     expect(fams.get('vigil_events_total')!.type).toBe('counter');
+    expect(sampleValue(fams, 'vigil_api_stream_dropped_total')).toBe(0);
     expect(() => parsePrometheusText('vigil_x 1\n')).toThrow(/without a # TYPE/);
     expect(() => parsePrometheusText('# TYPE a counter\na{b="c} 1\n')).toThrow();
   });
