@@ -8,6 +8,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { existsSync, readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
@@ -15,7 +16,7 @@ import type { z } from 'zod';
 import type { AgentStats } from '../agent/agent.js';
 import type { Detector } from '../events/detector.js';
 import { parseFieldMatch, queryExact } from '../events/query.js';
-import { EventStore, type StoreQuery } from '../store/store.js';
+import { EventStore, type StoreQuery, type StoredRecord } from '../store/store.js';
 import { RulesStore, makeRule, type DenyRule } from '../enforcement/index.js';
 import type { ProcessContext } from '../process/context.js';
 import { eventJsonSchema } from '../sensors/index.js';
@@ -98,6 +99,9 @@ export class ApiServer {
   private store: EventStore | null = null;
   private readonly files = new Map<string, Buffer>();
   private heartbeat: NodeJS.Timeout | null = null;
+  private worker: Worker | null = null;
+  private readonly pending = new Map<number, { resolve: (r: StoredRecord[]) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
 
   constructor(private readonly opts: ApiOptions) {
     const dir = consoleDir();
@@ -235,7 +239,43 @@ export class ApiServer {
     }
   }
 
-  private search(kind: 'event' | 'alert', q: z.infer<typeof AlertsQuerySchema>): { records: Array<{ id: number; ts: number; record: unknown }>; limit: number } {
+  /**
+   * Run a store query in the search worker (dist/api/search-worker.js), else here
+   * (the TypeScript sources under test have no compiled worker).
+   */
+  private query(db: string, q: StoreQuery, since?: bigint, until?: bigint): Promise<StoredRecord[]> {
+    const file = fileURLToPath(new URL('./search-worker.js', import.meta.url));
+    if (!existsSync(file)) {
+      this.store ??= EventStore.open(db, { readonly: true });
+      return Promise.resolve(queryExact(this.store, q, since, until));
+    }
+    if (!this.worker) {
+      const w = new Worker(file, { workerData: { db } });
+      w.unref();
+      const fail = (e: Error) => {
+        for (const p of this.pending.values()) p.reject(e);
+        this.pending.clear();
+        if (this.worker === w) this.worker = null;
+      };
+      w.on('message', (m: { id: number; rows?: StoredRecord[]; error?: string }) => {
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        if (m.error !== undefined) p.reject(new HttpError(500, 'store', `the store: ${m.error}`));
+        else p.resolve(m.rows!);
+      });
+      w.on('error', fail);
+      w.on('exit', (code) => fail(new HttpError(500, 'store', `the search worker stopped (exit ${code})`)));
+      this.worker = w;
+    }
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker!.postMessage({ id, q, ...(since !== undefined ? { since: String(since) } : {}), ...(until !== undefined ? { until: String(until) } : {}) });
+    });
+  }
+
+  private async search(kind: 'event' | 'alert', q: z.infer<typeof AlertsQuerySchema>): Promise<{ records: Array<{ id: number; ts: number; record: unknown }>; limit: number }> {
     if (!this.opts.db) throw new HttpError(409, 'no_store', 'the store is off (db: null, --no-db): nothing to search');
     const sq: StoreQuery = { kind, limit: q.limit, order: q.reverse === 'true' || q.reverse === '1' || q.reverse === '' ? 'asc' : 'desc' };
     if (q.category) sq.category = q.category;
@@ -252,11 +292,8 @@ export class ApiServer {
     };
     const since = bound(q.since, 'since');
     const until = bound(q.until, 'until');
-    if (!this.store) {
-      if (!existsSync(this.opts.db)) return { records: [], limit: q.limit };
-      this.store = EventStore.open(this.opts.db, { readonly: true });
-    }
-    const rows = queryExact(this.store, sq, since, until);
+    if (!existsSync(this.opts.db)) return { records: [], limit: q.limit };
+    const rows = await this.query(this.opts.db, sq, since, until);
     return { records: rows.map((r) => ({ id: r.id, ts: r.ts, record: JSON.parse(r.json) as unknown })), limit: q.limit };
   }
 
@@ -351,6 +388,9 @@ export class ApiServer {
     for (const s of this.streams) s.res.end();
     this.streams.clear();
     await this.app.close();
+    const w = this.worker;
+    this.worker = null;
+    await w?.terminate();
     this.store?.close();
     this.store = null;
   }
