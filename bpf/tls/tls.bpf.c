@@ -27,7 +27,7 @@ struct tls_pending {
 	__u64 buf;
 	__u64 done_ptr; /* _ex: size_t *written / *readbytes */
 	__u32 func;
-	__u32 _pad0;
+	__s32 fd;       /* the first socket syscall inside the call, -1 until then */
 };
 
 struct {
@@ -68,6 +68,7 @@ static __always_inline int enter(struct pt_regs *ctx, __u32 func, bool ex)
 		.buf = PT_REGS_PARM2(ctx),
 		.done_ptr = ex ? PT_REGS_PARM4(ctx) : 0,
 		.func = func,
+		.fd = -1,
 	};
 	if (bpf_map_update_elem(&tls_pending, &id, &p, BPF_ANY))
 		vigil_count(VIGIL_STAT_TLS_PENDING_LOST);
@@ -135,6 +136,8 @@ static __always_inline int leave(struct pt_regs *ctx, __u32 func)
 #else
 	r->cookie = bpf_get_attach_cookie(ctx);
 #endif
+	r->fd = p.fd;
+	r->_pad0 = 0;
 	__u64 size = sizeof(*r) + n;
 	vigil_hdr_init(&r->hdr, VIGIL_REC_TLS_DATA, size);
 	if (!vigil_output(r, size))
@@ -188,4 +191,44 @@ SEC("uretprobe")
 int BPF_KRETPROBE(vigil_tls_read_ex_exit)
 {
 	return leave(ctx, VIGIL_TLS_SSL_READ_EX);
+}
+
+/*
+ * The socket behind an SSL call: OpenSSL's socket BIO does its I/O with
+ * write/sendto/read/recvfrom inside SSL_write/SSL_read, on the same thread. The
+ * first such syscall during a pending call names the fd (one hash lookup per
+ * syscall of every process while the sensor is loaded; a memory BIO, as node
+ * uses, makes no syscall inside the call: fd stays -1).
+ */
+static __always_inline int note_fd(long fd)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_pending *p = bpf_map_lookup_elem(&tls_pending, &id);
+	if (p && p->fd < 0)
+		p->fd = (__s32)fd;
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int vigil_tls_write_fd(struct trace_event_raw_sys_enter *ctx)
+{
+	return note_fd(ctx->args[0]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int vigil_tls_sendto_fd(struct trace_event_raw_sys_enter *ctx)
+{
+	return note_fd(ctx->args[0]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int vigil_tls_read_fd(struct trace_event_raw_sys_enter *ctx)
+{
+	return note_fd(ctx->args[0]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int vigil_tls_recvfrom_fd(struct trace_event_raw_sys_enter *ctx)
+{
+	return note_fd(ctx->args[0]);
 }

@@ -53,6 +53,8 @@ struct vigil_tls_data {
 	__u32 len;       /* bytes the call read or wrote */
 	__u32 data_len;  /* bytes captured in data[] */
 	__u64 cookie;    /* which attached binary (userspace's index, the uprobe's bpf_cookie) */
+	__s32 fd;        /* the socket the call wrote to or read from (its first write/send/read/recv syscall), -1 when none was seen (a memory BIO: node) */
+	__u32 _pad0;
 	char data[];
 };
 

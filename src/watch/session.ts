@@ -41,7 +41,7 @@ export interface WatchSummary {
   files_read: string[];
   files_read_total: number;
   sensitive: Array<{ path: string; ProcessId: number; Image: string; operation: string }>;
-  endpoints: Array<{ ip: string; port: number; protocol: string; host?: string; connections: number; ProcessIds: number[] }>;
+  endpoints: Array<{ ip: string; port: number; protocol: string; host?: string; connections: number; ProcessIds: number[]; tls_sent?: number; tls_received?: number }>;
   tls: { sent_bytes: number; received_bytes: number; calls: number; truncated_calls: number; by_process: Array<{ ProcessId: number; Image: string; sent: number; received: number }> };
   alerts: WatchAlert[];
   blocked: string[];
@@ -66,6 +66,8 @@ export class WatchSession {
   private readTotal = 0;
   private readonly sensitive: WatchSummary['sensitive'] = [];
   private readonly endpoints = new Map<string, WatchSummary['endpoints'][number]>();
+  /** "pid:fd" of a connected socket → its endpoint (tls_data names the fd it used) */
+  private readonly sockets = new Map<string, WatchSummary['endpoints'][number]>();
   private readonly tls = { sent_bytes: 0, received_bytes: 0, calls: 0, truncated_calls: 0 };
   private readonly tlsBy = new Map<number, { ProcessId: number; Image: string; sent: number; received: number }>();
   readonly alerts: WatchAlert[] = [];
@@ -244,6 +246,11 @@ export class WatchSession {
       this.endpoints.set(key, e);
     }
     if (e) {
+      const fd = (ev.vigil as Ev | undefined)?.fd;
+      if (typeof fd === 'number') {
+        if (this.sockets.size > 65536) this.sockets.clear();
+        this.sockets.set(`${pid}:${fd}`, e);
+      }
       e.connections++;
       if (host) e.host = host;
       if (!e.ProcessIds.includes(pid) && e.ProcessIds.length < 64) e.ProcessIds.push(pid);
@@ -266,9 +273,16 @@ export class WatchSession {
     let b = this.tlsBy.get(pid);
     if (!b && this.tlsBy.size < MAX_LIST) this.tlsBy.set(pid, (b = { ProcessId: pid, Image: String(ev.Image ?? ''), sent: 0, received: 0 }));
     if (b) b[send ? 'sent' : 'received'] += n;
+    const fd = (ev.vigil as Ev | undefined)?.fd;
+    const ep = typeof fd === 'number' ? this.sockets.get(`${pid}:${fd}`) : undefined;
+    if (ep) {
+      if (send) ep.tls_sent = (ep.tls_sent ?? 0) + n;
+      else ep.tls_received = (ep.tls_received ?? 0) + n;
+    }
     const data = String(ev.Data ?? '');
     const shown = data.length > 120 ? `${data.slice(0, 120)}…` : data;
-    this.human(`tls${send ? '> ' : '< '} ${pid} ${this.img(ev)}  ${n} B${trunc ? ' (cut)' : ''}  ${safeText(shown)}`);
+    const peer = ep ? ` ${send ? '→' : '←'} ${safeText(ep.host ?? ep.ip)}:${ep.port}` : '';
+    this.human(`tls${send ? '> ' : '< '} ${pid} ${this.img(ev)}${peer}  ${n} B${trunc ? ' (cut)' : ''}  ${safeText(shown)}`);
   }
 
   /** A Sigma rule fired on an event of the tree. */
@@ -323,7 +337,10 @@ export function formatSummary(s: WatchSummary): string {
   L.push(`sensitive accesses (${s.sensitive.length}):`);
   for (const x of s.sensitive.slice(0, 50)) L.push(`  ${t(x.path)}  by ${t(basename(x.Image))} (${x.ProcessId}) ${x.operation}`);
   L.push(`endpoints (${s.endpoints.length}):`);
-  for (const e of s.endpoints.slice(0, 50)) L.push(`  ${e.protocol} ${t(e.ip)}:${e.port}${e.host ? ` (${t(e.host)})` : ''}  ×${e.connections}`);
+  for (const e of s.endpoints.slice(0, 50)) {
+    const tls = e.tls_sent || e.tls_received ? `  TLS ${e.tls_sent ?? 0} B sent, ${e.tls_received ?? 0} B received` : '';
+    L.push(`  ${e.protocol} ${t(e.ip)}:${e.port}${e.host ? ` (${t(e.host)})` : ''}  ×${e.connections}${tls}`);
+  }
   L.push(`TLS plaintext: ${s.tls.sent_bytes} B sent, ${s.tls.received_bytes} B received in ${s.tls.calls} calls${s.tls.truncated_calls ? ` (${s.tls.truncated_calls} captures cut)` : ''}`);
   L.push(`alerts (${s.alerts.length}):`);
   for (const a of s.alerts.slice(0, 50)) L.push(`  ${a.signal}: ${t(a.message)}`);

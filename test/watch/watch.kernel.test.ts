@@ -68,9 +68,14 @@ describe('vigil watch', () => {
     expect(sent.some((e) => e.Data.startsWith('GET /vigil-curl-probe HTTP/1.1'))).toBe(true);
     const got = lines.filter((e) => e.category === 'tls_data' && e.ProcessId === curl!.ProcessId && e.Direction === 'receive');
     expect(got.some((e) => e.Data.includes('hello-from-tls-server'))).toBe(true);
+    // curl's socket BIO writes inside SSL_write: the record names the socket, joined to the connection
+    expect(sent.find((e) => e.Data.startsWith('GET /vigil-curl-probe'))!.vigil.fd).toBe(conn!.vigil.fd);
     const summary = lines.at(-1)!;
     expect(summary.category).toBe('watch_summary');
     expect(summary.exit_code).toBe(3);
+    const ep = summary.endpoints.find((e: Ev) => e.port === port);
+    expect(ep.tls_sent).toBeGreaterThan(0);
+    expect(ep.tls_received).toBeGreaterThan(0);
     expect(summary.sensitive.map((s: Ev) => s.path)).toContain('/etc/shadow');
     expect(summary.endpoints.some((e: Ev) => e.port === port)).toBe(true);
     expect(summary.tls.sent_bytes).toBeGreaterThan(0);

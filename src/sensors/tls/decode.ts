@@ -14,6 +14,8 @@ export interface TlsRecord {
   /** bytes the call moved */
   len: number;
   cookie: bigint;
+  /** the socket's fd, -1 when none was seen */
+  fd: number;
   /** a view into the ring: decode before the batch ends */
   data: Uint8Array;
 }
@@ -36,6 +38,7 @@ export function decodeTlsRecord(v: DataView, bytes: Uint8Array, off: number, len
     flags: v.getUint32(off + F.flags.offset, true),
     len: v.getUint32(off + F.len.offset, true),
     cookie: v.getBigUint64(off + F.cookie.offset, true),
+    fd: v.getInt32(off + F.fd.offset, true),
     data: bytes.subarray(data, data + dataLen),
   };
 }

@@ -134,6 +134,7 @@ export class TlsSensor implements SensorInstance {
     const vigil: Record<string, unknown> = { ...this.ctx.process.taskFields(r.ktimeNs, r.task), ssl: `0x${r.ssl.toString(16)}`, captured: r.data.length };
     if (r.flags & TlsFlags.TRUNCATED) vigil.truncated = ['Data'];
     if (r.flags & TlsFlags.FAULT) vigil.fault = true;
+    if (r.fd >= 0) vigil.fd = r.fd;
     if (d.raw !== undefined) vigil.raw = { Data: d.raw };
     return {
       category: 'tls_data',

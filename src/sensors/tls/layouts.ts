@@ -20,7 +20,7 @@ export const TLS_DATA_MAX = 16384;
 
 export const VigilTlsData = {
   name: 'vigil_tls_data',
-  size: 120,
+  size: 128,
   fields: {
     hdr: f(0, 16, 'vigil_hdr'),
     task: f(16, 72, 'vigil_task'),
@@ -30,7 +30,9 @@ export const VigilTlsData = {
     len: f(104, 4),
     data_len: f(108, 4),
     cookie: f(112, 8),
-    data: f(120, 0),
+    fd: f(120, 4),
+    _pad0: f(124, 4),
+    data: f(128, 0),
   },
 } as const satisfies Layout;
 

@@ -16,6 +16,7 @@ export const TlsDataSchema = z
         ...VigilCommon,
         ssl: z.string().describe('the SSL object\'s address in the process (hex): the calls of one TLS connection share it'),
         captured: u32.describe('bytes in Data (before text decoding)'),
+        fd: z.number().int().min(0).optional().describe('the socket the call read or wrote (its first read/write/send/recv syscall inside the call): the same process\'s network_connection with this vigil.fd is the connection; absent when the call made no such syscall (a memory BIO, as node uses)'),
         fault: z.literal(true).optional().describe('the buffer could not be read at return: Data is empty'),
       })
       .strict(),
