@@ -17,6 +17,7 @@
  * Prints events/s, CPU µs per event, and each stage's rate as a ratio of the baseline.
  *
  *   taskset -c 0 node bench/pipeline/run.mjs [--rounds 5] [--mix exec|file|network|all] [--stages read,events,...] [--record] [--json] [--profile FILE]
+ * Opt-in stages jsonl+chain and full+chain: jsonl and full with audit_log.chain on.
  * Run under taskset (bench/run.mjs does): every thread (SQLite worker, libuv) shares that core.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -29,6 +30,7 @@ import { Session } from 'node:inspector/promises';
 import { Agent } from '../../dist/agent/agent.js';
 import { decodeHeader } from '../../dist/events/records.js';
 import { JsonlSink } from '../../dist/sinks/jsonl.js';
+import { AuditChain } from '../../dist/sinks/audit-chain.js';
 import { SqliteSink } from '../../dist/sinks/sqlite.js';
 import { createDetector } from '../../dist/detection/index.js';
 import { SENSORS } from '../../dist/sensors/index.js';
@@ -89,8 +91,10 @@ function sensorConfig(sources) {
 async function runStage(stage, fr, sources) {
   const tmp = mkdtempSync(join(tmpdir(), 'vigil-pipe-'));
   const sinks = [];
-  if (stage === 'jsonl' || stage === 'full') sinks.push(new JsonlSink({ path: join(tmp, 'events.jsonl'), maxBytes: 0 }));
-  if (stage === 'full') sinks.push(new SqliteSink({ path: join(tmp, 'vigil.db'), maxRows: 0 }));
+  // jsonl+chain, full+chain (opt-in with --stages): the same with the tamper-evident chain on (docs/audit.md)
+  const chain = stage.endsWith('+chain') ? { hook: new AuditChain({ logPath: join(tmp, 'events.jsonl') }) } : {};
+  if (['jsonl', 'full', 'jsonl+chain', 'full+chain'].includes(stage)) sinks.push(new JsonlSink({ path: join(tmp, 'events.jsonl'), maxBytes: 0, ...chain }));
+  if (stage === 'full' || stage === 'full+chain') sinks.push(new SqliteSink({ path: join(tmp, 'vigil.db'), maxRows: 0 }));
   const handlers = new Map();
   let events = 0;
   let handle;
