@@ -74,8 +74,11 @@ describe('local API', () => {
     alerts: 1,
     sensors: { exec: { records: 5, badRecords: 1, kernelDrops: 2, kernel: { rb_full: 2, exec: 5 }, ringWakeups: 1, events: 3, ring: { size: 4096, pending: 128 } } },
     processTable: { live: 10, exited: 2, evicted: 0, seeded: 8 },
-    sinks: { 'sqlite:x': { written: 3, dropped: 4, errors: 1, pending: 0 } },
-    drops: { kernel: 2, decode: 1, sinks: 4 },
+    sinks: {
+      'sqlite:x': { written: 3, dropped: 4, errors: 1, pending: 0 },
+      'webhook:hook': { written: 5, dropped: 3, errors: 2, pending: 2, delivery: { queued: 10, sent: 5, retries: 7, queueDepth: 2, queueBytes: 300, drops: { full: 1, failed: 2, shutdown: 0 } } },
+    },
+    drops: { kernel: 2, decode: 1, sinks: 7 },
   };
   const payload = '<img src=x onerror=alert(1)></script>';
 
@@ -219,6 +222,12 @@ describe('local API', () => {
     expect(sampleValue(fams, 'vigil_ring_buffer_unread_bytes', { sensor: 'exec' })).toBe(128);
     expect(sampleValue(fams, 'vigil_process_table_entries', { state: 'live' })).toBe(10);
     expect(sampleValue(fams, 'vigil_sink_errors_total', { sink: 'sqlite:x' })).toBe(1);
+    // a network output's delivery queue: depth, bytes, resends, drops by cause
+    expect(sampleValue(fams, 'vigil_sink_pending', { sink: 'webhook:hook' })).toBe(2);
+    expect(sampleValue(fams, 'vigil_sink_queue_bytes', { sink: 'webhook:hook' })).toBe(300);
+    expect(sampleValue(fams, 'vigil_sink_retries_total', { sink: 'webhook:hook' })).toBe(7);
+    expect(sampleValue(fams, 'vigil_sink_dropped_by_cause_total', { sink: 'webhook:hook', cause: 'failed' })).toBe(2);
+    expect(sampleValue(fams, 'vigil_sink_queue_bytes', { sink: 'sqlite:x' })).toBeUndefined();
     expect(fams.get('vigil_events_total')!.type).toBe('counter');
     expect(sampleValue(fams, 'vigil_api_stream_dropped_total')).toBe(0);
     expect(() => parsePrometheusText('vigil_x 1\n')).toThrow(/without a # TYPE/);
