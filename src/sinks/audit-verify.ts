@@ -208,7 +208,10 @@ export function verifyFiles(paths: string[], key?: AuditKey): VerifyReport {
         if (key) {
           const k = keyFor(epoch);
           if (!k) {
-            r.notes.push({ ...at, kind: 'seal_unchecked', message: `seal of epoch ${epoch}, before the key's epoch ${key.epoch}: not checked` });
+            // one note for the run of seals older than the key
+            const last = r.notes.at(-1);
+            if (last?.kind === 'seal_unchecked') last.message = last.message.replace(/^\d+ seals?/, (m) => `${parseInt(m, 10) + 1} seals`);
+            else r.notes.push({ ...at, kind: 'seal_unchecked', message: `1 seal from here, of epochs before the key's (${key.epoch}): not checked` });
           } else {
             if (sealMac(k, s.chain, epoch, prev.seq, prev.hash) !== s.mac) return fail(at, 'forged_seal', `its MAC (epoch ${epoch}) does not verify with the key: the lines it seals or the seal were altered`);
             r.seals_checked++;

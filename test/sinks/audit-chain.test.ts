@@ -224,6 +224,15 @@ describe('audit chain: rotation, restart, SIGKILL', () => {
     const tail = verifyFiles(files.slice(0, 3), verifyKey(p));
     expect(tail.problem).toBeNull();
     expect(tail.first_seq).toBeGreaterThan(1);
+    // a later key (the sealing key copied off-host at some epoch) checks the seals from its epoch on
+    const later = readKeyFile(`${p}.seal-key`);
+    const { key: k0 } = verifyKey(p);
+    let k = k0;
+    for (let i = 0; i < 2; i++) k = evolveKey(k);
+    const fromTwo = verifyFiles(files, { ...later, epoch: 2, key: k });
+    expect(fromTwo.problem).toBeNull();
+    expect(fromTwo.seals_checked).toBe(fromTwo.seals - 2);
+    expect(fromTwo.notes.filter((n) => n.kind === 'seal_unchecked').map((n) => n.message)).toEqual(["2 seals from here, of epochs before the key's (2): not checked"]);
     // a rotated file alone: intact, its later seals are in the next file
     expect(verifyFiles([`${p}.2`], verifyKey(p)).ok).toBe(true);
   });
