@@ -237,6 +237,20 @@ describe('audit chain: rotation, restart, SIGKILL', () => {
     expect(verifyFiles([`${p}.2`], verifyKey(p)).ok).toBe(true);
   });
 
+  it('a deleted sealing key: the next start begins a new chain; verify stops at its first seal (foreign_chain) after a new_chain note', async () => {
+    const p = join(tmp(), 'ev.jsonl');
+    await writeLog(p, 12, { sealEvery: 5 });
+    const key = verifyKey(p);
+    rmSync(`${p}.seal-key`);
+    const chain = await writeLog(p, 12, { sealEvery: 5, from: 12 });
+    expect(chain.start).toMatchObject({ created: true, replacedKey: true });
+    expect(readKeyFile(`${p}.verify-key`).chain).not.toBe(key.chain);
+    const r = verifyFiles([p], key);
+    expect(r.problem?.kind).toBe('foreign_chain');
+    expect(r.notes.find((n) => n.kind === 'new_chain')).toBeDefined();
+    expect(verifyFiles([p]).problem?.kind).toBe('foreign_chain');
+  });
+
   it('a tail cut by a crash: repaired at start, reported as an unsealed tail lost, not as tampering', async () => {
     const p = join(tmp(), 'ev.jsonl');
     await writeLog(p, 12, { sealEvery: 100 });
