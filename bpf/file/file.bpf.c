@@ -390,6 +390,16 @@ static __always_inline int on_exit(long ret)
 				return 0; /* read only for provenance: no path walk, no record */
 		} else {
 			taint = bpf_map_lookup_elem(&vigil_taint, &tgid);
+			/*
+			 * A file this open created is new content: a mark on its inode
+			 * number is left from a deleted file whose inode was reused
+			 * (without LSM no hook tells when an inode is freed).
+			 */
+			if (!taint && (BPF_CORE_READ(f, f_mode) & FMODE_CREATED)) {
+				struct vigil_mark_key k = { .dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev), .ino = BPF_CORE_READ(f, f_inode, i_ino) };
+				if (!bpf_map_delete_elem(&vigil_marks, &k))
+					vigil_count(VIGIL_STAT_FILE_MARK_STALE);
+			}
 		}
 	} else if (p.op == VIGIL_FOP_OPEN_READ && !cfg->read_prefixes) {
 		return 0;

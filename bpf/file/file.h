@@ -51,6 +51,7 @@ enum vigil_file_stat {
 	VIGIL_STAT_FILE_DEPTH = 26,      /* provenance: propagation stopped at the configured depth */
 	VIGIL_STAT_FILE_MARK_DEDUP = 27, /* provenance: the same file marked again within the dedup window: no new record */
 	VIGIL_STAT_FILE_TAINT_LOST = 28, /* provenance: vigil_taint full, a reader of a marked file not recorded */
+	VIGIL_STAT_FILE_MARK_STALE = 29, /* provenance: a mark dropped because its inode number now holds a new file */
 };
 
 /* Prefix filter (LPM trie "file_prefixes"): value bits. The longest matching prefix decides. */

@@ -45,6 +45,7 @@ export const FileStat = {
   FILE_DEPTH: 26,
   FILE_MARK_DEDUP: 27,
   FILE_TAINT_LOST: 28,
+  FILE_MARK_STALE: 29,
 } as const;
 
 /** enum vigil_file_prov_flags */
