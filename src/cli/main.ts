@@ -9,6 +9,7 @@ import { register as registerFleet } from './commands/fleet.js';
 import { register as registerConsole } from './commands/console.js';
 import { register as registerProvenance } from './commands/provenance.js';
 import { register as registerWatch } from './commands/watch.js';
+import { register as registerAudit } from './commands/audit.js';
 import { EXIT, UnavailableError, errorClass, UsageError, VigilError, fromSqliteError, fromSystemError, shown } from './errors.js';
 import { BpfError } from '../kernel/errors.js';
 import { ConfigError } from '../config/config.js';
@@ -47,6 +48,7 @@ Exit status: 0 ok, 1 failed (the answer is no), 2 usage, 3 unavailable here,
   registerProvenance(program);
   registerConsole(program);
   registerWatch(program);
+  registerAudit(program);
   // every command: commander's own errors become usage errors printed by main(), one line
   for (const cmd of commandTree(program)) {
     cmd.exitOverride((err) => {
