@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
- * vigil watch's shell guard (bpf/watch/shell_guard.bpf.c): records and keys
- * shared with src/watch/shell-guard.ts. Record types 64..71.
+ * vigil watch's guards (bpf/watch/shell_guard.bpf.c, file_guard.bpf.c): records
+ * and keys shared with src/watch/shell-guard.ts. Record types 64..71.
  */
 #ifndef VIGIL_SHELL_GUARD_H
 #define VIGIL_SHELL_GUARD_H
@@ -10,10 +10,12 @@
 
 enum vigil_shell_guard_record_type {
 	VIGIL_REC_SHELL_DENIED = 64,
+	VIGIL_REC_FILE_DENIED = 65, /* file_guard.bpf.c: same record layout (vigil_shell_denied) */
 };
 
 enum vigil_shell_guard_stat {
 	VIGIL_STAT_SHELL_DENIED = 16, /* shell execs refused inside the tree */
+	VIGIL_STAT_FILE_DENIED = 17,  /* file opens refused inside the tree (file_guard.bpf.c) */
 };
 
 /* Key of "shell_inodes": the shells' executables, filled by userspace. */

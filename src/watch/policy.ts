@@ -38,7 +38,10 @@ export const WatchPolicySchema = z
         defaults: z.boolean().default(true).describe('keep the built-in list of sensitive paths'),
         paths: z.array(pathPattern).default([]).describe('more sensitive paths: /abs/file, /abs/dir/ (everything under it), ~/rel, or a file name pattern (.env.*)'),
         ignore: z.array(pathPattern).default([]).describe('paths never reported as sensitive (wins over the lists)'),
-        action: action.default('alert'),
+        action: z
+          .enum(['alert', 'ignore', 'deny'])
+          .default('alert')
+          .describe('deny: opening a sensitive file that exists when the watch starts fails with EPERM inside the tree (BPF LSM); name patterns stay alerts'),
       })
       .strict()
       .default({ defaults: true, paths: [], ignore: [], action: 'alert' }),

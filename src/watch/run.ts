@@ -19,7 +19,8 @@ import { ScopeMode } from '../sensors/scope.js';
 import type { WatchPolicy } from './policy.js';
 import { WatchSession, formatSummary, type WatchSummary } from './session.js';
 import { Signals } from './signals.js';
-import { ShellGuard } from './shell-guard.js';
+import { SHELL_PATHS, WatchGuard, filesForPatterns } from './shell-guard.js';
+import { DEFAULT_SENSITIVE } from './signals.js';
 import { BpfError } from '../kernel/index.js';
 
 export interface RunAs {
@@ -75,23 +76,29 @@ export async function runWatch(o: WatchOptions): Promise<WatchResult> {
 
   const scope = TreeScope.open();
   let agent: Agent | null = null;
-  let guard: ShellGuard | null = null;
+  const guards: WatchGuard[] = [];
   try {
-    if (o.policy.shells.action === 'deny') {
+    const lsm = (what: string, load: () => WatchGuard): WatchGuard => {
       try {
-        guard = new ShellGuard(scope.maps(), (d) => session.denied(d));
+        return load();
       } catch (e) {
         if (!(e instanceof BpfError)) throw e;
         throw new BpfError({
-          op: `shells.action: deny (BPF LSM program lsm/bprm_check_security): ${e.op}`,
+          op: `${what} (BPF LSM): ${e.op}`,
           errno: e.errno,
-          hint: 'BPF LSM is not active here (bpf missing from /sys/kernel/security/lsm, or trampolines refused): use shells.action: alert on this host',
+          hint: `BPF LSM is not active here (bpf missing from /sys/kernel/security/lsm, or trampolines refused): use alert instead of deny on this host`,
           ...(e.log ? { log: e.log } : {}),
         });
       }
+    };
+    if (o.policy.shells.action === 'deny') guards.push(lsm('shells.action: deny', () => new WatchGuard('shell', scope.maps(), SHELL_PATHS, (d) => session.denied(d))));
+    if (o.policy.sensitive.action === 'deny') {
+      const s = o.policy.sensitive;
+      const { files, truncated } = filesForPatterns([...(s.defaults ? DEFAULT_SENSITIVE : []), ...s.paths], homes);
+      const ignore = signals.ignore;
+      guards.push(lsm('sensitive.action: deny', () => new WatchGuard('file', scope.maps(), files.filter((f) => !ignore(f)), (d) => session.denied(d))));
+      if (truncated) o.onWarning?.(`sensitive.action: deny: more than ${files.length} files under the sensitive directories; the rest are alerts only`);
     }
-    // the tree is empty: from here on the sensors report nothing but it
-    scope.setMode(ScopeMode.TREE);
     let detector: Detector | null = null;
     if (o.rules?.length) {
       const say = (_o: unknown, m: string) => o.onWarning?.(m);
@@ -169,7 +176,7 @@ export async function runWatch(o: WatchOptions): Promise<WatchResult> {
       process.off('SIGINT', onInt);
     }
     // records of the tree's last moments are in the rings already: drain them
-    guard?.drain();
+    for (const g of guards) g.drain();
     await agent.stop();
     const st = agent.stats();
     const sc = scope.stats();
@@ -186,7 +193,7 @@ export async function runWatch(o: WatchOptions): Promise<WatchResult> {
         /* already stopped */
       }
     }
-    guard?.close();
+    for (const g of guards) g.close();
     scope.close();
   }
 }

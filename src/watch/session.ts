@@ -293,11 +293,20 @@ export class WatchSession {
     this.alert({ signal: 'sigma', message: `[${a.level}] ${a.rule_title} (${basename(image)} ${pid})`, ProcessId: pid, Image: image, rule_id: String(a.rule_id), rule_title: String(a.rule_title), level: String(a.level) }, a.timestamp);
   }
 
-  /** A shell exec the kernel refused (shells.action: deny). */
-  denied(d: { task: { tgid: number; comm: string }; path: string; depth: number }, ts?: string): void {
-    const what = `${d.task.comm} (${d.task.tgid}) exec ${d.path || 'a shell'}: EPERM`;
-    if (this.blocked.length < MAX_LIST) this.blocked.push(what);
-    this.alert({ signal: 'shell_denied', message: `${what} (shells.action: deny)`, ProcessId: d.task.tgid, Image: d.path }, ts);
+  /** An exec of a shell (shells.action: deny) or an open of a sensitive file (sensitive.action: deny) the kernel refused. */
+  denied(d: { kind: 'shell' | 'file'; task: { tgid: number; comm: string }; path: string; depth: number }, ts?: string): void {
+    const proc = this.procs.get(d.task.tgid);
+    const image = proc?.Image ?? `[${d.task.comm}]`;
+    if (d.kind === 'shell') {
+      const what = `${d.task.comm} (${d.task.tgid}) exec ${d.path || 'a shell'}: EPERM`;
+      if (this.blocked.length < MAX_LIST) this.blocked.push(what);
+      this.alert({ signal: 'shell_denied', message: `${what} (shells.action: deny)`, ProcessId: d.task.tgid, Image: image, TargetFilename: d.path }, ts);
+    } else {
+      const what = `${d.task.comm} (${d.task.tgid}) open ${d.path || 'a sensitive file'}: EPERM`;
+      if (this.blocked.length < MAX_LIST) this.blocked.push(what);
+      if (this.sensitive.length < MAX_LIST) this.sensitive.push({ path: d.path, ProcessId: d.task.tgid, Image: image, operation: 'open denied' });
+      this.alert({ signal: 'file_denied', message: `${what} (sensitive.action: deny)`, ProcessId: d.task.tgid, Image: image, TargetFilename: d.path }, ts);
+    }
   }
 
   summary(exit: { code: number; signal: string | null }, losses: Record<string, number>): WatchSummary {

@@ -91,7 +91,7 @@ export class Signals {
   }
 
   isSensitive(path: string): boolean {
-    return this.policy.sensitive.action === 'alert' && this.sensitive(path) && !this.ignore(path);
+    return this.policy.sensitive.action !== 'ignore' && this.sensitive(path) && !this.ignore(path);
   }
 
   /** A connection outside network.allow (false when there is no allow list). */

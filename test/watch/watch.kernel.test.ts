@@ -163,6 +163,18 @@ describe('vigil watch', () => {
     process.exitCode = 0;
     expect(errs.join('')).toMatch(/shells\.action: deny .*\[unavailable\.bpf_lsm\]/);
     expect(() => statSync(join(dir, 'must-not-exist-2'))).toThrow();
+    writeFileSync(p, 'sensitive:\n  action: deny\n');
+    errs.length = 0;
+    (process.stderr as { write: unknown }).write = (s: string) => (errs.push(String(s)), true);
+    try {
+      await main(['node', 'vigil', 'watch', '--policy', p, '--', 'touch', join(dir, 'must-not-exist-2')]);
+    } finally {
+      (process.stderr as { write: unknown }).write = w;
+    }
+    expect(process.exitCode).toBe(3);
+    process.exitCode = 0;
+    expect(errs.join('')).toMatch(/sensitive\.action: deny .*\[unavailable\.bpf_lsm\]/);
+    expect(() => statSync(join(dir, 'must-not-exist-2'))).toThrow();
   });
 
   it('refuses to start with a bad policy: file:line and the key', async () => {

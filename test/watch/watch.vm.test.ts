@@ -46,4 +46,31 @@ describe.skipIf(!inVm)('vigil watch: shells denied inside the tree (BPF LSM)', (
     expect(summary.category).toBe('watch_summary');
     expect(summary.blocked.length).toBe(2);
   });
+
+  it('sensitive.action: deny: opening a sensitive file fails with EPERM inside the tree; outside it opens', async () => {
+    const secretDir = join(dir, 'secret');
+    spawnSync('mkdir', ['-p', join(secretDir, 'sub')]);
+    writeFileSync(join(secretDir, 'sub', 'key'), 'k\n');
+    writeFileSync(join(dir, 'plain'), 'p\n');
+    const policy = join(dir, 'files.yaml');
+    writeFileSync(policy, `sensitive:\n  defaults: false\n  paths: [${secretDir}/]\n  action: deny\ntls:\n  enabled: false\n`);
+    const out = join(dir, 'out2.jsonl');
+    const res = join(dir, 'res');
+    const ready = join(dir, 'ready');
+    const cmd = `cat ${secretDir}/sub/key >/dev/null 2>&1; echo key=$? > ${res}; cat ${dir}/plain >/dev/null; echo plain=$? >> ${res}; touch ${ready}; sleep 1`;
+    process.exitCode = 0;
+    const watching = main(['node', 'vigil', 'watch', '--json', '--out', out, '--policy', policy, '--', '/bin/sh', '-c', cmd]);
+    for (let i = 0; i < 1200 && !existsSync(ready); i++) await sleep(50);
+    const outside = spawnSync('cat', [join(secretDir, 'sub', 'key')], { encoding: 'utf8' });
+    await watching;
+    expect(process.exitCode).toBe(0);
+    process.exitCode = 0;
+    expect(outside.status).toBe(0);
+    expect(outside.stdout).toBe('k\n');
+    expect(readFileSync(res, 'utf8')).toBe('key=1\nplain=0\n');
+    const lines = readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const denied = lines.filter((e) => e.category === 'watch_alert' && e.signal === 'file_denied');
+    expect(denied.map((e) => e.TargetFilename)).toEqual([join(secretDir, 'sub', 'key')]);
+    expect(lines.at(-1).blocked.length).toBe(1);
+  });
 });
