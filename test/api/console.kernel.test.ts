@@ -79,7 +79,7 @@ describe.skipIf(!CHROMIUM)('web console in chromium against vigil run --listen',
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     agent.stderr!.on('data', (d) => (stderr += d));
-    await until('vigil run to listen', () => (agent.exitCode !== null ? Promise.reject(new Error(`vigil run exited: ${stderr}`)) : stderr.includes('api: listening') || undefined), 60_000);
+    await until('vigil run to listen', () => (agent.exitCode !== null ? Promise.reject(new Error(`vigil run exited: ${stderr}`)) : stderr.includes('api: listening on') || undefined), 60_000);
     token = readFileSync(join(dir, 'api.token'), 'utf8').trim();
     browser = await chromium.launch({ executablePath: CHROMIUM!, headless: true, args: ['--no-sandbox'] });
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });

@@ -28,7 +28,7 @@ import { ProvenanceService, ProvenanceStore } from '../../provenance/index.js';
 import { MARKS_MAP } from '../../events/taint.js';
 import { startEnforcement, type Enforcement } from '../../enforcement/index.js';
 import { createFleetAgent } from '../../fleet/index.js';
-import { ApiServer, ensureToken, parseListen } from '../../api/index.js';
+import { ApiServer, ensureToken, parseListen, type ListenAddress } from '../../api/index.js';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 
@@ -291,6 +291,22 @@ export function defaultTokenFile(db: string | null): string {
   return join(dirname(db ?? DEFAULT_DB), 'api.token');
 }
 
+/** api.listen checked: ADDR:PORT, and loopback unless api.allow_remote (a usage error naming where it came from). */
+function listenAddress(settings: ReturnType<typeof resolveRun>): { addr: ListenAddress; subject: string } {
+  const cfg = settings.config;
+  const src = settings.source('api.listen');
+  const subject = src.startsWith('-') || src.startsWith('$') ? src : `api.listen (${src})`;
+  const addr = parseListen(cfg.api.listen!);
+  if (typeof addr === 'string') throw new UsageError(subject, `${shown(cfg.api.listen!)}: ${addr}`);
+  if (!addr.loopback && !cfg.api.allow_remote) {
+    throw new UsageError(subject, `${shown(cfg.api.listen!)} is not a loopback address`, {
+      code: 'usage.not_loopback',
+      hint: 'the API serves plain HTTP: bind 127.0.0.1 and reach it through SSH or a TLS proxy, or allow it with --listen-allow-remote (api.allow_remote: true)',
+    });
+  }
+  return { addr, subject };
+}
+
 /** What the guard enforces here, for the API: armed (on a backend), detect-only, or off (--no-enforce). */
 function apiEnforcement(guard: object | null, enforce: boolean | undefined): { state: 'enforce' | 'detect-only' | 'off'; reason?: string } {
   const backend = (guard as { backend?: string } | null)?.backend;
@@ -312,18 +328,9 @@ async function startApi(
   log: Logger,
 ): Promise<ApiServer> {
   const cfg = settings.config;
-  const src = settings.source('api.listen');
-  const subject = src.startsWith('-') || src.startsWith('$') ? src : `api.listen (${src})`;
-  const addr = parseListen(cfg.api.listen!);
-  if (typeof addr === 'string') throw new UsageError(subject, `${shown(cfg.api.listen!)}: ${addr}`);
+  const { addr, subject } = listenAddress(settings);
   if (!addr.loopback) {
-    if (!cfg.api.allow_remote) {
-      throw new UsageError(subject, `${shown(cfg.api.listen!)} is not a loopback address`, {
-        code: 'usage.not_loopback',
-        hint: 'the API serves plain HTTP: bind 127.0.0.1 and reach it through SSH or a TLS proxy, or allow it with --listen-allow-remote (api.allow_remote: true)',
-      });
-    }
-    log.warn({ listen: cfg.api.listen }, `api: listening on a non-loopback address (${safeText(cfg.api.listen!)}): the bearer token and all data cross the network in plain HTTP; put a TLS proxy in front or use 127.0.0.1`);
+    log.warn({ listen: cfg.api.listen }, `api: ${safeText(cfg.api.listen!)} is not a loopback address (allowed by --listen-allow-remote / api.allow_remote): the bearer token and all data cross the network in plain HTTP; put a TLS proxy in front or use 127.0.0.1`);
   }
   const tokenFile = cfg.api.token_file ?? defaultTokenFile(cfg.db);
   let tok;
@@ -365,6 +372,8 @@ async function runAgent(flags: RunFlags): Promise<void> {
   const log = pino({ level: flags.logLevel ?? 'info', base: { app: 'vigil' } }, pino.destination({ dest: 2, sync: true }));
   const settings = resolveRun(flags);
   const cfg = settings.config;
+  // a wrong or non-loopback api.listen is refused before anything loads
+  if (cfg.api.listen) listenAddress(settings);
   const missingRules = missingRulePaths(cfg.rules);
   if (missingRules.length)
     throw new InputError('input.not_found', `${flags.rules?.length ? '--rules' : 'rules'} ${missingRules.map((m) => shown(m)).join(', ')}`, 'no such file or directory', {
