@@ -208,7 +208,8 @@ Examples:
   vigil run --sensors exec,file,network --stdout
   vigil run --rules /etc/vigil/rules --alerts-out /var/log/vigil/alerts.jsonl
   vigil run -c /etc/vigil/vigil.yaml
-  vigil run --fleet nats://10.0.0.5:4222 --fleet-creds /etc/vigil/fleet.creds`,
+  vigil run --fleet nats://10.0.0.5:4222 --fleet-creds /etc/vigil/fleet.creds
+  vigil run --rules /etc/vigil/rules --listen 127.0.0.1:7070   (API, /metrics, console: vigil console-url; docs/api.md)`,
     )
     .action(async (flags: RunFlags) => {
       await runAgent(flags);
