@@ -21,11 +21,11 @@
  * (the process would wait on its own event): /proc only, and the events' fds.
  */
 import { createHash } from 'node:crypto';
-import { fstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { fstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import {
   FAN_MARK_ADD, FAN_MARK_FILESYSTEM, FAN_MARK_REMOVE, FAN_MARK_MOUNT, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM, FAN_Q_OVERFLOW, POLLERR, POLLIN, POLLPRI,
-  closeFd, errnoText, fanotifyInit, fanotifyMark, makePipe, openProc, parseEvents, pollFds, preadFd, readEvents, respond,
+  closeFd, errnoText, fanotifyInit, fanotifyMark, makePipe, memfdCreate, unshareFiles, openProc, parseEvents, pollFds, preadFd, readEvents, respond,
 } from '../kernel/fanotify.js';
 import { bootTimeNs } from '../kernel/clock.js';
 import { Action, DecisionFlags, kernelDev } from './abi.js';
@@ -124,6 +124,35 @@ function markAll(): void {
   }
 }
 
+/**
+ * memfds live on the kernel's internal tmpfs, mounted nowhere: mark it through
+ * a memfd of our own (/proc/self/fd/N), so fexecve of a memfd is checked too.
+ */
+function markMemfd(): void {
+  const m = memfdCreate('vigil-fanotify');
+  if (m < 0) {
+    post({ type: 'mark-failed', path: 'memfd', fstype: 'tmpfs (memfd)', error: `memfd_create: ${errnoText(-m)}` });
+    return;
+  }
+  const path = `/proc/thread-self/fd/${m}`;
+  let flags = FAN_MARK_FILESYSTEM;
+  const e = fanotifyMark(fd, FAN_MARK_ADD | flags, MASK, path);
+  if (e !== 0) {
+    flags = FAN_MARK_MOUNT;
+    const e2 = fanotifyMark(fd, FAN_MARK_ADD | flags, MASK, path);
+    if (e2 !== 0) {
+      // kernels refuse sb and mount marks on internal mounts: fexecve of a memfd is not seen
+      post({ type: 'mark-failed', path: 'memfd', fstype: 'tmpfs (memfd)', error: `filesystem mark: ${errnoText(e)}, mount mark: ${errnoText(e2)} (the kernel refuses marks on its internal mount; vm.memfd_noexec=2, Linux 6.3+, refuses fexecve of every memfd)` });
+      closeFd(m);
+      return;
+    }
+  }
+  if (mask !== MASK) fanotifyMark(fd, FAN_MARK_REMOVE | flags, MASK & ~mask, path);
+  targets.set('fs:memfd', { flags, path });
+  Atomics.store(ctl, Ctl.MARKS, targets.size);
+  post({ type: 'mark', kind: 'filesystem', path: 'memfd', fstype: 'tmpfs (memfd)' });
+}
+
 /** Put the mask in force on every target: add the new bits first, then remove the old ones (no gap). */
 function setMask(next: number): void {
   if (next === mask) return;
@@ -187,7 +216,7 @@ function decide(efd: number, pid: number, mask: number, deadline: number): Verdi
   let val = lookupInode(rules.table, rules.cap, dev, ino);
   let match: number = MATCH.inode;
   let path: string | null = null;
-  const needPath = () => (path ??= readlinkSync(`/proc/self/fd/${efd}`));
+  const needPath = () => (path ??= readlinkSync(`/proc/thread-self/fd/${efd}`));
   if (val < 0 && exec && rules.paths.size) {
     const v = rules.paths.get(needPath());
     if (v !== undefined) {
@@ -245,7 +274,7 @@ function parentOf(pid: number): number {
 
 /** What the agent needs of the process to describe it (read after answering: it is still there). */
 function taskOf(pid: number): WorkerDecision['task'] {
-  const t = { pid, tgid: pid, ppid: 0, uid: 0, gid: 0, euid: 0, loginuid: -1, sessionid: -1, startTicks: 0, comm: '' };
+  const t = { pid, tgid: pid, ppid: 0, uid: 0, gid: 0, euid: 0, loginuid: 4294967295, sessionid: 4294967295, startTicks: 0, comm: '' };
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     t.comm = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'));
@@ -270,6 +299,32 @@ function taskOf(pid: number): WorkerDecision['task'] {
 
 // ---- the loop ---------------------------------------------------------------
 
+/**
+ * A fd table of this thread's own (see unshareFiles): the wake pipe is made
+ * first (the agent writes its end), then the copies of the agent's files,
+ * sockets and BPF objects are closed here (in this table only) so that this
+ * thread never keeps them open after the agent closes them. Event loop
+ * plumbing (eventfd, epoll, pipes) and stdio stay.
+ */
+const [wakeR, wakeW] = makePipe();
+try {
+  unshareFiles();
+  for (const n of readdirSync('/proc/thread-self/fd')) {
+    const f = Number(n);
+    if (f <= 2 || f === wakeR || f === wakeW) continue;
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/thread-self/fd/${n}`);
+    } catch {
+      continue;
+    }
+    if (target.startsWith('/') || target.startsWith('socket:') || /^anon_inode:(bpf|\[perf_event\]|\[fanotify\])/.test(target)) closeFd(f);
+  }
+} catch (e) {
+  post({ type: 'fatal', error: (e as Error).message });
+  process.exit(0);
+}
+
 let fd = -1;
 try {
   fd = fanotifyInit();
@@ -277,10 +332,10 @@ try {
   post({ type: 'fatal', error: (e as Error).message });
   process.exit(0);
 }
-const [wakeR, wakeW] = makePipe();
 const mountinfo = openProc('/proc/self/mountinfo');
 try {
   markAll();
+  markMemfd();
 } catch (e) {
   post({ type: 'fatal', error: `marking filesystems: ${(e as Error).message}` });
   closeFd(fd);
@@ -358,6 +413,8 @@ while (!stopping) {
           v = { allow: data.failMode === 'open' };
         }
       }
+      // a rule matched (rare): describe the process while it waits for the answer (it may exit right after)
+      if (v.decision) pending.push({ type: 'decision', ...v.decision, ktimeNs: bootTimeNs().toString(), task: taskOf(ev.pid) });
       if (ev.mask & FAN_OPEN_EXEC_PERM && data.loader) lastExec = { pid: ev.pid, ...fileId(ev.fd), allow: v.allow };
       const err = respond(fd, ev.fd, v.allow);
       if (err) post({ type: 'error', error: `answering pid ${ev.pid}: ${errnoText(err)}` });
@@ -365,13 +422,9 @@ while (!stopping) {
       Atomics.add(ctl, v.allow ? Ctl.ALLOWED : Ctl.DENIED, 1);
       const us = Math.round((performance.now() - t0) * 1000);
       if (us > Atomics.load(ctl, Ctl.MAX_US)) Atomics.store(ctl, Ctl.MAX_US, us);
-      if (v.decision) pending.push({ type: 'decision', ...v.decision, ktimeNs: bootTimeNs().toString(), task: { pid: ev.pid, tgid: ev.pid, ppid: 0, uid: 0, gid: 0, euid: 0, loginuid: -1, sessionid: -1, startTicks: 0, comm: '' } });
     }
-    // every answer is written: now describe the processes for the agent
-    for (const d of pending) {
-      d.task = taskOf(d.pid);
-      post(d);
-    }
+    // every answer of the batch is written: now tell the agent
+    for (const d of pending) post(d);
     pending.length = 0;
   }
 }

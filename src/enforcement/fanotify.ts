@@ -8,7 +8,7 @@
  * Enforcement lasts as long as the agent runs: when its process ends (or is
  * SIGKILLed) the kernel closes the fanotify group and allows pending events.
  */
-import { mkdtempSync, realpathSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -142,11 +142,17 @@ export class FanotifyGuardService {
     return ready;
   }
 
-  private revalidateSafe(): void {
+  /** Reload; a store busy with another process's write (SQLITE_BUSY, I/O error mid-checkpoint) is retried a few times. */
+  private revalidateSafe(attempt = 0): void {
     try {
       this.revalidate();
     } catch (e) {
-      this.opts.onLog?.('error', `fanotify guard: reloading the rules failed: ${(e as Error).message}`);
+      if (attempt < 5 && this.worker) {
+        const t = setTimeout(() => this.revalidateSafe(attempt + 1), 50 * (attempt + 1));
+        t.unref();
+        return;
+      }
+      this.opts.onLog?.('error', `fanotify guard: reloading the rules failed: ${(e as Error).message} (${(e as { code?: string }).code ?? 'no code'})`);
     }
   }
 
@@ -202,7 +208,8 @@ export class FanotifyGuardService {
 
   /** Reload the rules from the store; a change makes a new decision table (new generation). */
   revalidate(force = false): number {
-    const store = RulesStore.open(this.opts.db);
+    // read-only: no journal pragma, no write lock while `vigil deny` writes (the rules' writers are the CLI)
+    const store = existsSync(this.opts.db) ? RulesStore.open(this.opts.db, { readonly: true }) : RulesStore.open(this.opts.db);
     let list: DenyRule[];
     let monitor: boolean;
     try {

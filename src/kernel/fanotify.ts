@@ -62,9 +62,11 @@ function load() {
     write: c.func('long write(int fd, const uint8_t *buf, size_t count)'),
     close: c.func('int close(int fd)'),
     poll: c.func('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)'),
-    pipe2: c.func('int pipe2(_Out_ int *fds, int flags)'),
+    pipe2: c.func('int pipe2(_Out_ uint8_t *fds, int flags)'),
+    unshare: c.func('int unshare(int flags)'),
     open: c.func('int open(const char *path, int flags)'),
     pread: c.func('long pread(int fd, _Out_ uint8_t *buf, size_t count, int64_t offset)'),
+    memfd_create: c.func('int memfd_create(const char *name, unsigned int flags)'),
   };
 }
 
@@ -157,9 +159,21 @@ export function openProc(path: string): number {
 
 /** A pipe (read end, write end), both close-on-exec and non-blocking. */
 export function makePipe(): [number, number] {
-  const fds = [0, 0];
+  const fds = Buffer.alloc(8);
   if (libc().pipe2(fds, O_CLOEXEC | 0x800) < 0) throw new FanotifyError('pipe2', koffi.errno());
-  return [fds[0]!, fds[1]!];
+  return [fds.readInt32LE(0), fds.readInt32LE(4)];
+}
+
+/**
+ * unshare(CLONE_FILES) for the calling thread: its own copy of the fd table.
+ * The listener needs it: closing an event's fd drops every POSIX (fcntl) lock
+ * the *fd table's owner* holds on that file, so a listener sharing the agent's
+ * table would release SQLite's locks each time the agent opened its own store
+ * (SQLITE_IOERR_SHORT_READ followed). With a table of its own, the event fds
+ * and their closes are the listener's alone.
+ */
+export function unshareFiles(): void {
+  if (libc().unshare(0x400) < 0) throw new FanotifyError('unshare(CLONE_FILES)', koffi.errno());
 }
 
 /**
@@ -179,4 +193,14 @@ export function pollFds(fds: Array<[fd: number, events: number]>, timeoutMs: num
     throw new FanotifyError('poll', e);
   }
   return fds.map((_, i) => b.readInt16LE(i * 8 + 6));
+}
+
+/**
+ * A memfd of our own (MFD_CLOEXEC): its /proc/self/fd path reaches the kernel's
+ * internal tmpfs that every memfd lives on, so a filesystem mark through it
+ * covers fexecve of any memfd. -errno on failure.
+ */
+export function memfdCreate(name: string): number {
+  const fd = libc().memfd_create(name, 1);
+  return fd < 0 ? -koffi.errno() : fd;
 }

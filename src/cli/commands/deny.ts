@@ -109,6 +109,7 @@ function apply(s: { db: string; subject: string }, flags: CommonFlags, arm: bool
     } finally {
       store.close();
     }
+    // signalled once this process has closed the store: the agent reads it at once
     if (fan && notifyAgent(fan)) return `applied by the running agent (pid ${fan.pid}, fanotify backend)\n${statusLine(status, flags.pinDir)}`;
   }
   let res: ReturnType<typeof applyRules>;
