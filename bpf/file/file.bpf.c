@@ -423,7 +423,9 @@ static __always_inline int on_exit(long ret)
 		len2 = build_name(task, &root, p.dfd2, (const void *)p.name2, s->data + len, s->name, &flags,
 				  VIGIL_FF_PATH2_TRUNCATED, VIGIL_FF_PATH2_JOINED) & VIGIL_PATH_MASK;
 
-	if (taint)
+	/* procfs and sysfs files are not content anyone downloads: not marked */
+	if (taint && !(len >= 6 && s->data[0] == '/' && s->data[1] == 'p' && s->data[2] == 'r' && s->data[3] == 'o' && s->data[4] == 'c' && s->data[5] == '/') &&
+	    !(len >= 5 && s->data[0] == '/' && s->data[1] == 's' && s->data[2] == 'y' && s->data[3] == 's' && s->data[4] == '/'))
 		prov_write(cfg, task, taint, r->dev, r->ino, s->data, len, flags);
 
 	/* prefixes: a rename is kept when either side is wanted */

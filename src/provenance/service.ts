@@ -60,6 +60,7 @@ const HOSTS_MAX = 4096;
 export class ProvenanceService {
   readonly counters: ProvenanceCounters = { marks: 0, xattr_written: 0, xattr_failed: 0, store_failed: 0, moved: 0, rearmed: 0, rearm_skipped: 0, marked_execs: 0 };
   private marks: BpfMap | null = null;
+  private readonly xattrErrors = new Set<string>();
   /** remote address → the name it was resolved from (the network sensor's DestinationHostname) */
   private readonly hosts = new Map<string, string>();
 
@@ -175,7 +176,12 @@ export class ProvenanceService {
       this.counters.xattr_written++;
     } catch (e) {
       this.counters.xattr_failed++;
-      this.opts.onError?.(e, `origin record on ${path}`);
+      // said once per cause (a file system without trusted.* xattrs fails for every file on it); all are counted
+      const code = (e as { code?: string }).code ?? 'error';
+      if (!this.xattrErrors.has(code)) {
+        this.xattrErrors.add(code);
+        this.opts.onError?.(e, `origin record on ${path} (further ${code} failures are only counted: xattr_failed)`);
+      }
     }
     try {
       this.opts.store?.put({ dev, ino, path, depth: record.depth, record });
