@@ -22,6 +22,8 @@ export const Ctl = {
   OVERFLOW: 11,
   /** 1 while marks are in force (at least one rule), 0 without rules */
   ACTIVE: 12,
+  /** total µs spent deciding (read to answer), wraps at 2^31: for means over a bench round */
+  SUM_US: 13,
 } as const;
 export const CTL_SLOTS = 16;
 

@@ -421,6 +421,7 @@ while (!stopping) {
       closeFd(ev.fd);
       Atomics.add(ctl, v.allow ? Ctl.ALLOWED : Ctl.DENIED, 1);
       const us = Math.round((performance.now() - t0) * 1000);
+      Atomics.add(ctl, Ctl.SUM_US, us);
       if (us > Atomics.load(ctl, Ctl.MAX_US)) Atomics.store(ctl, Ctl.MAX_US, us);
     }
     // every answer of the batch is written: now tell the agent

@@ -51,6 +51,8 @@ export interface FanotifyStats {
   marks: number;
   hashes: number;
   maxAnswerUs: number;
+  /** µs spent from reading each event to answering it, summed (wraps at 2^32) */
+  sumAnswerUs: number;
   overflow: number;
   /** marks in force (there are rules) */
   active: boolean;
@@ -273,6 +275,7 @@ export class FanotifyGuardService {
       marks: c(Ctl.MARKS),
       hashes: c(Ctl.HASHES),
       maxAnswerUs: c(Ctl.MAX_US),
+      sumAnswerUs: c(Ctl.SUM_US) >>> 0,
       overflow: c(Ctl.OVERFLOW),
       active: c(Ctl.ACTIVE) === 1,
       decisions: this.decisions,
