@@ -99,6 +99,8 @@ export async function runWatch(o: WatchOptions): Promise<WatchResult> {
       guards.push(lsm('sensitive.action: deny', () => new WatchGuard('file', scope.maps(), files.filter((f) => !ignore(f)), (d) => session.denied(d))));
       if (truncated) o.onWarning?.(`sensitive.action: deny: more than ${files.length} files under the sensitive directories; the rest are alerts only`);
     }
+    // the tree is empty: from here on the sensors report nothing but it
+    scope.setMode(ScopeMode.TREE);
     let detector: Detector | null = null;
     if (o.rules?.length) {
       const say = (_o: unknown, m: string) => o.onWarning?.(m);
