@@ -12,11 +12,9 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { KV, KvEntry } from '@nats-io/kv';
 import { listRuleFiles } from '../../detection/index.js';
 import { sha256File } from '../../enforcement/index.js';
-import {
-  DEFAULT_LIMITS, DENY_PREFIX, DenyValueSchema, SIGMA_KEY, SigmaSetSchema, connectFleet, decodeSigmaSet, encodeDenyValue, encodeSigmaSet, ensureStreams,
-  hostsBucket, isHostId, isRuleId, lintSigmaSet, parseDenyValue, policyBucket, readBatches, streamConfigs,
-  type DenyValue, type FleetLimits, type HostStatus, type RecordKind,
-} from '../../fleet/index.js';
+import type { DenyValue, FleetLimits, HostStatus, RecordKind } from '../../fleet/index.js';
+// the fleet module (NATS clients) is loaded when a fleet command runs, not at every CLI start
+let F: typeof import('../../fleet/index.js');
 import { parseDuration, parseSize } from '../../config/config.js';
 import { parseTimeArg, safeText, truncate } from '../../util/text.js';
 import { CliError } from '../errors.js';
@@ -46,7 +44,7 @@ function conn(cmd: Command): Command {
 async function withConn<T>(f: ConnFlags, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
   let nc: NatsConnection;
   try {
-    nc = await connectFleet({ url: f.server, creds: f.creds ?? null, name: 'vigil-cli', reconnect: false, timeoutMs: 5000 });
+    nc = await F.connectFleet({ url: f.server, creds: f.creds ?? null, name: 'vigil-cli', reconnect: false, timeoutMs: 5000 });
   } catch (e) {
     const msg = String((e as Error)?.message ?? e);
     if (/credentials file/.test(msg)) throw new CliError(msg, 4);
@@ -81,7 +79,7 @@ interface HostRow {
 }
 
 async function hostRows(nc: NatsConnection): Promise<HostRow[]> {
-  const kv = await hostsBucket(nc);
+  const kv = await F.hostsBucket(nc);
   const now = Date.now();
   return (await entries(kv)).map((e) => {
     let status: Partial<HostStatus> = {};
@@ -151,7 +149,7 @@ function parseLimit(v: string): number {
 }
 
 function checkHost(h: string | undefined): void {
-  if (h !== undefined && !isHostId(h)) throw new CliError(`--host "${h}": a host id (letters, digits, '_' and '-')`, 2);
+  if (h !== undefined && !F.isHostId(h)) throw new CliError(`--host "${h}": a host id (letters, digits, '_' and '-')`, 2);
 }
 
 async function readRecords(f: ConnFlags & { host?: string; since: string; limit: string }, kind: RecordKind, sub: string | undefined, print: (host: string, v: Record<string, unknown>) => void): Promise<{ records: number; bad: number }> {
@@ -162,7 +160,7 @@ async function readRecords(f: ConnFlags & { host?: string; since: string; limit:
   let records = 0;
   let bad = 0;
   await withConn(f, async (nc) => {
-    for await (const b of readBatches(nc, kind, { ...(f.host ? { host: f.host } : {}), ...(sub ? { sub } : {}), sinceMs, limit })) {
+    for await (const b of F.readBatches(nc, kind, { ...(f.host ? { host: f.host } : {}), ...(sub ? { sub } : {}), sinceMs, limit })) {
       for (const line of b.records) {
         let v: unknown;
         try {
@@ -184,7 +182,7 @@ async function readRecords(f: ConnFlags & { host?: string; since: string; limit:
 }
 
 function limitsFrom(f: Record<string, string | undefined>): FleetLimits {
-  const l: FleetLimits = { ...DEFAULT_LIMITS };
+  const l: FleetLimits = { ...F.DEFAULT_LIMITS };
   const dur = (k: string, v: string | undefined, set: (ms: number) => void) => {
     if (v === undefined) return;
     const m = /^(\d+)d$/.exec(v.trim());
@@ -220,6 +218,9 @@ function limitsFrom(f: Record<string, string | undefined>): FleetLimits {
 export function register(program: Command): void {
   const fleet = program
     .command('fleet')
+    .hook('preAction', async () => {
+      F = await import('../../fleet/index.js');
+    })
     .description('many hosts on NATS JetStream: hosts, alerts and events from all of them, deny rules and Sigma rules pushed to all of them')
     .addHelpText(
       'after',
@@ -257,14 +258,14 @@ See docs/fleet.md (subjects, streams, sizing for 10,000 hosts).`,
     .action(async (f: ConnFlags & Record<string, string | undefined>) => {
       const limits = limitsFrom(f);
       await withConn(f, async (nc) => {
-        const r = await ensureStreams(nc, { limits, update: true });
-        await policyBucket(nc, limits);
-        await hostsBucket(nc, limits);
+        const r = await F.ensureStreams(nc, { limits, update: true });
+        await F.policyBucket(nc, limits);
+        await F.hostsBucket(nc, limits);
         if (f.json) {
-          out(JSON.stringify({ created: r.created, updated: r.updated, streams: streamConfigs(limits) }));
+          out(JSON.stringify({ created: r.created, updated: r.updated, streams: F.streamConfigs(limits) }));
           return;
         }
-        for (const c of streamConfigs(limits)) {
+        for (const c of F.streamConfigs(limits)) {
           const age = Math.round(Number(c.max_age) / 86_400e9);
           out(`${c.name.padEnd(13)} ${String(c.subjects?.[0]).padEnd(16)} max age ${age}d, max bytes ${Number(c.max_bytes) < 0 ? 'unlimited' : bytes(Number(c.max_bytes))}, replicas ${c.num_replicas} (${r.created.includes(c.name) ? 'created' : 'updated'})`);
         }
@@ -288,7 +289,7 @@ Columns:
     .action(async (f: ConnFlags) => {
       await withConn(f, async (nc) => {
         const rows = await hostRows(nc);
-        const polRev = await bucketRevision(await policyBucket(nc));
+        const polRev = await bucketRevision(await F.policyBucket(nc));
         if (f.json) {
           out(JSON.stringify(rows.map((r) => ({ ...r, policy_current: num(r.status.policy?.revision) >= polRev }))));
           return;
@@ -387,8 +388,8 @@ Examples:
       if (!path && !sha256) throw new CliError('give a PATH (absolute, as on the hosts) or --sha256 HEX or --hash-file FILE', 2);
       if (path && !path.startsWith('/')) throw new CliError(`"${path}": an absolute path (it names the file on the hosts, not here)`, 2);
       const id = f.id ?? Math.random().toString(16).slice(2, 10).padEnd(8, '0');
-      if (!isRuleId(id)) throw new CliError(`--id "${id}": letters, digits, '_' and '-' (at most 64)`, 2);
-      const parsed = DenyValueSchema.safeParse({
+      if (!F.isRuleId(id)) throw new CliError(`--id "${id}": letters, digits, '_' and '-' (at most 64)`, 2);
+      const parsed = F.DenyValueSchema.safeParse({
         ...(path ? { path } : {}),
         ...(sha256 ? { sha256 } : {}),
         mode: f.mode,
@@ -398,11 +399,11 @@ Examples:
       });
       if (!parsed.success) throw new CliError(parsed.error.issues.map((i) => `${i.path.length ? `--${String(i.path[0])}: ` : ''}${i.message}`).join('\n'), 2);
       await withConn(f, async (nc) => {
-        const kv = await policyBucket(nc);
-        const key = `${DENY_PREFIX}${id}`;
+        const kv = await F.policyBucket(nc);
+        const key = `${F.DENY_PREFIX}${id}`;
         let rev: number;
         try {
-          rev = f.replace ? await kv.put(key, encodeDenyValue(parsed.data)) : await kv.create(key, encodeDenyValue(parsed.data));
+          rev = f.replace ? await kv.put(key, F.encodeDenyValue(parsed.data)) : await kv.create(key, F.encodeDenyValue(parsed.data));
         } catch (e) {
           if (/wrong last sequence|exists/i.test(String((e as Error).message))) throw new CliError(`rule ${id} exists (--replace to overwrite it)`, 1);
           throw e;
@@ -416,10 +417,10 @@ Examples:
   conn(deny.command('rm').description('remove a deny rule from every host'))
     .addArgument(arg('<id>', 'rule id (vigil fleet deny list)', 'id'))
     .action(async (id: string, f: ConnFlags) => {
-      if (!isRuleId(id)) throw new CliError(`rule id "${id}": letters, digits, '_' and '-'`, 2);
+      if (!F.isRuleId(id)) throw new CliError(`rule id "${id}": letters, digits, '_' and '-'`, 2);
       await withConn(f, async (nc) => {
-        const kv = await policyBucket(nc);
-        const key = `${DENY_PREFIX}${id}`;
+        const kv = await F.policyBucket(nc);
+        const key = `${F.DENY_PREFIX}${id}`;
         const e = await kv.get(key);
         if (!e || e.operation !== 'PUT') throw new CliError(`no fleet deny rule ${id}`, 1);
         await kv.delete(key);
@@ -431,15 +432,15 @@ Examples:
     .option('--json', '{"revision", "hosts", "rules": [{id, revision, rule | error, applied_on}]}')
     .action(async (f: ConnFlags) => {
       await withConn(f, async (nc) => {
-        const kv = await policyBucket(nc);
-        const list = await entries(kv, `${DENY_PREFIX}>`);
+        const kv = await F.policyBucket(nc);
+        const list = await entries(kv, `${F.DENY_PREFIX}>`);
         const hosts = (await hostRows(nc)).filter((h) => h.state !== 'stopped');
         const rows = list.map((e) => {
-          const id = e.key.slice(DENY_PREFIX.length);
+          const id = e.key.slice(F.DENY_PREFIX.length);
           let rule: DenyValue | null = null;
           let error: string | undefined;
           try {
-            rule = parseDenyValue(e.value);
+            rule = F.parseDenyValue(e.value);
           } catch (err) {
             error = (err as Error).message;
           }
@@ -486,15 +487,15 @@ Examples:
       if (!paths.length) throw new CliError(`${dir}: no *.yml / *.yaml files`, 1);
       const files: Record<string, string> = {};
       for (const p of paths) files[relative(dir, p) || p] = readFileSync(p, 'utf8');
-      const shape = SigmaSetSchema.safeParse({ format: 1, files });
+      const shape = F.SigmaSetSchema.safeParse({ format: 1, files });
       if (!shape.success) throw new CliError(`refused: ${shape.error.issues.slice(0, 5).map((i) => `${i.path.slice(1).map(String).join('/')}: ${i.message}`).join('; ')}`, 1);
-      const lint = lintSigmaSet(files);
+      const lint = F.lintSigmaSet(files);
       for (const e of [...lint.errors, ...lint.warnings]) note(`${e.path}${e.line ? `:${e.line}:${e.col}` : ''}: ${e.severity}: ${e.message}`);
       if (lint.errors.length) {
         if (f.json) out(JSON.stringify({ pushed: false, errors: lint.errors }));
         throw new CliError(`refused: ${lint.errors.length} error(s) in the rule set; nothing pushed (vigil rules lint ${dir})`, 1);
       }
-      const payload = encodeSigmaSet({ format: 1, files, pushed_by: `${userInfo().username}@${hostname()}`, pushed_at: new Date().toISOString() });
+      const payload = F.encodeSigmaSet({ format: 1, files, pushed_by: `${userInfo().username}@${hostname()}`, pushed_at: new Date().toISOString() });
       const summary = { files: paths.length, rules: lint.rules, active: lint.active, bytes: payload.length };
       if (f.dryRun) {
         if (f.json) out(JSON.stringify({ pushed: false, dry_run: true, ...summary }));
@@ -504,8 +505,8 @@ Examples:
       await withConn(f, async (nc) => {
         const max = nc.info?.max_payload ?? 1024 * 1024;
         if (payload.length > max) throw new CliError(`the compressed set is ${bytes(payload.length)}, more than the server's max_payload (${bytes(max)}): raise max_payload or push fewer rules`, 1);
-        const kv = await policyBucket(nc);
-        const rev = await kv.put(SIGMA_KEY, payload);
+        const kv = await F.policyBucket(nc);
+        const rev = await kv.put(F.SIGMA_KEY, payload);
         if (f.json) out(JSON.stringify({ pushed: true, revision: rev, ...summary }));
         else out(`pushed ${summary.files} file(s), ${summary.rules} rule(s) (${summary.active} active) as policy revision ${rev}`);
       });
@@ -515,8 +516,8 @@ Examples:
     .option('--json', '{"revision", "pushed_by", "pushed_at", "files": [...]}')
     .action(async (f: ConnFlags) => {
       await withConn(f, async (nc) => {
-        const kv = await policyBucket(nc);
-        const e = await kv.get(SIGMA_KEY);
+        const kv = await F.policyBucket(nc);
+        const e = await kv.get(F.SIGMA_KEY);
         if (!e || e.operation !== 'PUT') {
           if (f.json) out(JSON.stringify(null));
           else out('no fleet Sigma rule set');
@@ -524,7 +525,7 @@ Examples:
         }
         let set;
         try {
-          set = decodeSigmaSet(e.value);
+          set = F.decodeSigmaSet(e.value);
         } catch (err) {
           throw new CliError(`the set at revision ${e.revision} is invalid (agents refuse it): ${(err as Error).message}`, 1);
         }
@@ -541,8 +542,8 @@ Examples:
   conn(rules.command('clear').description('remove the fleet\'s Sigma rule set from every host'))
     .action(async (f: ConnFlags) => {
       await withConn(f, async (nc) => {
-        const kv = await policyBucket(nc);
-        await kv.delete(SIGMA_KEY);
+        const kv = await F.policyBucket(nc);
+        await kv.delete(F.SIGMA_KEY);
         out(`fleet Sigma rule set removed (policy revision ${await bucketRevision(kv)})`);
       });
     });

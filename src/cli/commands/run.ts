@@ -27,8 +27,12 @@ import { safeText } from '../../util/text.js';
 import { ProvenanceService, ProvenanceStore } from '../../provenance/index.js';
 import { MARKS_MAP } from '../../events/taint.js';
 import { startEnforcement, type Enforcement } from '../../enforcement/index.js';
-import { createFleetAgent } from '../../fleet/index.js';
-import { ApiServer, ensureToken, parseListen, type ListenAddress } from '../../api/index.js';
+// fleet (NATS) and the API server (fastify, prom-client) are loaded only when configured:
+// every command that resolves run's settings (doctor, console-url) would otherwise load them
+// (about 270 more module files per CLI start; docs/cli.md)
+import type { ApiServer } from '../../api/server.js';
+import { ensureToken } from '../../api/token.js';
+import { parseListen, type ListenAddress } from '../../api/listen.js';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 
@@ -342,6 +346,7 @@ async function startApi(
     throw fromSystemError(err, `api token file ${shown(tokenFile, 200)}`) ?? new InputError('input.invalid', `api token file ${shown(tokenFile, 200)}`, err.message);
   }
   if (tok.tightened) log.warn({ token_file: tokenFile }, `api: the token file ${safeText(tokenFile)} was readable by others: made it 0600 (consider replacing the token: remove the file and restart)`);
+  const { ApiServer } = await import('../../api/server.js');
   const server = new ApiServer({
     host: addr.host,
     port: addr.port,
@@ -449,7 +454,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
 
   let fleet;
   try {
-    fleet = createFleetAgent(cfg.fleet, { rulesDb: cfg.db ?? DEFAULT_DB, log });
+    fleet = cfg.fleet.url ? (await import('../../fleet/index.js')).createFleetAgent(cfg.fleet, { rulesDb: cfg.db ?? DEFAULT_DB, log }) : null;
   } catch (e) {
     const msg = (e as Error).message;
     // a credentials file that is wrong is an input error (4), like in `vigil fleet`
