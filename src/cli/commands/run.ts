@@ -29,7 +29,7 @@ import { MARKS_MAP } from '../../events/taint.js';
 import { startEnforcement, type Enforcement } from '../../enforcement/index.js';
 // fleet (NATS) and the API server (fastify, prom-client) are loaded only when configured:
 // every command that resolves run's settings (doctor, console-url) would otherwise load them
-// (about 270 more module files per CLI start; docs/cli.md)
+// (about 310 more module files per CLI start)
 import type { ApiServer } from '../../api/server.js';
 import { ensureToken } from '../../api/token.js';
 import { parseListen, type ListenAddress } from '../../api/listen.js';
