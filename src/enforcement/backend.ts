@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { ProcessContext } from '../process/context.js';
 import type { RecordError } from '../kernel/errors.js';
 import type { ExecGuardEvent } from './decision.js';
+import { sdNotifier } from '../kernel/fanotify.js';
 import { FanotifyGuardService, fanotifyUnavailable, type FanotifyStats } from './fanotify.js';
 import type { FailMode } from './fanotify-shared.js';
 import { procStartTicks } from './guard.js';
@@ -177,4 +178,22 @@ export function notifyAgent(r: BackendRecord): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * systemd's watchdog (WatchdogSec, NotifyAccess=main in packaging/vigil.service)
+ * pinged from the event loop, when nothing else pings: with the fanotify
+ * backend its answering thread pings (a wedged listener is what must be
+ * caught); with lsm, detect-only or --no-enforce the event loop does. Returns
+ * a stop function; a no-op without $WATCHDOG_USEC.
+ */
+export function mainWatchdog(): () => void {
+  const us = Number(process.env.WATCHDOG_USEC ?? 0);
+  const pid = Number(process.env.WATCHDOG_PID ?? process.pid);
+  const send = us > 0 && pid === process.pid ? sdNotifier(process.env.NOTIFY_SOCKET) : null;
+  if (!send) return () => undefined;
+  send('WATCHDOG=1');
+  const t = setInterval(() => send('WATCHDOG=1'), Math.max(50, Math.floor(us / 2000)));
+  t.unref();
+  return () => clearInterval(t);
 }

@@ -25,7 +25,7 @@ import { fstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import {
   FAN_MARK_ADD, FAN_MARK_FILESYSTEM, FAN_MARK_REMOVE, FAN_MARK_MOUNT, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM, FAN_Q_OVERFLOW, POLLERR, POLLIN, POLLPRI,
-  closeFd, errnoText, fanotifyInit, fanotifyMark, makePipe, memfdCreate, unshareFiles, openProc, parseEvents, pollFds, preadFd, readEvents, respond,
+  closeFd, errnoText, fanotifyInit, fanotifyMark, makePipe, memfdCreate, sdNotifier, unshareFiles, openProc, parseEvents, pollFds, preadFd, readEvents, respond,
 } from '../kernel/fanotify.js';
 import { bootTimeNs } from '../kernel/clock.js';
 import { Action, DecisionFlags, kernelDev } from './abi.js';
@@ -359,10 +359,30 @@ function sameFile(efd: number, f: { dev: bigint; ino: bigint }): boolean {
   return g.dev === f.dev && g.ino === f.ino;
 }
 
+/**
+ * systemd's watchdog (WatchdogSec in the unit): pinged from this thread, the
+ * one that answers, at half the interval. A stopped or wedged listener stops
+ * pinging; systemd then kills the agent (WatchdogSignal), the kernel allows
+ * the waiting execs as the group closes, and Restart= starts it again.
+ */
+const watchdogUs = Number(process.env.WATCHDOG_USEC ?? 0);
+const watchdogPid = Number(process.env.WATCHDOG_PID ?? selfPid);
+const notify = watchdogUs > 0 && watchdogPid === selfPid ? sdNotifier(process.env.NOTIFY_SOCKET) : null;
+const pingEveryMs = notify ? Math.max(50, Math.floor(watchdogUs / 2000)) : 0;
+let lastPing = 0;
+function ping(): void {
+  if (!notify) return;
+  const now = performance.now();
+  if (now - lastPing < pingEveryMs) return;
+  lastPing = now;
+  if (notify('WATCHDOG=1') !== 0) Atomics.add(ctl, Ctl.ERRORS, 1);
+}
+
 const buf = Buffer.alloc(64 * 1024);
 const pending: WorkerDecision[] = [];
 while (!stopping) {
-  const rev = pollFds([[fd, POLLIN], [wakeR, POLLIN], ...(mountinfo >= 0 ? ([[mountinfo, POLLPRI]] as Array<[number, number]>) : [])], 1000);
+  ping();
+  const rev = pollFds([[fd, POLLIN], [wakeR, POLLIN], ...(mountinfo >= 0 ? ([[mountinfo, POLLPRI]] as Array<[number, number]>) : [])], notify ? Math.min(1000, pingEveryMs) : 1000);
   if (rev[1]) {
     takeRules(true);
     if (stopping) break;

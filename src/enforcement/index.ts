@@ -4,4 +4,4 @@ export { RulesStore, type DenyRule, type RuleKind } from './rules-store.js';
 export { DecisionReader, decodeDecision, decisionEvent, type DecisionRecord, type ExecGuardEvent } from './decision.js';
 export { ExecGuardService, applyRules, makeRule, probeEnforcement, sha256File, type EnforcementProbe, type GuardServiceOptions } from './service.js';
 export { FanotifyGuardService, fanotifyUnavailable, type FanotifyOptions, type FanotifyStats } from './fanotify.js';
-export { startEnforcement, liveFanotifyAgent, notifyAgent, recordBackend, type BackendChoice, type BackendKind, type BackendRecord, type Enforcement, type EnforcementOptions } from './backend.js';
+export { startEnforcement, mainWatchdog, liveFanotifyAgent, notifyAgent, recordBackend, type BackendChoice, type BackendKind, type BackendRecord, type Enforcement, type EnforcementOptions } from './backend.js';

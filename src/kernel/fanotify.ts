@@ -67,6 +67,8 @@ function load() {
     open: c.func('int open(const char *path, int flags)'),
     pread: c.func('long pread(int fd, _Out_ uint8_t *buf, size_t count, int64_t offset)'),
     memfd_create: c.func('int memfd_create(const char *name, unsigned int flags)'),
+    socket: c.func('int socket(int domain, int type, int protocol)'),
+    sendto: c.func('long sendto(int fd, const uint8_t *buf, size_t len, int flags, const uint8_t *addr, uint32_t addrlen)'),
   };
 }
 
@@ -203,4 +205,30 @@ export function pollFds(fds: Array<[fd: number, events: number]>, timeoutMs: num
 export function memfdCreate(name: string): number {
   const fd = libc().memfd_create(name, 1);
   return fd < 0 ? -koffi.errno() : fd;
+}
+
+/**
+ * systemd's notification socket ($NOTIFY_SOCKET: a path, or "@name" for the
+ * abstract namespace): send(msg) for WATCHDOG=1 pings. Non-blocking datagrams;
+ * null when the variable is not set.
+ */
+export function sdNotifier(socketPath: string | undefined): ((msg: string) => number) | null {
+  if (!socketPath) return null;
+  const path = Buffer.from(socketPath);
+  if (path.length >= 108) return null;
+  const addr = Buffer.alloc(2 + 108);
+  addr.writeUInt16LE(1, 0); // AF_UNIX
+  path.copy(addr, 2);
+  let len = 2 + path.length + 1;
+  if (socketPath.startsWith('@')) {
+    addr[2] = 0; // abstract: no terminating NUL counted
+    len = 2 + path.length;
+  }
+  const fd = libc().socket(1, 2 | O_CLOEXEC | 0x800, 0); // SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK
+  if (fd < 0) return null;
+  return (msg: string) => {
+    const b = Buffer.from(msg);
+    const r = Number(libc().sendto(fd, b, b.length, 0, addr, len));
+    return r < 0 ? koffi.errno() : 0;
+  };
 }

@@ -50,11 +50,14 @@ describe('packaging/vigil.service', () => {
     }
   });
 
-  it('runs vigil run with the system config, restarts on failure, and claims no watchdog', () => {
+  it('runs vigil run with the system config, restarts on failure, and has a watchdog that kills a stopped agent', () => {
     expect(k.get('Service.ExecStart')).toEqual(['/usr/bin/vigil run --config /etc/vigil/vigil.yaml']);
     expect(k.get('Service.Restart')).toEqual(['on-failure']);
     expect(k.get('Service.Type')).toEqual(['simple']);
-    expect(k.has('Service.WatchdogSec')).toBe(false); // vigil does not sd_notify
+    // vigil pings (src/enforcement/fanotify-worker.ts, mainWatchdog): a wedged fanotify listener is killed, pending execs allowed
+    expect(k.get('Service.WatchdogSec')).toEqual(['10s']);
+    expect(k.get('Service.NotifyAccess')).toEqual(['main']);
+    expect(k.get('Service.WatchdogSignal')).toEqual(['SIGKILL']);
   });
 
   it('is hardened: read-only system, writable state and bpffs only, no new privileges, a bounded capability set', () => {

@@ -26,7 +26,7 @@ import { needsKernel, opt } from '../options.js';
 import { safeText } from '../../util/text.js';
 import { ProvenanceService, ProvenanceStore } from '../../provenance/index.js';
 import { MARKS_MAP } from '../../events/taint.js';
-import { startEnforcement, type Enforcement } from '../../enforcement/index.js';
+import { mainWatchdog, startEnforcement, type Enforcement } from '../../enforcement/index.js';
 // fleet (NATS) and the API server (fastify, prom-client) are loaded only when configured:
 // every command that resolves run's settings (doctor, console-url) would otherwise load them
 // (about 310 more module files per CLI start)
@@ -520,6 +520,8 @@ async function runAgent(flags: RunFlags): Promise<void> {
     if (e instanceof LockHeldError) throw lockError(e, `exec guard ${shown(e.target, 200)}`);
     throw e;
   }
+  // systemd's watchdog: the fanotify listener pings from its own thread, else the event loop does
+  const stopWatchdog = guard?.backend === 'fanotify' ? () => undefined : mainWatchdog();
   await fleet?.start({
     counters: () => {
       const s = agent.stats();
@@ -561,6 +563,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
   if (timer) clearInterval(timer);
+  stopWatchdog();
   await guard?.stop(); // lsm: enforcement stays pinned in the kernel (`vigil disarm` removes it); fanotify: ends with the agent
   await api?.close();
   api = null;
