@@ -135,6 +135,16 @@ export class FanotifyGuardService {
       w.once('exit', (code) => reject(new Error(`the fanotify worker exited (${code}) before it was ready`)));
     });
     w.on('error', (e) => this.opts.onLog?.('error', `fanotify worker failed: ${e.message}`));
+    // the listener is gone (a bug): its fd table closed with it, so the kernel allows what was
+    // pending and nothing is enforced from now on; said once, loudly, and counted
+    w.once('exit', (code) => {
+      if (this.worker !== w) return; // stopped on purpose
+      this.worker = null;
+      this.wakeFd = -1;
+      Atomics.add(this.ctl, Ctl.ERRORS, 1);
+      Atomics.store(this.ctl, Ctl.ACTIVE, 0);
+      this.opts.onLog?.('error', `fanotify: the listener thread exited (${code}): deny rules are NOT enforced until the agent restarts`);
+    });
     process.on('SIGUSR2', this.onSignal);
     const every = this.opts.revalidateMs ?? 2000;
     if (every > 0) {
