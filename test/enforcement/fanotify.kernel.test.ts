@@ -147,6 +147,20 @@ describe('fanotify backend: a real agent, marks on the test tmpfs', () => {
     expect(open.map((e) => e.TargetFilename)).toEqual(expect.arrayContaining([join(dir, 'x'), lib]));
   });
 
+  it('a denied script run as `sh SCRIPT` is refused (the interpreter opens it)', async () => {
+    const script = join(dir, 's.sh');
+    writeFileSync(script, '#!/bin/sh\necho RAN\n', { mode: 0o755 });
+    expect(spawnSync('/bin/sh', [script], { encoding: 'utf8' }).stdout).toBe('RAN\n');
+    expect(deny(c.db, 'add', script).code).toBe(0);
+    const r = await until('sh SCRIPT refused', () => {
+      const x = spawnSync('/bin/sh', [script], { encoding: 'utf8' });
+      return x.stdout === '' ? x : null;
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/Operation not permitted|Permission denied/);
+    expect(exec(script).errno).toBe(1); // and run directly
+  });
+
   it('a sha256 rule refuses a copy under another name (hashed once per file version)', async () => {
     const hex = createHash('sha256').update(readFileSync('/usr/bin/false')).digest('hex');
     expect(exec(join(dir, 'f2')).status).toBe(1); // false ran
