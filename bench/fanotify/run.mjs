@@ -102,7 +102,7 @@ try {
     console.log(`  no agent      median ${ma.toFixed(1)} us/exec  min ${Math.min(...A).toFixed(1)}`);
     console.log(`  fanotify      median ${mb.toFixed(1)} us/exec  min ${Math.min(...B).toFixed(1)}`);
     console.log(`  overhead      ratio of medians ${(mb / ma).toFixed(3)} (${((mb / ma - 1) * 100).toFixed(1)} %), ratio of mins ${(Math.min(...B) / Math.min(...A)).toFixed(3)}, +${(mb - ma).toFixed(1)} us/exec`);
-    console.log(`  guard (last round): execs ${last.execs} opens ${last.opens} denied ${last.denied} deadline misses ${last.deadlineMisses} hashes ${last.hashes} max answer ${(last.maxAnswerUs / 1000).toFixed(2)} ms, mean time in the worker from read to answer ${(last.sumAnswerUs / (last.execs + last.opens)).toFixed(1)} us/event`);
+    console.log(`  guard (last round): execs ${last.execs} opens ${last.opens} denied ${last.denied} deadline misses ${last.deadlineMisses} hashes ${last.hashes} max answer ${(last.maxAnswerUs / 1000).toFixed(2)} ms, mean time in the worker from read to answer ${(last.sumAnswerUs / (last.execs + last.opens)).toFixed(1)} us/event, of it on the CPU ${(last.cpuUs / (last.execs + last.opens)).toFixed(1)} us/event`);
   }
 } finally {
   execFileSync('umount', ['-l', dir]);

@@ -24,6 +24,8 @@ export const Ctl = {
   ACTIVE: 12,
   /** total µs spent deciding (read to answer), wraps at 2^31: for means over a bench round */
   SUM_US: 13,
+  /** the listener thread's CPU time spent on events, µs (wraps at 2^31) */
+  CPU_US: 14,
 } as const;
 export const CTL_SLOTS = 16;
 

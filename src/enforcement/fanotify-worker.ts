@@ -21,11 +21,11 @@
  * (the process would wait on its own event): /proc only, and the events' fds.
  */
 import { createHash } from 'node:crypto';
-import { fstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import {
   FAN_MARK_ADD, FAN_MARK_FILESYSTEM, FAN_MARK_REMOVE, FAN_MARK_MOUNT, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM, FAN_Q_OVERFLOW, POLLERR, POLLIN, POLLPRI,
-  closeFd, errnoText, fanotifyInit, fanotifyMark, makePipe, memfdCreate, sdNotifier, unshareFiles, openProc, parseEvents, pollFds, preadFd, readEvents, respond,
+  closeFd, errnoText, fanotifyInit, fanotifyMark, fdPath, fstatFd, makePipe, memfdCreate, sdNotifier, threadCpuUs, unshareFiles, openProc, parseEvents, pollFds, preadFd, readEvents, respond,
 } from '../kernel/fanotify.js';
 import { bootTimeNs } from '../kernel/clock.js';
 import { Action, DecisionFlags, kernelDev } from './abi.js';
@@ -210,13 +210,14 @@ const selfPid = data.selfPid;
 
 function decide(efd: number, pid: number, mask: number, deadline: number): Verdict {
   const exec = (mask & FAN_OPEN_EXEC_PERM) !== 0;
-  const st = fstatSync(efd, { bigint: true });
-  const dev = Number(st.dev);
-  const ino = Number(st.ino);
+  const st = fstatFd(efd);
+  if (!st) throw new Error('fstat of the event fd failed');
+  lastStat = st;
+  const { dev, ino } = st;
   let val = lookupInode(rules.table, rules.cap, dev, ino);
   let match: number = MATCH.inode;
   let path: string | null = null;
-  const needPath = () => (path ??= readlinkSync(`/proc/thread-self/fd/${efd}`));
+  const needPath = () => (path ??= fdPath(efd) ?? readlinkSync(`/proc/thread-self/fd/${efd}`));
   if (val < 0 && exec && rules.paths.size) {
     const v = rules.paths.get(needPath());
     if (v !== undefined) {
@@ -225,9 +226,9 @@ function decide(efd: number, pid: number, mask: number, deadline: number): Verdi
     }
   }
   let failed = false;
-  if (val < 0 && rules.hashes.size && st.isFile() && (exec || looksExecutable(efd))) {
-    const key = `${dev}:${ino}:${st.mtimeNs}:${st.ctimeNs}:${st.size}`;
-    const hex = sha256Of(efd, key, Number(st.size), deadline);
+  if (val < 0 && rules.hashes.size && (st.mode & 0o170000) === 0o100000 && (exec || looksExecutable(efd))) {
+    const key = `${dev}:${ino}:${st.version}:${st.size}`;
+    const hex = sha256Of(efd, key, st.size, deadline);
     if (hex === null) failed = true;
     else {
       const v = rules.hashes.get(hex);
@@ -258,7 +259,7 @@ function decide(efd: number, pid: number, mask: number, deadline: number): Verdi
     allow: !block,
     decision: {
       pid, ruleId, match, action: block ? Action.BLOCKED : Action.WOULD_BLOCK, mode: enforce ? 2 : 1, flags,
-      dev: kernelDev(st.dev), ino: st.ino.toString(), path: needPath(), perm: exec ? 'exec' : 'open',
+      dev: kernelDev(dev), ino: String(ino), path: needPath(), perm: exec ? 'exec' : 'open',
     },
   };
 }
@@ -345,18 +346,12 @@ takeRules(true);
 applyMask();
 post({ type: 'ready', wakeFd: wakeW, marks: Atomics.load(ctl, Ctl.MARKS) });
 
-let lastExec: { pid: number; dev: bigint; ino: bigint; allow: boolean } | null = null;
-function fileId(efd: number): { dev: bigint; ino: bigint } {
-  try {
-    const st = fstatSync(efd, { bigint: true });
-    return { dev: st.dev, ino: st.ino };
-  } catch {
-    return { dev: -1n, ino: -1n };
-  }
-}
-function sameFile(efd: number, f: { dev: bigint; ino: bigint }): boolean {
-  const g = fileId(efd);
-  return g.dev === f.dev && g.ino === f.ino;
+let lastExec: { pid: number; dev: number; ino: number; allow: boolean } | null = null;
+/** the stat decide() took of the last event (the exec's, reused for its FAN_OPEN_PERM twin) */
+let lastStat: { dev: number; ino: number } | null = null;
+function sameFile(efd: number, f: { dev: number; ino: number }): boolean {
+  const g = fstatFd(efd);
+  return g !== null && g.dev === f.dev && g.ino === f.ino;
 }
 
 /**
@@ -407,6 +402,7 @@ while (!stopping) {
       break;
     }
     const t0 = performance.now();
+    const cpu0 = threadCpuUs();
     const deadline = t0 + data.deadlineMs;
     takeRules();
     for (const ev of parseEvents(buf, n)) {
@@ -416,6 +412,7 @@ while (!stopping) {
       }
       Atomics.add(ctl, ev.mask & FAN_OPEN_EXEC_PERM ? Ctl.EXECS : Ctl.OPENS, 1);
       let v: Verdict;
+      lastStat = null;
       // an exec raises FAN_OPEN_EXEC_PERM, then FAN_OPEN_PERM for the same open: one decision
       const same = !(ev.mask & FAN_OPEN_EXEC_PERM) && lastExec !== null && lastExec.pid === ev.pid && sameFile(ev.fd, lastExec);
       if (same) {
@@ -435,7 +432,10 @@ while (!stopping) {
       }
       // a rule matched (rare): describe the process while it waits for the answer (it may exit right after)
       if (v.decision) pending.push({ type: 'decision', ...v.decision, ktimeNs: bootTimeNs().toString(), task: taskOf(ev.pid) });
-      if (ev.mask & FAN_OPEN_EXEC_PERM && data.loader) lastExec = { pid: ev.pid, ...fileId(ev.fd), allow: v.allow };
+      if (ev.mask & FAN_OPEN_EXEC_PERM && data.loader) {
+        const f = ev.pid === selfPid || !lastStat ? fstatFd(ev.fd) : lastStat;
+        lastExec = f ? { pid: ev.pid, dev: f.dev, ino: f.ino, allow: v.allow } : null;
+      }
       const err = respond(fd, ev.fd, v.allow);
       if (err) post({ type: 'error', error: `answering pid ${ev.pid}: ${errnoText(err)}` });
       closeFd(ev.fd);
@@ -444,6 +444,7 @@ while (!stopping) {
       Atomics.add(ctl, Ctl.SUM_US, us);
       if (us > Atomics.load(ctl, Ctl.MAX_US)) Atomics.store(ctl, Ctl.MAX_US, us);
     }
+    Atomics.add(ctl, Ctl.CPU_US, threadCpuUs() - cpu0);
     // every answer of the batch is written: now tell the agent
     for (const d of pending) post(d);
     pending.length = 0;

@@ -53,6 +53,8 @@ export interface FanotifyStats {
   maxAnswerUs: number;
   /** µs spent from reading each event to answering it, summed (wraps at 2^32) */
   sumAnswerUs: number;
+  /** the listener thread's CPU time on events, µs (wraps at 2^32) */
+  cpuUs: number;
   overflow: number;
   /** marks in force (there are rules) */
   active: boolean;
@@ -286,6 +288,7 @@ export class FanotifyGuardService {
       hashes: c(Ctl.HASHES),
       maxAnswerUs: c(Ctl.MAX_US),
       sumAnswerUs: c(Ctl.SUM_US) >>> 0,
+      cpuUs: c(Ctl.CPU_US) >>> 0,
       overflow: c(Ctl.OVERFLOW),
       active: c(Ctl.ACTIVE) === 1,
       decisions: this.decisions,

@@ -68,6 +68,9 @@ function load() {
     pread: c.func('long pread(int fd, _Out_ uint8_t *buf, size_t count, int64_t offset)'),
     memfd_create: c.func('int memfd_create(const char *name, unsigned int flags)'),
     socket: c.func('int socket(int domain, int type, int protocol)'),
+    clock_gettime: c.func('int clock_gettime(int clk, _Out_ int64_t *ts)'),
+    fstat: c.func('int fstat(int fd, _Out_ uint8_t *st)'),
+    readlink: c.func('long readlink(const char *path, _Out_ uint8_t *buf, size_t size)'),
     sendto: c.func('long sendto(int fd, const uint8_t *buf, size_t len, int flags, const uint8_t *addr, uint32_t addrlen)'),
   };
 }
@@ -231,4 +234,44 @@ export function sdNotifier(socketPath: string | undefined): ((msg: string) => nu
     const r = Number(libc().sendto(fd, b, b.length, 0, addr, len));
     return r < 0 ? koffi.errno() : 0;
   };
+}
+
+const ts = [0, 0];
+/** CPU time of the calling thread in µs (CLOCK_THREAD_CPUTIME_ID): what the listener itself spends. */
+export function threadCpuUs(): number {
+  libc().clock_gettime(3, ts);
+  return Number(ts[0]) * 1e6 + Math.floor(Number(ts[1]) / 1000);
+}
+
+/** struct stat of x86-64 and of the generic layout (arm64): dev, ino, size, mtim, ctim at the same offsets; st_mode differs. */
+const MODE_OFF = process.arch === 'x64' ? 24 : 16;
+const statBuf = Buffer.alloc(256);
+
+export interface FileStat {
+  /** userspace dev_t (glibc's makedev encoding, as Node's stat().dev) */
+  dev: number;
+  ino: number;
+  mode: number;
+  size: number;
+  /** "mtime.sec.nsec:ctime.sec.nsec": changes when the content or the inode changes */
+  version: string;
+}
+
+/** fstat(2) without Node's Stats object (a few µs less per permission event); null on failure. */
+export function fstatFd(fd: number): FileStat | null {
+  if (libc().fstat(fd, statBuf) < 0) return null;
+  return {
+    dev: Number(statBuf.readBigUInt64LE(0)),
+    ino: Number(statBuf.readBigUInt64LE(8)),
+    mode: statBuf.readUInt32LE(MODE_OFF),
+    size: Number(statBuf.readBigInt64LE(48)),
+    version: `${statBuf.readBigInt64LE(88)}.${statBuf.readBigInt64LE(96)}:${statBuf.readBigInt64LE(104)}.${statBuf.readBigInt64LE(112)}`,
+  };
+}
+
+const linkBuf = Buffer.alloc(4096);
+/** readlink(2) of /proc/thread-self/fd/N: the path of an event's file (null on failure). */
+export function fdPath(fd: number): string | null {
+  const n = Number(libc().readlink(`/proc/thread-self/fd/${fd}`, linkBuf, linkBuf.length));
+  return n < 0 ? null : linkBuf.toString('utf8', 0, n);
 }
