@@ -47,6 +47,10 @@ describe.skipIf(!inVm)('vigil run in the VM', () => {
     agent.stderr.on('data', (d) => (stderr += d));
     await waitFor(() => stderr.includes('vigil running'), 60_000, 'the agent to start');
     expect(stderr).toMatch(/enforcement: exec guard adopted from bpffs/);
+    // one agent per pinned guard (issue 9): a second enforcing agent, with its own store and log, is refused naming this one
+    const second = spawnSync(process.execPath, [VIGIL, 'run', '--no-db', '--events-out', join(T, 'second.jsonl'), '--stats-interval', '0'], { encoding: 'utf8', timeout: 60_000 });
+    expect(second.status, second.stderr).toBe(3);
+    expect(second.stderr).toContain(`exec guard /sys/fs/bpf/vigil/exec_guard: in use by another vigil process (pid ${agent.pid})`);
 
     const marker = `vm-marker-${process.pid}`;
     spawnSync('/bin/sh', ['-c', `/bin/echo ${marker} >/dev/null`]);
