@@ -8,7 +8,7 @@ import { release } from 'node:os';
 import { BpfObject } from '../kernel/object.js';
 import { Btf, Kind } from '../kernel/btf.js';
 import { BpfError } from '../kernel/errors.js';
-import { fanotifyPermissionEvents, probeMapType } from '../kernel/probes.js';
+import { probeMapType } from '../kernel/probes.js';
 import { libbpfVersion } from '../kernel/version.js';
 import { objectPath } from '../sensors/bpf-sensor.js';
 import { ensureMounts, isMounted } from '../kernel/mounts.js';
@@ -221,8 +221,15 @@ export async function runDoctor(): Promise<DoctorReport> {
     });
   }
 
-  const fan = fanotifyPermissionEvents();
-  add({ id: 'fanotify', title: 'fanotify permission events', status: fan.ok ? 'ok' : 'missing', detail: fan.detail });
+  // the exec guard's second backend: a real FAN_CLASS_CONTENT group and an FAN_OPEN_EXEC_PERM mark (docs/enforcement.md)
+  const fanWhy = fanotifyUnavailable();
+  add({
+    id: 'fanotify',
+    title: 'fanotify permission events',
+    status: fanWhy ? 'missing' : 'ok',
+    detail: fanWhy ?? 'FAN_CLASS_CONTENT group with FAN_OPEN_EXEC_PERM marks: deny rules can be enforced by a running agent',
+    ...(fanWhy ? { hint: 'needs root (CAP_SYS_ADMIN), Linux 5.0+ and CONFIG_FANOTIFY_ACCESS_PERMISSIONS=y' } : {}),
+  });
 
   const bpffs = isMounted('/sys/fs/bpf', 'bpf');
   add({ id: 'bpffs', title: 'bpffs (pinned enforcement)', status: bpffs ? 'ok' : 'missing', detail: bpffs ? '/sys/fs/bpf' : 'not mounted', ...(bpffs ? {} : { hint: 'mount -t bpf bpf /sys/fs/bpf' }) });
@@ -266,15 +273,6 @@ export async function runDoctor(): Promise<DoctorReport> {
     : !lsm.ok
       ? refusal!.cause
       : `vigil's ${guard.object} was refused: ${guardErr?.reason ?? describeError(guard.error)}`;
-  // the second backend: fanotify permission events answered by the agent (docs/enforcement.md)
-  const fanWhy = fanotifyUnavailable();
-  add({
-    id: 'fanotify',
-    title: 'fanotify permission events',
-    status: fanWhy ? 'missing' : 'ok',
-    detail: fanWhy ?? 'FAN_CLASS_CONTENT group with FAN_OPEN_EXEC_PERM marks: deny rules can be enforced by a running agent',
-    ...(fanWhy ? { hint: 'needs root (CAP_SYS_ADMIN), Linux 5.0+ and CONFIG_FANOTIFY_ACCESS_PERMISSIONS=y' } : {}),
-  });
   const enforcement: DoctorReport['enforcement'] = guard.level === 'enforce'
     ? { level: 'enforce', backend: 'lsm', mechanism: 'BPF LSM (bprm_check_security): vigil deny rules block in the kernel', reason: 'the exec guard loaded and attached' }
     : !fanWhy
