@@ -2,19 +2,26 @@
 // @ts-check
 /**
  * Runs the privileged test suite (test/**\/*.vm.test.ts, vitest) inside a VM on every
- * kernel, one after the other. Exit status 0 only if every kernel passed.
+ * kernel, one boot per kernel, up to --jobs VMs at a time. Exit status 0 only if every
+ * kernel passed.
  *
- *   node test/vm/suite.mjs [--kernels 5.10,6.1,6.12,lts] [--no-build] [--timeout SEC]
+ *   node test/vm/suite.mjs [--kernels 5.10,6.1,6.12,lts] [--jobs N] [--no-build] [--timeout SEC]
  *                          [-- VITEST_ARGS...]      e.g. -- test/enforcement
+ *
+ * --jobs (default $VIGIL_VM_JOBS, else 2 on a host with 2 or more CPUs): the tests in
+ * a guest are mostly one busy thread, so two emulated VMs side by side use a 2-core host
+ * about twice as well as one. With one job the output streams; with more, each kernel's
+ * output is printed whole when it ends (a line says when each starts and ends).
  *
  * Before booting anything it builds what the guests use, on the host (fast, native):
  * the BPF objects (make -C bpf), dist/ (tsc, for tests that run the vigil CLI) and the
  * harness's own fixtures. See docs/vm-tests.md.
  */
 import { execFileSync } from 'node:child_process';
+import { cpus } from 'node:os';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHE, DEFAULT_KERNELS, REPO, failureReport, runInVm } from './run.mjs';
+import { CACHE, DEFAULT_KERNELS, REPO, ensureInitramfs, ensureKernel, failureReport, runInVm } from './run.mjs';
 
 /** Build the harness fixtures (BPF objects used only by tests) into .cache/fixtures. */
 export function buildFixtures() {
@@ -39,6 +46,7 @@ async function main() {
   let kernels = DEFAULT_KERNELS;
   let build = true;
   let timeoutMs = 900_000;
+  let jobs = Number(process.env.VIGIL_VM_JOBS ?? (cpus().length >= 2 ? 2 : 1));
   /** @type {string[]} */
   let vitestArgs = [];
   for (let i = 0; i < argv.length; i++) {
@@ -46,9 +54,10 @@ async function main() {
     if (a === '--') { vitestArgs = argv.slice(i + 1); break; }
     if (a === '--kernels' || a === '-k') kernels = String(argv[++i]).split(',').filter(Boolean);
     else if (a === '--no-build') build = false;
+    else if (a === '--jobs' || a === '-j') jobs = Number(argv[++i]);
     else if (a === '--timeout') timeoutMs = Number(argv[++i]) * 1000;
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: node test/vm/suite.mjs [--kernels 5.10,6.1,6.12,lts] [--no-build] [--timeout SEC] [-- VITEST_ARGS...]\n');
+      process.stdout.write('usage: node test/vm/suite.mjs [--kernels 5.10,6.1,6.12,lts] [--jobs N] [--no-build] [--timeout SEC] [-- VITEST_ARGS...]\n');
       return 0;
     } else { vitestArgs = argv.slice(i); break; }
   }
@@ -58,15 +67,26 @@ async function main() {
     step('harness fixtures', process.execPath, ['-e', `import(${JSON.stringify(new URL('./suite.mjs', import.meta.url).href)}).then(m => m.buildFixtures())`]);
   }
   const cmd = ['node', 'node_modules/vitest/vitest.mjs', 'run', '--config', 'test/vm/vitest.vm.config.ts', ...vitestArgs];
+  if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs: a positive integer, not ${jobs}`);
+  jobs = Math.min(jobs, kernels.length);
+  // fetch and prepare every kernel first (kernels.sh and the initramfs cache are not made for parallel runs)
+  for (const kernel of kernels) ensureInitramfs(ensureKernel(kernel).dir);
   /** @type {{kernel: string, release: string, code: number, secs: number}[]} */
   const results = [];
   const t0 = Date.now();
-  for (const kernel of kernels) {
-    process.stdout.write(`\n===== vm-suite: kernel ${kernel} =====\n`);
-    const r = await runInVm({ kernel, command: cmd, stream: true, timeoutMs });
-    results.push({ kernel, release: r.kernelRelease, code: r.code, secs: r.durationMs / 1000 });
-    if (r.code !== 0) process.stdout.write(failureReport(r, 40));
-  }
+  const queue = [...kernels];
+  const worker = async () => {
+    for (let kernel = queue.shift(); kernel; kernel = queue.shift()) {
+      if (jobs === 1) process.stdout.write(`\n===== vm-suite: kernel ${kernel} =====\n`);
+      else process.stdout.write(`vm-suite: kernel ${kernel} started (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
+      const r = await runInVm({ kernel, command: cmd, stream: jobs === 1, timeoutMs });
+      if (jobs > 1) process.stdout.write(`\n===== vm-suite: kernel ${kernel} (ended at ${((Date.now() - t0) / 1000).toFixed(0)} s) =====\n${r.output}`);
+      results.push({ kernel, release: r.kernelRelease, code: r.code, secs: r.durationMs / 1000 });
+      if (r.code !== 0) process.stdout.write(failureReport(r, 40));
+    }
+  };
+  await Promise.all(Array.from({ length: jobs }, worker));
+  results.sort((a, b) => kernels.indexOf(a.kernel) - kernels.indexOf(b.kernel));
   process.stdout.write('\n===== vm-suite summary =====\n');
   for (const r of results) {
     const status = r.code === 0 ? 'PASS' : r.code === 124 ? 'TIMEOUT' : r.code === 125 ? 'VM FAILURE' : `FAIL (exit ${r.code})`;
