@@ -181,10 +181,11 @@ export class FanotifyGuardService {
         if (this.worker && this.wakeFd >= 0) this.opts.onLog?.('info', `fanotify: marked ${m.kind} ${m.path} (${m.fstype})`, { ...m });
         break;
       case 'mark-failed':
-        this.opts.onLog?.('warn', `fanotify: cannot mark ${m.path} (${m.fstype}): ${m.error}; execs there are not checked`, { ...m });
+        // the reason is said once: in the record's error field, not again in the message
+        this.opts.onLog?.('warn', `fanotify: cannot mark ${m.path} (${m.fstype}); execs there are not checked (the reason and the remedy: error)`, { ...m });
         break;
       case 'deadline':
-        this.opts.onLog?.('warn', `fanotify: no decision within ${m.deadlineMs} ms for pid ${m.pid} (${m.path}): answered fail-${m.failMode} (${m.failMode === 'open' ? 'allowed' : 'denied'})`, { ...m });
+        this.opts.onLog?.('warn', `fanotify: no decision within ${m.deadlineMs} ms for pid ${m.pid} (the file: path): answered fail-${m.failMode} (${m.failMode === 'open' ? 'allowed' : 'denied'})`, { ...m });
         break;
       case 'error':
       case 'fatal':

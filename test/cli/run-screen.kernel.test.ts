@@ -24,6 +24,8 @@ beforeAll(async () => {
   );
   // stdout and stderr on a terminal, as for a user at a console; ^C through the terminal stops it
   const p = spawn('script', ['-qfec', `exec ${process.execPath} ${VIGIL} run --no-db --stats-interval 0 --rules ${dir}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, VIGIL_CONFIG: '' } });
+  // listened for from the start: the agent may be gone before the final stats line is seen
+  const exited = new Promise((r) => p.on('exit', r));
   let out = Buffer.alloc(0);
   p.stdout.on('data', (d: Buffer) => (out = Buffer.concat([out, d])));
   const until = async (pred: () => boolean, ms: number, what: string) => {
@@ -38,7 +40,7 @@ beforeAll(async () => {
   await until(() => out.includes('ALERT ['), 10_000, 'the alert line');
   p.stdin.write('\x03');
   await until(() => out.includes('"msg":"final: '), 30_000, 'the final stats');
-  await new Promise((r) => p.on('exit', r));
+  await exited;
   screen = out.toString('utf8');
 }, 240_000);
 

@@ -44,7 +44,7 @@ const kernelLeaves = leaves(buildProgram()).filter((l) => l.kernel);
 
 describe('the kernel commands', () => {
   it('are the ones that load BPF or need root', () => {
-    expect(kernelLeaves.map((l) => l.path.join(' ')).sort()).toEqual(['deny add', 'deny apply', 'deny events', 'deny list', 'deny mode', 'deny rm', 'disarm', 'doctor', 'run']);
+    expect(kernelLeaves.map((l) => l.path.join(' ')).sort()).toEqual(['deny add', 'deny apply', 'deny events', 'deny list', 'deny mode', 'deny rm', 'disarm', 'doctor', 'run', 'watch']);
   });
 });
 
