@@ -119,20 +119,9 @@ function fsyncDir(dir: string): void {
 
 /** Write `text` to `path` 0600, durably: a temporary file, fsync, rename, fsync of the directory. */
 function writeSecret(path: string, text: string, opts: { exclusive?: boolean } = {}): void {
-  if (opts.exclusive) {
-    const fd = openSync(path, 'wx', 0o600);
-    try {
-      fchmodSync(fd, 0o600);
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    fsyncDir(dirname(path));
-    return;
-  }
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
+  // exclusive: the file is created here or not at all (never replaced)
+  const target = opts.exclusive ? path : `${path}.tmp`;
+  const fd = openSync(target, opts.exclusive ? 'wx' : 'w', 0o600);
   try {
     fchmodSync(fd, 0o600);
     writeSync(fd, text);
@@ -140,7 +129,7 @@ function writeSecret(path: string, text: string, opts: { exclusive?: boolean } =
   } finally {
     closeSync(fd);
   }
-  renameSync(tmp, path);
+  if (!opts.exclusive) renameSync(target, path);
   fsyncDir(dirname(path));
 }
 
