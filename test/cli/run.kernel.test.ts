@@ -7,24 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const VIGIL = fileURLToPath(new URL('../../bin/vigil', import.meta.url));
-
-function waitFor(pred: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const t = setInterval(() => {
-      if (pred()) {
-        clearInterval(t);
-        resolve();
-      } else if (Date.now() > end) {
-        clearInterval(t);
-        reject(new Error('timed out'));
-      }
-    }, 50);
-  });
-}
+import { VIGIL, waitFor } from './wait.js';
 
 describe('vigil run', () => {
   it('records a later command with CommandLine, ParentImage and Ancestors; shuts down cleanly', async () => {
