@@ -117,13 +117,17 @@ static __always_inline int leave(struct pt_regs *ctx, __u32 func)
 		flags |= VIGIL_TF_TRUNCATED;
 		vigil_count(VIGIL_STAT_TLS_TRUNCATED);
 	}
-	n &= VIGIL_TLS_DATA_MAX * 2 - 1;
 	if (n > VIGIL_TLS_DATA_MAX)
 		n = VIGIL_TLS_DATA_MAX;
-	if (n && bpf_probe_read_user(sc->data, n, (void *)p.buf)) {
-		flags |= VIGIL_TF_FAULT;
-		vigil_count(VIGIL_STAT_TLS_FAULT);
-		n = 0;
+	if (n) {
+		/* n is 1..VIGIL_TLS_DATA_MAX (a power of two): the mask keeps it and gives older
+		 * verifiers (6.1, 5.10) a bound they can track ('R2 unbounded memory access') */
+		__u32 sz = ((n - 1) & (VIGIL_TLS_DATA_MAX - 1)) + 1;
+		if (bpf_probe_read_user(sc->data, sz, (void *)p.buf)) {
+			flags |= VIGIL_TF_FAULT;
+			vigil_count(VIGIL_STAT_TLS_FAULT);
+			n = 0;
+		}
 	}
 	vigil_task_fill(&r->task, (struct task_struct *)bpf_get_current_task());
 	r->ssl = p.ssl;

@@ -45,7 +45,7 @@ async function main() {
   const argv = process.argv.slice(2);
   let kernels = DEFAULT_KERNELS;
   let build = true;
-  let timeoutMs = 900_000;
+  let timeoutMs = 2_400_000; // one kernel's whole suite under emulation, two VMs sharing 2 cores: about 20 min here
   let jobs = Number(process.env.VIGIL_VM_JOBS ?? (cpus().length >= 2 ? 2 : 1));
   /** @type {string[]} */
   let vitestArgs = [];
