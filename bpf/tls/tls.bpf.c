@@ -142,7 +142,14 @@ static __always_inline int leave(struct pt_regs *ctx, __u32 func)
 #endif
 	r->fd = p.fd;
 	r->_pad0 = 0;
-	__u64 size = sizeof(*r) + n;
+	/* the record's size, bounded where the verifier sees it (6.1 and 5.10 lose n's bound
+	 * across the fault branch: 'R3 unbounded memory access' at the ring buffer output);
+	 * the empty asm keeps clang from dropping a check it knows to be redundant */
+	__u64 dlen = n;
+	asm volatile("" : "+r"(dlen));
+	if (dlen > VIGIL_TLS_DATA_MAX)
+		dlen = VIGIL_TLS_DATA_MAX;
+	__u64 size = sizeof(*r) + dlen;
 	vigil_hdr_init(&r->hdr, VIGIL_REC_TLS_DATA, size);
 	if (!vigil_output(r, size))
 		vigil_count(VIGIL_STAT_TLS_EVENTS);
