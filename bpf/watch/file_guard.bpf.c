@@ -10,10 +10,9 @@
 #include "vigil_bpf.h"
 #include "vigil_scope.h"
 #include "shell_guard.h"
+#include "deny.h"
 
 char LICENSE[] SEC("license") = "GPL";
-
-#define EPERM 1
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -27,22 +26,5 @@ int BPF_PROG(vigil_file_guard, struct file *file, int ret)
 {
 	if (ret != 0)
 		return -EPERM; /* an earlier program denied: keep it */
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u32 *depth = bpf_map_lookup_elem(&vigil_scope_tgids, &tgid);
-	if (!depth)
-		return 0;
-	struct vigil_shell_key k = {};
-	k.ino = BPF_CORE_READ(file, f_inode, i_ino);
-	k.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
-	if (!bpf_map_lookup_elem(&file_inodes, &k))
-		return 0;
-	struct vigil_shell_denied r = {};
-	vigil_task_fill(&r.task, (struct task_struct *)bpf_get_current_task());
-	r.ino = k.ino;
-	r.dev = k.dev;
-	r.depth = *depth;
-	vigil_hdr_init(&r.hdr, VIGIL_REC_FILE_DENIED, sizeof(r));
-	vigil_output(&r, sizeof(r));
-	vigil_count(VIGIL_STAT_FILE_DENIED);
-	return -EPERM;
+	return vigil_watch_deny(file, &file_inodes, 0, VIGIL_REC_FILE_DENIED, VIGIL_STAT_FILE_DENIED);
 }

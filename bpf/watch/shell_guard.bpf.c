@@ -10,6 +10,7 @@
 #include "vigil_bpf.h"
 #include "vigil_scope.h"
 #include "shell_guard.h"
+#include "deny.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -17,8 +18,6 @@ VIGIL_BTF_KEEP(vigil_shell_denied);
 VIGIL_BTF_KEEP(vigil_shell_key);
 VIGIL_BTF_KEEP_ENUM(vigil_shell_guard_record_type);
 VIGIL_BTF_KEEP_ENUM(vigil_shell_guard_stat);
-
-#define EPERM 1
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -32,22 +31,5 @@ int BPF_PROG(vigil_shell_guard, struct linux_binprm *bprm, int ret)
 {
 	if (ret != 0)
 		return -EPERM; /* an earlier program denied: keep it (the only non-zero we pass on) */
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u32 *depth = bpf_map_lookup_elem(&vigil_scope_tgids, &tgid);
-	if (!depth || *depth == 0)
-		return 0;
-	struct vigil_shell_key k = {};
-	k.ino = BPF_CORE_READ(bprm, file, f_inode, i_ino);
-	k.dev = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev);
-	if (!bpf_map_lookup_elem(&shell_inodes, &k))
-		return 0;
-	struct vigil_shell_denied r = {};
-	vigil_task_fill(&r.task, (struct task_struct *)bpf_get_current_task());
-	r.ino = k.ino;
-	r.dev = k.dev;
-	r.depth = *depth;
-	vigil_hdr_init(&r.hdr, VIGIL_REC_SHELL_DENIED, sizeof(r));
-	vigil_output(&r, sizeof(r));
-	vigil_count(VIGIL_STAT_SHELL_DENIED);
-	return -EPERM;
+	return vigil_watch_deny(BPF_CORE_READ(bprm, file), &shell_inodes, 1, VIGIL_REC_SHELL_DENIED, VIGIL_STAT_SHELL_DENIED);
 }
