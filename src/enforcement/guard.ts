@@ -167,7 +167,7 @@ export class ExecGuard {
     if (!existsSync(pinDir)) return removed;
     // links first: enforcement stops before the maps go
     const names = readdirSync(pinDir).sort((a, b) => Number(b.startsWith('link_')) - Number(a.startsWith('link_')));
-    const linkIds: number[] = [];
+    const linkIds: { link: number; prog: number }[] = [];
     for (const n of names) {
       const p = join(pinDir, n);
       // Removing a link's pin drops a reference whose release (the detach) may run
@@ -183,7 +183,7 @@ export class ExecGuard {
         }
       }
       try {
-        if (link) linkIds.push(link.id);
+        if (link) linkIds.push(link.ids);
       } catch {
         /* no id: nothing to wait for */
       }

@@ -64,6 +64,7 @@ function loadLibbpf() {
     bpf_link__disconnect: lib.func('void bpf_link__disconnect(bpf_link *link)'),
     bpf_link__destroy: lib.func('int bpf_link__destroy(bpf_link *link)'),
     bpf_link_get_fd_by_id: lib.func('int bpf_link_get_fd_by_id(uint32_t id)'),
+    bpf_prog_get_fd_by_id: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
 
     bpf_map__name: lib.func('const char *bpf_map__name(const bpf_map *map)'),
     bpf_map__fd: lib.func('int bpf_map__fd(const bpf_map *map)'),

@@ -25,15 +25,19 @@ export class BpfLink {
     return libbpf().bpf_link__fd(this.live()) as number;
   }
 
-  /** The kernel's id of this link (struct bpf_link_info: type, id, prog_id, ...). */
-  get id(): number {
+  /** The kernel's ids of this link and of its program (struct bpf_link_info: type, id, prog_id, ...). */
+  get ids(): { link: number; prog: number } {
     const info = Buffer.alloc(64);
     const len = [info.length];
     callInt(`bpf_obj_get_info_by_fd(${this.description})`, () => libbpf().bpf_obj_get_info_by_fd(this.fd, info, len) as number);
-    return info.readUInt32LE(4);
+    return { link: info.readUInt32LE(4), prog: info.readUInt32LE(8) };
   }
 
-  /** Whether the kernel still has a link with this id (attached, or not yet freed). */
+  get id(): number {
+    return this.ids.link;
+  }
+
+  /** Whether the kernel still has a link with this id (its reference count is not zero). */
   static exists(id: number): boolean {
     const fd = libbpf().bpf_link_get_fd_by_id(id) as number;
     if (fd < 0) return false; // ENOENT: freed
@@ -41,20 +45,32 @@ export class BpfLink {
     return true;
   }
 
+  /** Whether the kernel still has a program with this id. */
+  static progExists(id: number): boolean {
+    const fd = libbpf().bpf_prog_get_fd_by_id(id) as number;
+    if (fd < 0) return false;
+    libc().close(fd);
+    return true;
+  }
+
   /**
-   * Wait until the links with these ids are gone (detached), up to timeoutMs.
-   * Unpinning drops the pin's reference late on some kernels: 5.10 frees a
-   * bpffs inode from an RCU callback and the link from a workqueue, so closing
-   * our own last fd does not detach at once there. Returns the ids still present.
+   * Wait until these links are detached, up to timeoutMs; returns the link ids
+   * not yet detached. A link's id disappears when its last reference is
+   * dropped, but the detach (ops->release) runs after that, from a workqueue
+   * when the last put came from an RCU callback (5.10 frees a bpffs inode that
+   * way) or, on 6.3+, always. The program is put only after the release, so a
+   * link is detached once its program's id is gone too (nothing else holds
+   * the programs of vigil's pinned links).
    */
-  static waitGone(ids: number[], timeoutMs = 5000): number[] {
+  static waitGone(links: { link: number; prog: number }[], timeoutMs = 10_000): number[] {
     const deadline = Date.now() + timeoutMs;
-    let left = ids.filter((id) => BpfLink.exists(id));
+    const alive = (l: { link: number; prog: number }) => BpfLink.exists(l.link) || (l.prog !== 0 && BpfLink.progExists(l.prog));
+    let left = links.filter(alive);
     while (left.length && Date.now() < deadline) {
       Atomics.wait(sleeper, 0, 0, 5);
-      left = left.filter((id) => BpfLink.exists(id));
+      left = left.filter(alive);
     }
-    return left;
+    return left.map((l) => l.link);
   }
 
   pin(path: string): void {
