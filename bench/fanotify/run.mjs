@@ -9,14 +9,18 @@
  * static no-op and a dynamic program (a copy of /usr/bin/true: the loader opens
  * libc, each open a FAN_OPEN_PERM answer with the loader guard on) from a tmpfs
  * the guard marks (enforcement.fanotify_mounts: the host's other work is not
- * touched). Rounds alternate A B B A … (A: no listener at all; B: the guard
- * running, in this process's worker thread, as in the agent), one uncounted
- * warm-up round per side. The rules deny 990 other files by path (and inode)
+ * touched). Three sides: no listener at all; the guard running in this
+ * process's worker thread as in the agent, with its verdict cache in the kernel
+ * off (every exec and open is answered by the worker); and the guard as
+ * shipped (an allowed file gets an inode ignore mark: its next execs raise no
+ * event). Each round runs every side once in a rotating, alternately reversed
+ * order, after one uncounted warm-up per side. The rules deny 990 other files by path (and inode)
  * and 10 contents by sha256, so every exec pays the full lookup: the inode
  * table, the path set and the sha256 cache.
  *
- * Printed per workload: median per-exec time for each side, the ratio of
- * medians (the overhead), the ratio of minimums, and the guard's own counts.
+ * Printed per workload: median per-exec time for each side, the ratio of its
+ * median to the no-agent median (the overhead), the ratio of minimums, and the
+ * guard's own counts.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -71,38 +75,54 @@ try {
     return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
   };
 
+  const SIDES = [
+    { name: 'no agent', guard: false },
+    { name: 'fanotify, no cache', guard: true, ignoreCache: false },
+    { name: 'fanotify', guard: true, ignoreCache: true },
+  ];
   for (const [name, bin] of [['static no-op', noop], ['dynamic (copy of /usr/bin/true)', dyn]]) {
-    const A = [];
-    const B = [];
-    let last;
-    const side = async (b, keep) => {
-      if (!b) {
+    const times = SIDES.map(() => []);
+    const last = [];
+    const side = async (i, keep) => {
+      const s = SIDES[i];
+      if (!s.guard) {
         const t = run(bin);
-        if (keep) A.push(t);
+        if (keep) times[i].push(t);
         return;
       }
-      const svc = new FanotifyGuardService({ db, mounts: [dir], deadlineMs: 250, failMode: 'open', loaderGuard: LOADER, revalidateMs: 0, onEvent: () => {} });
+      const svc = new FanotifyGuardService({ db, mounts: [dir], deadlineMs: 250, failMode: 'open', loaderGuard: LOADER, ignoreCache: s.ignoreCache, revalidateMs: 0, onEvent: () => {} });
       await svc.start();
       try {
         const t = run(bin);
-        if (keep) B.push(t);
+        if (keep) times[i].push(t);
       } finally {
-        last = svc.stats();
+        last[i] = svc.stats();
         await svc.stop();
       }
     };
-    await side(false, false);
-    await side(true, false);
-    const order = [];
-    for (let r = 0; r < ROUNDS; r++) order.push(...(r % 2 ? [true, false] : [false, true]));
-    for (const b of order) await side(b, true);
-    const ma = median(A);
-    const mb = median(B);
+    for (let i = 0; i < SIDES.length; i++) await side(i, false);
+    // each round runs every side once, in an order that rotates and reverses (no side always first or last)
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = SIDES.map((_, i) => (i + r) % SIDES.length);
+      if (r % 2) order.reverse();
+      for (const i of order) await side(i, true);
+    }
+    const base = median(times[0]);
+    const baseMin = Math.min(...times[0]);
     console.log(`${name}: ${ROUNDS} rounds x ${EXECS} execs per side, ${RULES} rules, loader guard ${LOADER ? 'on' : 'off'}`);
-    console.log(`  no agent      median ${ma.toFixed(1)} us/exec  min ${Math.min(...A).toFixed(1)}`);
-    console.log(`  fanotify      median ${mb.toFixed(1)} us/exec  min ${Math.min(...B).toFixed(1)}`);
-    console.log(`  overhead      ratio of medians ${(mb / ma).toFixed(3)} (${((mb / ma - 1) * 100).toFixed(1)} %), ratio of mins ${(Math.min(...B) / Math.min(...A)).toFixed(3)}, +${(mb - ma).toFixed(1)} us/exec`);
-    console.log(`  guard (last round): execs ${last.execs} opens ${last.opens} denied ${last.denied} deadline misses ${last.deadlineMisses} hashes ${last.hashes} max answer ${(last.maxAnswerUs / 1000).toFixed(2)} ms, mean time in the worker from read to answer ${(last.sumAnswerUs / (last.execs + last.opens)).toFixed(1)} us/event, of it on the CPU ${(last.cpuUs / (last.execs + last.opens)).toFixed(1)} us/event`);
+    SIDES.forEach((s, i) => {
+      const m = median(times[i]);
+      const mn = Math.min(...times[i]);
+      const ratio = i === 0 ? '' : `  ratio of medians ${(m / base).toFixed(3)} (${((m / base - 1) * 100).toFixed(1)} %), of mins ${(mn / baseMin).toFixed(3)}, ${m - base >= 0 ? '+' : ''}${(m - base).toFixed(1)} us/exec`;
+      console.log(`  ${s.name.padEnd(20)} median ${m.toFixed(1)} us/exec  min ${mn.toFixed(1)}${ratio}`);
+    });
+    SIDES.forEach((s, i) => {
+      const l = last[i];
+      if (!l) return;
+      const ev = l.execs + l.opens;
+      console.log(`  ${s.name} (last round): events ${ev} (execs ${l.execs} opens ${l.opens}) denied ${l.denied} ignore marks ${l.ignoreMarks} deadline misses ${l.deadlineMisses} hashes ${l.hashes} errors ${l.errors} max answer ${(l.maxAnswerUs / 1000).toFixed(2)} ms` +
+        (ev ? `, mean read to answer ${(l.sumAnswerUs / ev).toFixed(1)} us/event, on the CPU ${(l.cpuUs / ev).toFixed(1)} us/event` : ''));
+    });
   }
 } finally {
   execFileSync('umount', ['-l', dir]);

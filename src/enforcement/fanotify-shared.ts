@@ -26,8 +26,12 @@ export const Ctl = {
   SUM_US: 13,
   /** the listener thread's CPU time spent on events, µs (wraps at 2^31) */
   CPU_US: 14,
+  /** inode ignore marks placed (files answered FAN_ALLOW with no rule matching: later opens and execs stay in the kernel) */
+  IGNORES: 15,
+  /** times every ignore mark was removed (a rule change, or the cap of pinned marks reached) */
+  FLUSHES: 16,
 } as const;
-export const CTL_SLOTS = 16;
+export const CTL_SLOTS = 18;
 
 export const MATCH = { inode: 1, path: 2, sha256: 3 } as const;
 
@@ -86,6 +90,8 @@ export interface FanotifyWorkerData {
   exemptChildren: boolean;
   /** mark only the filesystems holding these paths (default: every filesystem but pseudo ones) */
   mounts: string[] | null;
+  /** after FAN_ALLOW for a file no rule matches, an inode ignore mark (see the worker); default true */
+  ignoreCache?: boolean;
 }
 
 export interface FanotifyRules {

@@ -25,7 +25,7 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import {
   FAN_MARK_ADD, FAN_MARK_FILESYSTEM, FAN_MARK_REMOVE, FAN_MARK_MOUNT, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM, FAN_Q_OVERFLOW, POLLERR, POLLIN, POLLPRI,
-  closeFd, errnoText, fanotifyInit, fanotifyMark, fdPath, fstatFd, makePipe, memfdCreate, sdNotifier, threadCpuUs, unshareFiles, openProc, parseEvents, pollFds, preadFd, readEvents, respond,
+  closeFd, errnoText, fanotifyFlushInodeMarks, fanotifyIgnoreFd, fanotifyInit, fanotifyMark, fdPath, fstatFd, makePipe, memfdCreate, sdNotifier, threadCpuUs, unshareFiles, openProc, parseEvents, pollFds, preadFd, readEvents, respond,
 } from '../kernel/fanotify.js';
 import { bootTimeNs } from '../kernel/clock.js';
 import { Action, DecisionFlags, kernelDev } from './abi.js';
@@ -49,7 +49,11 @@ function takeRules(force = false): void {
       const r = msg as unknown as { gen: number; table: SharedArrayBuffer; cap: number; entries: number; paths: Array<[string, number]>; hashes: Array<[string, number]>; globalMonitor: boolean; exempt: string[] };
       rules = { gen: r.gen, table: new Float64Array(r.table), cap: r.cap, entries: r.entries, paths: new Map(r.paths), hashes: new Map(r.hashes), globalMonitor: r.globalMonitor, exempt: new Set(r.exempt) };
       appliedGen = r.gen;
-      if (fd >= 0) applyMask();
+      if (fd >= 0) {
+        // verdicts cached in the kernel were given under the old rules
+        flushIgnores();
+        applyMask();
+      }
     } else if (msg.type === 'stop') {
       stopping = true;
     }
@@ -169,6 +173,60 @@ function applyMask(): void {
   setMask(any ? MASK : 0);
 }
 
+// ---- the verdict cache in the kernel: inode ignore marks ------------------
+
+/**
+ * After FAN_ALLOW for a regular file that no rule matches, the worker adds the
+ * event's bits to the ignore mask of that file's inode (FAN_MARK_IGNORED_MASK on
+ * the event's fd; fanotify_mark(2)): the next execs (and, for opens, the next
+ * opens) of that inode raise no event and never wait for this thread. The mark
+ * is made without FAN_MARK_IGNORED_SURV_MODIFY, so the kernel clears it when the
+ * file is written or truncated (FS_MODIFY): a rewritten file is decided again
+ * (and hashed again for sha256 rules). Every rule change removes all of them
+ * (FAN_MARK_FLUSH) before the first decision under the new rules. Made before
+ * the answer is written, so the FAN_OPEN_PERM the kernel raises right after an
+ * exec's FAN_OPEN_EXEC_PERM is not raised at all.
+ *
+ * FAN_MARK_EVICTABLE (5.19+) keeps the marks from pinning inodes in memory (an
+ * evicted inode loses its mark: it is asked about again). Older kernels refuse
+ * the flag (EINVAL): the marks pin their inodes there, so at most
+ * IGNORE_MAX_PINNED are kept before all are flushed. FAN_MARK_IGNORED_MASK (not
+ * 6.0's FAN_MARK_IGNORE) because it works on every kernel this supports and
+ * the marks are on files, where both mean the same.
+ */
+const IGNORE_MAX_PINNED = 16384;
+const useIgnores = data.ignoreCache !== false;
+let evictable = true;
+let ignores = 0; // placed since the last flush
+
+function ignore(efd: number, bits: number): void {
+  if (!evictable && ignores >= IGNORE_MAX_PINNED) flushIgnores();
+  let e = fanotifyIgnoreFd(fd, efd, bits, evictable);
+  if (e === 22 && evictable) {
+    evictable = false; // before 5.19
+    e = fanotifyIgnoreFd(fd, efd, bits, false);
+  }
+  if (e) {
+    Atomics.add(ctl, Ctl.ERRORS, 1);
+    post({ type: 'error', error: `ignore mark: ${errnoText(e)}` });
+    return;
+  }
+  ignores++;
+  Atomics.add(ctl, Ctl.IGNORES, 1);
+}
+
+function flushIgnores(): void {
+  if (ignores === 0) return;
+  const e = fanotifyFlushInodeMarks(fd);
+  if (e) {
+    Atomics.add(ctl, Ctl.ERRORS, 1);
+    post({ type: 'error', error: `removing the ignore marks (FAN_MARK_FLUSH): ${errnoText(e)}` });
+    return; // counted; retried at the next change
+  }
+  ignores = 0;
+  Atomics.add(ctl, Ctl.FLUSHES, 1);
+}
+
 // ---- deciding --------------------------------------------------------------
 
 const hashCache = new Map<string, string>(); // "dev:ino:mtimeNs:ctimeNs:size" -> hex
@@ -203,7 +261,12 @@ function looksExecutable(efd: number): boolean {
   return (n === 4 && head[0] === 0x7f && head[1] === 0x45 && head[2] === 0x4c && head[3] === 0x46) || (head[0] === 0x23 && head[1] === 0x21);
 }
 
-interface Verdict { allow: boolean; decision?: Omit<WorkerDecision, 'type' | 'task' | 'ktimeNs'> }
+interface Verdict {
+  allow: boolean;
+  decision?: Omit<WorkerDecision, 'type' | 'task' | 'ktimeNs'>;
+  /** no rule matched a regular file: the event bits to ignore on its inode from now on */
+  cache?: number;
+}
 
 let stopping = false;
 const selfPid = data.selfPid;
@@ -243,7 +306,7 @@ function decide(efd: number, pid: number, mask: number, deadline: number): Verdi
     post({ type: 'deadline', pid, path: needPath(), failMode: data.failMode, deadlineMs: data.deadlineMs });
     return { allow: data.failMode === 'open' };
   }
-  if (val < 0) return { allow: true };
+  if (val < 0) return { allow: true, cache: (st.mode & 0o170000) === 0o100000 ? (exec ? MASK : FAN_OPEN_PERM) : 0 };
   const ruleId = Math.floor(val / 2);
   const enforce = val % 2 === 1;
   let flags = 0;
@@ -432,10 +495,12 @@ while (!stopping) {
       }
       // a rule matched (rare): describe the process while it waits for the answer (it may exit right after)
       if (v.decision) pending.push({ type: 'decision', ...v.decision, ktimeNs: bootTimeNs().toString(), task: taskOf(ev.pid) });
-      if (ev.mask & FAN_OPEN_EXEC_PERM && data.loader) {
+      // (with an ignore mark placed below the kernel raises no FAN_OPEN_PERM twin)
+      if (ev.mask & FAN_OPEN_EXEC_PERM && data.loader && !(v.cache && useIgnores)) {
         const f = ev.pid === selfPid || !lastStat ? fstatFd(ev.fd) : lastStat;
         lastExec = f ? { pid: ev.pid, dev: f.dev, ino: f.ino, allow: v.allow } : null;
       }
+      if (v.cache && useIgnores) ignore(ev.fd, v.cache);
       const err = respond(fd, ev.fd, v.allow);
       if (err) post({ type: 'error', error: `answering pid ${ev.pid}: ${errnoText(err)}` });
       closeFd(ev.fd);

@@ -34,6 +34,8 @@ export interface FanotifyOptions {
   loaderGuard?: boolean;
   /** mark only the filesystems holding these paths (default: every filesystem but pseudo ones) */
   mounts?: string[] | null;
+  /** cache allow verdicts in the kernel as inode ignore marks (default true; false: every exec asks the worker, for benchmarks) */
+  ignoreCache?: boolean;
   /** re-read the rules every N ms (default 2000; SIGUSR2 from `vigil deny` reloads at once) */
   revalidateMs?: number;
   onLog?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -56,6 +58,10 @@ export interface FanotifyStats {
   /** the listener thread's CPU time on events, µs (wraps at 2^32) */
   cpuUs: number;
   overflow: number;
+  /** inode ignore marks placed (allowed files whose next execs and opens stay in the kernel) */
+  ignoreMarks: number;
+  /** times every ignore mark was removed (rule changes) */
+  ignoreFlushes: number;
   /** marks in force (there are rules) */
   active: boolean;
   decisions: number;
@@ -118,6 +124,7 @@ export class FanotifyGuardService {
       loader: this.opts.loaderGuard ?? true,
       exemptChildren: true,
       mounts: this.opts.mounts ?? null,
+      ignoreCache: this.opts.ignoreCache ?? true,
     };
     const w = new Worker(WORKER, { workerData: data });
     this.worker = w;
@@ -291,6 +298,8 @@ export class FanotifyGuardService {
       sumAnswerUs: c(Ctl.SUM_US) >>> 0,
       cpuUs: c(Ctl.CPU_US) >>> 0,
       overflow: c(Ctl.OVERFLOW),
+      ignoreMarks: c(Ctl.IGNORES),
+      ignoreFlushes: c(Ctl.FLUSHES),
       active: c(Ctl.ACTIVE) === 1,
       decisions: this.decisions,
       failMode: this.failMode,

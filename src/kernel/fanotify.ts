@@ -33,7 +33,11 @@ export const FAN_OPEN_EXEC_PERM = 0x40000;
 export const FAN_MARK_ADD = 0x1;
 export const FAN_MARK_REMOVE = 0x2;
 export const FAN_MARK_MOUNT = 0x10;
+export const FAN_MARK_IGNORED_MASK = 0x20;
+export const FAN_MARK_FLUSH = 0x80;
 export const FAN_MARK_FILESYSTEM = 0x100;
+/** Linux 5.19+: an inode mark that does not pin the inode in the inode cache (lost when it is evicted) */
+export const FAN_MARK_EVICTABLE = 0x200;
 
 export const FAN_ALLOW = 0x1;
 export const FAN_DENY = 0x2;
@@ -106,6 +110,25 @@ export function fanotifyInit(): number {
 /** Add (or remove) a mark; returns 0 or the errno (EXDEV/EINVAL: no filesystem mark here). */
 export function fanotifyMark(fd: number, flags: number, mask: number, path: string): number {
   const r = libc().fanotify_mark(fd, flags, BigInt(mask), AT_FDCWD, path);
+  return r < 0 ? koffi.errno() : 0;
+}
+
+/**
+ * Add to the ignore mask of the inode of an open file (an event's fd): events in
+ * `mask` on that inode are no longer raised for this group until the mask is
+ * cleared. Without FAN_MARK_IGNORED_SURV_MODIFY the kernel clears it when the
+ * file is modified (FS_MODIFY: write, truncate), so a rewritten file is asked
+ * about again. `evictable` (Linux 5.19+) does not pin the inode in memory.
+ * Returns 0 or the errno (EINVAL for FAN_MARK_EVICTABLE before 5.19).
+ */
+export function fanotifyIgnoreFd(fd: number, fileFd: number, mask: number, evictable: boolean): number {
+  const r = libc().fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK | (evictable ? FAN_MARK_EVICTABLE : 0), BigInt(mask), fileFd, null);
+  return r < 0 ? koffi.errno() : 0;
+}
+
+/** Remove every inode mark of the group (FAN_MARK_FLUSH without a mount or filesystem flag): the ignore marks; 0 or the errno. */
+export function fanotifyFlushInodeMarks(fd: number): number {
+  const r = libc().fanotify_mark(fd, FAN_MARK_FLUSH, 0n, AT_FDCWD, null);
   return r < 0 ? koffi.errno() : 0;
 }
 

@@ -3,7 +3,8 @@
  *
  *   helper par N PATH        fork N children at once, each execve(PATH); print one line per
  *                            child: "<errno or 0> <microseconds from fork to reap>", then
- *                            "max <us>" (the slowest exec: fork, the permission answer, exit)
+ *                            "max <us>" (the slowest exec: fork, the permission answer, exit).
+ *                            A PATH with "%d" names one file per child (PATH with 0..N-1)
  *   helper memfd PATH        copy PATH into a memfd and fexecve it; on failure print
  *                            "fexecve: <errno>" and exit 126
  *   helper exec PATH         execve(PATH); on failure print "execve: <errno>" and exit 126
@@ -37,11 +38,14 @@ int main(int argc, char **argv) {
     int p[2];
     if (pipe(p)) return 2;
     for (int i = 0; i < n; i++) {
+      char file[4096];
+      if (strstr(path, "%d")) snprintf(file, sizeof file, path, i);
+      else snprintf(file, sizeof file, "%s", path);
       start[i] = now_us();
       pid_t c = fork();
       if (c == 0) {
-        char *av[] = {path, NULL};
-        execve(path, av, environ);
+        char *av[] = {file, NULL};
+        execve(file, av, environ);
         int e = errno;
         _exit(e > 0 && e < 126 ? e : 125);
       }

@@ -203,10 +203,13 @@ describe('fanotify backend: a real agent, marks on the test tmpfs', () => {
 
   it('SIGSTOP stalls execs on marked filesystems; SIGKILL releases them at once (the kernel allows pending events when the group closes)', async () => {
     const p = agent!;
+    // a file never run: no allow verdict cached in the kernel for it (an ignore mark would let it pass)
+    const fresh = join(dir, 'stall');
+    copyFileSync(join(dir, 'other'), fresh);
     p.kill('SIGSTOP');
     const t0 = Date.now();
     // the helper forks the exec: spawn() itself waits for its child's execve, and this thread must stay free
-    const child = spawn(helper, ['par', '1', join(dir, 'other')], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(helper, ['par', '1', fresh], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number>((res) => child.on('exit', () => res(out.startsWith('0 ') ? 0 : -1)));
@@ -230,26 +233,30 @@ describe('fanotify backend: a real agent, marks on the test tmpfs', () => {
 });
 
 describe('fanotify backend: answers off the event loop', () => {
-  it('100 parallel execs while the event loop is blocked: every exec answered, none waits past the deadline', async () => {
+  it('100 parallel execs of 100 files while the event loop is blocked (as by a slow sink): every exec answered, none waits past the deadline; run again, they stay in the kernel', async () => {
     const db = join(dir, 'busy.db');
     const s = RulesStore.open(db);
     s.add({ kind: 'path', path: join(dir, 'x'), resolvedPath: join(dir, 'x'), sha256: null, mode: 'enforce', comment: null }); // marks in force
     s.close();
+    // one file per exec: each one's first exec is a permission event (an allowed file is then cached in the kernel)
+    for (let i = 0; i < 100; i++) copyFileSync(join(dir, 'other'), join(dir, `par-${i}`));
     const svc = new FanotifyGuardService({ db, mounts: [dir], deadlineMs: 250, onEvent: () => undefined, revalidateMs: 0 });
     await svc.start();
-    try {
+    const par = (): Promise<string[]> => {
       const out: Buffer[] = [];
-      const child = spawn(helper, ['par', '100', join(dir, 'other')], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const child = spawn(helper, ['par', '100', join(dir, 'par-%d')], { stdio: ['ignore', 'pipe', 'ignore'] });
       child.stdout!.on('data', (d: Buffer) => out.push(d));
-      const exited = new Promise<void>((res) => child.on('exit', () => res()));
+      return new Promise((res) => child.on('exit', () => res(Buffer.concat(out).toString().trim().split('\n'))));
+    };
+    try {
+      const exited = par();
       // this thread is busy for 4 s: no event loop turn, no message handled
       const end = Date.now() + 4000;
       let spins = 0;
       while (Date.now() < end) spins++;
       expect(spins).toBeGreaterThan(0);
       const st = svc.stats();
-      await exited;
-      const lines = Buffer.concat(out).toString().trim().split('\n');
+      const lines = await exited;
       const max = Number(/^max (\d+)$/.exec(lines.pop()!)![1]);
       expect(lines).toHaveLength(100);
       expect(lines.every((l) => l.startsWith('0 '))).toBe(true); // all ran
@@ -259,6 +266,57 @@ describe('fanotify backend: answers off the event loop', () => {
       expect(st.maxAnswerUs).toBeLessThan(250_000);
       // fork to reap, under the 4 s the event loop was blocked
       expect(max).toBeLessThan(3_000_000);
+      // each allowed file got an ignore mark before its answer: the same 100 execs again raise no event
+      expect(st.ignoreMarks).toBeGreaterThanOrEqual(100);
+      const again = await par();
+      again.pop();
+      expect(again.every((l) => l.startsWith('0 '))).toBe(true);
+      expect(svc.stats().execs).toBe(st.execs);
+    } finally {
+      await svc.stop();
+    }
+  }, 60_000);
+});
+
+describe('fanotify backend: allow verdicts cached in the kernel (inode ignore marks)', () => {
+  it('a cached file rewritten in place is decided again (the kernel clears the mark on modify); a rule change removes every mark', async () => {
+    const db = join(dir, 'cache.db');
+    const falseHex = createHash('sha256').update(readFileSync('/usr/bin/false')).digest('hex');
+    const s = RulesStore.open(db);
+    s.add({ kind: 'sha256', path: null, resolvedPath: null, sha256: falseHex, mode: 'enforce', comment: null });
+    s.close();
+    const y = join(dir, 'cache-y');
+    const z = join(dir, 'cache-z');
+    for (const f of [y, z]) {
+      copyFileSync('/usr/bin/true', f);
+      chmodSync(f, 0o755);
+    }
+    const svc = new FanotifyGuardService({ db, mounts: [dir], deadlineMs: 2000, onEvent: () => undefined, revalidateMs: 0 });
+    await svc.start();
+    // the helper run by a shell: this process's own children are exempt from an in-process guard
+    const exec = (path: string) => {
+      const r = spawnSync('/bin/sh', ['-c', '"$0" exec "$1"; r=$?; exit $r', helper, path], { encoding: 'utf8', timeout: 20_000 });
+      const m = /execve: (\d+)/.exec(r.stdout);
+      return { status: r.status ?? -1, errno: m ? Number(m[1]) : null };
+    };
+    try {
+      expect(exec(y).status).toBe(0);
+      expect(exec(z).status).toBe(0);
+      const st = svc.stats();
+      expect(st.ignoreMarks).toBeGreaterThanOrEqual(2);
+      expect(exec(y).status).toBe(0);
+      expect(svc.stats().execs).toBe(st.execs); // cached: no event
+      // the same inode, new content (the denied one): write() raises FS_MODIFY, which clears the mark
+      writeFileSync(y, readFileSync('/usr/bin/false'));
+      expect(exec(y).errno).toBe(1);
+      expect(svc.stats().execs).toBe(st.execs + 1);
+      // z is cached; a path rule for it must hold at once after the reload (every mark removed)
+      const s2 = RulesStore.open(db);
+      s2.add({ kind: 'path', path: z, resolvedPath: z, sha256: null, mode: 'enforce', comment: null });
+      s2.close();
+      svc.revalidate();
+      await until('EPERM for the cached z', () => exec(z).errno === 1);
+      expect(svc.stats().ignoreFlushes).toBeGreaterThanOrEqual(1);
     } finally {
       await svc.stop();
     }
