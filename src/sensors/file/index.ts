@@ -93,9 +93,13 @@ export class FileSensor extends BpfSensorInstance {
   }
 
   start(): void {
-    this.sensor.start((v, b, off, len) =>
-      this.emit(isMarkRecord(v, off, len) ? markEvent(this.ctx.process, decodeMarkRecord(v, b, off, len)) : this.builder.build(decodeFileRecord(v, b, off, len))),
-    );
+    this.sensor.start((v, b, off, len) => {
+      if (isMarkRecord(v, off, len)) return this.emit(markEvent(this.ctx.process, decodeMarkRecord(v, b, off, len)));
+      // the builder wrote the event's JSON text as it built it: the agent does not serialize it again
+      const ev = this.builder.build(decodeFileRecord(v, b, off, len));
+      this.events++;
+      this.ctx.emit(ev as unknown as Record<string, unknown>, undefined, { json: this.builder.lastJson });
+    });
   }
 
   override drain(): number {

@@ -94,6 +94,31 @@ describe('file records → events', () => {
     expect(EventSchema.safeParse(e).error?.issues).toBeUndefined();
   });
 
+  it('the JSON text written while building is exactly JSON.stringify of the event, for every op and flag', () => {
+    const raw = Buffer.concat([Buffer.from('/tmp/"q"\t'), Buffer.from([0xfe])]);
+    const F = FileFlags;
+    const cases: Array<[number, string | Buffer, string, number, bigint]> = [
+      [FileOp.OPEN_WRITE, '/tmp/x', '', F.PATH_KERNEL | F.CREATED, 3n],
+      [FileOp.OPEN_WRITE, '/tmp/x', '', F.PATH_KERNEL, 4n],
+      [FileOp.OPEN_READ, '/etc/shadow', '', F.PATH_KERNEL, 5n],
+      [FileOp.UNLINK, '/tmp/dir', '', F.PATH_JOINED | F.DIR, 0n],
+      [FileOp.UNLINK, raw, '', F.PATH_JOINED | F.PATH_TRUNCATED | F.PATH_FAULT, -13n],
+      [FileOp.RENAME, raw, '/tmp/d/sub/../b', F.PATH_JOINED | F.PATH2_JOINED | F.PATH_TRUNCATED | F.PATH2_TRUNCATED | F.PATH_FAULT, 0n],
+      [FileOp.RENAME, '/tmp/a', raw, F.PATH_JOINED, -2n],
+      [FileOp.CHMOD, '/tmp/run.sh', '', F.PATH_KERNEL | F.OLD_MODE, 0n],
+      [FileOp.CHMOD, '/tmp/run.sh', '', F.PATH_KERNEL, -1n],
+      [FileOp.TRUNCATE, '/tmp/log', '', F.PATH_KERNEL, 0n],
+    ];
+    for (const [op, p1, p2, flags, result] of cases) {
+      const b = record(op, p1, p2, flags, result);
+      b.writeBigUInt64LE(77n, VigilFile.fields.ino.offset);
+      b.writeUInt32LE(0o755, VigilFile.fields.mode.offset);
+      const e = build.build(dec(b));
+      expect(build.lastJson).toBe(JSON.stringify(e));
+      expect(EventSchema.safeParse(e).error?.issues).toBeUndefined();
+    }
+  });
+
   it('malformed records are RecordErrors (counted by the sensor), never a crash', () => {
     const short = record(FileOp.UNLINK, '/x').subarray(0, 100);
     short.writeUInt32LE(100, VigilHdr.fields.size.offset);
