@@ -50,6 +50,11 @@ export function makeConfigSchema<S extends z.ZodType, O extends z.ZodType = type
       .default({ max_bytes: '100MiB', keep: 5, chain: { enabled: false, seal_every: 10_000, seal_interval: '10s', key_dir: null } }),
     /** SQLite store; null = disabled */
     db: z.string().min(1).nullable().default(DEFAULT_DB),
+    /** who may read the records vigil writes (src/store/files.ts): the owner only, or also this group (0640/0750) */
+    files: z
+      .object({ group: z.string().min(1).max(256).regex(/^[^\s:/]+$/, 'a group name or a numeric gid').nullable().default(null) })
+      .strict()
+      .default({ group: null }),
     store: z
       .object({ max_rows: z.number().int().min(0).default(1_000_000) })
       .strict()

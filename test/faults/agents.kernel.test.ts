@@ -276,6 +276,67 @@ describe('who can read the records', () => {
     for (const f of [db, log, `${log}.1`, alerts]) expect(mode(f)).toBe('600');
   });
 
+  it('with files.group, under umask 000 the records are 0640 and that group, directories 0750; doctor accepts them and flags a wrong group or a group that can write; an unknown group is a config error', async () => {
+    const group = `vigil-t${process.pid}`.slice(0, 30);
+    execFileSync('groupadd', [group]);
+    try {
+      const gid = Number(execFileSync('getent', ['group', group], { encoding: 'utf8' }).split(':')[2]);
+      const d = scratch();
+      const db = join(d, 'state', 'deep', 'vigil.db');
+      const log = join(d, 'logs', 'events.jsonl');
+      const alerts = join(d, 'logs', 'alerts', 'alerts.jsonl');
+      const cfg = join(d, 'vigil.yaml');
+      writeFileSync(cfg, `files:\n  group: ${group}\naudit_log:\n  max_bytes: 4KiB\n  keep: 2\n`);
+      const a = agent(['-c', cfg, '--db', db, '--events-out', log, '--alerts-out', alerts], '000');
+      await running(a);
+      const marker = `vigil-group-${process.pid}`;
+      await waitFor(() => {
+        execs(marker, 10);
+        return existsSync(`${log}.1`) && existsSync(`${db}-wal`);
+      }, 20_000, 'a rotated log and the WAL');
+      const st = (p: string) => {
+        const s = statSync(p);
+        return `${(s.mode & 0o777).toString(8)} ${s.gid}`;
+      };
+      // while it runs (a clean stop removes -wal and -shm)
+      const records = [db, `${db}-wal`, `${db}-shm`, log, `${log}.1`, alerts];
+      const dirsMade = [join(d, 'state'), join(d, 'state', 'deep'), join(d, 'logs'), join(d, 'logs', 'alerts')];
+      expect(Object.fromEntries(records.map((f) => [f, st(f)]))).toEqual(Object.fromEntries(records.map((f) => [f, `640 ${gid}`])));
+      expect(Object.fromEntries(dirsMade.map((f) => [f, st(f)]))).toEqual(Object.fromEntries(dirsMade.map((f) => [f, `750 ${gid}`])));
+      // locks hold no records: the owner's only
+      for (const f of [`${db}.lock`, `${log}.lock`]) expect(st(f).split(' ')[0]).toBe('600');
+      a.proc.kill('SIGTERM');
+      expect(await a.exit).toBe(0);
+      for (const f of [db, log, `${log}.1`, alerts]) expect(st(f)).toBe(`640 ${gid}`);
+
+      // doctor with the same config: the group's files pass; a file of another group, or one the group can write, does not
+      const doctor = () => {
+        const r = spawnSync(process.execPath, [VIGIL, 'doctor', '--json'], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, VIGIL_CONFIG: cfg } });
+        return (JSON.parse(r.stdout) as { checks: Array<{ id: string; status: string; detail: string; hint?: string }> }).checks.find((c) => c.id === 'records')!;
+      };
+      writeFileSync(cfg, `files:\n  group: ${group}\ndb: ${db}\nevents_out: ${log}\n`);
+      expect(doctor()).toMatchObject({ status: 'ok' });
+      execFileSync('chgrp', ['0', log]);
+      chmodSync(`${log}.1`, 0o660);
+      const c = doctor();
+      expect(c.status).toBe('error');
+      expect(c.detail).toContain(`${log} is 0640: group 0 can read it, not files.group ${group}`);
+      expect(c.detail).toContain(`${log}.1 is 0660: group ${group} can write it`);
+      expect(c.detail).not.toContain(`${db} is`);
+      expect(c.hint).toContain(`chgrp ${group}`);
+
+      // a group this host does not have: one line naming the key, exit 4, nothing started
+      writeFileSync(cfg, 'files:\n  group: no-such-group-vigil\n');
+      const bad = spawnSync(process.execPath, [VIGIL, 'run', '--sensors', 'exec', '--no-enforce', '-c', cfg, '--no-db'], { encoding: 'utf8', timeout: 20_000 });
+      expect(bad.status).toBe(4);
+      expect(oneLine(bad.stderr)).toHaveLength(1);
+      expect(bad.stderr).toContain('files.group');
+      expect(bad.stderr).toContain('no group no-such-group-vigil on this host');
+    } finally {
+      spawnSync('groupdel', [group]);
+    }
+  }, 300_000);
+
   it('vigil doctor warns about an existing store or log that others can read (the modes older versions created)', () => {
     const d = scratch();
     const db = join(d, 'vigil.db');

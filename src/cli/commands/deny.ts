@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { InputError, UnavailableError, UsageError, VigilError, bpfRefusal, fromSqliteError, shown } from '../errors.js';
+import { applyRecordGroup } from '../record-files.js';
 import { arg, needsKernel, opt, parseCount } from '../options.js';
 import {
   DEFAULT_PIN_DIR, DecisionReader, ExecGuard, HASH_NEEDS, RulesStore, applyRules, decisionEvent, liveFanotifyAgent, makeRule, notifyAgent,
@@ -23,6 +24,7 @@ const MODES = ['enforce', 'monitor'] as const;
 /** The rule store: --db, else $VIGIL_DB, else the config's db, else the default (one configuration for every command). */
 function storeOf(flags: CommonFlags): { db: string; subject: string; explicit: boolean } {
   const { config, source } = resolveSettings({ configFlag: flags.config, flags: [{ key: 'db', value: flags.db, flag: '--db' }] }, AgentConfigSchema);
+  applyRecordGroup(config.files.group, source('files.group'));
   const from = source('db');
   if (!config.db) throw new InputError('config.no_store', `db (${from})`, 'the store is off (db: null): deny rules live in it', { hint: 'give --db FILE' });
   const subject = from.startsWith('-') || from.startsWith('$') ? `${from} ${shown(config.db, 200)}` : `db ${shown(config.db, 200)} (${from})`;

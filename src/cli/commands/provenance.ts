@@ -11,6 +11,7 @@ import { resolveSettings } from '../../config/resolve.js';
 import { ProvenanceStore, clearFile, markFile, showMark, type MarkReport, type ProvenanceMode } from '../../provenance/index.js';
 import { safeText } from '../../util/text.js';
 import { InputError, fromSqliteError, fromSystemError, shown } from '../errors.js';
+import { applyRecordGroup } from '../record-files.js';
 import { arg, opt } from '../options.js';
 
 interface Flags {
@@ -21,6 +22,7 @@ interface Flags {
 
 function settings(flags: Flags): { db: string | null; mode: ProvenanceMode; subject: string } {
   const { config, source } = resolveSettings({ configFlag: flags.config, flags: [{ key: 'db', value: flags.db, flag: '--db' }] }, AgentConfigSchema);
+  applyRecordGroup(config.files.group, source('files.group'));
   return { db: config.db, mode: config.provenance.mode, subject: `db ${shown(config.db ?? '', 200)} (${source('db')})` };
 }
 

@@ -23,6 +23,7 @@ import { bpfVariant } from '../../kernel/variant.js';
 import { createRunDetector, missingRulePaths } from '../../detection/live.js';
 import { CliError, InputError, UsageError, UnavailableError, VigilError, bpfRefusal, fromSqliteError, fromSystemError, shown } from '../errors.js';
 import { needsKernel, opt } from '../options.js';
+import { applyRecordGroup } from '../record-files.js';
 import { safeText } from '../../util/text.js';
 import { ProvenanceService, ProvenanceStore } from '../../provenance/index.js';
 import { MARKS_MAP } from '../../events/taint.js';
@@ -238,7 +239,9 @@ export function resolveRun(flags: RunFlags, env: NodeJS.ProcessEnv = process.env
   f.push({ key: 'api.allow_remote', value: flags.listenAllowRemote, flag: '--listen-allow-remote' });
   f.push({ key: 'provenance.mode', value: flags.provenance, flag: '--provenance' });
   f.push({ key: 'provenance.loopback', value: flags.provenanceLoopback, flag: '--provenance-loopback' });
-  return resolveSettings({ configFlag: flags.config, flags: f, env }, AgentConfigSchema);
+  const r = resolveSettings({ configFlag: flags.config, flags: f, env }, AgentConfigSchema);
+  applyRecordGroup(r.config.files.group, r.source('files.group'));
+  return r;
 }
 
 /** Config file, environment, then flags on top; flags are validated by the same schema. */
