@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import { ensurePrivateFile } from './files.js';
 import { jsonString } from './json.js';
 
-export const STORE_SCHEMA_VERSION = 3;
+export const STORE_SCHEMA_VERSION = 4;
 
 /** One event or alert row: kind, epoch ms, category, process row id, process-field mask, rule id, level, JSON. */
 export type StoreRow = [
@@ -147,6 +147,8 @@ export interface StoreQuery {
   limit?: number;
   /** newest first (default) or oldest first */
   order?: 'asc' | 'desc';
+  /** false: do not use the text index (records_text) for field matches; tests compare both plans */
+  textIndex?: boolean;
 }
 
 export interface StoredRecord {
@@ -259,6 +261,27 @@ export class EventStore {
    * their whole lineage (at most `maxDepth` ancestors).
    */
   query(q: StoreQuery, maxDepth = 16): StoredRecord[] {
+    const { sql, args } = this.plan(q, maxDepth);
+    const rows = this.db.prepare(sql).all(...args) as Array<{ id: number; ts: number; json: string; proc: number | null; pmask: number }>;
+    const procs = new Map<number, ProcRow | null>();
+    return rows.map((r) => ({ id: r.id, ts: r.ts, json: r.proc === null || !r.pmask ? r.json : JSON.stringify(this.rebuild(r, procs, maxDepth)) }));
+  }
+
+  /** SQLite's plan for a query (EXPLAIN QUERY PLAN details, outer loop first): tests check the indexes used. */
+  explain(q: StoreQuery): string[] {
+    const { sql, args } = this.plan(q, 16);
+    return (this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as Array<{ detail: string }>).map((r) => r.detail);
+  }
+
+  private textTable?: boolean;
+
+  /** Whether the store has the text index (schema 4; a read-only open of an older store has not). */
+  hasTextIndex(): boolean {
+    return (this.textTable ??= !!this.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'records_text'").get());
+  }
+
+  /** The SQL and arguments of a query. */
+  private plan(q: StoreQuery, maxDepth: number): { sql: string; args: unknown[] } {
     const where: string[] = [];
     const args: unknown[] = [];
     // a literal, not a parameter: the partial index of alerts needs to see it
@@ -280,6 +303,7 @@ export class EventStore {
       args.push(q.ruleId);
     }
     let ancestors = false;
+    const grams = new Set<string>();
     for (const f of q.fields ?? []) {
       const { sql: expr, args: eargs, ancestors: a } = fieldExpr(f.field);
       ancestors ||= a;
@@ -290,20 +314,36 @@ export class EventStore {
         where.push(`lower(CAST(${expr} AS TEXT)) GLOB ?`);
         args.push(...eargs, globToSqlite(f.value.toLowerCase()));
       }
+      for (const g of matchTrigrams(f) ?? []) if (grams.size < MAX_TRIGRAMS) grams.add(g);
     }
     if (ancestors) this.registerAncestorFunction(maxDepth);
     const order = q.order === 'asc' ? 'ASC' : 'DESC';
+    const limit = q.limit ?? 100;
+    const from = `records r LEFT JOIN processes p ON p.id = r.proc LEFT JOIN processes pp ON pp.id = p.parent`;
+    const cols = 'r.id, r.ts, r.json, r.proc, r.pmask';
+    // a field match with a literal of three characters or more: the text index gives the
+    // candidate rows newest (or oldest) first, each checked by the exact condition above;
+    // not when a time range holds few rows (records_ts reads them all faster)
+    if (grams.size && q.kind !== 'alert' && q.textIndex !== false && this.hasTextIndex() && !this.fewInRange(q)) {
+      const match = [...grams].map((g) => `"${g.replace(/"/g, '""')}"`).join(' AND ');
+      return {
+        sql: `SELECT ${cols} FROM records_text f CROSS JOIN ${from}
+          WHERE records_text MATCH ? AND r.id = f.rowid AND ${where.join(' AND ')} ORDER BY f.rowid ${order} LIMIT ?`,
+        args: [match, ...args, limit],
+      };
+    }
     // with a category, a time bound or for alerts, an index on ts gives the rows in time order:
     // newest first without reading and sorting every candidate (the rowid breaks ties, in
     // insertion order); without them the rowid is the order (a scan from the newest row)
     const orderBy = q.category || q.kind === 'alert' || q.since !== undefined || q.until !== undefined ? `r.ts ${order}, r.id ${order}` : `r.id ${order}`;
-    const sql = `SELECT r.id, r.ts, r.json, r.proc, r.pmask FROM records r
-      LEFT JOIN processes p ON p.id = r.proc LEFT JOIN processes pp ON pp.id = p.parent
-      WHERE ${where.join(' AND ')} ORDER BY ${orderBy} LIMIT ?`;
-    args.push(q.limit ?? 100);
-    const rows = this.db.prepare(sql).all(...args) as Array<{ id: number; ts: number; json: string; proc: number | null; pmask: number }>;
-    const procs = new Map<number, ProcRow | null>();
-    return rows.map((r) => ({ id: r.id, ts: r.ts, json: r.proc === null || !r.pmask ? r.json : JSON.stringify(this.rebuild(r, procs, maxDepth)) }));
+    return { sql: `SELECT ${cols} FROM ${from} WHERE ${where.join(' AND ')} ORDER BY ${orderBy} LIMIT ?`, args: [...args, limit] };
+  }
+
+  /** A time range (both bounds) holding fewer than FEW_ROWS records: cheaper read through records_ts than the text index. */
+  private fewInRange(q: StoreQuery): boolean {
+    if (q.since === undefined || q.until === undefined) return false;
+    const n = (this.db.prepare('SELECT COUNT(*) AS n FROM (SELECT 1 FROM records WHERE ts BETWEEN ? AND ? LIMIT ?)').get(q.since, q.until, FEW_ROWS) as { n: number }).n;
+    return n < FEW_ROWS;
   }
 
   private procStmt?: Database.Statement;
@@ -377,6 +417,25 @@ export class EventStore {
   }
 }
 
+/**
+ * The text of an event row the text index (records_text) holds, as SQL over the row `r`
+ * (`new` in a trigger): every member name and scalar value of its JSON but `timestamp`
+ * and `Ancestors`, and, with a process row, that row's and its parent's values and the
+ * detail's names and values, each between US (char 31) characters. Booleans are 1 and 0,
+ * as json_extract gives them. A field match's literal text is in this text for every row
+ * it matches (matchTrigrams), so the index only narrows; the exact condition decides.
+ */
+function recordText(r: string): string {
+  const tree = (src: string, where: string) =>
+    `SELECT iif(typeof(key) = 'text', key || iif(atom IS NULL, '', char(31) || atom), atom) AS x FROM json_tree(${src}) WHERE ${where}`;
+  return `char(31) || coalesce((SELECT group_concat(x, char(31)) FROM (
+      ${tree(`${r}.json`, `fullkey <> '$.timestamp' AND fullkey <> '$.Ancestors' AND fullkey NOT GLOB '$.Ancestors[[]*'`)}
+      UNION ALL SELECT value FROM processes p, json_each(json_array(p.guid, p.pid, p.ppid, p.image, p.command_line, p.cwd, 'argv')) WHERE p.id = ${r}.proc
+      UNION ALL SELECT value FROM processes p JOIN processes pp ON pp.id = p.parent, json_each(json_array(pp.guid, pp.image, pp.command_line)) WHERE p.id = ${r}.proc
+      UNION ALL ${tree('p.detail', `p.id = ${r}.proc AND p.detail IS NOT NULL`).replace('FROM json_tree(p.detail)', 'FROM processes p, json_tree(p.detail)')}
+    )), '') || char(31)`;
+}
+
 function migrate(db: Database.Database): void {
   const v = db.pragma('user_version', { simple: true }) as number;
   if (v >= STORE_SCHEMA_VERSION) return;
@@ -423,8 +482,101 @@ function migrate(db: Database.Database): void {
         detail TEXT
       );
     `);
+    if (v < 4) {
+      // version 4: field matches through a trigram index of each event row's text (FTS5,
+      // contentless: it holds the trigrams and row ids, not the text), kept by triggers so
+      // every writer keeps it; the events already stored are indexed here
+      db.exec(`
+        CREATE VIRTUAL TABLE IF NOT EXISTS records_text USING fts5(t, tokenize = 'trigram', detail = none, content = '', contentless_delete = 1);
+        CREATE TRIGGER IF NOT EXISTS records_text_insert AFTER INSERT ON records WHEN new.kind = 'event' BEGIN
+          INSERT INTO records_text (rowid, t) VALUES (new.id, ${recordText('new')});
+        END;
+        CREATE TRIGGER IF NOT EXISTS records_text_delete AFTER DELETE ON records WHEN old.kind = 'event' BEGIN
+          DELETE FROM records_text WHERE rowid = old.id;
+        END;
+        INSERT INTO records_text (rowid, t) SELECT r.id, ${recordText('r')} FROM records r WHERE r.kind = 'event';
+      `);
+    }
     db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
   })();
+}
+
+/** Trigrams of a query at most (each one more doclist to intersect; any subset still only narrows). */
+const MAX_TRIGRAMS = 24;
+/** A time range with fewer records is read through records_ts rather than the text index. */
+const FEW_ROWS = 5000;
+const US_CHAR = '\x1f';
+/** Characters a JSON text has around and inside values (an object's or array's value as text): literals end there. */
+const JSON_MARKS = new Set(['"', '\\', '{', '}', '[', ']', ',', ':']);
+
+/**
+ * The runs of literal characters of a pattern (null: a wildcard), split at JSON
+ * punctuation, with `anchor` before a run at the start and after one at the end.
+ */
+function literalRuns(toks: ReadonlyArray<string | null>, anchor: string): string[] {
+  const runs: string[] = [];
+  let run = '';
+  let skip = 0;
+  let last = false;
+  for (let k = 0; k < toks.length; k++) {
+    const c = toks[k] ?? null;
+    last = false;
+    if (c === null || skip > 0 || JSON_MARKS.has(c)) {
+      // after a backslash a JSON text holds an escape (\n, \u0041): its letters are no literal
+      if (skip > 0) skip--;
+      else if (c === '\\') skip = 5;
+      runs.push(run);
+      run = '';
+      continue;
+    }
+    if (k === 0) run = anchor;
+    run += c;
+    last = true;
+  }
+  runs.push(run + (last ? anchor : ''));
+  return runs;
+}
+
+/**
+ * The trigrams every row a field match matches has in its indexed text (recordText),
+ * or null when the match has no literal of three characters (then the text index is
+ * not used for it): `F=V` gives V between US characters (numbers as JavaScript writes
+ * them); `F~GLOB` gives its literal runs (split at wildcards and at JSON punctuation,
+ * since an object's or array's value matches as its JSON text), with a US character
+ * where the glob is anchored at the start or end of the value. Not indexed: timestamp,
+ * Ancestors (rebuilt from the process rows), and the US anchors of vigil.argv (which
+ * may be rebuilt from CommandLine).
+ */
+export function matchTrigrams(f: FieldMatch): string[] | null {
+  if (f.field === 'timestamp' || f.field === 'Ancestors' || f.field.startsWith('Ancestors.')) return null;
+  const anchors = !(f.field === 'vigil.argv' || f.field.startsWith('vigil.argv.'));
+  const a = anchors ? US_CHAR : '';
+  const runs: string[] = [];
+  if (f.op === '=') {
+    const v = coerce(f.value);
+    // numbers: only integers JavaScript and SQLite write alike
+    if (typeof v === 'number' && !Number.isSafeInteger(v)) return null;
+    const text = typeof v === 'number' ? String(v) : v;
+    // a value that may be an object's or array's JSON text ({…}, […]): its literal runs only
+    if (text.startsWith('{') || text.startsWith('[')) runs.push(...literalRuns(Array.from(text), ''));
+    else runs.push(a + text + a);
+  } else {
+    // the glob as literal characters and wildcards (null), escapes resolved as globToSqlite does
+    const g = Array.from(f.value.toLowerCase());
+    const toks: Array<string | null> = [];
+    for (let i = 0; i < g.length; i++) {
+      const c = g[i]!;
+      if (c === '\\' && i + 1 < g.length) toks.push(g[++i]!);
+      else toks.push(c === '*' || c === '?' ? null : c);
+    }
+    runs.push(...literalRuns(toks, a));
+  }
+  const out = new Set<string>();
+  for (const r of runs) {
+    const cps = Array.from(r);
+    for (let i = 0; i + 3 <= cps.length; i++) out.add(cps.slice(i, i + 3).join(''));
+  }
+  return out.size ? [...out] : null;
 }
 
 /** Columns holding a moved process field (p: the event's process row, pp: its parent's). */

@@ -1,0 +1,171 @@
+/**
+ * The store's text index (records_text, schema 4): field matches with a literal of
+ * three characters or more are answered through it, and it only narrows: every
+ * match gives the same rows through the index as through a scan of the table.
+ * SQLite's plan is checked so that a change that stops using the index fails here.
+ */
+import { describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventStore, PMASK, matchTrigrams, toRow, type FieldMatch, type ProcessRow, type StoreRow } from '../../src/store/store.js';
+
+const tmp = (name: string) => join(mkdtempSync(join(tmpdir(), 'vigil-search-')), name);
+
+/** A store with process rows (moved fields, detail, a parent) and whole rows. */
+function fill(st: EventStore): void {
+  const procs: ProcessRow[] = [
+    [1, '{p-1}', 1, 0, null, '/sbin/init', '/sbin/init splash', '/', 0, null],
+    [2, '{p-2}', 200, 1, 1, '/usr/bin/bash', 'bash -i', '/home/u', 1000, null],
+    [3, '{p-3}', 300, 200, 2, '/usr/bin/curl', 'curl -s https://Example.org/x?a=1&b="2"', '/tmp', 1000, '{"argc":3,"exe_dev":2049,"exe_ino":"77"}'],
+    [4, '{p-4}', 301, 200, 2, '/bin/echo', 'echo a b', '/tmp', 1000, '{"argv":["echo","a b"],"argc":2,"exe_dev":2049,"exe_ino":"78"}'],
+  ];
+  const all = PMASK.ProcessGuid | PMASK.ProcessId | PMASK.Image | PMASK.CommandLine | PMASK.CurrentDirectory | PMASK.ParentProcessId | PMASK.ParentProcessGuid | PMASK.ParentImage | PMASK.ParentCommandLine | PMASK.Ancestors;
+  const rows: StoreRow[] = [
+    ['event', 1000, 'process_creation', 3, all | PMASK.Detail, null, null, '{"category":"process_creation","timestamp":"2026-11-29T10:00:01.000000Z","User":"u","vigil":{"schema":1,"seq":1,"comm":"curl","truncated":false}}'],
+    ['event', 1001, 'process_creation', 4, all | PMASK.Detail, null, null, '{"category":"process_creation","timestamp":"2026-11-29T10:00:01.001000Z","User":"u","vigil":{"schema":1,"seq":2,"comm":"echo"}}'],
+    ['event', 1002, 'network_connection', 3, all, null, null, '{"category":"network_connection","timestamp":"2026-11-29T10:00:01.002000Z","DestinationIp":"93.184.216.34","DestinationPort":443,"vigil":{"schema":1,"seq":3,"flags":[1,2],"note":null}}'],
+    ['event', 1003, 'process_termination', 4, all, null, null, '{"category":"process_termination","timestamp":"2026-11-29T10:00:01.003000Z","vigil":{"schema":1,"seq":4,"exit_code":3}}'],
+  ];
+  // whole rows: no process row (an older store's shape, events without a process)
+  const whole = [
+    { category: 'file_event', timestamp: '2026-11-29T10:00:02.000000Z', Image: '/usr/bin/CURL', CommandLine: 'CURL -o /tmp/a,b "q\\" x', TargetFilename: '/tmp/ünï cødé\n.txt', ProcessId: 77, vigil: { weird: 'a\u001fb', big: 1.5 } },
+    { category: 'file_event', timestamp: '2026-11-29T10:00:02.001000Z', Image: '/usr/bin/base64', CommandLine: 'base64 -d /tmp/payload', TargetFilename: '/tmp/payload', ProcessId: 12, Ancestors: [{ ProcessId: 1, Image: '/sbin/zz-init', CommandLine: 'zz' }] },
+  ];
+  for (const w of whole) rows.push(toRow('event', w, JSON.stringify(w)));
+  const alert = { rule_id: 'r1', level: 'high', timestamp: '2026-11-29T10:00:03.000000Z', event: whole[1] };
+  rows.push(toRow('alert', alert, JSON.stringify(alert)));
+  st.insertBatch(rows, procs);
+}
+
+const MATCHES: FieldMatch[] = [
+  { field: 'Image', op: '=', value: '/usr/bin/curl' },
+  { field: 'Image', op: '~', value: '*/curl' },
+  { field: 'Image', op: '~', value: '/usr/bin/cu*' },
+  { field: 'CommandLine', op: '~', value: '*example.org*' },
+  { field: 'CommandLine', op: '~', value: '*b="2"' },
+  { field: 'CommandLine', op: '~', value: '*/tmp/a,b*' },
+  { field: 'CommandLine', op: '~', value: '*"q\\\\" x' },
+  { field: 'CommandLine', op: '=', value: 'base64 -d /tmp/payload' },
+  { field: 'ParentImage', op: '=', value: '/usr/bin/bash' },
+  { field: 'ParentCommandLine', op: '~', value: 'bash*' },
+  { field: 'ProcessGuid', op: '=', value: '{p-3}' },
+  { field: 'ParentProcessGuid', op: '=', value: '{p-2}' },
+  { field: 'ProcessId', op: '=', value: '300' },
+  { field: 'ProcessId', op: '=', value: '12' },
+  { field: 'ProcessId', op: '~', value: '30?' },
+  { field: 'CurrentDirectory', op: '=', value: '/tmp' },
+  { field: 'DestinationIp', op: '~', value: '93.184.*' },
+  { field: 'DestinationPort', op: '=', value: '443' },
+  { field: 'TargetFilename', op: '~', value: '*ünï cødé*' },
+  { field: 'TargetFilename', op: '~', value: '*CØDÉ*' },
+  { field: 'vigil.comm', op: '=', value: 'echo' },
+  { field: 'vigil.truncated', op: '=', value: '0' },
+  { field: 'vigil.exit_code', op: '=', value: '3' },
+  { field: 'vigil.argc', op: '=', value: '3' },
+  { field: 'vigil.exe_ino', op: '=', value: '78' },
+  { field: 'vigil.argv.1', op: '=', value: 'a b' },
+  { field: 'vigil.argv.1', op: '=', value: '-s' },
+  { field: 'vigil.argv', op: '~', value: '*"https://example.org*' },
+  { field: 'vigil.flags', op: '~', value: '[1,2]' },
+  { field: 'vigil.flags.1', op: '=', value: '2' },
+  { field: 'vigil', op: '~', value: '*"comm":"curl"*' },
+  { field: 'vigil.weird', op: '=', value: 'a\u001fb' },
+  { field: 'vigil.big', op: '=', value: '1.5' },
+  { field: 'Ancestors.0.Image', op: '~', value: '*zz-init' },
+  { field: 'User', op: '=', value: 'u' },
+  { field: 'Image', op: '=', value: '/nonexistent' },
+  { field: 'Image', op: '~', value: '*\\*x*' },
+];
+
+describe('store: text index (records_text)', () => {
+  it('gives the same rows through the index as through a scan, for every kind of match', () => {
+    const st = EventStore.open(tmp('s.db'));
+    fill(st);
+    let indexed = 0;
+    for (const m of MATCHES) {
+      for (const order of ['asc', 'desc'] as const) {
+        const q = { fields: [m], order, limit: 100 };
+        const viaIndex = st.query(q).map((r) => r.id);
+        const viaScan = st.query({ ...q, textIndex: false }).map((r) => r.id);
+        expect(viaIndex, `${m.field}${m.op}${m.value}`).toEqual(viaScan);
+      }
+      if (st.explain({ fields: [m] }).some((d) => /^SCAN f VIRTUAL TABLE/.test(d))) indexed++;
+    }
+    // the cases are not all empty: the matches find rows
+    const found = MATCHES.filter((m) => st.query({ fields: [m], textIndex: false }).length > 0).length;
+    expect(found).toBeGreaterThan(MATCHES.length - 4);
+    expect(indexed).toBe(MATCHES.filter((m) => matchTrigrams(m) !== null).length);
+    expect(indexed).toBeGreaterThan(MATCHES.length - 10);
+    // combined with the other filters
+    expect(st.query({ category: 'network_connection', fields: [{ field: 'Image', op: '~', value: '*curl' }] }).length).toBe(1);
+    expect(st.query({ since: 1001, until: 1003, fields: [{ field: 'Image', op: '~', value: '*curl' }] }).length).toBe(1);
+    st.close();
+  });
+
+  it('is what SQLite uses for a field match, newest first without sorting; short literals and Ancestors are not indexed', () => {
+    const st = EventStore.open(tmp('p.db'));
+    fill(st);
+    const plan = st.explain({ fields: [{ field: 'CommandLine', op: '~', value: '*base64 -d*' }], category: 'file_event', since: 0 });
+    // the text index is the outer loop, each candidate's row by its rowid, no sort
+    expect(plan[0]).toMatch(/^SCAN f VIRTUAL TABLE INDEX/);
+    expect(plan.some((d) => /^SEARCH r USING INTEGER PRIMARY KEY/.test(d))).toBe(true);
+    expect(plan.some((d) => /TEMP B-TREE/.test(d))).toBe(false);
+    expect(plan.some((d) => /^SCAN r\b/.test(d))).toBe(false);
+    // without the index the same query reads the table (what the index avoids)
+    expect(st.explain({ fields: [{ field: 'CommandLine', op: '~', value: '*base64 -d*' }], textIndex: false }).some((d) => /^SCAN r\b/.test(d))).toBe(true);
+    expect(matchTrigrams({ field: 'User', op: '~', value: 'r*' })).toBeNull();
+    expect(matchTrigrams({ field: 'Ancestors.0.Image', op: '=', value: '/sbin/init' })).toBeNull();
+    expect(matchTrigrams({ field: 'timestamp', op: '~', value: '2026-*' })).toBeNull();
+    expect(matchTrigrams({ field: 'User', op: '=', value: 'u' })).toEqual(['\x1fu\x1f']);
+    // the other searches keep their indexes
+    expect(st.explain({ category: 'file_event' })[0]).toMatch(/USING INDEX records_category/);
+    expect(st.explain({ since: 5 })[0]).toMatch(/USING INDEX records_ts/);
+    expect(st.explain({ kind: 'alert' })[0]).toMatch(/USING INDEX records_alerts/);
+    expect(st.explain({ kind: 'alert', ruleId: 'r1' })[0]).toMatch(/USING INDEX records_rule/);
+    // a time range of few rows: read through records_ts, not the index
+    expect(st.explain({ since: 1000, until: 1001, fields: [{ field: 'Image', op: '~', value: '*curl' }] })[0]).toMatch(/USING INDEX records_ts/);
+    st.close();
+  });
+
+  it('migrates a version 3 store: its events are indexed, new ones too, and pruned rows leave the index', () => {
+    const path = tmp('v3.db');
+    const v3 = new Database(path);
+    v3.exec(`
+      CREATE TABLE records (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, ts INTEGER NOT NULL, category TEXT NOT NULL, proc INTEGER, pmask INTEGER NOT NULL DEFAULT 0, rule_id TEXT, level TEXT, json TEXT NOT NULL);
+      CREATE INDEX records_category ON records (category, ts); CREATE INDEX records_ts ON records (ts);
+      CREATE INDEX records_alerts ON records (ts) WHERE kind = 'alert'; CREATE INDEX records_rule ON records (rule_id) WHERE rule_id IS NOT NULL;
+      CREATE TABLE processes (id INTEGER PRIMARY KEY, guid TEXT NOT NULL, pid INTEGER NOT NULL, ppid INTEGER NOT NULL, parent INTEGER, image TEXT NOT NULL, command_line TEXT NOT NULL, cwd TEXT NOT NULL, uid INTEGER, detail TEXT);
+      INSERT INTO processes VALUES (1, '{p-1}', 10, 1, NULL, '/usr/bin/old-tool', 'old-tool --flag', '/', 0, NULL);
+      PRAGMA user_version = 3;`);
+    const ins = v3.prepare('INSERT INTO records (kind, ts, category, proc, pmask, rule_id, level, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    for (let i = 0; i < 300; i++) ins.run('event', i, 'file_event', 1, PMASK.Image | PMASK.CommandLine | PMASK.ProcessId | PMASK.ProcessGuid, null, null, JSON.stringify({ category: 'file_event', timestamp: 'x', TargetFilename: `/old/file-${i}` }));
+    v3.close();
+    // a reader of the old store (no index yet) still answers, by a scan
+    const ro = EventStore.open(path, { readonly: true });
+    expect(ro.hasTextIndex()).toBe(false);
+    expect(ro.query({ fields: [{ field: 'TargetFilename', op: '=', value: '/old/file-7' }] }).length).toBe(1);
+    ro.close();
+    const st = EventStore.open(path);
+    expect(st.db.pragma('user_version', { simple: true })).toBe(4);
+    const n = () => (st.db.prepare('SELECT COUNT(*) AS n FROM records_text').get() as { n: number }).n;
+    expect(n()).toBe(300);
+    const q = { fields: [{ field: 'TargetFilename', op: '=' as const, value: '/old/file-7' }] };
+    expect(st.explain(q)[0]).toMatch(/^SCAN f VIRTUAL TABLE/);
+    expect(st.query(q).map((r) => JSON.parse(r.json).CommandLine)).toEqual(['old-tool --flag']);
+    expect(st.query({ fields: [{ field: 'Image', op: '~', value: '*old-tool' }] }).length).toBe(100);
+    st.insertBatch([toRow('event', { category: 'file_event', TargetFilename: '/new/one' }, '{"category":"file_event","TargetFilename":"/new/one"}')]);
+    expect(st.query({ fields: [{ field: 'TargetFilename', op: '~', value: '/new/*' }] }).length).toBe(1);
+    expect(n()).toBe(301);
+    expect(st.prune(50, false)).toBe(251);
+    expect(n()).toBe(50);
+    expect(st.query({ fields: [{ field: 'TargetFilename', op: '=', value: '/old/file-7' }] })).toEqual([]);
+    expect(st.query({ fields: [{ field: 'TargetFilename', op: '=', value: '/old/file-299' }] }).length).toBe(1);
+    st.close();
+    // opened again: nothing to migrate
+    const again = EventStore.open(path);
+    expect((again.db.prepare('SELECT COUNT(*) AS n FROM records_text').get() as { n: number }).n).toBe(50);
+    again.close();
+  });
+});
