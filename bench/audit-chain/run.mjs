@@ -21,7 +21,8 @@
  * ratio of its unchained one. Files go to bench/.build/audit-chain (a real
  * disk: fdatasync costs what it costs there), removed after each round.
  *
- *   taskset -c 0 node bench/audit-chain/run.mjs [--rounds 5] [--records 200000] [--json]
+ *   taskset -c 0 node bench/audit-chain/run.mjs [--rounds 5] [--records 200000] [--modes sink,sink+chain] [--json]
+ *   taskset -c 0 node bench/audit-chain/run.mjs --pack [--rounds 7]   (packing CPU only, no disk)
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -106,17 +107,76 @@ async function once(mode) {
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   const c = process.cpuUsage(c0);
   if (refused || sink.stats().dropped) throw new Error(`${mode}: ${refused} refused`);
-  return { eps: N / s, cpuUs: (c.user + c.system) / N, seals: hook?.counts.seals ?? 0 };
+  return { eps: N / s, cpuUs: (c.user + c.system) / N, sysUs: c.system / N, seals: hook?.counts.seals ?? 0 };
 }
 
-const MODES = ['sink', 'sink + chain', 'sink + chain/1000', 'agent', 'agent + chain'];
+const ALL_MODES = ['sink', 'sink + chain', 'sink + chain/1000', 'agent', 'agent + chain'];
+// --modes sink,sink+chain: a subset (for a profile of one mode; ratios need its baseline in the set)
+// --pack: only the CPU of turning a batch of records into bytes, no file writes (the
+// disk's writeback, which fdatasync charges to the process, and the load's noise out):
+// the bare sink's join, the chain's pack, and the floor under it, one crypto.hash per
+// line of the packed bytes; interleaved round by round, median per line
+if (argv.includes('--pack')) {
+  const { hash } = await import('node:crypto');
+  const { openSync, closeSync } = await import('node:fs');
+  rmSync(join(root, 'bench/.build/audit-chain'), { recursive: true, force: true });
+  mkdirSync(join(root, 'bench/.build/audit-chain'), { recursive: true });
+  const logPath = join(root, 'bench/.build/audit-chain/pack.jsonl');
+  const chain = new AuditChain({ logPath, sealEvery: 0, sealIntervalMs: 0 });
+  const fd = openSync(logPath, 'a+');
+  chain.opened(fd, 0, 0, () => undefined);
+  closeSync(fd);
+  const PER = 80; // records per pack: a 64 KiB chunk of ~800-byte lines, as the sink packs them
+  const batches = Array.from({ length: Math.ceil(texts.length / PER) }, (_, i) => texts.slice(i * PER, (i + 1) * PER));
+  const packed = batches.map((b) => chain.pack(b));
+  const ends = packed.map((buf) => {
+    const e = [];
+    for (let i = buf.indexOf(0x0a); i >= 0; i = buf.indexOf(0x0a, i + 1)) e.push(i);
+    return e;
+  });
+  const kinds = {
+    'sink (join + encode)': (k) => {
+      const b = batches[k].slice();
+      b.push('');
+      return Buffer.from(b.join('\n'));
+    },
+    'chain pack': (k) => chain.pack(batches[k]),
+    'one hash per line': (k) => {
+      let s = 0;
+      for (const e of ends[k]) {
+        hash('sha256', packed[k].subarray(s, e - 45), 'base64url');
+        s = e + 1;
+      }
+    },
+  };
+  const res = Object.fromEntries(Object.keys(kinds).map((k) => [k, []]));
+  const lines = N - (N % PER);
+  for (let r = 0; r < ROUNDS + 1; r++) {
+    for (const [name, f] of Object.entries(kinds)) {
+      const c0 = process.cpuUsage();
+      for (let i = 0; i < lines; i += PER) f((i / PER) % batches.length);
+      const c = process.cpuUsage(c0);
+      if (r > 0) res[name].push((c.user + c.system) / lines);
+    }
+  }
+  rmSync(join(root, 'bench/.build/audit-chain'), { recursive: true, force: true });
+  const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const out = Object.entries(res).map(([k, xs]) => ({ stage: k, cpu_us_per_line: +med(xs).toFixed(3) }));
+  if (argv.includes('--json')) console.log(JSON.stringify({ pack: out, records: lines, rounds: ROUNDS }));
+  else {
+    console.log(`packing only, ${lines} records of ~${avgBytes} bytes in packs of ${PER}, ${ROUNDS} rounds (median), load average ${(await import('node:os')).loadavg()[0].toFixed(1)}`);
+    for (const x of out) console.log(`${x.stage.padEnd(22)} ${x.cpu_us_per_line.toFixed(3).padStart(7)} µs CPU / line`);
+  }
+  process.exit(0);
+}
+const MODES = opt('--modes', null)?.split(',').map((m) => ALL_MODES.find((x) => x.replace(/ /g, '') === m.replace(/ /g, ''))).filter(Boolean) ?? ALL_MODES;
 const res = Object.fromEntries(MODES.map((m) => [m, []]));
 await once('sink'); // warm-up
 for (let r = 0; r < ROUNDS; r++) for (const m of MODES) res[m].push(await once(m));
 rmSync(dir, { recursive: true, force: true });
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const summary = MODES.map((m) => ({ mode: m, events_per_s: Math.round(median(res[m].map((x) => x.eps))), cpu_us_per_event: +median(res[m].map((x) => x.cpuUs)).toFixed(2), seals: res[m][0].seals }));
-const base = (m) => summary.find((x) => x.mode === (m.startsWith('agent') ? 'agent' : 'sink'));
+const summary = MODES.map((m) => ({ mode: m, events_per_s: Math.round(median(res[m].map((x) => x.eps))), cpu_us_per_event: +median(res[m].map((x) => x.cpuUs)).toFixed(2), sys_us_per_event: +median(res[m].map((x) => x.sysUs)).toFixed(2), seals: res[m][0].seals }));
+const base = (m) => summary.find((x) => x.mode === (m.startsWith('agent') ? 'agent' : 'sink')) ?? summary[0];
 for (const x of summary) {
   x.events_per_cpu_s = Math.round(1e6 / x.cpu_us_per_event);
   x.ratio = +(x.events_per_s / base(x.mode).events_per_s).toFixed(3);
@@ -126,7 +186,7 @@ if (argv.includes('--json')) {
   console.log(JSON.stringify({ records: N, bytes_per_record: avgBytes, rounds: ROUNDS, summary }));
 } else {
   console.log(`${N} records of ~${avgBytes} bytes, ${ROUNDS} rounds (median), load average ${(await import('node:os')).loadavg()[0].toFixed(1)}`);
-  console.log('mode                 events/s  ratio   CPU µs/event  events/CPU-s  ratio   seals');
-  for (const x of summary) console.log(`${x.mode.padEnd(20)} ${String(x.events_per_s).padStart(8)}  ${x.ratio.toFixed(3)}  ${x.cpu_us_per_event.toFixed(2).padStart(12)}  ${String(x.events_per_cpu_s).padStart(12)}  ${x.cpu_ratio.toFixed(3)}  ${String(x.seals).padStart(5)}`);
+  console.log('mode                 events/s  ratio   CPU µs/event (sys)  events/CPU-s  ratio   seals');
+  for (const x of summary) console.log(`${x.mode.padEnd(20)} ${String(x.events_per_s).padStart(8)}  ${x.ratio.toFixed(3)}  ${x.cpu_us_per_event.toFixed(2).padStart(12)} ${`(${x.sys_us_per_event.toFixed(2)})`.padStart(6)}  ${String(x.events_per_cpu_s).padStart(12)}  ${x.cpu_ratio.toFixed(3)}  ${String(x.seals).padStart(5)}`);
   console.log('ratio = the mode over its unchained baseline (sink or agent) in this run; wall-clock events/s move with the load of the machine, CPU per event less so');
 }

@@ -44,6 +44,18 @@ export const CHAIN_FIELD = 'vigil.chain';
 /** a line's link at its end: "vigil.chain":"SEQ:PREV:HASH"} */
 export const LINK_RE = /"vigil\.chain":"(\d{1,16}):([A-Za-z0-9_-]{43}):([A-Za-z0-9_-]{43})"\}$/;
 const KEY_FORMAT = 1;
+const LINK_OPEN = Buffer.from(`"${CHAIN_FIELD}":"`, 'latin1');
+
+/** The decimal digits of a non-negative safe integer at `off`; returns the offset after them. */
+function writeDigits(buf: Buffer, off: number, n: number): number {
+  let digits = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+  for (let i = off + digits - 1; i >= off; i--) {
+    buf[i] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return off + digits;
+}
 
 /** base64url SHA-256 of text (UTF-8) or bytes */
 export function sha(data: string | Buffer): string {
@@ -366,7 +378,11 @@ export class AuditChain implements JsonlHook {
 
   /**
    * The bytes of records' JSON (objects) as chained lines: each encoded once
-   * into one buffer, hashed from there, the link written after it.
+   * into one buffer, hashed from there, the link written after it. Per line
+   * the only calls are the encode, the hash and the write of its result: the
+   * link's constant part is copied from a buffer, SEQ's digits written byte by
+   * byte, PREV copied from the line before in the same buffer (no strings made
+   * for them). The one-shot SHA-256 is most of what is left (docs/audit.md, COST).
    */
   pack(jsons: string[]): Buffer {
     let total = 0;
@@ -378,6 +394,8 @@ export class AuditChain implements JsonlHook {
     // ASCII fits at once; room for one line of 3-byte characters, more on demand
     let buf = Buffer.allocUnsafe(total + jsons.length * 130 + longest * 3 + 160);
     let off = 0;
+    /** where the previous line's HASH is in `buf` (-1: not in it, use this.head) */
+    let prev = -1;
     for (const j of jsons) {
       if (off + j.length * 3 + 160 > buf.length) {
         const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, off + j.length * 3 + 160));
@@ -385,22 +403,30 @@ export class AuditChain implements JsonlHook {
         buf = bigger;
       }
       const start = off;
-      const seq = ++this.seq;
       if (j.length > 2) {
         off += buf.write(j, off, 'utf8') - 1; // the closing brace makes way for the link
         buf[off++] = 0x2c; // ,
       } else {
         buf[off++] = 0x7b; // {
       }
-      off += buf.write(`"vigil.chain":"${seq}:${this.head}:`, off, 'latin1');
-      const h = hash('sha256', buf.subarray(start, off), 'base64url');
-      off += buf.write(h, off, 'latin1');
+      off += LINK_OPEN.copy(buf, off); // "vigil.chain":"
+      off = writeDigits(buf, off, ++this.seq);
+      buf[off++] = 0x3a; // :
+      if (prev < 0) {
+        off += buf.write(this.head, off, 'latin1');
+      } else {
+        buf.copyWithin(off, prev, prev + 43);
+        off += 43;
+      }
+      buf[off++] = 0x3a; // :
+      prev = off;
+      off += buf.write(hash('sha256', buf.subarray(start, off), 'base64url'), off, 'latin1');
       buf[off++] = 0x22; // "
       buf[off++] = 0x7d; // }
       buf[off++] = 0x0a;
-      this.head = h;
       if (++this.unsealed >= this.sealEvery && this.sealEvery > 0) this.due = true;
     }
+    if (prev >= 0) this.head = buf.toString('latin1', prev, prev + 43);
     return buf.subarray(0, off);
   }
 

@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { JsonlSink } from '../../src/sinks/jsonl.js';
@@ -81,6 +81,34 @@ describe('audit chain: format and sealing', () => {
     const r = verifyFiles([p], v);
     expect(r.problem).toBeNull();
     expect(r).toMatchObject({ ok: true, records: 45, seals: sealAt.length, seals_checked: sealAt.length, unsealed: 0 });
+  });
+
+  it('pack (the sink\'s batch path) writes byte for byte what line() writes: non-ASCII, {}, SEQ crossing 9/10 and 99/100, a batch past the first buffer', () => {
+    const d = tmp();
+    const jsons: string[] = [];
+    for (let i = 0; i < 150; i++) {
+      if (i % 37 === 5) jsons.push('{}');
+      else if (i % 11 === 3) jsons.push(JSON.stringify({ i, s: 'ü€😀\u0001'.repeat(200 + i) }));
+      else jsons.push(JSON.stringify({ i, CommandLine: `/usr/bin/ls ${'x'.repeat(i * 3)}` }));
+    }
+    // the last line alone is far longer than the buffer sized for ASCII: the growth path
+    jsons.push(JSON.stringify({ big: '€'.repeat(50_000) }));
+    const made = (name: string) => {
+      const path = join(d, name);
+      const c = new AuditChain({ logPath: path, keyFile: join(d, 'k'), verifyKeyFile: join(d, `${name}.v`), sealEvery: 0, sealIntervalMs: 0 });
+      const fd = openSync(path, 'a+');
+      c.opened(fd, 0, 0, () => undefined);
+      closeSync(fd);
+      return c;
+    };
+    const a = made('a.jsonl');
+    const b = made('b.jsonl');
+    // same chain id and head for both: b continues from a's state
+    (b as unknown as { head: string }).head = (a as unknown as { head: string }).head;
+    const packed = Buffer.concat([a.pack(jsons.slice(0, 7)), a.pack(jsons.slice(7, 120)), a.pack(jsons.slice(120))]).toString('utf8');
+    const one = jsons.map((j) => `${b.line(j)}\n`).join('');
+    expect(packed).toBe(one);
+    expect(parseLink(packed.split('\n').at(-2)!)?.seq).toBe(jsons.length + 1);
   });
 
   it('seals on time when records stop coming (no record needed to trigger it)', async () => {
