@@ -88,6 +88,13 @@ function sensorConfig(sources) {
   return Object.fromEntries(SENSORS.map((p) => [p.name, { ...p.config.parse(undefined), enabled: p.objects.some((o) => sources.includes(o)) }]));
 }
 
+/** CPU seconds of the main thread alone (the rest of the process's: the SQLite worker, libuv's pool), from /proc at clock-tick resolution. */
+function mainThreadCpu() {
+  const st = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime (fields 14, 15) in USER_HZ ticks
+}
+
 async function runStage(stage, fr, sources) {
   const tmp = mkdtempSync(join(tmpdir(), 'vigil-pipe-'));
   const sinks = [];
@@ -121,6 +128,7 @@ async function runStage(stage, fr, sources) {
   // the SQLite worker's start (a Node isolate, the native module, the store) is not the pipeline's work
   for (const s of sinks) await s.ready?.();
   const cpu0 = process.cpuUsage();
+  const main0 = mainThreadCpu();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < fr.length; ) {
     const end = Math.min(fr.length, i + BATCH);
@@ -132,9 +140,10 @@ async function runStage(stage, fr, sources) {
   if (agent) await agent.stop();
   const t1 = process.hrtime.bigint();
   const cpu = process.cpuUsage(cpu0);
+  const mainCpu = mainThreadCpu() - main0;
   const st = agent?.stats();
   if (st) events = st.events;
-  const out = { stage, records: fr.length, events, seconds: Number(t1 - t0) / 1e9, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  const out = { stage, records: fr.length, events, seconds: Number(t1 - t0) / 1e9, cpuSeconds: (cpu.user + cpu.system) / 1e6, mainCpuSeconds: mainCpu };
   if (st) {
     out.drops = st.drops;
     out.alerts = st.alerts;
@@ -197,12 +206,12 @@ else {
   for (const r of results) {
     const base = r.stages[0];
     console.log(`\nmix ${r.mix} (${r.title}): ${r.records} records`);
-    console.log('stage    events   events/s (wall)  µs CPU/event  events/CPU-s  of baseline (CPU)  drops');
+    console.log('stage    events   events/s (wall)  µs CPU/event (main thread)  events/CPU-s  of baseline (CPU)  drops');
     const cpuRate = (s) => s.events / s.cpuSeconds;
     for (const s of r.stages) {
       const drops = s.drops ? `${s.drops.kernel + s.drops.decode + s.drops.sinks}` : '-';
       console.log(
-        `${s.stage.padEnd(8)} ${String(s.events).padEnd(8)} ${fmt(s.events / s.seconds).padEnd(16)} ${((s.cpuSeconds / s.events) * 1e6).toFixed(2).padEnd(13)} ${fmt(cpuRate(s)).padEnd(13)} ${((cpuRate(s) / cpuRate(base)) * 100).toFixed(2).padStart(8)} %         ${drops}`,
+        `${s.stage.padEnd(8)} ${String(s.events).padEnd(8)} ${fmt(s.events / s.seconds).padEnd(16)} ${`${((s.cpuSeconds / s.events) * 1e6).toFixed(2)} (${((s.mainCpuSeconds / s.events) * 1e6).toFixed(2)})`.padEnd(27)} ${fmt(cpuRate(s)).padEnd(13)} ${((cpuRate(s) / cpuRate(base)) * 100).toFixed(2).padStart(8)} %         ${drops}`,
       );
     }
     const full = r.stages.at(-1);

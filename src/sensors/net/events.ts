@@ -7,6 +7,7 @@
  */
 import { RecordError } from '../../kernel/errors.js';
 import { errnoName } from '../../kernel/errors.js';
+import { jsonString } from '../../store/json.js';
 import type { TaskIds } from '../../events/records.js';
 import type { ProcessContext } from '../../process/context.js';
 import type { ConnRecord, DnsRecord, NetRecord } from './decode.js';
@@ -116,6 +117,13 @@ export class NetEventBuilder {
     return this.pending.size;
   }
 
+  /**
+   * the last network_connection event built and its JSON text (what JSON.stringify
+   * gives, written while it was built: the agent does not serialize it again)
+   */
+  lastConn: NetworkConnectionEvent | null = null;
+  lastConnJson = '';
+
   private conn(r: ConnRecord): NetworkConnectionEvent {
     const operation = OPS[r.op];
     if (!operation) throw new RecordError(`network record with unknown operation ${r.op}`, 0);
@@ -149,20 +157,34 @@ export class NetEventBuilder {
         dport = asked ? caller.port : r.localPort;
       }
     }
-    const vigil: NetworkConnectionEvent['vigil'] = {
-      ...this.ctx.taskFields(r.ktimeNs, r.task),
-      operation,
-      result: r.result,
-      family: r.family === AF_INET6 ? 'inet6' : 'inet',
-      ip_protocol: r.protocol,
-      fd: r.fd,
-    };
-    if (r.result < 0) vigil.errno = errnoName(r.result);
+    // the task fields' object is fresh per event: it becomes vigil (no copy); the
+    // object and its JSON text are written side by side, in the same member order
+    const ctx = this.ctx;
+    const task = ctx.taskFields(r.ktimeNs, r.task);
+    const family = r.family === AF_INET6 ? 'inet6' : 'inet';
+    const vigil = task as unknown as NetworkConnectionEvent['vigil'];
+    vigil.operation = operation;
+    vigil.result = r.result;
+    vigil.family = family;
+    vigil.ip_protocol = r.protocol;
+    vigil.fd = r.fd;
+    let vj = `${ctx.taskJson(task)},"operation":"${operation}","result":${r.result},"family":"${family}","ip_protocol":${r.protocol},"fd":${r.fd}`;
+    if (r.result < 0) {
+      vigil.errno = errnoName(r.result);
+      vj += `,"errno":${jsonString(vigil.errno)}`;
+    }
+    const initiated = r.op === NetOp.CONNECT;
+    const protocol = r.sockType === SOCK_STREAM ? 'tcp' : 'udp';
     const ev: NetworkConnectionEvent = {
       category: 'network_connection',
-      ...actor,
-      Initiated: r.op === NetOp.CONNECT,
-      Protocol: r.sockType === SOCK_STREAM ? 'tcp' : 'udp',
+      timestamp: actor.timestamp,
+      Hostname: actor.Hostname,
+      ProcessId: actor.ProcessId,
+      ProcessGuid: actor.ProcessGuid,
+      Image: actor.Image,
+      User: actor.User,
+      Initiated: initiated,
+      Protocol: protocol,
       SourceIsIpv6: src.v6,
       SourceIp: src.ip,
       SourcePort: sport,
@@ -171,13 +193,22 @@ export class NetEventBuilder {
       DestinationPort: dport,
       vigil,
     };
-    if (r.op === NetOp.CONNECT) {
+    let tail = '}';
+    if (initiated) {
       const hit = this.names.lookup(actor.ProcessGuid, dst.ip);
       if (hit) {
         ev.DestinationHostname = hit.name;
         vigil.hostname_source = hit.source;
+        vj += `,"hostname_source":${jsonString(hit.source)}`;
+        tail = `,"DestinationHostname":${jsonString(hit.name)}}`;
       }
     }
+    this.lastConn = ev;
+    this.lastConnJson =
+      `{"category":"network_connection","timestamp":"${actor.timestamp}","Hostname":${ctx.hostJson},"ProcessId":${actor.ProcessId},"ProcessGuid":"${actor.ProcessGuid}",` +
+      `"Image":${jsonString(actor.Image)},"User":${jsonString(actor.User)},"Initiated":${initiated},"Protocol":"${protocol}",` +
+      `"SourceIsIpv6":${src.v6},"SourceIp":${jsonString(src.ip)},"SourcePort":${sport},"DestinationIsIpv6":${dst.v6},"DestinationIp":${jsonString(dst.ip)},` +
+      `"DestinationPort":${dport},"vigil":{${vj}}${tail}`;
     return ev;
   }
 

@@ -83,7 +83,13 @@ export class NetSensor extends BpfSensorInstance {
   }
 
   private emitAll(evs: NetEvent[]): void {
-    for (const ev of evs) this.emit(ev);
+    for (const ev of evs) {
+      // a connection's JSON text was written as it was built
+      if (ev === this.builder.lastConn) {
+        this.events++;
+        this.ctx.emit(ev as unknown as Record<string, unknown>, undefined, { json: this.builder.lastConnJson });
+      } else this.emit(ev);
+    }
   }
 
   start(): void {

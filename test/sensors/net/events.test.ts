@@ -17,6 +17,12 @@ function setup(now = { t: 0 }) {
   const all: Array<Record<string, unknown>> = [];
   const handle = (buf: Buffer) => {
     const evs = b.handle(decode(buf));
+    // every connection event of these tests: the JSON text written while building is JSON.stringify's
+    for (const ev of evs) {
+      if (ev.category !== 'network_connection') continue;
+      expect(ev).toBe(b.lastConn);
+      expect(b.lastConnJson).toBe(JSON.stringify(ev));
+    }
     all.push(...(evs as unknown as Array<Record<string, unknown>>));
     return evs;
   };
