@@ -1,19 +1,27 @@
 #!/usr/bin/env node
-// bench/api-search: event search through the local API on a store of N events (default 1,000,000).
+// bench/api-search: event search through the local API on a store of N events (default 1,000,000),
+// before and after the text index (store schema 4), and the store's write throughput with and without it.
 //
-//   npm run build && node bench/api-search/run.mjs [--events 1000000] [--runs 20] [--keep DIR]
+//   npm run build && node bench/api-search/run.mjs [--events 1000000] [--runs 20] [--runs-before 3]
+//                     [--write-events 100000] [--write-runs 3] [--keep DIR]
 //
-// Fills a SQLite store through the store's own insert path (EventStore.insertBatch, batches of
-// 10,000 in one transaction each), starts the real API server (fastify, the bearer token) on
-// loopback and times GET /api/events and /api/alerts with the console's typical filters:
-// median and p95 over --runs after one warm-up, end to end over HTTP, each next to the
-// baseline of the same run (the newest 100 events, no filter). Target: under 200 ms.
-// Not in CI. Rows are stored whole (JSON, no process row: the store's version-1 shape), so
-// field matches read every candidate row's JSON: the slow case for field filters.
+// 1. Writes: --write-events rows into a fresh store with the text index and into one without it
+//    (its table and trigger dropped: schema 3's indexes), alternating, --write-runs times each, in
+//    two shapes: whole rows (each event's JSON, no process row) and process rows (the agent's shape:
+//    a process row per two events, the event rows without the process fields). Rows/s, median.
+// 2. Fills a store of N events through EventStore.insertBatch (batches of 10,000 in one transaction
+//    each) without the text index: schema 3, as a store written before it.
+// 3. Before: starts the real API server (fastify, the bearer token) on loopback and times GET
+//    /api/events and /api/alerts with the console's filters (--runs-before runs: slow ones take s).
+// 4. Migrates the store to schema 4 (opening it for writing indexes the events already stored; timed).
+// 5. After: the same searches, --runs runs each after one warm-up: median and p95 end to end over
+//    HTTP, next to the baseline of the same run (the newest 100 events, no filter). Target: < 200 ms.
+// Not in CI. The N-event store holds whole rows (no process rows), as the store's version-1 shape;
+// the text index holds the same text for both shapes.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventStore, toRow } from '../../dist/store/store.js';
+import { EventStore, PMASK, toRow } from '../../dist/store/store.js';
 import { ApiServer } from '../../dist/api/index.js';
 import { ProcessContext } from '../../dist/process/context.js';
 
@@ -23,6 +31,9 @@ const arg = (name, def) => {
 };
 const N = Number(arg('events', 1_000_000));
 const RUNS = Number(arg('runs', 20));
+const RUNS_BEFORE = Number(arg('runs-before', 3));
+const WN = Number(arg('write-events', 100_000));
+const WRUNS = Number(arg('write-runs', 3));
 const keep = arg('keep', null);
 const dir = keep ?? mkdtempSync(join(tmpdir(), 'vigil-api-bench-'));
 const db = join(dir, 'vigil.db');
@@ -44,13 +55,11 @@ function event(i) {
   };
 }
 
-const fill0 = performance.now();
-const store = EventStore.open(db);
-const BATCH = 10_000;
-let alerts = 0;
-for (let i = 0; i < N; i += BATCH) {
+/** Batches of whole rows (and an alert per 10,000 events). */
+function wholeBatch(from, to) {
   const rows = [];
-  for (let j = i; j < Math.min(N, i + BATCH); j++) {
+  let alerts = 0;
+  for (let j = from; j < to; j++) {
     const ev = event(j);
     rows.push(toRow('event', ev, JSON.stringify(ev)));
     if (ev.Image === '/usr/bin/curl' && j % 10_000 === 7) {
@@ -59,62 +68,151 @@ for (let i = 0; i < N; i += BATCH) {
       alerts++;
     }
   }
-  store.insertBatch(rows);
+  return { rows, procs: [], alerts };
+}
+
+const MOVED = PMASK.ProcessGuid | PMASK.ProcessId | PMASK.Image | PMASK.CommandLine | PMASK.CurrentDirectory | PMASK.ParentProcessId | PMASK.ParentProcessGuid | PMASK.ParentImage | PMASK.ParentCommandLine;
+const PARENTS = 500;
+
+/** The agent's shape: a process row per two events (after PARENTS parent rows), event rows without the process fields. */
+function processBatch(from, to) {
+  const rows = [];
+  const procs = [];
+  if (from === 0) for (let k = 0; k < PARENTS; k++) procs.push([k + 1, `{00000000-0000-0000-0001-${String(k).padStart(12, '0')}}`, 900 + k, 1, null, '/usr/bin/bash', 'bash', '/home/user', 1000, null]);
+  for (let j = from; j < to; j++) {
+    const ev = event(j - (j % 2));
+    const id = PARENTS + 1 + (j >> 1);
+    if (j % 2 === 0) procs.push([id, ev.ProcessGuid, ev.ProcessId, ev.ParentProcessId, 1 + ((j >> 1) % PARENTS), ev.Image, ev.CommandLine, ev.CurrentDirectory, 1000, null]);
+    const own = { category: j % 2 ? 'process_termination' : 'process_creation', timestamp: ev.timestamp, User: ev.User, Hostname: ev.Hostname, vigil: ev.vigil };
+    rows.push(['event', t0ms + j * 3, own.category, id, MOVED, null, null, JSON.stringify(own)]);
+  }
+  return { rows, procs, alerts: 0 };
+}
+
+/** A store without the text index: the table and trigger of schema 4 dropped (schema 3's indexes). */
+function withoutTextIndex(st) {
+  st.db.exec('DROP TRIGGER records_text_delete; DROP TABLE records_text; PRAGMA user_version = 3;');
+}
+
+const BATCH = 10_000;
+/** Rows/s writing n rows of a shape into a fresh store (with or without the text index). */
+function writeRate(shape, n, index) {
+  const wdir = mkdtempSync(join(tmpdir(), 'vigil-write-bench-'));
+  const st = EventStore.open(join(wdir, 'w.db'));
+  if (!index) withoutTextIndex(st);
+  const make = shape === 'whole' ? wholeBatch : processBatch;
+  let ms = 0;
+  for (let i = 0; i < n; i += BATCH) {
+    const b = make(i, Math.min(n, i + BATCH));
+    const t = performance.now();
+    st.insertBatch(b.rows, b.procs);
+    ms += performance.now() - t;
+  }
+  st.close();
+  rmSync(wdir, { recursive: true, force: true });
+  return n / (ms / 1000);
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (x) => Math.round(x).toLocaleString('en');
+if (WN > 0) {
+  console.log(`store writes: ${WN.toLocaleString('en')} event rows into a fresh store, batches of ${BATCH.toLocaleString('en')}, ${WRUNS} runs each (alternating), median rows/s\n`);
+  console.log(`${'shape'.padEnd(44)} ${'no text index'.padStart(14)} ${'text index'.padStart(12)} ${'ratio'.padStart(7)}`);
+  for (const shape of ['whole', 'process']) {
+    const without = [];
+    const withIdx = [];
+    for (let k = 0; k < WRUNS; k++) {
+      without.push(writeRate(shape, WN, false));
+      withIdx.push(writeRate(shape, WN, true));
+    }
+    const label = shape === 'whole' ? 'whole rows (JSON only)' : 'process rows (1 per 2 events) + event rows';
+    console.log(`${label.padEnd(44)} ${fmt(median(without)).padStart(14)} ${fmt(median(withIdx)).padStart(12)} ${(median(withIdx) / median(without)).toFixed(2).padStart(7)}`);
+  }
+  console.log('');
+}
+
+const fill0 = performance.now();
+const store = EventStore.open(db);
+withoutTextIndex(store);
+let alerts = 0;
+for (let i = 0; i < N; i += BATCH) {
+  const b = wholeBatch(i, Math.min(N, i + BATCH));
+  alerts += b.alerts;
+  store.insertBatch(b.rows);
 }
 const fillMs = performance.now() - fill0;
 store.close();
-console.log(`store: ${N.toLocaleString('en')} events + ${alerts} alerts inserted in ${(fillMs / 1000).toFixed(1)} s (${Math.round(N / (fillMs / 1000)).toLocaleString('en')} rows/s), ${db}`);
+console.log(`store: ${N.toLocaleString('en')} events + ${alerts} alerts inserted (schema 3, no text index) in ${(fillMs / 1000).toFixed(1)} s (${Math.round(N / (fillMs / 1000)).toLocaleString('en')} rows/s), ${db}`);
 
 const token = 'B'.repeat(43);
-const server = new ApiServer({
-  host: '127.0.0.1', port: 0, token, version: 'bench', db,
-  stats: () => ({ uptimeMs: 0, events: 0, byCategory: {}, alerts: 0, sensors: {}, processTable: { live: 0, exited: 0, evicted: 0, seeded: 0 }, sinks: {}, drops: { kernel: 0, decode: 0, sinks: 0 } }),
-  process: new ProcessContext({ host: 'bench', bootId: 'bench' }), detector: null, enforcement: () => ({ state: 'off' }),
-});
-const base = await server.listen();
-
+const headers = { Authorization: `Bearer ${token}` };
+const enc = encodeURIComponent;
+const mid = `{00000000-0000-0000-0000-${String(Math.floor(N / 2)).padStart(12, '0')}}`;
 const Q = [
   ['baseline: newest 100 events', '/api/events'],
   ['category=process_creation, newest 100', '/api/events?category=process_creation'],
   ['since=10m (about 200k events in range), newest 100', '/api/events?since=10m'],
   ['category + since=10m', '/api/events?category=network_connection&since=10m'],
-  ['Image=/usr/bin/curl (1 in 1,000), newest 100', `/api/events?field=${encodeURIComponent('Image=/usr/bin/curl')}`],
-  ['Image~*/curl glob (1 in 1,000), newest 100', `/api/events?field=${encodeURIComponent('Image~*/curl')}`],
-  ['CommandLine~*base64 -d* (1 in 100,000: 10 matches)', `/api/events?field=${encodeURIComponent('CommandLine~*base64 -d*')}`],
-  ['CommandLine~*base64 -d* + since=10m', `/api/events?since=10m&field=${encodeURIComponent('CommandLine~*base64 -d*')}`],
+  ['Image=/usr/bin/curl (1 in 1,000), newest 100', `/api/events?field=${enc('Image=/usr/bin/curl')}`],
+  ['Image~*/curl glob (1 in 1,000), newest 100', `/api/events?field=${enc('Image~*/curl')}`],
+  ['Image~*/cu?l (a ? wildcard)', `/api/events?field=${enc('Image~*/cu?l')}`],
+  ['CommandLine~*base64 -d* (1 in 100,000: 10 matches)', `/api/events?field=${enc('CommandLine~*base64 -d*')}`],
+  ['CommandLine~*base64 -d* + since=10m', `/api/events?since=10m&field=${enc('CommandLine~*base64 -d*')}`],
+  ['CommandLine~*file-4999.txt, oldest first (reverse)', `/api/events?reverse=1&field=${enc('CommandLine~*file-4999.txt')}`],
   ['ProcessId=1234 + category', '/api/events?category=process_creation&field=ProcessId=1234'],
-  ['no match at all (Image=/nonexistent): a full scan', `/api/events?field=${encodeURIComponent('Image=/nonexistent')}`],
+  ['ProcessGuid={…} of one event in the middle', `/api/events?field=${enc(`ProcessGuid=${mid}`)}`],
+  ['vigil.comm=curl (a nested field)', `/api/events?field=${enc('vigil.comm=curl')}`],
+  ['User=root (1 in 50) + Image~*/ls', `/api/events?field=${enc('User=root')}&field=${enc('Image~*/ls')}`],
+  ['Image~*/bash (1 in 10) + until=40m (an old range)', `/api/events?until=40m&field=${enc('Image~*/bash')}`],
+  ['Image~*/curl + since=45m until=30m', `/api/events?since=45m&until=30m&field=${enc('Image~*/curl')}`],
+  ['User~r* (short literal: not indexed; common)', `/api/events?field=${enc('User~r*')}`],
+  ['no match at all (Image=/nonexistent)', `/api/events?field=${enc('Image=/nonexistent')}`],
+  ['User=user, limit=500 (common)', `/api/events?limit=500&field=${enc('User=user')}`],
   ['alerts, newest 100', '/api/alerts'],
   ['alerts of a rule', '/api/alerts?rule=bench-curl'],
   ['500 newest events (limit=500)', '/api/events?limit=500'],
 ];
 
-const headers = { Authorization: `Bearer ${token}` };
-async function once(url) {
-  const t = performance.now();
-  const r = await fetch(base + url, { headers });
-  const body = await r.json();
-  if (r.status !== 200) throw new Error(`${url}: ${r.status} ${JSON.stringify(body)}`);
-  return { ms: performance.now() - t, n: body.records.length };
-}
-const results = [];
-for (const [label, url] of Q) {
-  await once(url);
-  const times = [];
-  let n = 0;
-  for (let i = 0; i < RUNS; i++) {
-    const r = await once(url);
-    times.push(r.ms);
-    n = r.n;
+/** Every search of Q through a fresh API server: median and p95 of `runs` runs after one warm-up. */
+async function measure(runs) {
+  const server = new ApiServer({
+    host: '127.0.0.1', port: 0, token, version: 'bench', db,
+    stats: () => ({ uptimeMs: 0, events: 0, byCategory: {}, alerts: 0, sensors: {}, processTable: { live: 0, exited: 0, evicted: 0, seeded: 0 }, sinks: {}, drops: { kernel: 0, decode: 0, sinks: 0 } }),
+    process: new ProcessContext({ host: 'bench', bootId: 'bench' }), detector: null, enforcement: () => ({ state: 'off' }),
+  });
+  const base = await server.listen();
+  async function once(url) {
+    const t = performance.now();
+    const r = await fetch(base + url, { headers });
+    const body = await r.json();
+    if (r.status !== 200) throw new Error(`${url}: ${r.status} ${JSON.stringify(body)}`);
+    return { ms: performance.now() - t, n: body.records.length, ids: body.records.map((x) => x.id).join(',') };
   }
-  times.sort((a, b) => a - b);
-  results.push({ label, n, median: times[Math.floor(times.length / 2)], p95: times[Math.min(times.length - 1, Math.ceil(times.length * 0.95) - 1)] });
+  const results = [];
+  for (const [label, url] of Q) {
+    const first = await once(url);
+    const times = [];
+    for (let i = 0; i < runs; i++) times.push((await once(url)).ms);
+    times.sort((a, b) => a - b);
+    results.push({ label, n: first.n, ids: first.ids, median: times[Math.floor(times.length / 2)], p95: times[Math.min(times.length - 1, Math.ceil(times.length * 0.95) - 1)] });
+  }
+  await server.close();
+  return results;
 }
-const baseMed = results[0].median;
-console.log(`\nGET over HTTP with the bearer token, ${RUNS} runs each (after one warm-up); target < 200 ms\n`);
-console.log(`${'query'.padEnd(56)} ${'rows'.padStart(5)} ${'median ms'.padStart(10)} ${'p95 ms'.padStart(8)} ${'x baseline'.padStart(10)}  <200ms`);
-for (const r of results) {
-  console.log(`${r.label.padEnd(56)} ${String(r.n).padStart(5)} ${r.median.toFixed(1).padStart(10)} ${r.p95.toFixed(1).padStart(8)} ${(r.median / baseMed).toFixed(1).padStart(10)}  ${r.p95 < 200 ? 'yes' : 'NO'}`);
+
+const before = await measure(RUNS_BEFORE);
+const mig0 = performance.now();
+EventStore.open(db).close();
+const migMs = performance.now() - mig0;
+console.log(`migration to schema 4 (indexing the ${N.toLocaleString('en')} stored events): ${(migMs / 1000).toFixed(1)} s`);
+const after = await measure(RUNS);
+const baseMed = after[0].median;
+console.log(`\nGET over HTTP with the bearer token, after one warm-up: before (schema 3, ${RUNS_BEFORE} runs) and after (text index, ${RUNS} runs); target < 200 ms\n`);
+console.log(`${'query'.padEnd(52)} ${'rows'.padStart(5)} ${'before ms'.padStart(10)} ${'after ms'.padStart(9)} ${'p95 ms'.padStart(8)} ${'x base'.padStart(7)}  <200ms  same rows`);
+for (let i = 0; i < after.length; i++) {
+  const a = after[i];
+  const b = before[i];
+  console.log(`${a.label.padEnd(52)} ${String(a.n).padStart(5)} ${b.median.toFixed(1).padStart(10)} ${a.median.toFixed(1).padStart(9)} ${a.p95.toFixed(1).padStart(8)} ${(a.median / baseMed).toFixed(1).padStart(7)}  ${(a.p95 < 200 ? 'yes' : 'NO').padEnd(6)}  ${a.ids === b.ids ? 'yes' : 'NO'}`);
 }
-await server.close();
+if (after.some((a, i) => a.ids !== before[i].ids)) process.exitCode = 1;
 if (!keep) rmSync(dir, { recursive: true, force: true });

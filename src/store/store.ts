@@ -193,6 +193,8 @@ export class EventStore {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = NORMAL');
         migrate(db);
+        // the first schema-4 stores (a few commits) indexed by a trigger: insertBatch does it now
+        db.exec('DROP TRIGGER IF EXISTS records_text_insert');
         // a write that changes nothing: SQLite opens a file it cannot write read-only without a word
         db.pragma(`user_version = ${db.pragma('user_version', { simple: true }) as number}`);
       }
@@ -207,18 +209,34 @@ export class EventStore {
   private insertProcStmt?: Database.Statement;
   private tx?: (procs: ProcessRow[], rows: StoreRow[]) => void;
 
-  /** Insert process rows, then records, in one transaction. */
+  /** Insert process rows, then records (and each event row's text into records_text), in one transaction. */
   insertBatch(rows: StoreRow[], procs: ProcessRow[] = []): void {
     const stmt = (this.insertStmt ??= this.db.prepare('INSERT INTO records (kind, ts, category, proc, pmask, rule_id, level, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'));
     const pstmt = (this.insertProcStmt ??= this.db.prepare(
       'INSERT INTO processes (id, guid, pid, ppid, parent, image, command_line, cwd, uid, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ));
+    const text = this.hasTextIndex() ? (this.textStmt ??= this.db.prepare('INSERT INTO records_text (rowid, t) VALUES (?, ?)')) : null;
     this.tx ??= this.db.transaction((ps: ProcessRow[], rs: StoreRow[]) => {
-      for (const p of ps) pstmt.run(p);
-      for (const r of rs) stmt.run(r);
+      for (const p of ps) {
+        pstmt.run(p);
+        if (text) this.textProcs.set(p[0], { id: p[0], guid: p[1], pid: p[2], ppid: p[3], parent: p[4], image: p[5], command_line: p[6], cwd: p[7], detail: p[9] });
+      }
+      for (const r of rs) {
+        const id = stmt.run(r).lastInsertRowid;
+        if (text && r[0] === 'event') {
+          const p = this.proc(r[3], this.textProcs);
+          text.run(id, recordText(r[7], p, p ? this.proc(p.parent, this.textProcs) : null));
+        }
+      }
+      // the writer's cache of process rows for the text: bounded
+      if (this.textProcs.size > 100_000) this.textProcs.clear();
     });
     this.tx(procs, rows);
   }
+
+  private textStmt?: Database.Statement;
+  /** process rows by id, for the text of the event rows that refer to them */
+  private readonly textProcs = new Map<number, ProcRow | null>();
 
   /** Next free process row id (the writer hands out ids itself). */
   nextProcessId(): number {
@@ -326,10 +344,13 @@ export class EventStore {
     // not when a time range holds few rows (records_ts reads them all faster)
     if (grams.size && q.kind !== 'alert' && q.textIndex !== false && this.hasTextIndex() && !this.fewInRange(q)) {
       const match = [...grams].map((g) => `"${g.replace(/"/g, '""')}"`).join(' AND ');
+      // a time bound also bounds the row ids the index walks: the candidates newer (or older)
+      // than the range are skipped, not read and refused one by one
+      const [lo, hi] = this.idRange(q);
       return {
         sql: `SELECT ${cols} FROM records_text f CROSS JOIN ${from}
-          WHERE records_text MATCH ? AND r.id = f.rowid AND ${where.join(' AND ')} ORDER BY f.rowid ${order} LIMIT ?`,
-        args: [match, ...args, limit],
+          WHERE records_text MATCH ? AND f.rowid BETWEEN ? AND ? AND r.id = f.rowid AND ${where.join(' AND ')} ORDER BY f.rowid ${order} LIMIT ?`,
+        args: [match, lo, hi, ...args, limit],
       };
     }
     // with a category, a time bound or for alerts, an index on ts gives the rows in time order:
@@ -337,6 +358,19 @@ export class EventStore {
     // insertion order); without them the rowid is the order (a scan from the newest row)
     const orderBy = q.category || q.kind === 'alert' || q.since !== undefined || q.until !== undefined ? `r.ts ${order}, r.id ${order}` : `r.id ${order}`;
     return { sql: `SELECT ${cols} FROM ${from} WHERE ${where.join(' AND ')} ORDER BY ${orderBy} LIMIT ?`, args: [...args, limit] };
+  }
+
+  /**
+   * The row ids a time range's records lie between: the least id at or after `since`
+   * and the greatest at or before `until`, from records_ts (ids follow insertion, not
+   * time, so these are read, not assumed).
+   */
+  private idRange(q: StoreQuery): [number, number] {
+    let lo = 0;
+    let hi = Number.MAX_SAFE_INTEGER;
+    if (q.since !== undefined) lo = (this.db.prepare('SELECT min(id) AS v FROM records INDEXED BY records_ts WHERE ts >= ?').get(q.since) as { v: number | null }).v ?? hi;
+    if (q.until !== undefined) hi = (this.db.prepare('SELECT max(id) AS v FROM records INDEXED BY records_ts WHERE ts <= ?').get(q.until) as { v: number | null }).v ?? 0;
+    return [lo, hi];
   }
 
   /** A time range (both bounds) holding fewer than FEW_ROWS records: cheaper read through records_ts than the text index. */
@@ -418,22 +452,82 @@ export class EventStore {
 }
 
 /**
- * The text of an event row the text index (records_text) holds, as SQL over the row `r`
- * (`new` in a trigger): every member name and scalar value of its JSON but `timestamp`
- * and `Ancestors`, and, with a process row, that row's and its parent's values and the
- * detail's names and values, each between US (char 31) characters. Booleans are 1 and 0,
- * as json_extract gives them. A field match's literal text is in this text for every row
- * it matches (matchTrigrams), so the index only narrows; the exact condition decides.
+ * The text of an event row the text index (records_text) holds: every scalar value of
+ * its JSON but `timestamp` and `Ancestors`, the member names of its nested objects (an
+ * object's value matches as its JSON text), and, with a process row, that row's values,
+ * its detail's names and values, and its parent's row's values; each between US (\x1f)
+ * characters. Booleans are 1 and 0, as json_extract gives them; numbers as JavaScript
+ * writes them (vigil's events hold integers). A field match's literal text is in this
+ * text for every row it matches (matchTrigrams): the index only narrows, the exact
+ * condition decides.
  */
-function recordText(r: string): string {
-  const tree = (src: string, where: string) =>
-    `SELECT iif(typeof(key) = 'text', key || iif(atom IS NULL, '', char(31) || atom), atom) AS x FROM json_tree(${src}) WHERE ${where}`;
-  return `char(31) || coalesce((SELECT group_concat(x, char(31)) FROM (
-      ${tree(`${r}.json`, `fullkey <> '$.timestamp' AND fullkey <> '$.Ancestors' AND fullkey NOT GLOB '$.Ancestors[[]*'`)}
-      UNION ALL SELECT value FROM processes p, json_each(json_array(p.guid, p.pid, p.ppid, p.image, p.command_line, p.cwd, 'argv')) WHERE p.id = ${r}.proc
-      UNION ALL SELECT value FROM processes p JOIN processes pp ON pp.id = p.parent, json_each(json_array(pp.guid, pp.image, pp.command_line)) WHERE p.id = ${r}.proc
-      UNION ALL ${tree('p.detail', `p.id = ${r}.proc AND p.detail IS NOT NULL`).replace('FROM json_tree(p.detail)', 'FROM processes p, json_tree(p.detail)')}
-    )), '') || char(31)`;
+export function recordText(json: string, p: ProcRow | null, parent: ProcRow | null): string {
+  const out: string[] = [];
+  let v: unknown = null;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    /* not JSON: nothing of it is indexed (and no field of it matches) */
+  }
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v)) if (k !== 'timestamp' && k !== 'Ancestors') valueText(x, out);
+  }
+  if (p) {
+    out.push(p.guid, String(p.pid), String(p.ppid), p.image, p.command_line, p.cwd, 'argv');
+    if (p.detail) {
+      try {
+        for (const [k, x] of Object.entries(JSON.parse(p.detail) as Record<string, unknown>)) {
+          out.push(k);
+          valueText(x, out);
+        }
+      } catch {
+        /* a detail that is not JSON: not indexed */
+      }
+    }
+  }
+  if (parent) out.push(parent.guid, parent.image, parent.command_line);
+  return US + out.join(US) + US;
+}
+
+function valueText(x: unknown, out: string[]): void {
+  if (x === null || x === undefined) return;
+  if (typeof x !== 'object') {
+    out.push(typeof x === 'boolean' ? (x ? '1' : '0') : String(x));
+  } else if (Array.isArray(x)) {
+    for (const y of x) valueText(y, out);
+  } else {
+    for (const [k, y] of Object.entries(x)) {
+      out.push(k);
+      valueText(y, out);
+    }
+  }
+}
+
+/** Index the event rows a store holds (migration to version 4), 10,000 rows at a time. */
+function indexStored(db: Database.Database): void {
+  const page = db.prepare("SELECT id, json, proc FROM records WHERE kind = 'event' AND id > ? ORDER BY id LIMIT 10000");
+  const getProc = db.prepare('SELECT id, guid, pid, ppid, parent, image, command_line, cwd, detail FROM processes WHERE id = ?');
+  const ins = db.prepare('INSERT INTO records_text (rowid, t) VALUES (?, ?)');
+  const cache = new Map<number, ProcRow | null>();
+  const proc = (id: number | null): ProcRow | null => {
+    if (id === null) return null;
+    let p = cache.get(id);
+    if (p === undefined) {
+      if (cache.size > 100_000) cache.clear();
+      cache.set(id, (p = (getProc.get(id) as ProcRow | undefined) ?? null));
+    }
+    return p;
+  };
+  let last = 0;
+  for (;;) {
+    const rows = page.all(last) as Array<{ id: number; json: string; proc: number | null }>;
+    if (!rows.length) return;
+    for (const r of rows) {
+      const p = proc(r.proc);
+      ins.run(r.id, recordText(r.json, p, p ? proc(p.parent) : null));
+    }
+    last = rows[rows.length - 1]!.id;
+  }
 }
 
 function migrate(db: Database.Database): void {
@@ -484,18 +578,16 @@ function migrate(db: Database.Database): void {
     `);
     if (v < 4) {
       // version 4: field matches through a trigram index of each event row's text (FTS5,
-      // contentless: it holds the trigrams and row ids, not the text), kept by triggers so
-      // every writer keeps it; the events already stored are indexed here
+      // contentless: it holds the trigrams and row ids, not the text); insertBatch adds each
+      // event row's text, a trigger takes deleted rows out; the events already stored are
+      // indexed here
       db.exec(`
         CREATE VIRTUAL TABLE IF NOT EXISTS records_text USING fts5(t, tokenize = 'trigram', detail = none, content = '', contentless_delete = 1);
-        CREATE TRIGGER IF NOT EXISTS records_text_insert AFTER INSERT ON records WHEN new.kind = 'event' BEGIN
-          INSERT INTO records_text (rowid, t) VALUES (new.id, ${recordText('new')});
-        END;
         CREATE TRIGGER IF NOT EXISTS records_text_delete AFTER DELETE ON records WHEN old.kind = 'event' BEGIN
           DELETE FROM records_text WHERE rowid = old.id;
         END;
-        INSERT INTO records_text (rowid, t) SELECT r.id, ${recordText('r')} FROM records r WHERE r.kind = 'event';
       `);
+      if (hasRecords) indexStored(db);
     }
     db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
   })();
@@ -653,13 +745,24 @@ const ISO_US = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
 /** Epoch ms of an ISO-8601 UTC timestamp (fast for vigil's "…:SS.ffffffZ", exact for any Date.parse takes). */
 export function isoMs(ts: string): number {
-  if (ts.length !== 27 || !ISO_US.test(ts)) return Date.parse(ts);
-  const head = ts.slice(0, 19);
-  if (head !== headText) {
-    headText = head;
-    headMs = Date.parse(`${head}Z`);
+  if (ts.length !== 27) return Date.parse(ts);
+  // the second's head was checked when it was cached: only the fraction is left to check
+  if (!(headText !== '' && ts.startsWith(headText) && fractionOk(ts))) {
+    if (!ISO_US.test(ts)) return Date.parse(ts);
+    headText = ts.slice(0, 19);
+    headMs = Date.parse(`${headText}Z`);
   }
-  return headMs + Number(ts.slice(20, 23));
+  return headMs + (ts.charCodeAt(20) - 48) * 100 + (ts.charCodeAt(21) - 48) * 10 + (ts.charCodeAt(22) - 48);
+}
+
+/** ".ffffffZ" at 19..26 of a 27-character timestamp (what ISO_US asks of that part) */
+function fractionOk(ts: string): boolean {
+  if (ts.charCodeAt(19) !== 46 || ts.charCodeAt(26) !== 90) return false;
+  for (let i = 20; i < 26; i++) {
+    const c = ts.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return false;
+  }
+  return true;
 }
 
 /** A record kept whole (no process row): alerts, events without a process. */
@@ -777,6 +880,8 @@ export interface RowValues {
   readonly image: string;
   readonly commandLine: string;
   readonly cwd: string;
+  /** memo of splitEvent: the ProcessId, ProcessGuid and Image members' JSON text (values fixed for a row) */
+  idFrag?: string | undefined;
 }
 
 /**
@@ -813,7 +918,7 @@ export function splitEvent(json: string, ev: Record<string, unknown>, p: RowValu
   let pmask = 0;
   let out = json;
   // ProcessId, ProcessGuid and Image (every event about a process), then CommandLine and CurrentDirectory
-  let frag = `,"ProcessId":${p.pid},"ProcessGuid":"${p.guid}","Image":${jsonString(p.image)}`;
+  let frag = (p.idFrag ??= `,"ProcessId":${p.pid},"ProcessGuid":"${p.guid}","Image":${jsonString(p.image)}`);
   let i = out.indexOf(frag);
   if (i > 0) {
     pmask |= PMASK.ProcessId | PMASK.ProcessGuid | PMASK.Image;

@@ -85,8 +85,8 @@ describe('store: text index (records_text)', () => {
     fill(st);
     let indexed = 0;
     for (const m of MATCHES) {
-      for (const order of ['asc', 'desc'] as const) {
-        const q = { fields: [m], order, limit: 100 };
+      for (const [order, bounds] of [['asc', {}], ['desc', {}], ['desc', { since: 1001 }], ['asc', { until: 1002 }], ['desc', { since: 1001, until: 3_000_000_000_000 }]] as const) {
+        const q = { fields: [m], order, limit: 100, ...bounds };
         const viaIndex = st.query(q).map((r) => r.id);
         const viaScan = st.query({ ...q, textIndex: false }).map((r) => r.id);
         expect(viaIndex, `${m.field}${m.op}${m.value}`).toEqual(viaScan);
