@@ -4,7 +4,7 @@
  * disarm. Uses the built CLI (dist/) like a user would.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { appendFileSync, copyFileSync, chmodSync, mkdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
+import { appendFileSync, copyFileSync, chmodSync, linkSync, mkdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { release } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -140,6 +140,12 @@ describe.skipIf(!inVm)('exec guard (in the VM)', () => {
     expect(ev.Ancestors.length).toBeGreaterThanOrEqual(2);
   });
 
+  it('denies the same file through a hard link (same inode)', () => {
+    const link = join(T, 'denied-hardlink');
+    linkSync(denied, link);
+    expect(run(link)).toBe('EPERM');
+  });
+
   it('denies by path a file replaced at that path (new inode)', () => {
     const replacement = makeExe('replacement');
     renameSync(replacement, denied); // same path, another inode
@@ -163,6 +169,10 @@ describe.skipIf(!inVm)('exec guard (in the VM)', () => {
       expect(run(copy)).toBe('EPERM');
       const ev = await agent.waitFor((l) => l.vigil?.action === 'exec_blocked' && l.vigil?.rule?.id === id && l.TargetFilename === copy);
       expect(ev.vigil.rule.match).toBe('sha256');
+      // the same content from a memfd (execve of /proc/self/fd/N, as fexecve does): hashed by IMA too
+      const m = spawnSync('python3', ['-c', 'import os,sys; fd=os.memfd_create("payload"); os.write(fd, open(sys.argv[1],"rb").read()); os.execv(f"/proc/self/fd/{fd}", ["payload"])', copy], { encoding: 'utf8' });
+      expect(m.status).not.toBe(0);
+      expect(m.stderr).toMatch(/PermissionError: \[Errno 1\] Operation not permitted/);
     } else {
       expect(notes).toMatch(/warning: sha256 rules match only the files they were added with \(by inode\), not copies: .*bpf_ima_file_hash \(Linux 5\.18\+/);
       // what this kernel does: the copy (another inode) runs
