@@ -148,23 +148,26 @@ const token = 'B'.repeat(43);
 const headers = { Authorization: `Bearer ${token}` };
 const enc = encodeURIComponent;
 const mid = `{00000000-0000-0000-0000-${String(Math.floor(N / 2)).padStart(12, '0')}}`;
+// time bounds as RFC 3339 times relative to the newest event (the same rows before and after)
+const endMs = t0ms + N * 3;
+const ago = (min) => enc(new Date(endMs - min * 60_000).toISOString());
 const Q = [
   ['baseline: newest 100 events', '/api/events'],
   ['category=process_creation, newest 100', '/api/events?category=process_creation'],
-  ['since=10m (about 200k events in range), newest 100', '/api/events?since=10m'],
-  ['category + since=10m', '/api/events?category=network_connection&since=10m'],
+  ['since=10m (about 200k events in range), newest 100', `/api/events?since=${ago(10)}`],
+  ['category + since=10m', `/api/events?category=network_connection&since=${ago(10)}`],
   ['Image=/usr/bin/curl (1 in 1,000), newest 100', `/api/events?field=${enc('Image=/usr/bin/curl')}`],
   ['Image~*/curl glob (1 in 1,000), newest 100', `/api/events?field=${enc('Image~*/curl')}`],
   ['Image~*/cu?l (a ? wildcard)', `/api/events?field=${enc('Image~*/cu?l')}`],
   ['CommandLine~*base64 -d* (1 in 100,000: 10 matches)', `/api/events?field=${enc('CommandLine~*base64 -d*')}`],
-  ['CommandLine~*base64 -d* + since=10m', `/api/events?since=10m&field=${enc('CommandLine~*base64 -d*')}`],
+  ['CommandLine~*base64 -d* + since=10m', `/api/events?since=${ago(10)}&field=${enc('CommandLine~*base64 -d*')}`],
   ['CommandLine~*file-4999.txt, oldest first (reverse)', `/api/events?reverse=1&field=${enc('CommandLine~*file-4999.txt')}`],
   ['ProcessId=1234 + category', '/api/events?category=process_creation&field=ProcessId=1234'],
   ['ProcessGuid={…} of one event in the middle', `/api/events?field=${enc(`ProcessGuid=${mid}`)}`],
   ['vigil.comm=curl (a nested field)', `/api/events?field=${enc('vigil.comm=curl')}`],
   ['User=root (1 in 50) + Image~*/ls', `/api/events?field=${enc('User=root')}&field=${enc('Image~*/ls')}`],
-  ['Image~*/bash (1 in 10) + until=40m (an old range)', `/api/events?until=40m&field=${enc('Image~*/bash')}`],
-  ['Image~*/curl + since=45m until=30m', `/api/events?since=45m&until=30m&field=${enc('Image~*/curl')}`],
+  ['Image~*/bash (1 in 10) + until=40m (an old range)', `/api/events?until=${ago(40)}&field=${enc('Image~*/bash')}`],
+  ['Image~*/curl + since=45m until=30m', `/api/events?since=${ago(45)}&until=${ago(30)}&field=${enc('Image~*/curl')}`],
   ['User~r* (short literal: not indexed; common)', `/api/events?field=${enc('User~r*')}`],
   ['no match at all (Image=/nonexistent)', `/api/events?field=${enc('Image=/nonexistent')}`],
   ['User=user, limit=500 (common)', `/api/events?limit=500&field=${enc('User=user')}`],

@@ -332,8 +332,15 @@ export class EventStore {
         where.push(`lower(CAST(${expr} AS TEXT)) GLOB ?`);
         args.push(...eargs, globToSqlite(f.value.toLowerCase()));
       }
-      for (const g of matchTrigrams(f) ?? []) if (grams.size < MAX_TRIGRAMS) grams.add(g);
+      for (const g of matchTrigrams(f) ?? []) grams.add(g);
     }
+    // the likeliest to be rare first: at a value's edge (US), then of more distinct
+    // characters, then the later ones (a value's tail tells more: paths, ids)
+    const score = (g: string) => (g.includes(US_CHAR) ? 10 : 0) + new Set(g).size;
+    const all = [...grams].reverse();
+    const picked = all.map((g, i) => [g, score(g), i] as const).sort((x, y) => y[1] - x[1] || x[2] - y[2]).slice(0, MAX_TRIGRAMS).map((x) => x[0]);
+    grams.clear();
+    for (const g of picked) grams.add(g);
     if (ancestors) this.registerAncestorFunction(maxDepth);
     const order = q.order === 'asc' ? 'ASC' : 'DESC';
     const limit = q.limit ?? 100;
@@ -368,8 +375,18 @@ export class EventStore {
   private idRange(q: StoreQuery): [number, number] {
     let lo = 0;
     let hi = Number.MAX_SAFE_INTEGER;
-    if (q.since !== undefined) lo = (this.db.prepare('SELECT min(id) AS v FROM records INDEXED BY records_ts WHERE ts >= ?').get(q.since) as { v: number | null }).v ?? hi;
-    if (q.until !== undefined) hi = (this.db.prepare('SELECT max(id) AS v FROM records INDEXED BY records_ts WHERE ts <= ?').get(q.until) as { v: number | null }).v ?? 0;
+    // each bound reads the range's side of records_ts up to ID_SCAN entries; a side longer
+    // than that gives no bound (the walk then reads more candidates, the rows are the same)
+    const bound = (sql: string, t: number): { v: number | null; n: number } =>
+      this.db.prepare(`SELECT ${sql} AS v, COUNT(*) AS n FROM (SELECT id FROM records INDEXED BY records_ts WHERE ts ${sql.startsWith('min') ? '>=' : '<='} ? LIMIT ?)`).get(t, ID_SCAN + 1) as { v: number | null; n: number };
+    if (q.since !== undefined) {
+      const b = bound('min(id)', q.since);
+      if (b.n <= ID_SCAN) lo = b.v ?? hi;
+    }
+    if (q.until !== undefined) {
+      const b = bound('max(id)', q.until);
+      if (b.n <= ID_SCAN) hi = b.v ?? 0;
+    }
     return [lo, hi];
   }
 
@@ -594,7 +611,9 @@ function migrate(db: Database.Database): void {
 }
 
 /** Trigrams of a query at most (each one more doclist to intersect; any subset still only narrows). */
-const MAX_TRIGRAMS = 24;
+const MAX_TRIGRAMS = 8;
+/** Entries of records_ts read at most for each row-id bound of a time range. */
+const ID_SCAN = 250_000;
 /** A time range with fewer records is read through records_ts rather than the text index. */
 const FEW_ROWS = 5000;
 const US_CHAR = '\x1f';
