@@ -14,6 +14,9 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+VIGIL_BTF_KEEP(vigil_shell_denied);
+VIGIL_BTF_KEEP(vigil_shell_key);
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);

@@ -21,6 +21,7 @@
  *   70  internal   a bug in vigil (sysexits EX_SOFTWARE): please report it
  */
 import { safeText } from '../util/text.js';
+import type { LockHeldError } from '../kernel/lock.js';
 
 export const EXIT = {
   ok: 0,
@@ -165,4 +166,23 @@ export function fromSqliteError(e: { code?: string; message: string }, subject: 
   if (code === 'SQLITE_FULL') return new UnavailableError('unavailable.no_space', 'the disk is full', { subject, cause: e });
   if (code.startsWith('SQLITE_IOERR')) return new InputError('input.io_error', subject, `cannot read the database (${e.message}): a directory, or a file vigil cannot read`, { cause: e });
   return new InputError('input.database', subject, `database error: ${e.message}`, { cause: e });
+}
+
+/** A failure opening an output (a sink): one line naming the flag or key that gave the path. */
+export function openError(e: unknown, subject: string, path: string): unknown {
+  if (e instanceof VigilError) return e;
+  const sub = `${subject} ${shown(path, 200)}`;
+  // (the lock's class is not imported here: it would load koffi for every command)
+  if (e instanceof Error && (e as { code?: unknown }).code === 'ELOCKED' && 'holder' in e) return lockError(e as LockHeldError, sub);
+  const err = e as NodeJS.ErrnoException;
+  return fromSqliteError(err as { code?: string; message: string }, sub) ?? fromSystemError(err, sub) ?? e;
+}
+
+/** Another agent holds the lock: one line naming it (exit 3). */
+export function lockError(e: LockHeldError, subject: string): VigilError {
+  return new UnavailableError('unavailable.locked', `${e.message}`, {
+    subject,
+    cause: e,
+    hint: e.holder !== null ? `stop that agent first (kill ${e.holder}) or give another path` : 'stop the other agent first or give another path',
+  });
 }

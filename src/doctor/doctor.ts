@@ -10,7 +10,7 @@ import { Btf, Kind } from '../kernel/btf.js';
 import { BpfError } from '../kernel/errors.js';
 import { probeMapType } from '../kernel/probes.js';
 import { libbpfVersion } from '../kernel/version.js';
-import { objectPath } from '../sensors/bpf-sensor.js';
+import { objectPath, sensorObjectPath } from '../sensors/bpf-sensor.js';
 import { ensureMounts, isMounted } from '../kernel/mounts.js';
 import { HASH_NEEDS, fanotifyUnavailable, probeEnforcement } from '../enforcement/index.js';
 import { bpfVariant } from '../kernel/variant.js';
@@ -102,6 +102,9 @@ export function lsmRefusal(lsm: { ok: boolean; error?: Error }, fentry: { ok: bo
     hint: lsm.error instanceof BpfError && lsm.error.hint ? lsm.error.hint : 'BPF LSM unavailable',
   };
 }
+
+/** vigil watch's BPF LSM guards (bpf/watch/) */
+const WATCH_GUARD_OBJECTS = ['shell_guard.bpf.o', 'file_guard.bpf.o', 'net_guard.bpf.o'];
 
 const XATTR_KFUNCS = ['bpf_get_file_xattr', 'bpf_get_dentry_xattr', 'bpf_path_d_path', 'bpf_set_dentry_xattr'];
 
@@ -259,6 +262,38 @@ export async function runDoctor(): Promise<DoctorReport> {
         ? 'hashed in the kernel at exec (bpf_ima_file_hash, cached per inode): copies of denied content are blocked'
         : (guard.hashUnavailable ?? HASH_NEEDS),
       ...(guard.hashRules ? {} : { hint: 'path and inode rules work; a sha256 rule blocks only the file it was added with (its inode), not copies of that content' }),
+    });
+  }
+  // vigil watch's LSM guards (shells, files, network: docs/watch.md), loaded and attached for real;
+  // with an empty tree they refuse nothing
+  if (lsm.ok) {
+    const failed: string[] = [];
+    for (const name of WATCH_GUARD_OBJECTS) {
+      let obj: BpfObject | null = null;
+      try {
+        obj = BpfObject.open(sensorObjectPath(name));
+        obj.load();
+        obj.attachAll();
+      } catch (e) {
+        failed.push(`${obj?.name ?? name}: ${describeError(e as Error)}`);
+      } finally {
+        obj?.close();
+      }
+    }
+    add({
+      id: 'watch_guards',
+      title: 'vigil watch guards (deny shells, files, connections in a tree)',
+      status: failed.length ? 'missing' : 'ok',
+      detail: failed.length ? `refused: ${failed.join('; ')}` : `${WATCH_GUARD_OBJECTS.map((n) => sensorObjectPath(n).split('/').pop()).join(', ')} load and attach`,
+      ...(failed.length ? { hint: 'policies with action: deny cannot be enforced here; action: alert works' } : {}),
+    });
+  } else {
+    add({
+      id: 'watch_guards',
+      title: 'vigil watch guards (deny shells, files, connections in a tree)',
+      status: 'missing',
+      detail: 'not loaded: BPF LSM programs are refused here, see "BPF LSM program"',
+      hint: 'vigil watch refuses a policy with action: deny here; action: alert works',
     });
   }
   add(

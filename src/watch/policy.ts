@@ -47,18 +47,32 @@ export const WatchPolicySchema = z
       .default({ defaults: true, paths: [], ignore: [], action: 'alert' }),
     files: z
       .object({
-        block: z.array(pathPattern).default([]).describe('accesses under these raise a "would block" alert (no enforcement on this kernel yet: docs/watch.md)'),
+        block: z.array(pathPattern).default([]).describe('accesses under these raise an alert (action: alert) or are refused (action: deny)'),
         allow: z.array(pathPattern).default([]).describe('when set, writes outside these raise an alert'),
+        action: z
+          .enum(['alert', 'deny'])
+          .default('alert')
+          .describe('deny: opening a file under files.block that exists when the watch starts fails with EPERM inside the tree (BPF LSM); name patterns stay alerts'),
       })
       .strict()
-      .default({ block: [], allow: [] }),
+      .default({ block: [], allow: [], action: 'alert' }),
     network: z
       .object({
         allow: z.array(cidrOrHost).optional().describe('when set, connections to anything else raise an alert'),
         loopback: z.boolean().default(true).describe('report connections to loopback peers'),
+        action: z
+          .enum(['alert', 'deny'])
+          .default('alert')
+          .describe('deny: a connect (or an addressed send) by the tree to an inet address outside network.allow fails with EPERM (BPF LSM); loopback peers stay allowed; host names are resolved when the watch starts'),
       })
       .strict()
-      .default({ loopback: true }),
+      .superRefine((n, ctx) => {
+        if (n.action !== 'deny') return;
+        (n.allow ?? []).forEach((a, i) => {
+          if (a.startsWith('*.')) ctx.addIssue({ code: 'custom', path: ['allow', i], message: 'a wildcard host name cannot be enforced in the kernel (it checks addresses): list the host names or CIDRs, or use action: alert' });
+        });
+      })
+      .default({ loopback: true, action: 'alert' }),
     shells: z
       .object({
         action: z

@@ -9,17 +9,20 @@
  * wrapper's pid to the map, then writes the go byte; the wrapper execs CMD in
  * the same process. Every fork after that is added by the kernel.
  */
+import { lookup } from 'node:dns/promises';
+import { isIPv4, isIPv6 } from 'node:net';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Agent, type Detector } from '../agent/agent.js';
+import type { Sink } from '../sinks/sink.js';
 import { createRunDetector } from '../detection/live.js';
 import { TreeScope, findSensor } from '../sensors/index.js';
 import { ScopeMode } from '../sensors/scope.js';
 import type { WatchPolicy } from './policy.js';
 import { WatchSession, formatSummary, type WatchSummary } from './session.js';
 import { Signals } from './signals.js';
-import { SHELL_PATHS, WatchGuard, filesForPatterns } from './shell-guard.js';
+import { FILE_GUARD_MAX, SHELL_PATHS, WatchGuard, filesForPatterns, type NetAllow } from './shell-guard.js';
 import { DEFAULT_SENSITIVE } from './signals.js';
 import { BpfError } from '../kernel/index.js';
 
@@ -52,6 +55,8 @@ export interface WatchOptions {
   rules?: string[];
   /** sensors' libbpf log lines */
   onWarning?: (msg: string) => void;
+  /** where the tree's events and Sigma alerts are also written (vigil watch --db: the store); closed at the end */
+  sinks?: Sink[];
 }
 
 export interface WatchResult {
@@ -67,6 +72,29 @@ function cfg(name: string, keys: Record<string, unknown>): { enabled: boolean } 
   const plugin = findSensor(name);
   if (!plugin) throw new Error(`no sensor ${name}`);
   return plugin.config.parse({ enabled: true, ...keys }) as { enabled: boolean };
+}
+
+/**
+ * The network guard's allow list: network.allow's addresses and CIDRs, its host
+ * names resolved now (every address they have), and loopback (127.0.0.0/8, ::1),
+ * which stays allowed. A name that does not resolve is said and left out.
+ */
+export async function networkAllow(entries: string[], warn: (m: string) => void): Promise<NetAllow> {
+  const out: NetAllow = { v4: [{ addr: '127.0.0.0', bits: 8 }], v6: [{ addr: '::1', bits: 128 }] };
+  for (const a of entries) {
+    const [addr, bits] = a.split('/');
+    if (isIPv4(addr!)) out.v4.push({ addr: addr!, bits: bits === undefined ? 32 : Number(bits) });
+    else if (isIPv6(addr!)) out.v6.push({ addr: addr!, bits: bits === undefined ? 128 : Number(bits) });
+    else {
+      try {
+        const found = await lookup(a, { all: true });
+        for (const r of found) (r.family === 4 ? out.v4 : out.v6).push({ addr: r.address, bits: r.family === 4 ? 32 : 128 });
+      } catch (e) {
+        warn(`network.allow: ${a} did not resolve (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): connections to it are refused`);
+      }
+    }
+  }
+  return out;
 }
 
 export async function runWatch(o: WatchOptions): Promise<WatchResult> {
@@ -91,13 +119,25 @@ export async function runWatch(o: WatchOptions): Promise<WatchResult> {
         });
       }
     };
-    if (o.policy.shells.action === 'deny') guards.push(lsm('shells.action: deny', () => new WatchGuard('shell', scope.maps(), SHELL_PATHS, (d) => session.denied(d))));
-    if (o.policy.sensitive.action === 'deny') {
-      const s = o.policy.sensitive;
-      const { files, truncated } = filesForPatterns([...(s.defaults ? DEFAULT_SENSITIVE : []), ...s.paths], homes);
-      const ignore = signals.ignore;
-      guards.push(lsm('sensitive.action: deny', () => new WatchGuard('file', scope.maps(), files.filter((f) => !ignore(f)), (d) => session.denied(d))));
-      if (truncated) o.onWarning?.(`sensitive.action: deny: more than ${files.length} files under the sensitive directories; the rest are alerts only`);
+    if (o.policy.shells.action === 'deny') guards.push(lsm('shells.action: deny', () => WatchGuard.files('shell', scope.maps(), SHELL_PATHS, (d) => session.denied(d))));
+    const s = o.policy.sensitive;
+    const fileDeny = [
+      ...(s.action === 'deny' ? [{ what: 'sensitive.action: deny', patterns: [...(s.defaults ? DEFAULT_SENSITIVE : []), ...s.paths], skip: signals.ignore }] : []),
+      ...(o.policy.files.action === 'deny' ? [{ what: 'files.action: deny', patterns: o.policy.files.block, skip: () => false }] : []),
+    ];
+    if (fileDeny.length) {
+      // one file guard holds the files both lists name when the watch starts
+      const files: string[] = [];
+      for (const d of fileDeny) {
+        const r = filesForPatterns(d.patterns, homes, FILE_GUARD_MAX - files.length);
+        files.push(...r.files.filter((f) => !d.skip(f)));
+        if (r.truncated) o.onWarning?.(`${d.what}: more than ${FILE_GUARD_MAX} files under its directories; the rest are alerts only`);
+      }
+      guards.push(lsm(fileDeny.map((d) => d.what).join(', '), () => WatchGuard.files('file', scope.maps(), files, (d) => session.denied(d))));
+    }
+    if (o.policy.network.action === 'deny') {
+      const allow = await networkAllow(o.policy.network.allow ?? [], (m) => o.onWarning?.(m));
+      guards.push(lsm('network.action: deny', () => WatchGuard.network(scope.maps(), allow, (d) => session.denied(d))));
     }
     // the tree is empty: from here on the sensors report nothing but it
     scope.setMode(ScopeMode.TREE);
@@ -108,7 +148,7 @@ export async function runWatch(o: WatchOptions): Promise<WatchResult> {
       detector = await createRunDetector({ ruleDirs: o.rules, fieldMapping: null, log });
     }
     agent = new Agent({
-      sinks: [],
+      sinks: o.sinks ?? [],
       detector,
       onAlert: (a) => session.sigma(a),
       scope: scope.maps(),
@@ -182,7 +222,7 @@ export async function runWatch(o: WatchOptions): Promise<WatchResult> {
     await agent.stop();
     const st = agent.stats();
     const sc = scope.stats();
-    const losses = { kernel_ring_full: st.drops.kernel, bad_records: st.drops.decode, scope_full: sc.full };
+    const losses = { kernel_ring_full: st.drops.kernel, bad_records: st.drops.decode, scope_full: sc.full, ...(o.sinks?.length ? { sinks: st.drops.sinks } : {}) };
     const exitCode = r.signal ? 128 + (SIGNALS[r.signal] ?? 0) : (r.code ?? 1);
     const summary = session.summary({ code: exitCode, signal: r.signal }, losses);
     o.write(o.json ? JSON.stringify(summary) : formatSummary(summary));

@@ -5,13 +5,14 @@
 import { basename } from 'node:path';
 import { safeText } from '../util/text.js';
 import { NET_TOOLS, Signals, isShell, readsStdin } from './signals.js';
+import type { GuardDenial } from './shell-guard.js';
 
 type Ev = Record<string, unknown>;
 
 export interface WatchAlert {
   category: 'watch_alert';
   timestamp: string;
-  /** sensitive_access, shell_spawn, pipe_to_shell, shell_denied, file_blocked_path, file_outside_allow, network_outside_allow, sigma */
+  /** sensitive_access, shell_spawn, pipe_to_shell, shell_denied, file_denied, network_denied, file_blocked_path, file_outside_allow, network_outside_allow, sigma */
   signal: string;
   message: string;
   ProcessId: number;
@@ -223,7 +224,9 @@ export class WatchSession {
       this.alert({ signal: 'sensitive_access', message: `${basename(image)} (${pid}) ${op} ${path}${failed ? ` (${v.error ?? 'failed'})` : ''}`, ProcessId: pid, Image: image, TargetFilename: path }, ev.timestamp);
     }
     if (sig.block(path)) {
-      this.alert({ signal: 'file_blocked_path', message: `${basename(image)} (${pid}) ${op} ${path} (would block: no enforcement yet)`, ProcessId: pid, Image: image, TargetFilename: path, would_block: true }, ev.timestamp);
+      // with files.action: deny the kernel refuses what existed at start (file_denied says so); this is the attempt
+      const deny = sig.policy.files.action === 'deny';
+      this.alert({ signal: 'file_blocked_path', message: `${basename(image)} (${pid}) ${op} ${path} (files.block${deny ? '' : ', would block with files.action: deny'})`, ProcessId: pid, Image: image, TargetFilename: path, ...(deny ? {} : { would_block: true }) }, ev.timestamp);
     }
     if (cat !== 'file_access' && sig.allowFiles && !sig.allowFiles(path)) {
       this.alert({ signal: 'file_outside_allow', message: `${basename(image)} (${pid}) ${op} ${path} outside files.allow`, ProcessId: pid, Image: image, TargetFilename: path }, ev.timestamp);
@@ -293,19 +296,29 @@ export class WatchSession {
     this.alert({ signal: 'sigma', message: `[${a.level}] ${a.rule_title} (${basename(image)} ${pid})`, ProcessId: pid, Image: image, rule_id: String(a.rule_id), rule_title: String(a.rule_title), level: String(a.level) }, a.timestamp);
   }
 
-  /** An exec of a shell (shells.action: deny) or an open of a sensitive file (sensitive.action: deny) the kernel refused. */
-  denied(d: { kind: 'shell' | 'file'; task: { tgid: number; comm: string }; path: string; depth: number }, ts?: string): void {
+  /**
+   * What the kernel refused in the tree: the exec of a shell (shells.action:
+   * deny), the open of a sensitive or blocked file (sensitive.action / files.action:
+   * deny), a connection outside network.allow (network.action: deny).
+   */
+  denied(d: GuardDenial, ts?: string): void {
     const proc = this.procs.get(d.task.tgid);
     const image = proc?.Image ?? `[${d.task.comm}]`;
-    if (d.kind === 'shell') {
-      const what = `${d.task.comm} (${d.task.tgid}) exec ${d.path || 'a shell'}: EPERM`;
+    const who = `${d.task.comm} (${d.task.tgid})`;
+    if (d.kind === 'net') {
+      const what = `${who} ${d.operation} ${d.protocol === 'ipv6' ? `[${d.ip}]` : d.ip}:${d.port}: EPERM`;
+      if (this.blocked.length < MAX_LIST) this.blocked.push(what);
+      this.alert({ signal: 'network_denied', message: `${what} (network.action: deny)`, ProcessId: d.task.tgid, Image: image, DestinationIp: d.ip, DestinationPort: d.port }, ts);
+    } else if (d.kind === 'shell') {
+      const what = `${who} exec ${d.path || 'a shell'}: EPERM`;
       if (this.blocked.length < MAX_LIST) this.blocked.push(what);
       this.alert({ signal: 'shell_denied', message: `${what} (shells.action: deny)`, ProcessId: d.task.tgid, Image: image, TargetFilename: d.path }, ts);
     } else {
-      const what = `${d.task.comm} (${d.task.tgid}) open ${d.path || 'a sensitive file'}: EPERM`;
+      const sensitive = this.o.signals.isSensitive(d.path);
+      const what = `${who} open ${d.path || 'a guarded file'}: EPERM`;
       if (this.blocked.length < MAX_LIST) this.blocked.push(what);
-      if (this.sensitive.length < MAX_LIST) this.sensitive.push({ path: d.path, ProcessId: d.task.tgid, Image: image, operation: 'open denied' });
-      this.alert({ signal: 'file_denied', message: `${what} (sensitive.action: deny)`, ProcessId: d.task.tgid, Image: image, TargetFilename: d.path }, ts);
+      if (sensitive && this.sensitive.length < MAX_LIST) this.sensitive.push({ path: d.path, ProcessId: d.task.tgid, Image: image, operation: 'open denied' });
+      this.alert({ signal: 'file_denied', message: `${what} (${sensitive ? 'sensitive' : 'files'}.action: deny)`, ProcessId: d.task.tgid, Image: image, TargetFilename: d.path }, ts);
     }
   }
 

@@ -45,6 +45,9 @@ describe.skipIf(!inVm)(`vigil doctor on ${release()}`, () => {
     expect(d.check('bpf_lsm').status).toBe('ok');
     expect(d.check('exec_guard').status).toBe('ok');
     expect(d.check('exec_guard').detail).toMatch(hasBpfLoop ? /^exec_guard\.bpf\.o loads/ : /^exec_guard\.compat\.bpf\.o loads/);
+    const w = d.check('watch_guards');
+    expect(w.status, w.detail).toBe('ok');
+    expect(w.detail).toBe(hasBpfLoop ? 'shell_guard.bpf.o, file_guard.bpf.o, net_guard.bpf.o load and attach' : 'shell_guard.compat.bpf.o, file_guard.compat.bpf.o, net_guard.compat.bpf.o load and attach');
     expect(d.enforcement.level).toBe('enforce');
   });
 

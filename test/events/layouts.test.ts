@@ -7,6 +7,7 @@ import { ExecFlags, ExecRecordType, VigilExec } from '../../src/sensors/exec/lay
 import { NET_ENUMS, NetOp } from '../../src/sensors/net/layouts.js';
 import { FILE_ENUMS } from '../../src/sensors/file/layouts.js';
 import { BPF_OBJECT_DIR } from '../../src/sensors/bpf-sensor.js';
+import { WATCH_LAYOUTS, WatchRecordType, WatchStat } from '../../src/watch/layouts.js';
 
 const objects = readdirSync(BPF_OBJECT_DIR).filter((f) => f.endsWith('.bpf.o'));
 
@@ -19,7 +20,7 @@ describe('record layouts agree with the BTF of every object', () => {
     it(name, () => {
       const obj = BpfObject.open(`${BPF_OBJECT_DIR}${name}`);
       try {
-        expect(checkLayouts(obj.btf(), ALL_LAYOUTS)).toEqual([]);
+        expect(checkLayouts(obj.btf(), [...ALL_LAYOUTS, ...WATCH_LAYOUTS])).toEqual([]);
       } finally {
         obj.close();
       }
@@ -46,12 +47,31 @@ describe('record layouts agree with the BTF of every object', () => {
     }
   });
 
-  it('exec_guard.bpf.o carries the decision record and the deny_name key', () => {
+  it('exec_guard.bpf.o carries the decision record, the deny_name key, the settings and the provenance marks key', () => {
     const obj = BpfObject.open(`${BPF_OBJECT_DIR}exec_guard.bpf.o`);
     try {
-      expect(checkLayouts(obj.btf(), ALL_LAYOUTS, ['vigil_exec_decision', 'vigil_ancestor', 'vigil_guard_name_key'])).toEqual([]);
+      expect(checkLayouts(obj.btf(), ALL_LAYOUTS, ['vigil_exec_decision', 'vigil_ancestor', 'vigil_guard_name_key', 'vigil_guard_settings', 'vigil_mark_key', 'vigil_mark'])).toEqual([]);
     } finally {
       obj.close();
+    }
+  });
+
+  it('the watch guards carry their records, keys and enums (shell_guard.h)', () => {
+    for (const [name, structs] of [
+      ['shell_guard.bpf.o', ['vigil_shell_denied', 'vigil_shell_key']],
+      ['file_guard.bpf.o', ['vigil_shell_denied', 'vigil_shell_key']],
+      ['net_guard.bpf.o', ['vigil_net_denied', 'vigil_lpm4_key', 'vigil_lpm6_key']],
+    ] as const) {
+      const obj = BpfObject.open(`${BPF_OBJECT_DIR}${name}`);
+      try {
+        expect(checkLayouts(obj.btf(), WATCH_LAYOUTS, [...structs]), name).toEqual([]);
+        if (name === 'shell_guard.bpf.o') {
+          expect(checkEnum(obj.btf(), 'vigil_shell_guard_record_type', 'VIGIL_REC_', WatchRecordType)).toEqual([]);
+          expect(checkEnum(obj.btf(), 'vigil_shell_guard_stat', 'VIGIL_STAT_', WatchStat)).toEqual([]);
+        }
+      } finally {
+        obj.close();
+      }
     }
   });
 

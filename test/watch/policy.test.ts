@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { parsePolicy, PolicyError, DEFAULT_POLICY } from '../../src/watch/policy.js';
 import { Signals, compilePatterns, isShell, readsStdin } from '../../src/watch/signals.js';
+import { ipv6Bytes, ipv6Text } from '../../src/watch/shell-guard.js';
+import { networkAllow } from '../../src/watch/run.js';
 
 function err(text: string): PolicyError {
   try {
@@ -24,7 +26,7 @@ describe('watch policy', () => {
     expect([a.line, a.key]).toEqual([3, 'sensitive.paths[0]']);
     const b = err('network:\n  allow: [10.0.0.0/8]\n  alow: []\n');
     expect([b.line, b.key]).toEqual([3, 'network.alow']);
-    expect(b.problem).toContain('unknown key (known here: allow, loopback)');
+    expect(b.problem).toContain('unknown key (known here: allow, loopback, action)');
     const c = err('tls:\n  capture_bytes: lots\n');
     expect([c.line, c.key]).toEqual([2, 'tls.capture_bytes']);
     const d = err('shells:\n  action: alert: deny\n');
@@ -33,6 +35,34 @@ describe('watch policy', () => {
     const e = err('- a list\n');
     expect(e.problem).toContain('must be a mapping');
     expect(err('shells:\n  action: forbid\n').message).toBe('p.yaml:2: shells.action: ' + err('shells:\n  action: forbid\n').problem);
+  });
+
+  it('network.action: deny refuses wildcard host names at their line (the kernel checks addresses); alert keeps them', () => {
+    const e = err('network:\n  action: deny\n  allow:\n    - 10.0.0.0/8\n    - "*.example.com"\n');
+    expect([e.line, e.key]).toEqual([5, 'network.allow[1]']);
+    expect(e.problem).toContain('wildcard host name cannot be enforced in the kernel');
+    expect(parsePolicy('network:\n  allow: ["*.example.com"]\n', 'p.yaml').network.action).toBe('alert');
+    expect(parsePolicy('files:\n  block: [/srv/x/]\n  action: deny\n', 'p.yaml').files.action).toBe('deny');
+    expect(err('files:\n  action: block\n').key).toBe('files.action');
+  });
+
+  it('the network guard\'s allow list: CIDRs and addresses as given, loopback always, names resolved now, unresolvable names said', async () => {
+    const warned: string[] = [];
+    const a = await networkAllow(['10.1.0.0/16', '192.0.2.7', '2001:db8::/32', 'localhost', 'no-such-host.invalid'], (m) => warned.push(m));
+    expect(a.v4).toEqual(expect.arrayContaining([{ addr: '127.0.0.0', bits: 8 }, { addr: '10.1.0.0', bits: 16 }, { addr: '192.0.2.7', bits: 32 }]));
+    expect(a.v6).toEqual(expect.arrayContaining([{ addr: '::1', bits: 128 }, { addr: '2001:db8::', bits: 32 }]));
+    expect(a.v4.filter((x) => x.addr === '127.0.0.1').length).toBeGreaterThan(0); // localhost resolved
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toContain('no-such-host.invalid did not resolve');
+  });
+
+  it('IPv6 text to the 16 bytes the kernel compares', () => {
+    expect(ipv6Bytes('::1').toString('hex')).toBe('00000000000000000000000000000001');
+    expect(ipv6Bytes('2001:db8::').toString('hex')).toBe('20010db8000000000000000000000000');
+    expect(ipv6Bytes('fe80::1:2').toString('hex')).toBe('fe800000000000000000000000010002');
+    expect(ipv6Bytes('::ffff:192.0.2.1').toString('hex')).toBe('00000000000000000000ffffc0000201');
+    expect(ipv6Bytes('1:2:3:4:5:6:7:8').toString('hex')).toBe('00010002000300040005000600070008');
+    for (const t of ['::1', '2001:db8::', 'fe80::1:2', '::ffff:192.0.2.1', '1:2:3:4:5:6:7:8', '1:0:0:2::3', '::']) expect(ipv6Text(ipv6Bytes(t))).toBe(t);
   });
 
   it('a duplicate key is an error (a second value never silently wins)', () => {

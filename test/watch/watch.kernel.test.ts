@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
+import { EventStore } from '../../src/store/store.js';
 
 type Ev = Record<string, any>;
 
@@ -45,8 +46,10 @@ describe('vigil watch', () => {
   it('reports the exec chain, the sensitive read, the connection and the curl request line in TLS plaintext', async () => {
     const url = `https://localhost:${port}/vigil-curl-probe`;
     const rule = join(__dirname, '../fixtures/sigma/rules/linux/process_creation/proc_creation_lnx_local_account.yml');
-    const { code, lines, out } = await watch(['--rules', rule, '--', 'sh', '-c', `cat /etc/shadow >/dev/null; curl -sk ${url} >/dev/null; exit 3`]);
+    const db = join(dir, 'watch.db');
+    const { code, lines, out } = await watch(['--rules', rule, '--db', db, '--', 'sh', '-c', `cat /etc/shadow >/dev/null; curl -sk ${url} >/dev/null; exit 3`]);
     expect(code).toBe(3);
+    expect(statSync(db).mode & 0o777).toBe(0o600);
     expect(statSync(out).mode & 0o777).toBe(0o600);
     const execs = lines.filter((e) => e.category === 'process_creation');
     const sh = execs.find((e) => e.CommandLine.startsWith('sh -c'));
@@ -79,7 +82,18 @@ describe('vigil watch', () => {
     expect(summary.sensitive.map((s: Ev) => s.path)).toContain('/etc/shadow');
     expect(summary.endpoints.some((e: Ev) => e.port === port)).toBe(true);
     expect(summary.tls.sent_bytes).toBeGreaterThan(0);
-    expect(summary.losses).toEqual({ kernel_ring_full: 0, bad_records: 0, scope_full: 0 });
+    expect(summary.losses).toEqual({ kernel_ring_full: 0, bad_records: 0, scope_full: 0, sinks: 0 });
+    // --db: the tree's events and its Sigma alert are in the store, as vigil events reads them
+    const st = EventStore.open(db, { readonly: true });
+    try {
+      const stored = st.query({ kind: 'event', limit: 10_000 }).map((r) => JSON.parse(r.json));
+      expect(stored.some((e) => e.category === 'process_creation' && e.ProcessId === cat!.ProcessId && e.Image.endsWith('/cat'))).toBe(true);
+      expect(stored.some((e) => e.category === 'network_connection' && e.ProcessId === curl!.ProcessId)).toBe(true);
+      const alerts = st.query({ kind: 'alert' }).map((r) => JSON.parse(r.json));
+      expect(alerts.map((a) => a.rule_title)).toContain('Local System Accounts Discovery - Linux');
+    } finally {
+      st.close();
+    }
   });
 
   it('captures a node HTTPS request (OpenSSL inside the node binary)', async () => {

@@ -73,4 +73,56 @@ describe.skipIf(!inVm)('vigil watch: shells denied inside the tree (BPF LSM)', (
     expect(denied.map((e) => e.TargetFilename)).toEqual([join(secretDir, 'sub', 'key')]);
     expect(lines.at(-1).blocked.length).toBe(1);
   });
+
+  it('network.action: deny and files.action: deny: outside the allow list connect/sendto fail with EPERM in the tree (IPv4-mapped too), allowed and loopback peers are not refused, a blocked file does not open; outside the tree nothing is refused', async () => {
+    const blockDir = join(dir, 'blocked');
+    spawnSync('mkdir', ['-p', blockDir]);
+    writeFileSync(join(blockDir, 'data'), 'd\n');
+    const policy = join(dir, 'net.yaml');
+    writeFileSync(policy, `network:\n  action: deny\n  allow: [10.9.0.0/16]\nfiles:\n  block: [${blockDir}/]\n  action: deny\nsensitive:\n  defaults: false\ntls:\n  enabled: false\n`);
+    const out = join(dir, 'out3.jsonl');
+    const res = join(dir, 'net-res.json');
+    const js = join(dir, 'net-probe.cjs');
+    // each attempt answers with its error code: EPERM only from the guard; an allowed
+    // address with no route gives ENETUNREACH (or times out), never EPERM
+    writeFileSync(js, `
+const net = require('node:net'), dgram = require('node:dgram'), fs = require('node:fs');
+const tryConnect = (host, port) => new Promise((r) => { const s = net.connect({ host, port }); const t = setTimeout(() => { s.destroy(); r('timeout'); }, 3000); s.on('connect', () => { clearTimeout(t); s.destroy(); r('ok'); }); s.on('error', (e) => { clearTimeout(t); r(e.code); }); });
+(async () => {
+  const srv = net.createServer((c) => c.end()).listen(0, '127.0.0.1');
+  await new Promise((r) => srv.once('listening', r));
+  const out = {};
+  out.loopback = await tryConnect('127.0.0.1', srv.address().port);
+  out.denied = await tryConnect('10.8.0.1', 80);
+  out.allowed = await tryConnect('10.9.0.1', 80);
+  out.mapped = await tryConnect('::ffff:10.8.0.1', 80);
+  const u = dgram.createSocket('udp4');
+  out.udp = await new Promise((r) => u.send('x', 53, '10.8.0.2', (e) => r(e ? e.code : 'ok')));
+  u.close();
+  try { fs.readFileSync(${JSON.stringify(join(blockDir, 'data'))}); out.blocked = 'ok'; } catch (e) { out.blocked = e.code; }
+  srv.close();
+  fs.writeFileSync(${JSON.stringify(res)}, JSON.stringify(out));
+  await new Promise((r) => setTimeout(r, 1000));
+})();
+`);
+    process.exitCode = 0;
+    const watching = main(['node', 'vigil', 'watch', '--json', '--out', out, '--policy', policy, '--', process.execPath, js]);
+    for (let i = 0; i < 1200 && !existsSync(res); i++) await sleep(50);
+    // outside the tree, while the watch runs: the same address is not refused by vigil
+    const outside = spawnSync(process.execPath, ['-e', `require('node:net').connect({ host: '10.8.0.1', port: 80 }).on('error', (e) => { console.log(e.code); process.exit(0); }).setTimeout(2000, () => { console.log('timeout'); process.exit(0); })`], { encoding: 'utf8' });
+    await watching;
+    expect(process.exitCode).toBe(0);
+    process.exitCode = 0;
+    expect(outside.stdout.trim()).not.toBe('EPERM');
+    const r = JSON.parse(readFileSync(res, 'utf8'));
+    expect(r).toMatchObject({ loopback: 'ok', denied: 'EPERM', mapped: 'EPERM', udp: 'EPERM', blocked: 'EPERM' });
+    expect(r.allowed).not.toBe('EPERM');
+    const lines = readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const net = lines.filter((e) => e.category === 'watch_alert' && e.signal === 'network_denied');
+    expect(net.map((e) => `${e.DestinationIp}:${e.DestinationPort}`).sort()).toEqual(['10.8.0.1:80', '10.8.0.2:53', '::ffff:10.8.0.1:80']);
+    const files = lines.filter((e) => e.category === 'watch_alert' && e.signal === 'file_denied');
+    expect(files.map((e) => e.TargetFilename)).toEqual([join(blockDir, 'data')]);
+    expect(files[0].message).toContain('files.action: deny');
+    expect(lines.at(-1).blocked.length).toBe(4);
+  });
 });

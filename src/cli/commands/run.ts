@@ -15,6 +15,7 @@ import { OUTPUTS, OutputOpenError, openOutputs, type OutputCommon } from '../../
 import { hostname } from 'node:os';
 import { BpfError } from '../../kernel/errors.js';
 import { LockHeldError } from '../../kernel/lock.js';
+import { lockError, openError } from '../errors.js';
 import { checkGuardLock } from '../../enforcement/service.js';
 import type { SinkFault } from '../../sinks/fault.js';
 import { onLibbpfLog } from '../../kernel/log.js';
@@ -249,23 +250,6 @@ export function resolveConfig(flags: RunFlags): Config {
   return resolveRun(flags).config;
 }
 
-/** A failure opening an output (a sink): one line naming the flag or key that gave the path. */
-function openError(e: unknown, subject: string, path: string): unknown {
-  if (e instanceof VigilError) return e;
-  const sub = `${subject} ${shown(path, 200)}`;
-  if (e instanceof LockHeldError) return lockError(e, sub);
-  const err = e as NodeJS.ErrnoException;
-  return fromSqliteError(err as { code?: string; message: string }, sub) ?? fromSystemError(err, sub) ?? e;
-}
-
-/** Another agent holds the lock: one line naming it (exit 3). */
-export function lockError(e: LockHeldError, subject: string): VigilError {
-  return new UnavailableError('unavailable.locked', `${e.message}`, {
-    subject,
-    cause: e,
-    hint: e.holder !== null ? `stop that agent first (kill ${e.holder}) or give another path` : 'stop the other agent first or give another path',
-  });
-}
 
 /** A sink that cannot write says so once per episode (its losses are counted in the stats). */
 function faultLogger(log: Logger): (f: SinkFault) => void {

@@ -4,7 +4,12 @@ import { loadPolicy, PolicyError, DEFAULT_POLICY, type WatchPolicy } from '../..
 import { lookupUser, runWatch, type RunAs } from '../../watch/run.js';
 import { ensureMounts } from '../../kernel/mounts.js';
 import { onLibbpfLog } from '../../kernel/log.js';
-import { InputError, UnavailableError, UsageError, shown } from '../errors.js';
+import { InputError, UnavailableError, UsageError, openError, shown } from '../errors.js';
+import { applyRecordGroup } from '../record-files.js';
+import { resolveSettings } from '../../config/resolve.js';
+import { AgentConfigSchema } from '../../agent/config.js';
+import { SqliteSink } from '../../sinks/sqlite.js';
+import type { Sink } from '../../sinks/sink.js';
 import { missingRulePaths } from '../../detection/live.js';
 import { arg, needsKernel, opt } from '../options.js';
 
@@ -14,6 +19,8 @@ interface WatchFlags {
   user?: string;
   out?: string;
   rules?: string[];
+  db?: string;
+  config?: string;
 }
 
 /** Who CMD runs as: --user, else the user who ran sudo, else vigil's own user. */
@@ -41,14 +48,18 @@ export function register(program: Command): void {
     .addOption(opt('--user <name>', 'run the command as this user (default: the user who ran sudo)', 'name'))
     .addOption(opt('-r, --rules <path...>', 'Sigma rule files or directories evaluated on the tree\'s events (alerts in the view and the summary)', 'rules-path'))
     .addOption(opt('--out <file>', 'write the view (or JSON lines) to this file (0600) instead of stderr', 'out-file'))
+    .addOption(opt('--db <file>', 'also store the tree\'s events and Sigma alerts in this SQLite store (`vigil events --db FILE` and the console read it); the store is used only when named here', 'database'))
+    .addOption(opt('--config <file>', 'vigil.yaml for the store\'s settings (store.max_rows, files.group) with --db', 'file'))
     .addHelpText(
       'after',
       `
 The command runs as the user who invoked sudo (SUDO_UID/SUDO_GID), or --user,
 with its own stdin/stdout/stderr; vigil's view goes to stderr (or --out).
 Only the command's tree is reported: its processes are followed in the kernel
-from fork to exit, so an unrelated busy host costs little. Nothing is blocked
-yet: policy violations are alerts (docs/watch.md says what is not done).
+from fork to exit, so an unrelated busy host costs little. Policy violations
+are alerts; with BPF LSM a policy's "action: deny" refuses shells, guarded files
+and connections outside network.allow in the kernel (docs/watch.md).
+--db also writes the tree's events and Sigma alerts to a store (vigil events).
 Exit status: the command's (128 + signal when a signal ended it); 2 usage,
 3 unavailable here (no BPF), 4 a bad policy (file:line and key named).
 
@@ -72,6 +83,16 @@ Examples:
       if (missing.length) throw new InputError('input.not_found', `--rules ${missing.map((m) => shown(m)).join(', ')}`, 'no such file or directory');
       if (process.getuid?.() !== 0) throw new UnavailableError('unavailable.not_root', 'vigil watch loads BPF programs: run it as root (sudo vigil watch -- CMD)');
       const runAs = runAsFor(flags, process.env);
+      const sinks: Sink[] = [];
+      if (flags.db !== undefined) {
+        const { config, source } = resolveSettings({ configFlag: flags.config, flags: [{ key: 'db', value: flags.db, flag: '--db' }] }, AgentConfigSchema);
+        applyRecordGroup(config.files.group, source('files.group'));
+        try {
+          sinks.push(new SqliteSink({ path: flags.db, maxPending: config.sinks.sqlite_max_pending, maxRows: config.store.max_rows }));
+        } catch (e) {
+          throw openError(e, '--db', flags.db);
+        }
+      }
       let fd: number | null = null;
       if (flags.out !== undefined) fd = openSync(flags.out, 'w', 0o600);
       const write = fd !== null ? (l: string) => void writeSync(fd!, `${l}\n`) : (l: string) => void process.stderr.write(`${l}\n`);
@@ -85,6 +106,7 @@ Examples:
           runAs,
           write,
           rules: flags.rules ?? [],
+          sinks,
           onWarning: (m) => {
             if (!flags.json) write(`# ${m}`);
           },
