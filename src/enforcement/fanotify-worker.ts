@@ -198,6 +198,7 @@ const IGNORE_MAX_PINNED = 16384;
 const useIgnores = data.ignoreCache !== false;
 let evictable = true;
 let ignores = 0; // placed since the last flush
+const ignoreErrors = new Set<number>();
 
 function ignore(efd: number, bits: number): void {
   if (!evictable && ignores >= IGNORE_MAX_PINNED) flushIgnores();
@@ -207,8 +208,12 @@ function ignore(efd: number, bits: number): void {
     e = fanotifyIgnoreFd(fd, efd, bits, false);
   }
   if (e) {
+    // counted each time, said once per errno (a filesystem that refuses inode marks would say it per exec)
     Atomics.add(ctl, Ctl.ERRORS, 1);
-    post({ type: 'error', error: `ignore mark: ${errnoText(e)}` });
+    if (!ignoreErrors.has(e)) {
+      ignoreErrors.add(e);
+      post({ type: 'error', error: `ignore mark (allow verdicts not cached in the kernel for such files; counted in errors): ${errnoText(e)}` });
+    }
     return;
   }
   ignores++;
