@@ -17,7 +17,7 @@
  */
 import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { H, type RecordKind } from './names.js';
-import type { Spool, SpoolRecord } from './spool.js';
+import { RECORD_HEADROOM, type Spool, type SpoolRecord } from './spool.js';
 
 export interface PublisherOptions {
   hostId: string;
@@ -57,12 +57,24 @@ export interface PublisherStats {
   lastError: string | null;
 }
 
+/**
+ * An open batch: the records' UTF-8 written one after the other into `buf` from
+ * RECORD_HEADROOM on (each followed by a newline), so sealing frames the spool
+ * record around them in place: each record's text is copied once, into this buffer.
+ */
 interface OpenBatch {
   kind: RecordKind;
-  parts: string[];
-  bytes: number;
+  buf: Buffer;
+  /** end of the written bytes */
+  off: number;
+  count: number;
+  /** characters taken (what maxBufferedBytes counts) */
+  chars: number;
   t0: number;
 }
+
+/** first size of a batch buffer (it doubles as records arrive, up to the batch bound) */
+const BATCH_START_BYTES = 32 * 1024;
 
 export class FleetPublisher {
   private readonly batches = new Map<string, OpenBatch>();
@@ -115,13 +127,21 @@ export class FleetPublisher {
     this.s.accepted++;
     let b = this.batches.get(subject);
     if (!b) {
-      b = { kind, parts: [], bytes: 0, t0: this.now() };
+      b = { kind, buf: Buffer.allocUnsafeSlow(RECORD_HEADROOM + Math.max(BATCH_START_BYTES, len * 3)), off: RECORD_HEADROOM, count: 0, chars: 0, t0: this.now() };
       this.batches.set(subject, b);
     }
-    b.parts.push(json);
-    b.bytes += len;
+    // a UTF-16 unit is at most 3 bytes of UTF-8; the newline is one
+    if (b.off + json.length * 3 + 1 > b.buf.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(b.buf.length * 2, b.off + json.length * 3 + 1));
+      b.buf.copy(grown, RECORD_HEADROOM, RECORD_HEADROOM, b.off);
+      b.buf = grown;
+    }
+    b.off += b.buf.write(json, b.off);
+    b.buf[b.off++] = 10;
+    b.count++;
+    b.chars += len;
     this.buffered += len;
-    if (b.parts.length >= this.maxRecords || b.bytes >= this.maxBytes) this.seal(subject, b);
+    if (b.count >= this.maxRecords || b.off - RECORD_HEADROOM >= this.maxBytes) this.seal(subject, b);
     else if (!this.timer) {
       this.timer = setTimeout(() => {
         this.timer = null;
@@ -140,13 +160,20 @@ export class FleetPublisher {
 
   private seal(subject: string, b: OpenBatch): void {
     this.batches.delete(subject);
-    this.buffered -= b.bytes;
-    const rec = this.opts.spool.append({ subject, kind: b.kind, count: b.parts.length, t0: b.t0, body: b.parts.join('\n') + '\n' });
+    this.buffered -= b.chars;
+    // a buffer mostly empty is not kept (the spool holds recent batches in memory):
+    // a small batch is copied into one its size
+    let buf = b.buf.subarray(0, b.off);
+    if (b.off < b.buf.length / 2) {
+      buf = Buffer.allocUnsafeSlow(b.off);
+      b.buf.copy(buf, RECORD_HEADROOM, RECORD_HEADROOM, b.off);
+    }
+    const rec = this.opts.spool.append({ subject, kind: b.kind, count: b.count, t0: b.t0, body: buf, bodyStart: RECORD_HEADROOM });
     if (!rec) {
-      this.s.droppedSpool += b.parts.length;
+      this.s.droppedSpool += b.count;
       return;
     }
-    this.unackedRecords += b.parts.length;
+    this.unackedRecords += b.count;
     this.kick();
   }
 
@@ -386,7 +413,7 @@ export class FleetPublisher {
 
   private bufferedRecords(): number {
     let n = 0;
-    for (const b of this.batches.values()) n += b.parts.length;
+    for (const b of this.batches.values()) n += b.count;
     return n;
   }
 }

@@ -97,6 +97,29 @@ export function encodeRecord(r: Omit<SpoolRecord, 'body'> & { body: Buffer | str
   return { buf, body: buf.subarray(HDR + hdr.length) };
 }
 
+/**
+ * Room a batch body keeps free in front of it (FleetPublisher builds batches so) for
+ * the record's length, checksum and header: the record is then framed around the
+ * body where it lies, without copying the body.
+ */
+export const RECORD_HEADROOM = 512;
+
+/**
+ * The record framed in place: `buf[start, end)` is the body, `buf[0, start)` is free.
+ * Falls back to a copy (encodeRecord) when the header does not fit in front.
+ */
+export function encodeRecordInPlace(r: Omit<SpoolRecord, 'body'>, buf: Buffer, start: number, end: number): { buf: Buffer; body: Buffer } {
+  const hdr = JSON.stringify({ seq: r.seq, s: r.subject, id: r.msgId, k: r.kind, n: r.count, t0: r.t0 });
+  const hl = Buffer.byteLength(hdr);
+  const at = start - hl - HDR;
+  if (at < 0) return encodeRecord({ ...r, body: buf.subarray(start, end) });
+  buf.writeUInt32LE(end - at - 4, at);
+  buf.writeUInt16LE(hl, at + 8);
+  buf.write(hdr, at + HDR, 'utf8');
+  buf.writeUInt32LE(crc32(buf.subarray(at + 8, end)), at + 4);
+  return { buf: buf.subarray(at, end), body: buf.subarray(start, end) };
+}
+
 /** Parse records from a segment's bytes; stops at the first cut or corrupt record. */
 export function decodeRecords(buf: Buffer): { records: SpoolRecord[]; end: number; corrupt: boolean } {
   const records: SpoolRecord[] = [];
@@ -213,12 +236,17 @@ export class Spool {
     return seq <= this.acked || this.ackedAbove.has(seq);
   }
 
-  /** Add a batch; null = refused (spool full, counted). */
-  append(p: Omit<SpoolRecord, 'seq' | 'msgId' | 'body'> & { body: Buffer | string }): SpoolRecord | null {
+  /**
+   * Add a batch; null = refused (spool full, counted). With `bodyStart`, the body is
+   * `body.subarray(bodyStart)` and the bytes before it are free for the record's
+   * header (RECORD_HEADROOM): the record is framed in place, the body not copied.
+   */
+  append(p: Omit<SpoolRecord, 'seq' | 'msgId' | 'body'> & { body: Buffer | string; bodyStart?: number }): SpoolRecord | null {
     if (this.closed) return null;
     const seq = this._last + 1;
     const msgId = `${this.opts.idPrefix}.${this.epoch}.${seq}`;
-    const { buf, body } = encodeRecord({ ...p, seq, msgId });
+    const meta = { subject: p.subject, kind: p.kind, count: p.count, t0: p.t0, seq, msgId };
+    const { buf, body } = p.bodyStart !== undefined && typeof p.body !== 'string' ? encodeRecordInPlace(meta, p.body, p.bodyStart, p.body.length) : encodeRecord({ ...meta, body: p.body });
     const rec: SpoolRecord = { subject: p.subject, kind: p.kind, count: p.count, t0: p.t0, seq, msgId, body };
     if (this.bytes + buf.length > this.opts.maxBytes || this.unwritten + buf.length > (this.opts.maxUnwrittenBytes ?? 64 * 1024 * 1024)) {
       this.s.droppedBatches++;

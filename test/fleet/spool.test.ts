@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Spool, decodeRecords, encodeRecord, type SpoolRecord } from '../../src/fleet/spool.js';
+import { RECORD_HEADROOM, Spool, decodeRecords, encodeRecord, encodeRecordInPlace, type SpoolRecord } from '../../src/fleet/spool.js';
 
 const dir = () => join(mkdtempSync(join(tmpdir(), 'vigil-spool-')), 'spool');
 const batch = (i: number, size = 100) => ({ subject: `vigil.events.h1.process_creation`, kind: 'event' as const, count: 1, t0: 1000 + i, body: Buffer.from(`{"i":${i},"pad":"${'x'.repeat(size)}"}\n`) });
@@ -100,6 +100,30 @@ describe('spool', () => {
     const lost = recs.slice(1).map(idx);
     expect(await replay(b)).toEqual(Array.from({ length: 30 }, (_, i) => i).filter((i) => !lost.includes(i)));
     expect(b.stats().corrupt).toBe(lost.length);
+    await b.close();
+  });
+
+  it('a record framed in place around its body has the bytes of a copied one, and reads back from disk', async () => {
+    const body = Buffer.from('{"a":"\u00e9\u6f22\u{1f600}"}\n{"b":2}\n');
+    const meta = { subject: 'vigil.events.h1.file_event', kind: 'event' as const, count: 2, t0: 7, seq: 9, msgId: 'h1.e.9' };
+    const roomy = Buffer.alloc(RECORD_HEADROOM + body.length, 0xaa);
+    body.copy(roomy, RECORD_HEADROOM);
+    const inPlace = encodeRecordInPlace(meta, roomy, RECORD_HEADROOM, roomy.length);
+    const copied = encodeRecord({ ...meta, body });
+    expect(inPlace.buf.equals(copied.buf)).toBe(true);
+    expect(inPlace.body.buffer).toBe(roomy.buffer); // not copied
+    // no room for the header in front: a copy, the same bytes
+    const tight = Buffer.concat([Buffer.alloc(4), body]);
+    expect(encodeRecordInPlace(meta, tight, 4, tight.length).buf.equals(copied.buf)).toBe(true);
+
+    const d = dir();
+    const a = Spool.open({ dir: d, idPrefix: 'h', maxBytes: 1 << 20, memBytes: 0 });
+    expect(a.append({ subject: meta.subject, kind: 'event', count: 2, t0: 7, body: roomy, bodyStart: RECORD_HEADROOM })).not.toBeNull();
+    await a.close();
+    const b = Spool.open({ dir: d, idPrefix: 'h', maxBytes: 1 << 20 });
+    const r = await b.load(1);
+    expect(r?.body.toString()).toBe(body.toString());
+    expect(r?.count).toBe(2);
     await b.close();
   });
 
