@@ -279,8 +279,17 @@ export class EventStore {
    * their whole lineage (at most `maxDepth` ancestors).
    */
   query(q: StoreQuery, maxDepth = 16): StoredRecord[] {
-    const { sql, args } = this.plan(q, maxDepth);
-    const rows = this.db.prepare(sql).all(...args) as Array<{ id: number; ts: number; json: string; proc: number | null; pmask: number }>;
+    const { sql, args, probe } = this.plan(q, maxDepth);
+    type Row = { id: number; ts: number; json: string; proc: number | null; pmask: number };
+    let rows: Row[] | null = null;
+    if (probe) {
+      // a walk of the index that starts far from its end (an old range newest first, a recent
+      // one oldest first) costs the seek: the range's first PROBE_ROWS rows in time order are
+      // tried first, and are the answer when they hold `limit` matches
+      const got = this.db.prepare(probe.sql).all(...probe.args) as Row[];
+      if (got.length >= (q.limit ?? 100)) rows = got;
+    }
+    rows ??= this.db.prepare(sql).all(...args) as Row[];
     const procs = new Map<number, ProcRow | null>();
     return rows.map((r) => ({ id: r.id, ts: r.ts, json: r.proc === null || !r.pmask ? r.json : JSON.stringify(this.rebuild(r, procs, maxDepth)) }));
   }
@@ -299,7 +308,7 @@ export class EventStore {
   }
 
   /** The SQL and arguments of a query. */
-  private plan(q: StoreQuery, maxDepth: number): { sql: string; args: unknown[] } {
+  private plan(q: StoreQuery, maxDepth: number): { sql: string; args: unknown[]; probe?: { sql: string; args: unknown[] } } {
     const where: string[] = [];
     const args: unknown[] = [];
     // a literal, not a parameter: the partial index of alerts needs to see it
@@ -320,6 +329,8 @@ export class EventStore {
       where.push('r.rule_id = ?');
       args.push(q.ruleId);
     }
+    const base = where.length;
+    const baseArgs = args.length;
     let ancestors = false;
     const grams = new Set<string>();
     for (const f of q.fields ?? []) {
@@ -354,10 +365,21 @@ export class EventStore {
       // a time bound also bounds the row ids the index walks: the candidates newer (or older)
       // than the range are skipped, not read and refused one by one
       const [lo, hi] = this.idRange(q);
+      const seek = order === 'DESC' ? q.until !== undefined : q.since !== undefined;
+      const ts = `r.ts ${order}, r.id ${order}`;
       return {
         sql: `SELECT ${cols} FROM records_text f CROSS JOIN ${from}
           WHERE records_text MATCH ? AND f.rowid BETWEEN ? AND ? AND r.id = f.rowid AND ${where.join(' AND ')} ORDER BY f.rowid ${order} LIMIT ?`,
         args: [match, lo, hi, ...args, limit],
+        ...(seek
+          ? {
+              probe: {
+                sql: `SELECT ${cols} FROM (SELECT * FROM records r WHERE ${where.slice(0, base).join(' AND ')} ORDER BY ${ts} LIMIT ${PROBE_ROWS}) r
+                  LEFT JOIN processes p ON p.id = r.proc LEFT JOIN processes pp ON pp.id = p.parent WHERE ${where.slice(base).join(' AND ')} ORDER BY ${ts} LIMIT ?`,
+                args: [...args.slice(0, baseArgs), ...args.slice(baseArgs), limit],
+              },
+            }
+          : {}),
       };
     }
     // with a category, a time bound or for alerts, an index on ts gives the rows in time order:
@@ -612,6 +634,8 @@ function migrate(db: Database.Database): void {
 
 /** Trigrams of a query at most (each one more doclist to intersect; any subset still only narrows). */
 const MAX_TRIGRAMS = 8;
+/** Rows of a time range tried in time order before a walk of the text index that starts with a seek. */
+const PROBE_ROWS = 20_000;
 /** Entries of records_ts read at most for each row-id bound of a time range. */
 const ID_SCAN = 250_000;
 /** A time range with fewer records is read through records_ts rather than the text index. */

@@ -85,7 +85,8 @@ describe('store: text index (records_text)', () => {
     fill(st);
     let indexed = 0;
     for (const m of MATCHES) {
-      for (const [order, bounds] of [['asc', {}], ['desc', {}], ['desc', { since: 1001 }], ['asc', { until: 1002 }], ['desc', { since: 1001, until: 3_000_000_000_000 }]] as const) {
+      for (const [order, bounds] of [['asc', {}], ['desc', {}], ['desc', { since: 1001 }], ['asc', { until: 1002 }], ['desc', { since: 1001, until: 3_000_000_000_000 }], ['desc', { until: 3_000_000_000_000, limit: 1 }], ['asc', { since: 0, limit: 1 }]] as const) {
+        // (the last two: the rows of the range in time order are tried first, and with limit 1 they can be the answer)
         const q = { fields: [m], order, limit: 100, ...bounds };
         const viaIndex = st.query(q).map((r) => r.id);
         const viaScan = st.query({ ...q, textIndex: false }).map((r) => r.id);
@@ -101,6 +102,21 @@ describe('store: text index (records_text)', () => {
     // combined with the other filters
     expect(st.query({ category: 'network_connection', fields: [{ field: 'Image', op: '~', value: '*curl' }] }).length).toBe(1);
     expect(st.query({ since: 1001, until: 1003, fields: [{ field: 'Image', op: '~', value: '*curl' }] }).length).toBe(1);
+    st.close();
+  });
+
+  it('a range longer than the rows tried in time order first: a match beyond them is still found', () => {
+    const st = EventStore.open(tmp('probe.db'));
+    const rows: StoreRow[] = [];
+    for (let i = 0; i < 20_100; i++) {
+      const ev = { category: 'file_event', TargetFilename: i === 0 ? '/tmp/the-only-one' : `/tmp/other-${i}` };
+      rows.push(['event', 1000 + i, 'file_event', null, 0, null, null, JSON.stringify(ev)]);
+    }
+    st.insertBatch(rows);
+    const m = { field: 'TargetFilename', op: '~' as const, value: '*the-only-one' };
+    expect(st.query({ fields: [m], until: 1_000_000, limit: 5 }).length).toBe(1);
+    expect(st.query({ fields: [m], since: 0, order: 'asc', limit: 5 }).length).toBe(1);
+    expect(st.query({ fields: [{ ...m, value: '/tmp/other-2*' }], until: 1_000_000, limit: 5 }).map((r) => r.ts)).toEqual([21099, 21098, 21097, 21096, 21095]);
     st.close();
   });
 
