@@ -16,10 +16,19 @@
  * blocked (allow_tgid entries carry the process start time, so a reused pid is
  * not exempt). Records: struct vigil_exec_decision (include/vigil.h).
  *
+ * Provenance (docs/provenance.md): with guard_settings.prov_mode set, a file in
+ * vigil_marks (key as the sensors key it: struct vigil_mark_key) that is not in
+ * prov_allow (inodes userspace matched to an allow rule) is refused (ENFORCE) or
+ * reported (MONITOR, SOAK). bprm_check_security runs for a shebang script itself
+ * too (then again for its interpreter): a marked script is covered.
+ *
  * The 6.12+ verifier wants an LSM return value provably in [-4095, 0]: every
  * branch returns a constant. A previous BPF program's denial (`ret`) is kept.
  */
 #include "vigil_bpf.h"
+/* vigil_marks only (the marked inodes): the agent's sensors reuse this pinned map */
+#define VIGIL_MARKS_ONLY
+#include "vigil_taint.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -31,6 +40,16 @@ VIGIL_BTF_KEEP(vigil_guard_settings);
 VIGIL_BTF_KEEP(vigil_guard_inode_key);
 VIGIL_BTF_KEEP(vigil_guard_rule);
 VIGIL_BTF_KEEP(vigil_guard_name_key);
+VIGIL_BTF_KEEP(vigil_mark_key);
+VIGIL_BTF_KEEP(vigil_mark);
+
+/* marked inodes an allow rule matched (userspace resolves the rules): value = rule id */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIGIL_MARKS_MAX);
+	__type(key, struct vigil_mark_key);
+	__type(value, __u64);
+} prov_allow SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -142,7 +161,7 @@ static __always_inline void fill_ancestors(struct vigil_exec_decision *d, struct
  * A rule matched: decide, report, return the verdict (1 = deny).
  * Never blocks PID 1 or vigil (its tgid, its children, its executable).
  */
-static __always_inline int decide(struct linux_binprm *bprm, const struct vigil_guard_rule *rule,
+static __always_inline int decide(struct linux_binprm *bprm, __u64 rule_id, __u32 mode,
 				  const struct vigil_guard_inode_key *key, __u32 match,
 				  const struct vigil_guard_settings *st)
 {
@@ -151,13 +170,13 @@ static __always_inline int decide(struct linux_binprm *bprm, const struct vigil_
 	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
 	__u32 ptgid = BPF_CORE_READ(parent, tgid);
 	__u32 flags = 0;
-	__u32 mode = rule->mode;
 	__u32 action;
 
 	if (tgid == 1 || allowed_tgid(tgid, BPF_CORE_READ(task, group_leader)) ||
 	    allowed_tgid(ptgid, BPF_CORE_READ(parent, group_leader)) || bpf_map_lookup_elem(&allow_inode, key))
 		flags |= VIGIL_DF_EXEMPT;
-	if (mode == VIGIL_MODE_ENFORCE && st->mode == VIGIL_MODE_MONITOR)
+	/* the global mode (vigil deny) downgrades deny rules, not the provenance policy */
+	if (mode == VIGIL_MODE_ENFORCE && st->mode == VIGIL_MODE_MONITOR && match != VIGIL_MATCH_PROVENANCE)
 		flags |= VIGIL_DF_GLOBAL_MONITOR;
 	bool deny = mode == VIGIL_MODE_ENFORCE && !(flags & (VIGIL_DF_EXEMPT | VIGIL_DF_GLOBAL_MONITOR));
 	action = deny ? VIGIL_ACT_BLOCKED : VIGIL_ACT_WOULD_BLOCK;
@@ -168,7 +187,7 @@ static __always_inline int decide(struct linux_binprm *bprm, const struct vigil_
 		return deny;
 	}
 	vigil_task_fill(&d->task, task);
-	d->rule_id = rule->rule_id;
+	d->rule_id = rule_id;
 	d->file_ino = key->ino;
 	d->file_dev = key->dev;
 	d->match = match;
@@ -266,9 +285,19 @@ static __always_inline int guard_by_inode_or_path(struct linux_binprm *bprm)
 			match = VIGIL_MATCH_PATH;
 		}
 	}
-	if (!rule)
+	if (rule && decide(bprm, rule->rule_id, rule->mode, &key, match, st))
+		return 1;
+	if (!st->prov_mode)
 		return 0;
-	return decide(bprm, rule, &key, match, st);
+	/* provenance: a marked file, unless an allow rule matched it */
+	struct vigil_mark_key mk = { .dev = key.dev, ._pad0 = 0, .ino = key.ino };
+	if (!bpf_map_lookup_elem(&vigil_marks, &mk))
+		return 0;
+	if (bpf_map_lookup_elem(&prov_allow, &mk)) {
+		vigil_count(VIGIL_GUARD_STAT_PROV_ALLOWED);
+		return 0;
+	}
+	return decide(bprm, 0, st->prov_mode, &key, VIGIL_MATCH_PROVENANCE, st);
 }
 
 GUARD_ENTRY("lsm/bprm_check_security", vigil_guard_bprm, guard_by_inode_or_path)
@@ -331,7 +360,7 @@ static __always_inline int guard_by_hash(struct linux_binprm *bprm)
 	if (!rule)
 		return 0;
 	inode_key(bprm, &key);
-	return decide(bprm, rule, &key, VIGIL_MATCH_HASH, st);
+	return decide(bprm, rule->rule_id, rule->mode, &key, VIGIL_MATCH_HASH, st);
 }
 
 GUARD_ENTRY("lsm.s/bprm_check_security", vigil_guard_bprm_hash, guard_by_hash)

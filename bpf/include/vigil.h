@@ -94,12 +94,19 @@ struct vigil_flood {
 enum vigil_guard_mode {
 	VIGIL_MODE_MONITOR = 1, /* allow, report would_block */
 	VIGIL_MODE_ENFORCE = 2, /* EPERM, report exec_blocked */
+	VIGIL_MODE_SOAK = 3,    /* provenance only: allow, report would_block (userspace learns an allow rule) */
 };
 
 enum vigil_guard_match {
 	VIGIL_MATCH_INODE = 1, /* deny_inode: (s_dev, ino) */
 	VIGIL_MATCH_PATH = 2,  /* deny_path: resolved path of the file */
 	VIGIL_MATCH_HASH = 3,  /* deny_hash: sha256 of the content (IMA in the kernel) */
+	VIGIL_MATCH_PROVENANCE = 4, /* the file is in vigil_marks (vigil_taint.h) and no allow rule put it in prov_allow */
+};
+
+/* the exec guard's own counters, in the sensor range of vigil_stats */
+enum vigil_guard_stat {
+	VIGIL_GUARD_STAT_PROV_ALLOWED = 16, /* a marked file executed, allowed by an allow rule (prov_allow) */
 };
 
 enum vigil_guard_action {
@@ -141,7 +148,7 @@ struct vigil_guard_settings {
 	__u32 mode;       /* global enum vigil_guard_mode: MONITOR downgrades every rule */
 	__u32 path_rules; /* > 0: resolve the path and look it up */
 	__u32 hash_rules; /* > 0: hash the file (IMA) and look it up */
-	__u32 _pad0;
+	__u32 prov_mode;  /* exec policy on marked files: 0 off, else enum vigil_guard_mode (MONITOR, ENFORCE, SOAK) */
 };
 
 /* Value of the inode-storage hash cache (IMA digests, keyed by the inode). */

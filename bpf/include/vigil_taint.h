@@ -57,13 +57,18 @@ struct vigil_mark {
 };
 
 #ifdef __VMLINUX_H__
-/* The maps, defined in every object that includes this header (one per agent: see above). */
+/*
+ * The maps, defined in every object that includes this header (one per agent: see above).
+ * An object that only reads marks (the exec guard) defines VIGIL_MARKS_ONLY first.
+ */
+#ifndef VIGIL_MARKS_ONLY
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, VIGIL_TAINT_MAX);
 	__type(key, __u32);
 	__type(value, struct vigil_taint);
 } vigil_taint SEC(".maps");
+#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

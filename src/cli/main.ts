@@ -8,6 +8,7 @@ import { register as registerDisarm } from './commands/disarm.js';
 import { register as registerFleet } from './commands/fleet.js';
 import { register as registerConsole } from './commands/console.js';
 import { register as registerProvenance } from './commands/provenance.js';
+import { register as registerAllow } from './commands/allow.js';
 import { register as registerWatch } from './commands/watch.js';
 import { register as registerAudit } from './commands/audit.js';
 import { EXIT, UnavailableError, errorClass, UsageError, VigilError, fromSqliteError, fromSystemError, shown } from './errors.js';
@@ -46,6 +47,7 @@ Exit status: 0 ok, 1 failed (the answer is no), 2 usage, 3 unavailable here,
   registerDisarm(program);
   registerFleet(program);
   registerProvenance(program);
+  registerAllow(program);
   registerConsole(program);
   registerWatch(program);
   registerAudit(program);

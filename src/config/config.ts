@@ -113,9 +113,11 @@ export function makeConfigSchema<S extends z.ZodType, O extends z.ZodType = type
         mode: z.enum(['off', 'monitor', 'soak', 'enforce']).default('off'),
         loopback: z.boolean().default(false),
         max_depth: z.number().int().min(0).max(64).default(4),
+        /** soak: the dimensions learned rules are made in (one rule per dimension, exact value) */
+        soak_dimensions: z.array(z.enum(['path', 'landing', 'exe', 'comm', 'uid', 'remote'])).min(1).default(['path']),
       })
       .strict()
-      .default({ mode: 'off', loopback: false, max_depth: 4 }),
+      .default({ mode: 'off', loopback: false, max_depth: 4, soak_dimensions: ['path'] }),
     /** Sigma rule directories */
     rules: z.array(z.string().min(1)).default([]),
     alerts_out: z.string().min(1).nullable().default(null),

@@ -3,7 +3,7 @@
  * bpf/include/vigil.h), and the pin layout in bpffs.
  */
 import { basename, join } from 'node:path';
-import { VigilGuardNameKey } from '../events/layouts.js';
+import { VigilGuardNameKey, VigilGuardSettings } from '../events/layouts.js';
 
 export const GUARD_OBJECT = 'exec_guard.bpf.o';
 /** bpffs directory holding the guard's maps and links; survives the agent. */
@@ -14,15 +14,22 @@ export const NAME_KEY_SIZE = VigilGuardNameKey.size;
 export const PROGRAMS = { inode: 'vigil_guard_bprm', hash: 'vigil_guard_bprm_hash' } as const;
 export const MAPS = [
   'deny_inode', 'deny_path', 'deny_name', 'deny_hash', 'guard_settings', 'allow_tgid', 'allow_inode', 'hash_cache', 'events', 'vigil_stats',
+  // provenance: the marked inodes (the agent's sensors reuse this pinned map) and those an allow rule matched
+  'vigil_marks', 'prov_allow',
 ] as const;
 export type GuardMapName = (typeof MAPS)[number];
 
 export type Mode = 'monitor' | 'enforce';
 export const ModeValue: Record<Mode, number> = { monitor: 1, enforce: 2 };
-export function modeName(v: number): Mode | `unknown(${number})` {
-  return v === 1 ? 'monitor' : v === 2 ? 'enforce' : `unknown(${v})`;
+/** the exec policy on marked files (guard_settings.prov_mode): off, or enum vigil_guard_mode */
+export type ProvenancePolicy = 'off' | 'monitor' | 'enforce' | 'soak';
+export const ProvenancePolicyValue: Record<ProvenancePolicy, number> = { off: 0, monitor: 1, enforce: 2, soak: 3 };
+export function modeName(v: number): Mode | 'soak' | `unknown(${number})` {
+  return v === 1 ? 'monitor' : v === 2 ? 'enforce' : v === 3 ? 'soak' : `unknown(${v})`;
 }
-export const MatchName: Record<number, 'inode' | 'path' | 'sha256'> = { 1: 'inode', 2: 'path', 3: 'sha256' };
+export const MatchName: Record<number, 'inode' | 'path' | 'sha256' | 'provenance'> = { 1: 'inode', 2: 'path', 3: 'sha256', 4: 'provenance' };
+/** guard counters in the sensor range of vigil_stats (enum vigil_stat) */
+export const GuardStat = { PROV_ALLOWED: 16 } as const;
 export const Action = { WOULD_BLOCK: 1, BLOCKED: 2 } as const;
 export const DecisionFlags = { PATH_TRUNCATED: 1, EXEMPT: 2, GLOBAL_MONITOR: 4 } as const;
 
@@ -87,20 +94,27 @@ export function decodeRuleValue(b: Buffer): { ruleId: number; mode: number } {
   return { ruleId: Number(b.readBigUInt64LE(0)), mode: b.readUInt32LE(8) };
 }
 
-/** struct vigil_guard_settings */
+/** struct vigil_guard_settings (layout checked against BTF: VigilGuardSettings) */
 export interface GuardSettings {
   mode: Mode;
   pathRules: number;
   hashRules: number;
+  /** exec policy on marked files; absent = off */
+  provenance?: ProvenancePolicy;
 }
 export function settingsValue(s: GuardSettings): Buffer {
-  const b = Buffer.alloc(16);
-  b.writeUInt32LE(ModeValue[s.mode], 0);
-  b.writeUInt32LE(s.pathRules, 4);
-  b.writeUInt32LE(s.hashRules, 8);
+  const F = VigilGuardSettings.fields;
+  const b = Buffer.alloc(VigilGuardSettings.size);
+  b.writeUInt32LE(ModeValue[s.mode], F.mode.offset);
+  b.writeUInt32LE(s.pathRules, F.path_rules.offset);
+  b.writeUInt32LE(s.hashRules, F.hash_rules.offset);
+  b.writeUInt32LE(ProvenancePolicyValue[s.provenance ?? 'off'], F.prov_mode.offset);
   return b;
 }
 export function decodeSettings(b: Buffer): GuardSettings {
-  const m = b.readUInt32LE(0);
-  return { mode: m === 1 ? 'monitor' : 'enforce', pathRules: b.readUInt32LE(4), hashRules: b.readUInt32LE(8) };
+  const F = VigilGuardSettings.fields;
+  const m = b.readUInt32LE(F.mode.offset);
+  const p = b.readUInt32LE(F.prov_mode.offset);
+  const provenance = (Object.entries(ProvenancePolicyValue).find(([, v]) => v === p)?.[0] ?? 'off') as ProvenancePolicy;
+  return { mode: m === 1 ? 'monitor' : 'enforce', pathRules: b.readUInt32LE(F.path_rules.offset), hashRules: b.readUInt32LE(F.hash_rules.offset), provenance };
 }

@@ -16,6 +16,7 @@ import { procStartTicks } from './guard.js';
 import { RulesStore } from './rules-store.js';
 import { ExecGuardService } from './service.js';
 import { LockHeldError } from '../kernel/lock.js';
+import type { ProvenancePolicy } from './abi.js';
 
 export type BackendChoice = 'auto' | 'lsm' | 'fanotify' | 'detect-only';
 export type BackendKind = 'lsm' | 'fanotify' | 'detect-only';
@@ -33,6 +34,10 @@ export interface EnforcementOptions {
   onBadRecord?: (e: RecordError) => void;
   /** an LSM guard that cannot load: the error (the CLI words BpfErrors its own way) */
   describeError?: (e: unknown) => string;
+  /** the exec policy on marked files (BPF LSM only; the other backends do not apply it) */
+  provenance?: ProvenancePolicy;
+  /** the agent's vigil_marks map, reused by a guard loaded now */
+  marksFd?: () => number | undefined;
 }
 
 export interface Enforcement {
@@ -67,6 +72,8 @@ export async function startEnforcement(o: EnforcementOptions): Promise<Enforceme
         ...(o.process ? { process: o.process } : {}),
         onError: (e) => o.onLog('error', `exec guard error: ${(e as Error).message}`),
         ...(o.onBadRecord ? { onBadRecord: o.onBadRecord } : {}),
+        ...(o.provenance ? { provenance: o.provenance } : {}),
+        ...(o.marksFd ? { marksFd: o.marksFd } : {}),
       });
       try {
         const r = svc.start();

@@ -9,10 +9,15 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfError, BpfLink, BpfMap, BpfObject, BPF_ANY, variantObjectPath } from '../kernel/index.js';
 import {
-  DEFAULT_PIN_DIR, GUARD_OBJECT, LINK_PINS, MAPS, PROGRAMS, type GuardMapName, type GuardSettings, type Mode,
+  DEFAULT_PIN_DIR, GUARD_OBJECT, LINK_PINS, MAPS, PROGRAMS, type GuardMapName, type GuardSettings, type Mode, type ProvenancePolicy,
   decodeSettings, hashKey, inodeKey, kernelDev, nameKey, pathKey, ruleValue, settingsValue,
 } from './abi.js';
 import type { DenyRule } from './rules-store.js';
+import { checkLayouts, VigilExecDecision, VigilGuardNameKey, VigilGuardSettings, type Layout } from '../events/layouts.js';
+import { VigilMark, VigilMarkKey } from '../events/taint.js';
+
+/** Layouts the guard's userspace shares with exec_guard.bpf.c: checked against its BTF at every load. */
+const GUARD_LAYOUTS: Layout[] = [VigilExecDecision, VigilGuardNameKey, VigilGuardSettings, VigilMarkKey, VigilMark];
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -45,6 +50,8 @@ export interface ArmOptions {
   ringBytes?: number;
   /** never try the sleepable IMA-hash program */
   noHashProgram?: boolean;
+  /** an existing vigil_marks map (the agent's sensors') to reuse instead of creating one */
+  marksFd?: number;
 }
 
 export interface ArmResult {
@@ -80,6 +87,19 @@ export class ExecGuard {
     return existsSync(join(pinDir, LINK_PINS.inode));
   }
 
+  /**
+   * The marks map of an armed guard (provenance), for the agent's sensors to
+   * reuse before they load; null when no guard with one is pinned.
+   */
+  static pinnedMarks(pinDir = DEFAULT_PIN_DIR): BpfMap | null {
+    if (!ExecGuard.isArmed(pinDir) || !existsSync(join(pinDir, 'vigil_marks'))) return null;
+    try {
+      return BpfMap.openPinned(join(pinDir, 'vigil_marks'));
+    } catch {
+      return null;
+    }
+  }
+
   /** Load, attach and pin the guard, or adopt it if already pinned. */
   static arm(opts: ArmOptions = {}): ArmResult {
     const pinDir = opts.pinDir ?? DEFAULT_PIN_DIR;
@@ -98,9 +118,22 @@ export class ExecGuard {
     let obj: BpfObject | null = null;
     let hash = !opts.noHashProgram;
     let hashUnavailable: string | undefined = opts.noHashProgram ? 'not tried (noHashProgram)' : undefined;
+    const open = (skip: string[]): BpfObject => {
+      const o = BpfObject.open(objectPath, { maxEntries: { events: ringBytes }, skipPrograms: skip });
+      try {
+        // the records and map values userspace writes and reads, checked against the object's BTF
+        const bad = checkLayouts(o.btf(), GUARD_LAYOUTS, GUARD_LAYOUTS.map((l) => l.name));
+        if (bad.length) throw new BpfError({ op: `layout check of ${o.name}`, errno: 22, hint: `TypeScript and the object's BTF disagree: ${bad.map((m) => `${m.layout}: ${m.problem}`).join('; ')}` });
+        if (opts.marksFd !== undefined) o.reuseMap('vigil_marks', opts.marksFd);
+      } catch (e) {
+        o.close();
+        throw e;
+      }
+      return o;
+    };
     try {
       try {
-        obj = BpfObject.open(objectPath, { maxEntries: { events: ringBytes }, skipPrograms: hash ? [] : [PROGRAMS.hash] });
+        obj = open(hash ? [] : [PROGRAMS.hash]);
         obj.load();
       } catch (e) {
         if (!hash) throw e;
@@ -111,7 +144,7 @@ export class ExecGuard {
         // error is the one that counts.
         hash = false;
         hashUnavailable = hashRefusal(e);
-        obj = BpfObject.open(objectPath, { maxEntries: { events: ringBytes }, skipPrograms: [PROGRAMS.hash] });
+        obj = open([PROGRAMS.hash]);
         obj.load();
       }
       mkdirSync(pinDir, { recursive: true });
@@ -220,6 +253,11 @@ export class ExecGuard {
     this.map('guard_settings').update(u32(0), settingsValue(s));
   }
 
+  /** The exec policy on marked files (provenance): off, monitor, soak or enforce; the rest of the settings kept. */
+  setProvenancePolicy(p: ProvenancePolicy): void {
+    this.setSettings({ ...this.settings(), provenance: p });
+  }
+
   /**
    * Never block this process and its children (the agent), matched with its
    * start time so a reused pid is not exempt.
@@ -304,7 +342,8 @@ export class ExecGuard {
     res.inode = want.deny_inode.size;
     res.path = want.deny_path.size;
     res.hash = want.deny_hash.size;
-    this.setSettings({ mode: globalMode, pathRules: res.path, hashRules: this.hashProgram ? res.hash : 0 });
+    // the provenance policy is the agent's, not the rules': kept as it is
+    this.setSettings({ mode: globalMode, pathRules: res.path, hashRules: this.hashProgram ? res.hash : 0, provenance: this.settings().provenance ?? 'off' });
     return res;
   }
 

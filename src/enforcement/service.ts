@@ -10,7 +10,8 @@ import { basename, isAbsolute, resolve } from 'node:path';
 import type { RecordError } from '../kernel/errors.js';
 import { acquireLock, type FileLock } from '../kernel/lock.js';
 import { makePrivateDir } from '../store/files.js';
-import { DEFAULT_PIN_DIR, type Mode } from './abi.js';
+import { DEFAULT_PIN_DIR, type GuardMapName, type Mode, type ProvenancePolicy } from './abi.js';
+import type { BpfMap } from '../kernel/index.js';
 import { DecisionReader, decisionEvent, type ExecGuardEvent } from './decision.js';
 import { ExecGuard, defaultObjectPath, resolveFile, type ReconcileResult } from './guard.js';
 import { RulesStore, type DenyRule } from './rules-store.js';
@@ -102,6 +103,10 @@ export interface GuardServiceOptions extends GuardLocation {
   revalidateMs?: number;
   onBadRecord?: (e: RecordError) => void;
   onError?: (e: unknown) => void;
+  /** the exec policy on marked files this agent sets in the guard (default off) */
+  provenance?: ProvenancePolicy;
+  /** the agent's vigil_marks map (its sensors'), reused when the guard is loaded now */
+  marksFd?: () => number | undefined;
 }
 
 /**
@@ -137,9 +142,11 @@ export class ExecGuardService {
   }
 
   private arm(): { adopted: boolean; hashProgram: boolean; hashUnavailable?: string } {
-    const { guard, loaded, hashUnavailable } = ExecGuard.arm(this.opts.pinDir ? { pinDir: this.opts.pinDir } : {});
+    const marksFd = this.opts.marksFd?.();
+    const { guard, loaded, hashUnavailable } = ExecGuard.arm({ ...(this.opts.pinDir ? { pinDir: this.opts.pinDir } : {}), ...(marksFd !== undefined ? { marksFd } : {}) });
     this.guard = guard;
     this.adopted = !loaded;
+    guard.setProvenancePolicy(this.opts.provenance ?? 'off');
     guard.pruneAllowedProcesses();
     guard.allowProcess(process.pid);
     guard.allowFile(process.execPath);
@@ -179,6 +186,11 @@ export class ExecGuardService {
 
   drain(): number {
     return this.reader?.drain() ?? 0;
+  }
+
+  /** A pinned map of the armed guard (provenance: vigil_marks, prov_allow), null when not armed. */
+  map(name: GuardMapName): BpfMap | null {
+    return this.guard?.map(name) ?? null;
   }
 
   stop(): void {

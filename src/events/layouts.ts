@@ -113,8 +113,15 @@ export const VigilGuardNameKey = {
   fields: { name: f(0, 64) },
 } as const satisfies Layout;
 
+/** Exec guard settings (guard_settings, one entry): global mode, rule counts, the provenance exec policy. */
+export const VigilGuardSettings = {
+  name: 'vigil_guard_settings',
+  size: 16,
+  fields: { mode: f(0, 4), path_rules: f(4, 4), hash_rules: f(8, 4), prov_mode: f(12, 4) },
+} as const satisfies Layout;
+
 /** The shared layouts (sensors add theirs: src/sensors/index.ts ALL_LAYOUTS). */
-export const SHARED_LAYOUTS: Layout[] = [VigilHdr, VigilTask, VigilFlood, VigilAncestor, VigilExecDecision, VigilGuardNameKey];
+export const SHARED_LAYOUTS: Layout[] = [VigilHdr, VigilTask, VigilFlood, VigilAncestor, VigilExecDecision, VigilGuardNameKey, VigilGuardSettings];
 
 export interface LayoutMismatch {
   layout: string;

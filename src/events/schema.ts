@@ -151,9 +151,9 @@ export const ExecGuardSchema = z
         perm: z.enum(['exec', 'open']).optional().describe('fanotify only: open when the file was opened rather than executed (FAN_OPEN_PERM: the dynamic loader run as a program, LD_PRELOAD, a script read by its interpreter); absent for an exec'),
         rule: z
           .object({
-            id: z.number().int().min(0).describe('the deny rule (vigil deny list)'),
-            match: z.enum(['inode', 'path', 'sha256']).describe('what matched: the inode, the path or the content'),
-            mode: z.string().describe('the rule\'s mode in the kernel: enforce or monitor'),
+            id: z.number().int().min(0).describe('the deny rule (vigil deny list); 0 for provenance (no rule: the file is marked)'),
+            match: z.enum(['inode', 'path', 'sha256', 'provenance']).describe('what matched: the inode, the path or the content; provenance: the file is marked (docs/provenance.md) and no allow rule matched it'),
+            mode: z.string().describe('the rule\'s mode in the kernel: enforce or monitor; for provenance the policy: enforce, monitor or soak'),
             kind: z.enum(['path', 'sha256']).optional().describe('from the rule store, when the rule is still there'),
             path: z.string().nullable().optional(),
             sha256: z.string().nullable().optional(),
@@ -164,6 +164,8 @@ export const ExecGuardSchema = z
         ino: decimal.describe('inode number of the file'),
         exempt: z.boolean().describe('allowed because it is PID 1 or vigil itself'),
         global_monitor: z.boolean().describe('allowed because the global mode is monitor (vigil deny mode)'),
+        origin: z.record(z.string(), z.unknown()).optional().describe('provenance: the marked file\'s origin record (docs/provenance.md, version 1) from the store, when it has one'),
+        learned: z.array(z.number().int().min(1)).optional().describe('provenance soak: the ids of the pending allow rules this exec produced or matched (vigil allow review)'),
       })
       .strict(),
   })

@@ -88,6 +88,13 @@ export class BpfMap {
     return this.info.name;
   }
 
+  /** The kernel's id of this map (two fds name the same map when their ids are equal). */
+  get id(): number {
+    const info = Buffer.alloc(88);
+    callInt(`bpf_obj_get_info_by_fd(${this.info.name})`, () => libbpf().bpf_obj_get_info_by_fd(this.fd, info, [info.length]) as number);
+    return info.readUInt32LE(4);
+  }
+
   get isPerCpu(): boolean {
     return PERCPU_TYPES.has(this.info.type);
   }

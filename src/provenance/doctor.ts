@@ -1,8 +1,8 @@
 /**
  * What doctor says about file provenance on this host (docs/provenance.md):
  * which guarantees hold. Marking runs from syscall tracepoints everywhere the
- * network and file sensors load; blocking marked files needs BPF LSM and the
- * exec policy, which is not implemented yet.
+ * network and file sensors load; blocking marked files needs BPF LSM (the
+ * exec guard's bprm_check_security program checks the marks).
  */
 import { ORIGIN_XATTR } from './format.js';
 
@@ -20,13 +20,13 @@ export function provenanceCheck(x: ProvenanceDoctorInput): { id: string; title: 
     ? `marking works (monitor): network taint, marks at write time and propagation from syscall tracepoints; origin records in ${ORIGIN_XATTR} and the store`
     : 'marking does not work: the network or file sensor does not load here';
   const blocking = x.lsm
-    ? 'marked files are not blocked: BPF LSM is usable here, but the exec policy on marked files is not implemented yet'
+    ? 'exec policy on marked files available (BPF LSM): --provenance enforce refuses execs of marked programs and shebang scripts (EPERM) unless `vigil allow` matches, soak learns allow rules; not covered yet: ld.so ./file, mmap of marked libraries, interpreters given a marked file (bash x.sh)'
     : `marked files are not blocked here: BPF LSM unavailable (${x.lsmWhy ?? 'unknown reason'}); marks are kept and shown, exec of a marked file is not refused`;
   return {
     id: 'provenance',
     title: 'File provenance',
     status: x.sensors ? 'info' : 'missing',
     detail: `${marking}; ${blocking}; the owner of a file can remove its mark only with CAP_SYS_ADMIN (trusted.* xattr), there is no LSM tamper protection yet`,
-    hint: 'vigil run --provenance monitor; vigil provenance show FILE',
+    hint: x.lsm ? 'vigil run --provenance enforce; vigil allow add --path FILE; vigil provenance show FILE' : 'vigil run --provenance monitor; vigil provenance show FILE',
   };
 }

@@ -3,6 +3,7 @@
  * record (xattr), the store's copy, the derived_from chain, and the verdict an
  * exec of it would get here.
  */
+import { firstMatch, type AllowRule } from './allow.js';
 import { hostname } from 'node:os';
 import { realpathSync, statSync } from 'node:fs';
 import { kernelDev } from '../enforcement/index.js';
@@ -33,7 +34,8 @@ export interface MarkReport {
   originError?: string;
   stored: StoredMark | null;
   chain: ChainLink[];
-  verdict: { exec: 'allowed'; reason: string };
+  /** what an exec gets under `mode` where the exec guard runs (BPF LSM); elsewhere nothing is refused */
+  verdict: { exec: 'allowed' | 'refused'; reason: string; rule?: number };
 }
 
 function readOrigin(path: string): { origin: ParsedOrigin | null; error?: string } {
@@ -54,7 +56,7 @@ function ids(path: string): { dev: number; ino: string } {
   return { dev: kernelDev(st.dev), ino: st.ino.toString() };
 }
 
-export function showMark(file: string, store: ProvenanceStore | null, mode: ProvenanceMode): MarkReport {
+export function showMark(file: string, store: ProvenanceStore | null, mode: ProvenanceMode, allowRules: AllowRule[] = []): MarkReport {
   const path = realpathSync(file);
   const { dev, ino } = ids(path);
   const { origin, error } = readOrigin(path);
@@ -92,12 +94,16 @@ export function showMark(file: string, store: ProvenanceStore | null, mode: Prov
     next = rec?.derived_from;
   }
   const marked = origin?.ok || stored;
-  const reason = marked
-    ? 'marked, but exec policy on marked files is not implemented yet: nothing is blocked in any mode (docs/provenance.md)'
-    : mode === 'off'
-      ? 'the file carries no mark (provenance.mode is off in this config: new files are not being marked)'
-      : 'the file carries no mark';
-  return { path, dev, ino, origin, ...(error ? { originError: error } : {}), stored, chain, verdict: { exec: 'allowed', reason } };
+  const verdict: MarkReport['verdict'] = { exec: 'allowed', reason: mode === 'off' ? 'the file carries no mark (provenance.mode is off in this config: new files are not being marked)' : 'the file carries no mark' };
+  if (marked) {
+    const record = origin?.ok ? origin.record : stored!.record;
+    const rule = firstMatch(allowRules, { path, record });
+    if (rule) Object.assign(verdict, { exec: 'allowed', reason: `marked, allowed by rule ${rule.id} (vigil allow list)`, rule: rule.id });
+    else if (mode === 'enforce') Object.assign(verdict, { exec: 'refused', reason: 'marked and no allow rule matches: refused (EPERM) where the exec guard runs (BPF LSM); reported only elsewhere' });
+    else if (mode === 'soak') verdict.reason = 'marked, no allow rule matches: runs (soak), and an allow rule is learned for review';
+    else verdict.reason = `marked, no allow rule matches: runs (${mode === 'off' ? 'provenance.mode is off' : 'monitor'}), reported`;
+  }
+  return { path, dev, ino, origin, ...(error ? { originError: error } : {}), stored, chain, verdict };
 }
 
 /** Mark a file by hand (kind "manual"): the xattr and the store. The running agent's kernel map learns it at its next start. */

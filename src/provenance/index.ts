@@ -2,3 +2,7 @@ export { ORIGIN_XATTR, ORIGIN_VERSION, ORIGIN_MAX_BYTES, OriginRecord, encodeOri
 export { ProvenanceStore, type StoredMark } from './store.js';
 export { ProvenanceService, PROVENANCE_MODES, type ProvenanceMode, type ProvenanceCounters, type MarkedExec } from './service.js';
 export { showMark, markFile, clearFile, CHAIN_MAX, type MarkReport, type ChainLink } from './files.js';
+export {
+  AllowStore, ALLOW_DIMENSIONS, applyAllowed, checkConditions, describeConditions, firstMatch, globRegExp, narrowest, resolveAllowed, ruleMatches,
+  type AllowConditions, type AllowDimension, type AllowRule, type AllowSubject,
+} from './allow.js';

@@ -3,7 +3,9 @@
  * sensor's file_provenance events (the kernel already marked the inode) into
  * an origin record on the file (xattr trusted.vigil.origin) and in the store,
  * and re-arms stored marks in the kernel's vigil_marks map at start.
- * Monitor only in this version: nothing is blocked (exec policy is not done).
+ * With the exec guard (BPF LSM) it also keeps the guard's prov_allow map equal
+ * to what the allow rules match, adds the origin to the guard's decisions on
+ * marked files, and in soak mode learns allow rules for review.
  */
 import { statSync } from 'node:fs';
 import { kernelDev } from '../enforcement/index.js';
@@ -12,6 +14,7 @@ import type { BpfMap } from '../kernel/index.js';
 import { setXattr } from '../kernel/xattr.js';
 import { encodeOrigin, ORIGIN_XATTR, type OriginRecord } from './format.js';
 import type { ProvenanceStore } from './store.js';
+import { applyAllowed, firstMatch, narrowest, resolveAllowed, type AllowDimension, type AllowRule, type AllowStore, type AllowSubject } from './allow.js';
 
 export const PROVENANCE_MODES = ['off', 'monitor', 'soak', 'enforce'] as const;
 export type ProvenanceMode = (typeof PROVENANCE_MODES)[number];
@@ -32,6 +35,12 @@ export interface ProvenanceCounters {
   rearm_skipped: number;
   /** execs of a marked file (monitor: reported, not blocked) */
   marked_execs: number;
+  /** exec guard decisions on marked files (blocked, or would be) */
+  decisions: number;
+  /** soak: allow rules learned (new pending rules) */
+  learned: number;
+  /** marked inodes in the guard's allow map after the last full resolution */
+  allowed: number;
 }
 
 /** An exec of a marked file, as the monitor reports it (nothing is blocked in this version). */
@@ -53,12 +62,23 @@ export interface ProvenanceServiceOptions {
   onError?: (e: unknown, what: string) => void;
   /** a marked file was executed (process_creation of an exe whose inode is marked in the kernel) */
   onMarkedExec?: (x: MarkedExec) => void;
+  /** allow rules (the same database); null: none (no store) */
+  allow?: AllowStore | null;
+  /** soak: the dimensions a learned rule is made in, one rule per dimension (default: path) */
+  soakDimensions?: readonly AllowDimension[];
+  /** re-read the allow rules every N ms while the guard is attached (default 2000; 0: never) */
+  allowPollMs?: number;
 }
 
 const HOSTS_MAX = 4096;
 
 export class ProvenanceService {
-  readonly counters: ProvenanceCounters = { marks: 0, xattr_written: 0, xattr_failed: 0, store_failed: 0, moved: 0, rearmed: 0, rearm_skipped: 0, marked_execs: 0 };
+  readonly counters: ProvenanceCounters = { marks: 0, xattr_written: 0, xattr_failed: 0, store_failed: 0, moved: 0, rearmed: 0, rearm_skipped: 0, marked_execs: 0, decisions: 0, learned: 0, allowed: 0 };
+  /** the exec guard's prov_allow map (BPF LSM), when attached */
+  private allowMap: BpfMap | null = null;
+  private allowRules: AllowRule[] = [];
+  private allowSig = '';
+  private allowTimer: NodeJS.Timeout | null = null;
   private marks: BpfMap | null = null;
   private readonly xattrErrors = new Set<string>();
   /** remote address → the name it was resolved from (the network sensor's DestinationHostname) */
@@ -86,6 +106,65 @@ export class ProvenanceService {
       } catch {
         this.counters.rearm_skipped++;
       }
+    }
+  }
+
+  /**
+   * The exec guard enforces the policy (BPF LSM): keep its prov_allow map
+   * equal to what the active allow rules match, now and whenever the rules change.
+   */
+  attachGuard(allowMap: BpfMap): void {
+    this.allowMap = allowMap;
+    this.resolveAllow(true);
+    const every = this.opts.allowPollMs ?? 2000;
+    if (every > 0 && this.opts.allow) {
+      this.allowTimer = setInterval(() => {
+        try {
+          this.resolveAllow(false);
+        } catch (e) {
+          this.opts.onError?.(e, 'allow rules');
+        }
+      }, every);
+      this.allowTimer.unref();
+    }
+  }
+
+  /** Re-read the rules; when they changed (or `force`), resolve every mark again. */
+  resolveAllow(force: boolean): void {
+    if (!this.allowMap) return;
+    const sig = this.opts.allow?.signature() ?? '';
+    if (!force && sig === this.allowSig) return;
+    this.allowSig = sig;
+    this.allowRules = this.opts.allow?.list('active') ?? [];
+    const want = resolveAllowed(this.allowRules, this.opts.store, this.marks);
+    applyAllowed(this.allowMap, want);
+    this.counters.allowed = want.size;
+  }
+
+  /**
+   * An exec guard decision: one on a marked file gets the file's origin record,
+   * and in soak mode the narrowest rule per configured dimension is stored for review.
+   */
+  decision(ev: Record<string, unknown>): void {
+    const v = ev.vigil as { rule?: { match?: string; mode?: string }; dev?: number; ino?: string; origin?: unknown; learned?: number[] } | undefined;
+    if (!v || v.rule?.match !== 'provenance' || typeof v.dev !== 'number' || typeof v.ino !== 'string') return;
+    this.counters.decisions++;
+    try {
+      const stored = this.opts.store?.get(v.dev, v.ino) ?? null;
+      if (stored) v.origin = stored.record as unknown as Record<string, unknown>;
+      if (v.rule.mode !== 'soak' || !this.opts.allow) return;
+      const subject: AllowSubject = { path: typeof ev.TargetFilename === 'string' && ev.TargetFilename.startsWith('/') ? ev.TargetFilename : null, record: stored?.record ?? null };
+      const ids: number[] = [];
+      for (const d of this.opts.soakDimensions ?? ['path']) {
+        const c = narrowest(d, subject);
+        if (!c) continue;
+        const { rule, added } = this.opts.allow.add(c, { state: 'pending', source: 'soak', comment: `learned in soak mode from ${ev.TargetFilename as string}` });
+        if (added) this.counters.learned++;
+        ids.push(rule.id);
+      }
+      if (ids.length) v.learned = ids;
+    } catch (e) {
+      this.opts.onError?.(e, 'provenance decision');
     }
   }
 
@@ -189,9 +268,21 @@ export class ProvenanceService {
       this.counters.store_failed++;
       this.opts.onError?.(e, 'provenance store');
     }
+    // a new mark an active rule allows: into the guard's allow map at once
+    if (this.allowMap && this.allowRules.length) {
+      const r = firstMatch(this.allowRules, { path, record });
+      if (r) {
+        const val = Buffer.alloc(8);
+        val.writeBigUInt64LE(BigInt(r.id));
+        this.allowMap.update(markKey(dev, BigInt(ino)), val);
+      }
+    }
   }
 
   close(): void {
+    if (this.allowTimer) clearInterval(this.allowTimer);
+    this.allowTimer = null;
     this.opts.store?.close();
+    this.opts.allow?.close();
   }
 }

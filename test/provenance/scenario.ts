@@ -194,12 +194,12 @@ export function provenanceScenario(title: string): void {
       expect(showMark(f, store, 'monitor')).toMatchObject({ origin: null, stored: null });
     });
 
-    it('doctor says marked files are not blocked here and why', async () => {
+    it('doctor says whether marked files are blocked here, and why not', async () => {
       const report = await runDoctor();
       const c = report.checks.find((x) => x.id === 'provenance')!;
       expect(c.detail).toMatch(/marking works/);
       const lsm = report.checks.find((x) => x.id === 'bpf_lsm')!;
-      if (lsm.status === 'ok') expect(c.detail).toMatch(/exec policy on marked files is not implemented yet/);
+      if (lsm.status === 'ok') expect(c.detail).toMatch(/exec policy on marked files available \(BPF LSM\): --provenance enforce refuses/);
       else expect(c.detail).toMatch(/marked files are not blocked here: BPF LSM unavailable \(.+\)/);
     });
   });

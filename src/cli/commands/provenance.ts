@@ -8,7 +8,10 @@ import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { AgentConfigSchema } from '../../agent/config.js';
 import { resolveSettings } from '../../config/resolve.js';
-import { ProvenanceStore, clearFile, markFile, showMark, type MarkReport, type ProvenanceMode } from '../../provenance/index.js';
+import { ExecGuard, kernelDev } from '../../enforcement/index.js';
+import { markKey, markValue, TaintFlags } from '../../events/taint.js';
+import type { BpfMap } from '../../kernel/index.js';
+import { AllowStore, ProvenanceStore, clearFile, markFile, showMark, type AllowRule, type MarkReport, type ProvenanceMode } from '../../provenance/index.js';
 import { safeText } from '../../util/text.js';
 import { InputError, fromSqliteError, fromSystemError, shown } from '../errors.js';
 import { applyRecordGroup } from '../record-files.js';
@@ -32,6 +35,41 @@ function openStore(s: { db: string | null; subject: string }, write: boolean): P
     return ProvenanceStore.open(s.db, write ? {} : { readonly: true });
   } catch (e) {
     throw fromSqliteError(e as { code?: string; message: string }, s.subject) ?? e;
+  }
+}
+
+/**
+ * Mark or unmark the file in an armed exec guard's pinned marks map (what the
+ * kernel checks at exec); false when no guard is armed here or bpffs is not readable.
+ */
+function guardMark(file: string, add: boolean): boolean {
+  let m: BpfMap | null = null;
+  try {
+    m = ExecGuard.pinnedMarks();
+    if (!m) return false;
+    const st = statSync(file, { bigint: true });
+    const k = markKey(kernelDev(st.dev), st.ino);
+    if (add) m.update(k, markValue(0, TaintFlags.NET));
+    else m.delete(k);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    m?.close();
+  }
+}
+
+/** The active allow rules (the verdict names the one that matches); none without a store. */
+function allowRules(s: { db: string | null; subject: string }): AllowRule[] {
+  if (!s.db || !existsSync(s.db)) return [];
+  let a: AllowStore | null = null;
+  try {
+    a = AllowStore.open(s.db, { readonly: true });
+    return a.list('active');
+  } catch (e) {
+    throw fromSqliteError(e as { code?: string; message: string }, s.subject) ?? e;
+  } finally {
+    a?.close();
   }
 }
 
@@ -83,7 +121,7 @@ export function register(program: Command): void {
       const store = openStore(s, false);
       let r: MarkReport;
       try {
-        r = showMark(file, store, s.mode);
+        r = showMark(file, store, s.mode, allowRules(s));
       } catch (e) {
         throw fileError(e, file);
       } finally {
@@ -93,14 +131,15 @@ export function register(program: Command): void {
     });
 
   common(cmd.command('mark').addArgument(arg('<file>', 'the file to mark', 'file')))
-    .description('mark FILE by hand (origin kind "manual"; a running agent arms it in the kernel at its next start)')
+    .description('mark FILE by hand (origin kind "manual"; in the kernel at once when the exec guard is armed, else at the next agent start)')
     .option('--json', 'print the record written')
     .action((file: string, flags: Flags) => {
       regularFile(file);
       const store = openStore(settings(flags), true);
       try {
         const rec = markFile(file, store, { exe: process.execPath, pid: process.pid, uid: process.getuid?.() ?? 0 });
-        process.stdout.write(flags.json ? `${JSON.stringify(rec)}\n` : `marked ${safeText(rec.path)}\n`);
+        const armed = guardMark(rec.path, true);
+        process.stdout.write(flags.json ? `${JSON.stringify(rec)}\n` : `marked ${safeText(rec.path)}${armed ? ' (in the exec guard\'s marks now)' : ''}\n`);
       } catch (e) {
         throw fileError(e, file);
       } finally {
@@ -116,6 +155,7 @@ export function register(program: Command): void {
       const store = openStore(settings(flags), true);
       try {
         const r = clearFile(file, store);
+        guardMark(file, false);
         if (flags.json) process.stdout.write(`${JSON.stringify(r)}\n`);
         else if (!r.xattr && !r.stored) throw new InputError('input.not_marked', `FILE ${shown(file, 200)}`, 'carries no mark');
         else process.stdout.write(`cleared ${safeText(file)}${r.xattr ? '' : ' (only the store had it)'}\n`);

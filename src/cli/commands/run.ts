@@ -26,7 +26,8 @@ import { CliError, InputError, UsageError, UnavailableError, VigilError, bpfRefu
 import { needsKernel, opt } from '../options.js';
 import { applyRecordGroup } from '../record-files.js';
 import { safeText } from '../../util/text.js';
-import { ProvenanceService, ProvenanceStore } from '../../provenance/index.js';
+import { AllowStore, ProvenanceService, ProvenanceStore } from '../../provenance/index.js';
+import { ExecGuard } from '../../enforcement/guard.js';
 import { MARKS_MAP } from '../../events/taint.js';
 import { mainWatchdog, startEnforcement, type Enforcement } from '../../enforcement/index.js';
 // fleet (NATS) and the API server (fastify, prom-client) are loaded only when configured:
@@ -47,7 +48,7 @@ let api: ApiServer | null = null;
  * auto = BPF LSM when active, else fanotify, else detect-only with the reason).
  * Blocked and would-block decisions flow through the agent's sinks.
  */
-async function startGuard(agent: Agent, cfg: Config, log: Logger): Promise<Enforcement> {
+async function startGuard(agent: Agent, cfg: Config, log: Logger, provenance: ProvenanceService | null): Promise<Enforcement> {
   // an expected refusal is reported once below; libbpf's own lines go to debug
   libbpfQuiet = true;
   try {
@@ -58,7 +59,11 @@ async function startGuard(agent: Agent, cfg: Config, log: Logger): Promise<Enfor
       failMode: cfg.enforcement.fail_mode,
       loaderGuard: cfg.enforcement.loader_guard,
       fanotifyMounts: cfg.enforcement.fanotify_mounts,
+      // the exec policy on marked files (BPF LSM), with the sensors' marks map when the guard loads now
+      provenance: provenance ? provenance.mode : 'off',
+      marksFd: () => agent.sharedMaps.get(MARKS_MAP)?.fd,
       onEvent: (ev) => {
+        provenance?.decision(ev as unknown as Record<string, unknown>);
         agent.emit(ev as unknown as Record<string, unknown>);
         api?.decision(ev as unknown as Record<string, unknown>);
       },
@@ -96,12 +101,14 @@ function startProvenance(cfg: Config, log: Logger): ProvenanceService | null {
   const svc = new ProvenanceService({
     mode,
     store,
+    allow: cfg.db ? AllowStore.open(cfg.db) : null,
+    soakDimensions: cfg.provenance.soak_dimensions,
     host: hostname(),
     onError: (e, what) => log.warn(`provenance: ${what}: ${safeText((e as Error).message ?? String(e))}`),
-    // monitor: an exec of a marked file is reported, never blocked (the exec policy is not done)
+    // an exec of a marked program that ran (monitor, soak, an allow rule, or no exec guard here)
     onMarkedExec: (x) => {
       const from = x.record?.remote ? ` from ${safeText(x.record.remote.address)}:${x.record.remote.port}${x.record.remote.host ? ` (${safeText(x.record.remote.host)})` : ''}` : '';
-      log.warn({ provenance_exec: { image: x.image, pid: x.pid, dev: x.dev, ino: x.ino, depth: x.depth, origin: x.record } }, `provenance: marked file executed: ${safeText(x.image)} (pid ${x.pid}, ${x.record?.kind ?? 'marked'}${from}); not blocked (${mode})`);
+      log.warn({ provenance_exec: { image: x.image, pid: x.pid, dev: x.dev, ino: x.ino, depth: x.depth, origin: x.record } }, `provenance: marked file executed: ${safeText(x.image)} (pid ${x.pid}, ${x.record?.kind ?? 'marked'}${from}); ran (provenance ${mode})`);
     },
   });
   const sensors = cfg.sensors as Record<string, { enabled: boolean }>;
@@ -109,9 +116,33 @@ function startProvenance(cfg: Config, log: Logger): ProvenanceService | null {
   if (missing.length) log.warn(`provenance: the ${missing.join(' and ')} sensor${missing.length > 1 ? 's are' : ' is'} off: ${missing.includes('network') ? 'no process is tainted, nothing gets marked' : 'no file gets marked'}`);
   log.info(
     { provenance: mode, loopback: cfg.provenance.loopback, max_depth: cfg.provenance.max_depth },
-    `provenance: ${mode}: files written by network-touched processes are marked (${store ? 'xattr and store' : 'xattr only: --no-db'})${mode === 'monitor' ? '' : `; ${mode} is not implemented yet: marked files are not checked at exec, nothing is blocked`}`,
+    `provenance: ${mode}: files written by network-touched processes are marked (${store ? 'xattr and store' : 'xattr only: --no-db'})`,
   );
   return svc;
+}
+
+/**
+ * The exec policy on marked files runs in the BPF LSM exec guard: give the
+ * provenance service its allow map, or say why marked files are not checked.
+ */
+function attachPolicy(provenance: ProvenanceService, guard: Enforcement | null, agent: Agent, log: Logger): void {
+  const mode = provenance.mode;
+  const allow = guard?.lsm?.map('prov_allow') ?? null;
+  const marks = guard?.lsm?.map('vigil_marks') ?? null;
+  const ours = agent.sharedMaps.get(MARKS_MAP);
+  if (allow && marks && ours && marks.id === ours.id) {
+    provenance.attachGuard(allow);
+    log.info({ provenance_policy: mode, allowed: provenance.counters.allowed },
+      `provenance: exec policy ${mode} in the exec guard (BPF LSM): ${mode === 'enforce' ? 'execs of marked files are refused (EPERM) unless an allow rule matches' : mode === 'soak' ? 'execs of marked files run; allow rules are learned for review (vigil allow review)' : 'execs of marked files are reported'} (${provenance.counters.allowed} marked file${provenance.counters.allowed === 1 ? '' : 's'} allowed by rules)`);
+    return;
+  }
+  const why = !guard
+    ? 'the exec guard is off (--no-enforce)'
+    : guard.backend !== 'lsm'
+      ? `the exec policy needs the BPF LSM exec guard; this host has ${guard.backend === 'fanotify' ? 'the fanotify backend' : 'no exec guard'}${guard.reason ? ` (${guard.reason})` : ''}`
+      : 'the exec guard does not share the sensors\' marks map (an older pinned guard: `vigil disarm` and start again)';
+  if (mode === 'monitor') log.info(`provenance: monitor: execs of marked programs are reported from the exec sensor; ${why}`);
+  else log.warn({ provenance_policy: mode, enforce: false, reason: why }, `provenance: ${mode} cannot be applied here, marked files are not checked at exec (acting as monitor): ${why}`);
 }
 
 export interface RunFlags {
@@ -165,7 +196,7 @@ export function register(program: Command): void {
     .addOption(opt('--stats-interval <duration>', 'period of the stats line on stderr, e.g. 10s (0 = off)', 'duration'))
     .addOption(opt('-s, --sensors <list>', `comma-separated sensors to run, the others off (${sensorNames().join(',')}); default: as the config says`, 'sensors', { parse: parseSensorList }))
     .option('--stdout', 'also print every event as JSON on stdout')
-    .addOption(opt('--provenance <mode>', 'file provenance: off, monitor (mark files written by network-touched processes), soak, enforce (docs/provenance.md; exec policy on marked files is not done yet: all modes only mark)', 'choice', { choices: ['off', 'monitor', 'soak', 'enforce'] }))
+    .addOption(opt('--provenance <mode>', 'file provenance: off, monitor (mark files written by network-touched processes, report execs of them), soak (let them run, learn allow rules for vigil allow review), enforce (EPERM unless vigil allow matches; BPF LSM) (docs/provenance.md)', 'choice', { choices: ['off', 'monitor', 'soak', 'enforce'] }))
     .option('--provenance-loopback', 'provenance: loopback peers (127.0.0.0/8, ::1) count as network (tests, local proxies)')
     .option('--no-enforce', 'do not arm or adopt the exec guard (BPF LSM deny rules, see `vigil deny`)')
     .addOption(opt('--fleet <url>', 'publish events and alerts to NATS JetStream and take policy from it (nats://HOST:PORT; docs/fleet.md)', 'url'))
@@ -488,6 +519,9 @@ async function runAgent(flags: RunFlags): Promise<void> {
     },
   });
 
+  // the marks of an armed exec guard (pinned: they outlive agents): the sensors reuse that map, so the guard sees what they mark
+  const guardMarks = provenance && flags.enforce !== false ? ExecGuard.pinnedMarks() : null;
+  if (guardMarks) agent.sharedMaps.offer(guardMarks);
   try {
     agent.start();
   } catch (e) {
@@ -500,13 +534,14 @@ async function runAgent(flags: RunFlags): Promise<void> {
   provenance?.rearm(agent.sharedMaps.get(MARKS_MAP));
   let guard: Enforcement | null;
   try {
-    guard = flags.enforce === false ? null : await startGuard(agent, cfg, log);
+    guard = flags.enforce === false ? null : await startGuard(agent, cfg, log, provenance);
   } catch (e) {
     // another agent took the exec guard since the check at start: refuse, never share its decisions
     await agent.stop();
     if (e instanceof LockHeldError) throw lockError(e, `exec guard ${shown(e.target, 200)}`);
     throw e;
   }
+  if (provenance) attachPolicy(provenance, guard, agent, log);
   // systemd's watchdog: the fanotify listener pings from its own thread, else the event loop does
   const stopWatchdog = guard?.backend === 'fanotify' ? () => undefined : mainWatchdog();
   await fleet?.start({
@@ -560,6 +595,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
     log.info({ provenance: c }, `provenance: ${c.marks} marks, ${c.xattr_written} origin records written, ${c.xattr_failed} xattr failures, ${c.moved} moved before written, ${c.rearmed} re-armed at start`);
     provenance.close();
   }
+  guardMarks?.close();
   await fleet?.stop();
   if (profiler && flags.cpuProfile) {
     writeFileSync(flags.cpuProfile, JSON.stringify(await profiler.stop()));

@@ -1,0 +1,330 @@
+/**
+ * Allow rules of the exec policy on marked files (docs/provenance.md, ALLOW
+ * RULES): stored in SQLite next to the deny rules (table provenance_allow),
+ * matched in userspace against what vigil knows of each marked inode (its
+ * path now, its landing path, its creator exe, comm and uid, the remote
+ * peer), and the matched inodes put in the exec guard's prov_allow map, which
+ * the kernel checks at bprm_check_security. Rules learned in soak mode wait
+ * as `pending` until `vigil allow review` accepts them.
+ */
+import Database from 'better-sqlite3';
+import { BlockList, isIP } from 'node:net';
+import { statSync } from 'node:fs';
+import { ensurePrivateFile } from '../store/files.js';
+import { kernelDev } from '../enforcement/index.js';
+import { markKey } from '../events/taint.js';
+import type { BpfMap } from '../kernel/index.js';
+import type { OriginRecord } from './format.js';
+import type { ProvenanceStore } from './store.js';
+
+/** The dimensions a rule can constrain (every one given must match: AND). */
+export const ALLOW_DIMENSIONS = ['path', 'landing', 'exe', 'comm', 'uid', 'remote'] as const;
+export type AllowDimension = (typeof ALLOW_DIMENSIONS)[number];
+
+export interface AllowConditions {
+  /** glob on the file's path now (the path executed) */
+  path?: string | null;
+  /** glob on the landing path (where it was written: the origin record's path) */
+  landing?: string | null;
+  /** glob on the creator's executable path (origin exe) */
+  exe?: string | null;
+  /** glob on the creator's task name (origin comm; spoofable: prefer exe) */
+  comm?: string | null;
+  /** the creator's uid */
+  uid?: number | null;
+  /** the remote peer's address: an IP or a CIDR */
+  remote?: string | null;
+}
+
+export interface AllowRule extends AllowConditions {
+  id: number;
+  /** active: applied; pending: learned in soak mode, waiting for review */
+  state: 'active' | 'pending';
+  /** manual (vigil allow add) or soak (learned) */
+  source: 'manual' | 'soak';
+  comment: string | null;
+  createdMs: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS provenance_allow (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  state TEXT NOT NULL CHECK (state IN ('active', 'pending')),
+  source TEXT NOT NULL CHECK (source IN ('manual', 'soak')),
+  path TEXT, landing TEXT, exe TEXT, comm TEXT, uid INTEGER, remote TEXT,
+  comment TEXT,
+  created_ms INTEGER NOT NULL
+);
+`;
+
+interface Row {
+  id: number;
+  state: 'active' | 'pending';
+  source: 'manual' | 'soak';
+  path: string | null;
+  landing: string | null;
+  exe: string | null;
+  comm: string | null;
+  uid: number | null;
+  remote: string | null;
+  comment: string | null;
+  created_ms: number;
+}
+
+const toRule = (r: Row): AllowRule => ({
+  id: r.id, state: r.state, source: r.source, path: r.path, landing: r.landing, exe: r.exe, comm: r.comm, uid: r.uid, remote: r.remote, comment: r.comment, createdMs: r.created_ms,
+});
+
+/** A rule's conditions in one comparable form (deduplication). */
+function conditionKey(c: AllowConditions): string {
+  return JSON.stringify(ALLOW_DIMENSIONS.map((d) => c[d] ?? null));
+}
+
+/** Why a condition is not valid, or null. */
+export function checkConditions(c: AllowConditions): string | null {
+  if (!ALLOW_DIMENSIONS.some((d) => c[d] !== undefined && c[d] !== null)) return 'a rule needs at least one condition (--path, --landing, --exe, --comm, --uid, --remote)';
+  for (const d of ['path', 'landing', 'exe'] as const) {
+    const v = c[d];
+    if (v != null && !v.startsWith('/')) return `--${d} ${v}: an absolute path or glob`;
+  }
+  if (c.uid != null && (!Number.isInteger(c.uid) || c.uid < 0 || c.uid > 0xffffffff)) return `--uid ${c.uid}: not a uid`;
+  if (c.remote != null && !parseCidr(c.remote)) return `--remote ${c.remote}: not an IP address or CIDR (192.0.2.0/24, 2001:db8::/32)`;
+  return null;
+}
+
+export class AllowStore {
+  private constructor(private readonly db: Database.Database) {}
+
+  static open(file: string, opts: { readonly?: boolean } = {}): AllowStore {
+    if (!opts.readonly && file !== ':memory:') ensurePrivateFile(file);
+    const db = new Database(file, opts.readonly ? { readonly: true, fileMustExist: true } : {});
+    if (!opts.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('busy_timeout = 5000');
+      db.exec(SCHEMA);
+    }
+    return new AllowStore(db);
+  }
+
+  list(state?: 'active' | 'pending'): AllowRule[] {
+    try {
+      const rows = (state ? this.db.prepare('SELECT * FROM provenance_allow WHERE state = ? ORDER BY id').all(state) : this.db.prepare('SELECT * FROM provenance_allow ORDER BY id').all()) as Row[];
+      return rows.map(toRule);
+    } catch (e) {
+      if (/no such table/.test((e as Error).message)) return [];
+      throw e;
+    }
+  }
+
+  /** Changes when any rule is added, removed, accepted (cheap: the agent polls it). */
+  signature(): string {
+    try {
+      const r = this.db.prepare("SELECT count(*) AS n, coalesce(max(id), 0) AS m, coalesce(sum(state = 'active'), 0) AS a, coalesce(sum(id * (state = 'active')), 0) AS s FROM provenance_allow").get() as Record<string, number>;
+      return `${r.n}:${r.m}:${r.a}:${r.s}`;
+    } catch (e) {
+      if (/no such table/.test((e as Error).message)) return '';
+      throw e;
+    }
+  }
+
+  /**
+   * Add a rule unless one with the same conditions exists (then that one is
+   * returned, `added` false; a manual add of a pending rule activates it).
+   */
+  add(c: AllowConditions, opts: { state: 'active' | 'pending'; source: 'manual' | 'soak'; comment?: string | null }): { rule: AllowRule; added: boolean } {
+    const key = conditionKey(c);
+    const same = this.list().find((r) => conditionKey(r) === key);
+    if (same) {
+      if (opts.state === 'active' && same.state === 'pending') {
+        this.setState([same.id], 'active');
+        return { rule: { ...same, state: 'active' }, added: false };
+      }
+      return { rule: same, added: false };
+    }
+    const now = Date.now();
+    const info = this.db
+      .prepare('INSERT INTO provenance_allow (state, source, path, landing, exe, comm, uid, remote, comment, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(opts.state, opts.source, c.path ?? null, c.landing ?? null, c.exe ?? null, c.comm ?? null, c.uid ?? null, c.remote ?? null, opts.comment ?? null, now);
+    return { rule: toRule({ id: Number(info.lastInsertRowid), state: opts.state, source: opts.source, path: c.path ?? null, landing: c.landing ?? null, exe: c.exe ?? null, comm: c.comm ?? null, uid: c.uid ?? null, remote: c.remote ?? null, comment: opts.comment ?? null, created_ms: now }), added: true };
+  }
+
+  /** Remove rules by id; returns the ids that were there. */
+  remove(ids: number[]): number[] {
+    const del = this.db.prepare('DELETE FROM provenance_allow WHERE id = ?');
+    return ids.filter((id) => del.run(id).changes > 0);
+  }
+
+  /** Set the state of rules by id; returns the ids that were there. */
+  setState(ids: number[], state: 'active' | 'pending'): number[] {
+    const up = this.db.prepare('UPDATE provenance_allow SET state = ? WHERE id = ?');
+    return ids.filter((id) => up.run(state, id).changes > 0);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+/** What a rule is matched against: what vigil knows of one marked file. */
+export interface AllowSubject {
+  /** the file's path now (null: unknown, e.g. renamed since it was marked) */
+  path: string | null;
+  record: Pick<OriginRecord, 'path' | 'exe' | 'comm' | 'uid'> & { remote?: { address: string } | undefined } | null;
+}
+
+const globCache = new Map<string, RegExp>();
+
+/** `*` and `?` within one path component, `**` across components; every other character literal. */
+export function globRegExp(glob: string): RegExp {
+  let re = globCache.get(glob);
+  if (re) return re;
+  let out = '^';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*' && glob[i + 1] === '*') {
+      out += '.*';
+      i++;
+    } else if (c === '*') out += '[^/]*';
+    else if (c === '?') out += '[^/]';
+    else out += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  re = new RegExp(`${out}$`, 's');
+  if (globCache.size > 4096) globCache.clear();
+  globCache.set(glob, re);
+  return re;
+}
+
+export function hasWildcard(glob: string): boolean {
+  return /[*?]/.test(glob);
+}
+
+function parseCidr(s: string): { addr: string; prefix: number; type: 'ipv4' | 'ipv6' } | null {
+  const [addr = '', p] = s.split('/');
+  const v = isIP(addr);
+  if (!v) return null;
+  const max = v === 4 ? 32 : 128;
+  const prefix = p === undefined ? max : /^\d+$/.test(p) ? Number(p) : NaN;
+  if (!(prefix >= 0 && prefix <= max)) return null;
+  return { addr, prefix, type: v === 4 ? 'ipv4' : 'ipv6' };
+}
+
+function remoteMatches(cidr: string, address: string): boolean {
+  const c = parseCidr(cidr);
+  const v = isIP(address);
+  if (!c || !v) return false;
+  const bl = new BlockList();
+  bl.addSubnet(c.addr, c.prefix, c.type);
+  return bl.check(address, v === 4 ? 'ipv4' : 'ipv6');
+}
+
+/** Does the rule allow this file? Every condition the rule has must hold. */
+export function ruleMatches(r: AllowConditions, s: AllowSubject): boolean {
+  const rec = s.record;
+  if (r.path != null && (s.path === null || !globRegExp(r.path).test(s.path))) return false;
+  if (r.landing != null && (!rec || !globRegExp(r.landing).test(rec.path))) return false;
+  if (r.exe != null && (!rec || !rec.exe || !globRegExp(r.exe).test(rec.exe))) return false;
+  if (r.comm != null && (!rec || !globRegExp(r.comm).test(rec.comm))) return false;
+  if (r.uid != null && (!rec || rec.uid !== r.uid)) return false;
+  if (r.remote != null && (!rec?.remote || !remoteMatches(r.remote, rec.remote.address))) return false;
+  return true;
+}
+
+/** The first active rule (lowest id) that allows the file. */
+export function firstMatch(rules: AllowRule[], s: AllowSubject): AllowRule | null {
+  for (const r of rules) if (r.state === 'active' && ruleMatches(r, s)) return r;
+  return null;
+}
+
+/** The narrowest rule in one dimension for an exec the soak mode let through (null: that dimension is unknown). */
+export function narrowest(d: AllowDimension, s: AllowSubject): AllowConditions | null {
+  const rec = s.record;
+  const lit = (v: string) => v.replace(/[*?]/g, '?'); // a literal * or ? in a name still matches itself
+  switch (d) {
+    case 'path':
+      return s.path ? { path: lit(s.path) } : null;
+    case 'landing':
+      return rec?.path ? { landing: lit(rec.path) } : null;
+    case 'exe':
+      return rec?.exe ? { exe: lit(rec.exe) } : null;
+    case 'comm':
+      return rec?.comm ? { comm: lit(rec.comm) } : null;
+    case 'uid':
+      return rec ? { uid: rec.uid } : null;
+    case 'remote':
+      return rec?.remote?.address ? { remote: rec.remote.address } : null;
+  }
+}
+
+export interface AllowResolution {
+  /** hex of the vigil_mark_key → [key, rule id] */
+  want: Map<string, [Buffer, number]>;
+}
+
+/**
+ * Which marked inodes the active rules allow: every stored mark (its path now,
+ * when the stored path still names it, and its record), and every file named
+ * by a rule's literal path (no wildcard) that is marked in the kernel or the store.
+ */
+export function resolveAllowed(rules: AllowRule[], store: ProvenanceStore | null, marks: BpfMap | null): Map<string, [Buffer, number]> {
+  const want = new Map<string, [Buffer, number]>();
+  const active = rules.filter((r) => r.state === 'active');
+  if (!active.length) return want;
+  const put = (dev: number, ino: bigint, id: number) => {
+    const k = markKey(dev, ino);
+    const h = k.toString('hex');
+    if (!want.has(h)) want.set(h, [k, id]);
+  };
+  for (const m of store?.all() ?? []) {
+    let path: string | null = null;
+    try {
+      const st = statSync(m.path, { bigint: true });
+      if (kernelDev(st.dev) === m.dev && st.ino.toString() === m.ino) path = m.path;
+    } catch {
+      path = null;
+    }
+    const r = firstMatch(active, { path, record: m.record });
+    if (r) put(m.dev, BigInt(m.ino), r.id);
+  }
+  for (const r of active) {
+    if (r.path == null || hasWildcard(r.path)) continue;
+    try {
+      const st = statSync(r.path, { bigint: true });
+      if (!st.isFile()) continue;
+      const dev = kernelDev(st.dev);
+      const stored = store?.get(dev, st.ino.toString()) ?? null;
+      const inKernel = marks?.lookup(markKey(dev, st.ino)) != null;
+      if (!stored && !inKernel) continue;
+      if (ruleMatches(r, { path: r.path, record: stored?.record ?? null })) put(dev, st.ino, r.id);
+    } catch {
+      /* not there */
+    }
+  }
+  return want;
+}
+
+/** Make prov_allow hold exactly `want`; returns [added or changed, removed]. */
+export function applyAllowed(map: BpfMap, want: Map<string, [Buffer, number]>): [number, number] {
+  let added = 0;
+  let removed = 0;
+  for (const [, [k, id]] of want) {
+    const v = Buffer.alloc(8);
+    v.writeBigUInt64LE(BigInt(id));
+    const cur = map.lookup(k);
+    if (!cur || !cur.equals(v)) {
+      map.update(k, v);
+      added++;
+    }
+  }
+  for (const k of [...map.keys()]) if (!want.has(k.toString('hex')) && map.delete(k)) removed++;
+  return [added, removed];
+}
+
+/** One line for a rule (human output: names escaped by the caller's safeText). */
+export function describeConditions(c: AllowConditions, esc: (s: string) => string): string {
+  const parts: string[] = [];
+  for (const d of ALLOW_DIMENSIONS) {
+    const v = c[d];
+    if (v !== undefined && v !== null) parts.push(`${d}=${typeof v === 'string' ? esc(v) : v}`);
+  }
+  return parts.join(' ');
+}
