@@ -8,7 +8,8 @@
 // 1. Writes: --write-events rows into a fresh store with the text index and into one without it
 //    (its table and trigger dropped: schema 3's indexes), alternating, --write-runs times each, in
 //    two shapes: whole rows (each event's JSON, no process row) and process rows (the agent's shape:
-//    a process row per two events, the event rows without the process fields). Rows/s, median.
+//    a process row per two events, the event rows without the process fields). Rows/s, median; and
+//    the time to prune the oldest tenth of the rows (store.max_rows), per 1,000 rows.
 // 2. Fills a store of N events through EventStore.insertBatch (batches of 10,000 in one transaction
 //    each) without the text index: schema 3, as a store written before it.
 // 3. Before: starts the real API server (fastify, the bearer token) on loopback and times GET
@@ -108,16 +109,20 @@ function writeRate(shape, n, index) {
     st.insertBatch(b.rows, b.procs);
     ms += performance.now() - t;
   }
+  // pruning (store.max_rows): the oldest tenth deleted
+  const t = performance.now();
+  st.prune(n - Math.floor(n / 10), false);
+  const pruneMs = performance.now() - t;
   st.close();
   rmSync(wdir, { recursive: true, force: true });
-  return n / (ms / 1000);
+  return { rate: n / (ms / 1000), prune: (pruneMs / Math.floor(n / 10)) * 1000 };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (x) => Math.round(x).toLocaleString('en');
 if (WN > 0) {
   console.log(`store writes: ${WN.toLocaleString('en')} event rows into a fresh store, batches of ${BATCH.toLocaleString('en')}, ${WRUNS} runs each (alternating), median rows/s\n`);
-  console.log(`${'shape'.padEnd(44)} ${'no text index'.padStart(14)} ${'text index'.padStart(12)} ${'ratio'.padStart(7)}`);
+  console.log(`${'shape'.padEnd(44)} ${'no text index'.padStart(14)} ${'text index'.padStart(12)} ${'ratio'.padStart(7)}   prune ms per 1,000 rows: without / with`);
   for (const shape of ['whole', 'process']) {
     const without = [];
     const withIdx = [];
@@ -126,7 +131,9 @@ if (WN > 0) {
       withIdx.push(writeRate(shape, WN, true));
     }
     const label = shape === 'whole' ? 'whole rows (JSON only)' : 'process rows (1 per 2 events) + event rows';
-    console.log(`${label.padEnd(44)} ${fmt(median(without)).padStart(14)} ${fmt(median(withIdx)).padStart(12)} ${(median(withIdx) / median(without)).toFixed(2).padStart(7)}`);
+    const w = median(without.map((x) => x.rate));
+    const x = median(withIdx.map((y) => y.rate));
+    console.log(`${label.padEnd(44)} ${fmt(w).padStart(14)} ${fmt(x).padStart(12)} ${(x / w).toFixed(2).padStart(7)}   ${median(without.map((y) => y.prune)).toFixed(1)} / ${median(withIdx.map((y) => y.prune)).toFixed(1)}`);
   }
   console.log('');
 }
