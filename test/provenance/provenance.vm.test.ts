@@ -63,10 +63,14 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
   const TRUE = readFileSync(realpathSync('/bin/true'));
   const SCRIPT = '#!/bin/sh\nexit 0\n';
 
-  /** curl a file from the loopback server (curl is network-touched: the file is marked at write time) and make it executable */
-  function download(name: string, what: 'true' | 'script'): string {
+  /**
+   * curl a file from the loopback server (curl is network-touched: the file is marked at
+   * write time) and make it executable. Not spawnSync: the server runs in this process.
+   */
+  async function download(name: string, what: 'true' | 'script'): Promise<string> {
     const p = join(T, name);
-    expect(spawnSync('curl', ['-sf', '-o', p, `http://127.0.0.1:${port}/${what}`]).status).toBe(0);
+    const code = await new Promise<number>((res, rej) => spawn('curl', ['-sf', '-m', '20', '-o', p, `http://127.0.0.1:${port}/${what}`], { stdio: 'ignore' }).on('error', rej).on('exit', (c) => res(c ?? -1)));
+    expect(code).toBe(0);
     chmodSync(p, 0o755);
     return p;
   }
@@ -96,8 +100,8 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
 
   it('enforce: a downloaded program and a downloaded shebang script are refused (EPERM), reported with their origin; vigil allow add lets the program run', async () => {
     agent = await start('enforce');
-    const prog = download('prog', 'true');
-    const script = download('script.sh', 'script');
+    const prog = await download('prog', 'true');
+    const script = await download('script.sh', 'script');
     expect(run(prog)).toBe('EPERM');
     expect(run(script)).toBe('EPERM'); // the script itself is checked (bprm_check_security runs for it, then for /bin/sh)
     expect(run('/bin/true')).toBe(0);
@@ -120,7 +124,7 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
   it('soak: a downloaded program runs and a pending rule for it appears; review accepts it', async () => {
     await agent!.stop();
     agent = await start('soak');
-    const prog = download('soaked', 'true');
+    const prog = await download('soaked', 'true');
     expect(run(prog)).toBe(0);
     let pending: Array<{ id: number; path: string | null; state: string }> = [];
     await waitFor(() => {
