@@ -194,11 +194,12 @@ describe('fanotify backend: a real agent, marks on the test tmpfs', () => {
 
   it('the stats line names the backend and counts its answers', async () => {
     await new Promise((r) => setTimeout(r, 1100)); // the next stats line (stats_interval 1s)
-    const all = [...agentErr.matchAll(/\| guard fanotify execs=(\d+) opens=(\d+) denied=(\d+) deadline_missed=0 errors=0/g)];
+    const all = [...agentErr.matchAll(/\| guard fanotify execs=(\d+) opens=(\d+) denied=(\d+) deadline_missed=0 errors=0 max_answer=[\d.]+ms ignore_marks=(\d+)/g)];
     expect(all.length).toBeGreaterThan(0);
     const line = all[all.length - 1]!;
     expect(Number(line[1])).toBeGreaterThan(0);
     expect(Number(line[3])).toBeGreaterThan(0);
+    expect(Number(line[4])).toBeGreaterThan(0); // allowed files cached in the kernel
   });
 
   it('SIGSTOP stalls execs on marked filesystems; SIGKILL releases them at once (the kernel allows pending events when the group closes)', async () => {

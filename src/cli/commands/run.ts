@@ -86,7 +86,7 @@ function guardStatsText(g: Enforcement | null): string {
   const s = g.stats();
   const f = s.fanotify;
   return f
-    ? ` | guard fanotify execs=${f.execs} opens=${f.opens} denied=${f.denied} deadline_missed=${f.deadlineMisses} errors=${f.errors} max_answer=${(f.maxAnswerUs / 1000).toFixed(1)}ms`
+    ? ` | guard fanotify execs=${f.execs} opens=${f.opens} denied=${f.denied} deadline_missed=${f.deadlineMisses} errors=${f.errors} max_answer=${(f.maxAnswerUs / 1000).toFixed(1)}ms ignore_marks=${f.ignoreMarks}`
     : ` | guard ${s.backend}`;
 }
 
