@@ -4,7 +4,7 @@
  * event store (own tables, own schema version), WAL mode.
  */
 import Database from 'better-sqlite3';
-import { ensurePrivateFile } from '../store/files.js';
+import { openRulesDatabase } from '../store/files.js';
 import type { Mode } from './abi.js';
 
 export type RuleKind = 'path' | 'sha256';
@@ -57,14 +57,7 @@ export class RulesStore {
 
   static open(file: string, opts: { readonly?: boolean } = {}): RulesStore {
     // the store of events and rules: 0600 (src/store/files.ts)
-    if (!opts.readonly && file !== ':memory:') ensurePrivateFile(file);
-    const db = new Database(file, opts.readonly ? { readonly: true, fileMustExist: true } : {});
-    if (!opts.readonly) {
-      db.pragma('journal_mode = WAL');
-      db.pragma('busy_timeout = 5000');
-      db.exec(SCHEMA);
-    }
-    return new RulesStore(db);
+    return new RulesStore(openRulesDatabase(file, SCHEMA, opts));
   }
 
   add(r: NewRule): DenyRule {

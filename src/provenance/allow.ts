@@ -10,7 +10,7 @@
 import Database from 'better-sqlite3';
 import { BlockList, isIP } from 'node:net';
 import { statSync } from 'node:fs';
-import { ensurePrivateFile } from '../store/files.js';
+import { openRulesDatabase } from '../store/files.js';
 import { kernelDev } from '../enforcement/index.js';
 import { markKey } from '../events/taint.js';
 import type { BpfMap } from '../kernel/index.js';
@@ -96,14 +96,8 @@ export class AllowStore {
   private constructor(private readonly db: Database.Database) {}
 
   static open(file: string, opts: { readonly?: boolean } = {}): AllowStore {
-    if (!opts.readonly && file !== ':memory:') ensurePrivateFile(file);
-    const db = new Database(file, opts.readonly ? { readonly: true, fileMustExist: true } : {});
-    if (!opts.readonly) {
-      db.pragma('journal_mode = WAL');
-      db.pragma('busy_timeout = 5000');
-      db.exec(SCHEMA);
-    }
-    return new AllowStore(db);
+    // the store of events and rules: 0600 (src/store/files.ts)
+    return new AllowStore(openRulesDatabase(file, SCHEMA, opts));
   }
 
   list(state?: 'active' | 'pending'): AllowRule[] {

@@ -11,6 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
 
 export const FILE_MODE = 0o600;
 export const DIR_MODE = 0o700;
@@ -169,4 +170,20 @@ function nearestDir(p: string): string {
     if (up === d) return d;
     d = up;
   }
+}
+
+/**
+ * Open a SQLite file that keeps rules beside the events (deny rules, allow rules):
+ * created like every record file (ensurePrivateFile) and, unless read-only, in WAL
+ * mode with a 5 s busy timeout and `schema` applied (idempotent DDL).
+ */
+export function openRulesDatabase(file: string, schema: string, opts: { readonly?: boolean } = {}): Database.Database {
+  if (!opts.readonly && file !== ':memory:') ensurePrivateFile(file);
+  const db = new Database(file, opts.readonly ? { readonly: true, fileMustExist: true } : {});
+  if (!opts.readonly) {
+    db.pragma('journal_mode = WAL');
+    db.pragma('busy_timeout = 5000');
+    db.exec(schema);
+  }
+  return db;
 }

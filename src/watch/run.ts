@@ -10,7 +10,6 @@
  * the same process. Every fork after that is added by the kernel.
  */
 import { lookup } from 'node:dns/promises';
-import { isIPv4, isIPv6 } from 'node:net';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -21,7 +20,7 @@ import { TreeScope, findSensor } from '../sensors/index.js';
 import { ScopeMode } from '../sensors/scope.js';
 import type { WatchPolicy } from './policy.js';
 import { WatchSession, formatSummary, type WatchSummary } from './session.js';
-import { Signals } from './signals.js';
+import { Signals, parseAllowEntry } from './signals.js';
 import { FILE_GUARD_MAX, SHELL_PATHS, WatchGuard, filesForPatterns, type NetAllow } from './shell-guard.js';
 import { DEFAULT_SENSITIVE } from './signals.js';
 import { BpfError } from '../kernel/index.js';
@@ -82,9 +81,8 @@ function cfg(name: string, keys: Record<string, unknown>): { enabled: boolean } 
 export async function networkAllow(entries: string[], warn: (m: string) => void): Promise<NetAllow> {
   const out: NetAllow = { v4: [{ addr: '127.0.0.0', bits: 8 }], v6: [{ addr: '::1', bits: 128 }] };
   for (const a of entries) {
-    const [addr, bits] = a.split('/');
-    if (isIPv4(addr!)) out.v4.push({ addr: addr!, bits: bits === undefined ? 32 : Number(bits) });
-    else if (isIPv6(addr!)) out.v6.push({ addr: addr!, bits: bits === undefined ? 128 : Number(bits) });
+    const e = parseAllowEntry(a);
+    if (e.kind === 'ip') (e.family === 'ipv4' ? out.v4 : out.v6).push({ addr: e.addr, bits: e.bits });
     else {
       try {
         const found = await lookup(a, { all: true });

@@ -56,6 +56,16 @@ export function compilePatterns(patterns: string[], homes: string[]): Matcher {
   return (path) => exact.has(path) || prefixes.some((x) => path.startsWith(x)) || (names.length > 0 && names.some((r) => r.test(basename(path))));
 }
 
+/** A network.allow entry: an address or CIDR (a bare address is its full-length prefix), or a host name. */
+export type AllowEntry = { kind: 'ip'; family: 'ipv4' | 'ipv6'; addr: string; bits: number } | { kind: 'host'; name: string };
+
+export function parseAllowEntry(a: string): AllowEntry {
+  const [addr, bits] = a.split('/');
+  const family = isIPv4(addr!) ? 'ipv4' : isIPv6(addr!) ? 'ipv6' : null;
+  if (!family) return { kind: 'host', name: a };
+  return { kind: 'ip', family, addr: addr!, bits: bits !== undefined ? Number(bits) : family === 'ipv4' ? 32 : 128 };
+}
+
 export class Signals {
   readonly sensitive: Matcher;
   readonly ignore: Matcher;
@@ -78,11 +88,9 @@ export class Signals {
       this.netIps = new BlockList();
       this.netHosts = [];
       for (const a of allow) {
-        const [addr, bits] = a.split('/');
-        const fam = isIPv4(addr!) ? 'ipv4' : isIPv6(addr!) ? 'ipv6' : null;
-        if (!fam) this.netHosts.push(a.toLowerCase().replace(/\.$/, ''));
-        else if (bits !== undefined) this.netIps.addSubnet(addr!, Number(bits), fam);
-        else this.netIps.addAddress(addr!, fam);
+        const e = parseAllowEntry(a);
+        if (e.kind === 'host') this.netHosts.push(e.name.toLowerCase().replace(/\.$/, ''));
+        else this.netIps.addSubnet(e.addr, e.bits, e.family);
       }
     } else {
       this.netIps = null;
