@@ -354,6 +354,9 @@ export function opt(flags: string, description: string, kind: OptionKind, spec: 
   const check = PARSERS[kind];
   const subject = name(o);
   const one = (v: string): unknown => {
+    // commander hands an option the next word even when it is `--`: the value was left out
+    // (`vigil watch --db -- CMD` would otherwise make a store named "--" and run CMD)
+    if (v === '--') throw new UsageError(subject, 'no value given (the next word is --, which ends the options)');
     const checked = check ? check(v, subject) : v;
     return spec.parse ? spec.parse(v, subject) : checked;
   };

@@ -55,7 +55,9 @@ describe.each(all.map((l) => [l.path.join(' '), l] as const))('vigil %s', (_name
     const kind = kindFor(o)!;
     it(`${o.flags}: bad values (${kind}) are refused naming it, exit 2 or 4, no stack`, async () => {
       const problems: string[] = [];
-      for (const [label, value] of badValues(kind, f)) {
+      // `--` where a required value belongs: the value was left out (`vigil watch --db -- CMD`)
+      const values: Array<[string, string]> = o.required ? [['the end of options (--)', '--'], ...badValues(kind, f)] : badValues(kind, f);
+      for (const [label, value] of values) {
         const program = realUnless(false);
         const r = await vigil([...leaf.path, ...baseline(leaf.cmd, f, o), o.long!, value], {}, program);
         problems.push(...checkRefusal(r, optionSubject(o), `${o.long} ${label}`));
