@@ -39,7 +39,12 @@ parentPort!.on('message', (m: Msg) => {
       parentPort!.postMessage({ type: 'error', id: m.id, n, message: (e as Error).message });
     }
   } else if (m.type === 'close') {
-    store.close();
-    parentPort!.postMessage({ type: 'closed' });
+    // closing checkpoints the WAL, which a full disk refuses: say so instead of dying without an answer
+    try {
+      store.close();
+      parentPort!.postMessage({ type: 'closed' });
+    } catch (e) {
+      parentPort!.postMessage({ type: 'closed', message: (e as Error).message });
+    }
   }
 });

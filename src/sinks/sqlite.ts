@@ -132,7 +132,24 @@ export class SqliteSink implements Sink {
       this.s.errors++;
       this.lastError = e.message;
     });
+    // a worker that ends unasked (it failed to open the store, or crashed) writes nothing more:
+    // what it held and what comes later is dropped and counted, and flush() and close() return
+    this.worker.on('exit', (code) => {
+      this.gone = true;
+      if (this.closed) return;
+      this.s.dropped += this.inflight;
+      this.inflight = 0;
+      if (!this.failing) {
+        this.failing = { since: Date.now(), droppedBefore: this.s.dropped };
+        this.opts.onFault?.({ sink: this.name, state: 'failing', error: new Error(`the store's writer thread ended (exit code ${code}): ${this.lastError ?? 'no error reported'}`), lost: 0 });
+      }
+      this.onReady?.();
+      for (const w of this.flushWaiters.splice(0)) w();
+    });
   }
+
+  /** the worker thread has ended */
+  private gone = false;
 
   write(rec: SinkRecord): boolean {
     if (this.closed || this.inflight + this.batch.length >= this.maxPending) {
@@ -204,6 +221,10 @@ export class SqliteSink implements Sink {
     const procs = this.procs;
     this.batch = [];
     this.procs = [];
+    if (this.gone) {
+      this.s.dropped += rows.length;
+      return;
+    }
     this.inflight += rows.length;
     const packed = packBatch(rows, procs);
     this.worker.postMessage(packed !== null ? { type: 'batch', packed, n: rows.length, id: this.nextId++ } : { type: 'batch', rows, procs, id: this.nextId++ });
@@ -227,15 +248,26 @@ export class SqliteSink implements Sink {
     if (this.closed) return;
     await this.flush();
     this.closed = true;
-    await new Promise<void>((resolve) => {
-      const onMsg = (m: { type: string }) => {
-        if (m.type !== 'closed') return;
-        this.worker.off('message', onMsg);
-        resolve();
-      };
-      this.worker.on('message', onMsg);
-      this.worker.postMessage({ type: 'close' });
-    });
+    if (!this.gone) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.worker.off('message', onMsg);
+          this.worker.off('exit', done);
+          resolve();
+        };
+        const onMsg = (m: { type: string; message?: string }) => {
+          if (m.type !== 'closed') return;
+          if (m.message) {
+            this.s.errors++;
+            this.lastError = m.message;
+          }
+          done();
+        };
+        this.worker.on('message', onMsg);
+        this.worker.on('exit', done);
+        this.worker.postMessage({ type: 'close' });
+      });
+    }
     await this.worker.terminate();
     this.lock?.release();
   }

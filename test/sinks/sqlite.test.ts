@@ -44,6 +44,24 @@ describe('SQLite sink and store', () => {
     expect(s.stats()).toMatchObject({ written: 100, dropped: 200 });
   });
 
+  it('a writer thread that ends unasked: what it held and what comes after is dropped and counted, the fault is said once, flush and close return', async () => {
+    const db = join(mkdtempSync(join(tmpdir(), 'vs-')), 'v.db');
+    const faults: string[] = [];
+    const s = new SqliteSink({ path: db, batchMs: 10, onFault: (f) => faults.push(`${f.state}: ${f.error?.message}`) });
+    await s.ready();
+    for (let i = 0; i < 50; i++) s.write(ev(i, '/x'));
+    await s.flush();
+    expect(s.stats()).toMatchObject({ written: 50, dropped: 0 });
+    // the thread ends as a crash would end it (no 'closed' answer will come)
+    await (s as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    for (let i = 50; i < 80; i++) s.write(ev(i, '/x'));
+    await s.flush();
+    await s.close();
+    expect(s.stats()).toMatchObject({ written: 50, dropped: 30, pending: 0 });
+    expect(faults).toHaveLength(1);
+    expect(faults[0]).toMatch(/^failing: the store's writer thread ended \(exit code 1\)/);
+  });
+
   it('keeps odd field names and glob specials as data', () => {
     expect(jsonPath('a.b"c')).toBe('$."a"."b\\"c"');
     expect(globToSqlite('x[1]*\\*')).toBe('x[[]1[]]*[*]');

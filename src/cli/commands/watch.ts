@@ -10,6 +10,7 @@ import { resolveSettings } from '../../config/resolve.js';
 import { AgentConfigSchema } from '../../agent/config.js';
 import { SqliteSink } from '../../sinks/sqlite.js';
 import type { Sink } from '../../sinks/sink.js';
+import type { SinkFault } from '../../sinks/fault.js';
 import { missingRulePaths } from '../../detection/live.js';
 import { arg, needsKernel, opt } from '../options.js';
 
@@ -84,11 +85,15 @@ Examples:
       if (process.getuid?.() !== 0) throw new UnavailableError('unavailable.not_root', 'vigil watch loads BPF programs: run it as root (sudo vigil watch -- CMD)');
       const runAs = runAsFor(flags, process.env);
       const sinks: Sink[] = [];
+      // a warning line of the view (the JSON stream stays JSON: its summary counts the losses)
+      let warn: (m: string) => void = () => {};
       if (flags.db !== undefined) {
         const { config, source } = resolveSettings({ configFlag: flags.config, flags: [{ key: 'db', value: flags.db, flag: '--db' }] }, AgentConfigSchema);
         applyRecordGroup(config.files.group, source('files.group'));
         try {
-          sinks.push(new SqliteSink({ path: flags.db, maxPending: config.sinks.sqlite_max_pending, maxRows: config.store.max_rows }));
+          const onFault = (f: SinkFault) =>
+            warn(f.state === 'failing' ? `${f.sink}: writes failing (${f.error?.message ?? 'unknown'}); records are dropped and counted (summary: losses.sinks)` : `${f.sink}: writes resumed after ${f.ms} ms; ${f.lost} record(s) lost meanwhile`);
+          sinks.push(new SqliteSink({ path: flags.db, maxPending: config.sinks.sqlite_max_pending, maxRows: config.store.max_rows, onFault }));
         } catch (e) {
           throw openError(e, '--db', flags.db);
         }
@@ -96,6 +101,9 @@ Examples:
       let fd: number | null = null;
       if (flags.out !== undefined) fd = openSync(flags.out, 'w', 0o600);
       const write = fd !== null ? (l: string) => void writeSync(fd!, `${l}\n`) : (l: string) => void process.stderr.write(`${l}\n`);
+      warn = (m) => {
+        if (!flags.json) write(`# ${m}`);
+      };
       ensureMounts();
       onLibbpfLog(() => {});
       try {
@@ -107,9 +115,7 @@ Examples:
           write,
           rules: flags.rules ?? [],
           sinks,
-          onWarning: (m) => {
-            if (!flags.json) write(`# ${m}`);
-          },
+          onWarning: (m) => warn(m),
         });
         process.exitCode = r.exitCode;
       } finally {
