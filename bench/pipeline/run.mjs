@@ -10,7 +10,8 @@
  *               JSON serialization the agent does per event)
  *   sigma     + Sigma detection with every SigmaHQ linux rule
  *   jsonl     + the JSONL audit log
- *   full      + the SQLite store (worker thread)
+ *   full-notext + the SQLite store (worker thread) with store.text_index off
+ *   full      + the SQLite store (worker thread) with its text index (the default)
  * Sinks are waited for (their pending work is bounded as in the agent; the feed
  * pauses while a sink is over its bound, so the rate is what the sinks sustain,
  * with 0 drops) and the time runs until everything is flushed and closed.
@@ -80,7 +81,7 @@ const bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
 const sigma = createDetector({ ruleDirs: [`${root}test/fixtures/sigma/rules/linux`] });
 const detector = { evaluate: (ev) => sigma.evaluate(ev), stats: () => sigma.stats() }; // not closed by agent.stop()
 
-const ALL_STAGES = ['read', 'events', 'sigma', 'jsonl', 'full'];
+const ALL_STAGES = ['read', 'events', 'sigma', 'jsonl', 'full-notext', 'full'];
 const STAGES = opt('--stages', null)?.split(',') ?? ALL_STAGES;
 
 /** Only the sensors whose objects the mix replays (the others stay off). */
@@ -100,8 +101,9 @@ async function runStage(stage, fr, sources) {
   const sinks = [];
   // jsonl+chain, full+chain (opt-in with --stages): the same with the tamper-evident chain on (docs/audit.md)
   const chain = stage.endsWith('+chain') ? { hook: new AuditChain({ logPath: join(tmp, 'events.jsonl') }) } : {};
-  if (['jsonl', 'full', 'jsonl+chain', 'full+chain'].includes(stage)) sinks.push(new JsonlSink({ path: join(tmp, 'events.jsonl'), maxBytes: 0, ...chain }));
+  if (['jsonl', 'full', 'full-notext', 'jsonl+chain', 'full+chain'].includes(stage)) sinks.push(new JsonlSink({ path: join(tmp, 'events.jsonl'), maxBytes: 0, ...chain }));
   if (stage === 'full' || stage === 'full+chain') sinks.push(new SqliteSink({ path: join(tmp, 'vigil.db'), maxRows: 0 }));
+  if (stage === 'full-notext') sinks.push(new SqliteSink({ path: join(tmp, 'vigil.db'), maxRows: 0, textIndex: false }));
   const handlers = new Map();
   let events = 0;
   let handle;
@@ -206,12 +208,12 @@ else {
   for (const r of results) {
     const base = r.stages[0];
     console.log(`\nmix ${r.mix} (${r.title}): ${r.records} records`);
-    console.log('stage    events   events/s (wall)  µs CPU/event (main thread)  events/CPU-s  of baseline (CPU)  drops');
+    console.log('stage       events   events/s (wall)  µs CPU/event (main thread)  events/CPU-s  of baseline (CPU)  drops');
     const cpuRate = (s) => s.events / s.cpuSeconds;
     for (const s of r.stages) {
       const drops = s.drops ? `${s.drops.kernel + s.drops.decode + s.drops.sinks}` : '-';
       console.log(
-        `${s.stage.padEnd(8)} ${String(s.events).padEnd(8)} ${fmt(s.events / s.seconds).padEnd(16)} ${`${((s.cpuSeconds / s.events) * 1e6).toFixed(2)} (${((s.mainCpuSeconds / s.events) * 1e6).toFixed(2)})`.padEnd(27)} ${fmt(cpuRate(s)).padEnd(13)} ${((cpuRate(s) / cpuRate(base)) * 100).toFixed(2).padStart(8)} %         ${drops}`,
+        `${s.stage.padEnd(11)} ${String(s.events).padEnd(8)} ${fmt(s.events / s.seconds).padEnd(16)} ${`${((s.cpuSeconds / s.events) * 1e6).toFixed(2)} (${((s.mainCpuSeconds / s.events) * 1e6).toFixed(2)})`.padEnd(27)} ${fmt(cpuRate(s)).padEnd(13)} ${((cpuRate(s) / cpuRate(base)) * 100).toFixed(2).padStart(8)} %         ${drops}`,
       );
     }
     const full = r.stages.at(-1);

@@ -56,9 +56,13 @@ export function makeConfigSchema<S extends z.ZodType, O extends z.ZodType = type
       .strict()
       .default({ group: null }),
     store: z
-      .object({ max_rows: z.number().int().min(0).default(1_000_000) })
+      .object({
+        max_rows: z.number().int().min(0).default(1_000_000),
+        /** the trigram index of field matches (records_text): fast searches, ~4x slower writes (docs/events.md) */
+        text_index: z.boolean().default(true),
+      })
       .strict()
-      .default({ max_rows: 1_000_000 }),
+      .default({ max_rows: 1_000_000, text_index: true }),
     ring_buffer: size.default('16MiB'),
     /** how the kernel wakes the agent (docs/config.md): batch under load, bounded latency when quiet */
     ring_buffer_wakeup: z

@@ -16,8 +16,8 @@ interface Msg {
   id?: number;
 }
 
-const { path, maxRows, pruneEvery } = workerData as { path: string; maxRows: number; pruneEvery: number };
-const store = EventStore.open(path);
+const { path, maxRows, pruneEvery, textIndex } = workerData as { path: string; maxRows: number; pruneEvery: number; textIndex: boolean };
+const store = EventStore.open(path, { textIndex });
 parentPort!.postMessage({ type: 'ready' });
 let sincePrune = 0;
 let prunes = 0;

@@ -31,6 +31,8 @@ export interface SqliteSinkOptions {
   batchMax?: number;
   /** keep at most this many records (0 = unlimited) */
   maxRows?: number;
+  /** the store's text index for field matches (store.text_index; default on): off drops it, on makes it */
+  textIndex?: boolean;
   /** process table entries remembered as written (beyond: written again if met again) */
   maxProcesses?: number;
   /** told once when inserts start failing and once when they resume */
@@ -88,7 +90,7 @@ export class SqliteSink implements Sink {
     // create or migrate the store here, and learn the next process row id: this
     // sink hands out process ids itself, so event rows can refer to them at once
     try {
-      const st = EventStore.open(opts.path);
+      const st = EventStore.open(opts.path, { textIndex: opts.textIndex ?? true });
       try {
         this.nextProc = st.nextProcessId();
       } finally {
@@ -99,7 +101,7 @@ export class SqliteSink implements Sink {
       throw e;
     }
     this.worker = new Worker(WORKER, {
-      workerData: { path: opts.path, maxRows: opts.maxRows ?? 1_000_000, pruneEvery: 10_000 },
+      workerData: { path: opts.path, maxRows: opts.maxRows ?? 1_000_000, pruneEvery: 10_000, textIndex: opts.textIndex ?? true },
     });
     this.readyPromise = new Promise((resolve) => (this.onReady = resolve));
     this.worker.on('message', (m: { type: string; n?: number; message?: string }) => {

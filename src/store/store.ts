@@ -184,7 +184,7 @@ export class EventStore {
    * a store SQLite could only open read-only (a read-only mount, an immutable
    * file) throws SQLITE_READONLY here instead of failing every insert later.
    */
-  static open(path: string, opts: { readonly?: boolean } = {}): EventStore {
+  static open(path: string, opts: { readonly?: boolean; textIndex?: boolean } = {}): EventStore {
     if (!opts.readonly && path !== ':memory:') ensurePrivateFile(path);
     const db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     try {
@@ -193,6 +193,8 @@ export class EventStore {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = NORMAL');
         migrate(db);
+        // store.text_index: the index is made (the stored events indexed) or dropped to match
+        setTextIndex(db, opts.textIndex ?? true);
         // the first schema-4 stores (a few commits) indexed by a trigger: insertBatch does it now
         db.exec('DROP TRIGGER IF EXISTS records_text_insert');
         // a write that changes nothing: SQLite opens a file it cannot write read-only without a word
@@ -615,13 +617,30 @@ function migrate(db: Database.Database): void {
         detail TEXT
       );
     `);
-    if (v < 4) {
-      // version 4: field matches through a trigram index of each event row's text (FTS5,
-      // contentless: it holds the trigrams and row ids, not the text); insertBatch adds each
-      // event row's text, a trigger takes deleted rows out; the events already stored are
-      // indexed here
-      db.exec(`
-        CREATE VIRTUAL TABLE IF NOT EXISTS records_text USING fts5(t, tokenize = 'trigram', detail = none, content = '', contentless_delete = 1);
+    // version 4: field matches through a trigram index of each event row's text (records_text,
+    // made by setTextIndex after this: the store's events are indexed then, once; or not, with
+    // store.text_index off)
+    db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
+  })();
+}
+
+/**
+ * Make the store's text index (records_text) exist or not (store.text_index). Made: FTS5,
+ * contentless (it holds the trigrams and row ids, not the text); insertBatch adds each event
+ * row's text, a trigger takes deleted rows out; the events already stored are indexed here.
+ * Dropped: field matches read the rows (docs/events.md); turned on again, the index is made
+ * again from every stored event.
+ */
+function setTextIndex(db: Database.Database, on: boolean): void {
+  const has = !!db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'records_text'").get();
+  if (has === on) return;
+  db.transaction(() => {
+    if (!on) {
+      db.exec('DROP TRIGGER IF EXISTS records_text_delete; DROP TABLE records_text;');
+      return;
+    }
+    db.exec(`
+        CREATE VIRTUAL TABLE records_text USING fts5(t, tokenize = 'trigram', detail = none, content = '', contentless_delete = 1);
         -- a deleted row is a tombstone until its segment is merged anyway: pruning 10,000 rows took
         -- ~950 ms with FTS5's default (a segment 10% deleted is rewritten at once), ~100 ms without
         INSERT INTO records_text (records_text, rank) VALUES ('deletemerge', 0);
@@ -629,9 +648,7 @@ function migrate(db: Database.Database): void {
           DELETE FROM records_text WHERE rowid = old.id;
         END;
       `);
-      if (hasRecords) indexStored(db);
-    }
-    db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
+    indexStored(db);
   })();
 }
 

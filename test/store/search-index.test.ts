@@ -184,4 +184,48 @@ describe('store: text index (records_text)', () => {
     expect((again.db.prepare('SELECT COUNT(*) AS n FROM records_text').get() as { n: number }).n).toBe(50);
     again.close();
   });
+
+  it('store.text_index off: a version 3 store migrates without it, a store with it drops it, matches read the rows; on again, every event is indexed', () => {
+    const path = tmp('off.db');
+    const v3 = new Database(path);
+    v3.exec(`
+      CREATE TABLE records (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, ts INTEGER NOT NULL, category TEXT NOT NULL, proc INTEGER, pmask INTEGER NOT NULL DEFAULT 0, rule_id TEXT, level TEXT, json TEXT NOT NULL);
+      CREATE INDEX records_category ON records (category, ts); CREATE INDEX records_ts ON records (ts);
+      CREATE TABLE processes (id INTEGER PRIMARY KEY, guid TEXT NOT NULL, pid INTEGER NOT NULL, ppid INTEGER NOT NULL, parent INTEGER, image TEXT NOT NULL, command_line TEXT NOT NULL, cwd TEXT NOT NULL, uid INTEGER, detail TEXT);
+      PRAGMA user_version = 3;`);
+    const ins = v3.prepare('INSERT INTO records (kind, ts, category, proc, pmask, rule_id, level, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    for (let i = 0; i < 20; i++) ins.run('event', i, 'file_event', null, 0, null, null, JSON.stringify({ category: 'file_event', timestamp: 'x', TargetFilename: `/old/file-${i}` }));
+    v3.close();
+    const table = (st: EventStore) => !!st.db.prepare("SELECT 1 FROM sqlite_master WHERE name IN ('records_text', 'records_text_delete')").get();
+    const q = { fields: [{ field: 'TargetFilename', op: '=' as const, value: '/old/file-7' }] };
+    // off: migrated to 4, no index made; matches are a scan of the rows
+    const off = EventStore.open(path, { textIndex: false });
+    expect(off.db.pragma('user_version', { simple: true })).toBe(4);
+    expect(table(off)).toBe(false);
+    expect(off.explain(q).some((d) => /VIRTUAL TABLE/.test(d))).toBe(false);
+    expect(off.query(q).length).toBe(1);
+    off.close();
+    // on: the stored events are indexed (what was written while it was off too)
+    const on = EventStore.open(path);
+    expect(on.hasTextIndex()).toBe(true);
+    expect((on.db.prepare('SELECT COUNT(*) AS n FROM records_text').get() as { n: number }).n).toBe(20);
+    expect(on.explain(q)[0]).toMatch(/^SCAN f VIRTUAL TABLE/);
+    expect(on.query(q).length).toBe(1);
+    on.close();
+    // a store with the index opened with it off: the index and its trigger are dropped; writes and prunes still work
+    const again = EventStore.open(path, { textIndex: false });
+    expect(table(again)).toBe(false);
+    again.insertBatch([toRow('event', { category: 'file_event', TargetFilename: '/new/one' }, '{"category":"file_event","TargetFilename":"/new/one"}')]);
+    expect(again.query({ fields: [{ field: 'TargetFilename', op: '~', value: '/new/*' }] }).length).toBe(1);
+    expect(again.prune(5, false)).toBe(16);
+    again.close();
+    // and the same rows through the index and through a scan of a store that never had it, for every kind of match
+    const a = EventStore.open(tmp('a.db'));
+    const b = EventStore.open(tmp('b.db'), { textIndex: false });
+    fill(a);
+    fill(b);
+    for (const m of MATCHES) expect(b.query({ fields: [m] }).map((r) => r.json), `${m.field}${m.op}${m.value}`).toEqual(a.query({ fields: [m] }).map((r) => r.json));
+    a.close();
+    b.close();
+  });
 });
