@@ -41,13 +41,15 @@ export function makeConfigSchema<S extends z.ZodType, O extends z.ZodType = type
             seal_every: z.number().int().min(0).default(10_000),
             seal_interval: duration.default('10s'),
             key_dir: z.string().min(1).nullable().default(null),
+            /** block: one SHA-256 per block and a seal line (format 2); line: a link on every line (format 1) */
+            format: z.enum(['block', 'line']).default('block'),
           })
           .strict()
           .refine((c) => c.seal_every > 0 || parseDuration(c.seal_interval) > 0, 'seal_every and seal_interval cannot both be 0 (nothing would ever be sealed)')
-          .default({ enabled: false, seal_every: 10_000, seal_interval: '10s', key_dir: null }),
+          .default({ enabled: false, seal_every: 10_000, seal_interval: '10s', key_dir: null, format: 'block' }),
       })
       .strict()
-      .default({ max_bytes: '100MiB', keep: 5, chain: { enabled: false, seal_every: 10_000, seal_interval: '10s', key_dir: null } }),
+      .default({ max_bytes: '100MiB', keep: 5, chain: { enabled: false, seal_every: 10_000, seal_interval: '10s', key_dir: null, format: 'block' } }),
     /** SQLite store; null = disabled */
     db: z.string().min(1).nullable().default(DEFAULT_DB),
     /** who may read the records vigil writes (src/store/files.ts): the owner only, or also this group (0640/0750) */
@@ -107,10 +109,12 @@ export function makeConfigSchema<S extends z.ZodType, O extends z.ZodType = type
         deadline: duration.default('250ms'),
         fail_mode: z.enum(['open', 'closed']).default('open'),
         loader_guard: z.boolean().default(true),
+        /** executables whose reads the LSM guard checks (file_open: `sh SCRIPT`); null: the built-in list */
+        interpreters: z.array(z.string().min(1).refine((p) => p.startsWith('/'), 'an absolute path')).max(64).nullable().default(null),
         fanotify_mounts: z.array(z.string().min(1)).nullable().default(null),
       })
       .strict()
-      .default({ backend: 'auto', deadline: '250ms', fail_mode: 'open', loader_guard: true, fanotify_mounts: null }),
+      .default({ backend: 'auto', deadline: '250ms', fail_mode: 'open', loader_guard: true, interpreters: null, fanotify_mounts: null }),
     /** file provenance, "mark of the web" (docs/provenance.md) */
     provenance: z
       .object({
@@ -118,7 +122,7 @@ export function makeConfigSchema<S extends z.ZodType, O extends z.ZodType = type
         loopback: z.boolean().default(false),
         max_depth: z.number().int().min(0).max(64).default(4),
         /** soak: the dimensions learned rules are made in (one rule per dimension, exact value) */
-        soak_dimensions: z.array(z.enum(['path', 'landing', 'exe', 'comm', 'uid', 'remote'])).min(1).default(['path']),
+        soak_dimensions: z.array(z.enum(['path', 'landing', 'exe', 'comm', 'uid', 'exec_uid', 'remote', 'remote_host'])).min(1).default(['path']),
       })
       .strict()
       .default({ mode: 'off', loopback: false, max_depth: 4, soak_dimensions: ['path'] }),

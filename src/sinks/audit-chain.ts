@@ -82,6 +82,8 @@ export interface AuditKey {
   /** the last seal made with the key before this one (0 = none) */
   sealedSeq: number;
   sealedHead: string | null;
+  /** the log format sealedSeq/sealedHead refer to: 1 per-line links (this file), 2 block seals (audit-block.ts) */
+  format?: 1 | 2;
 }
 
 export class AuditKeyError extends Error {
@@ -105,15 +107,15 @@ export function parseKey(text: string, path: string): AuditKey {
   if (o.vigil_audit_key !== KEY_FORMAT || typeof o.chain !== 'string' || !/^[A-Za-z0-9_-]{22}$/.test(o.chain) || !Number.isSafeInteger(o.epoch) || (o.epoch as number) < 0 || key.length !== 32) {
     throw new AuditKeyError(path, 'not a vigil audit key file (needs vigil_audit_key: 1, chain, epoch, a 32-byte key)');
   }
-  return { chain: o.chain, epoch: o.epoch as number, key, sealedSeq: Number(o.sealed_seq ?? 0), sealedHead: typeof o.sealed_head === 'string' ? o.sealed_head : null };
+  return { chain: o.chain, epoch: o.epoch as number, key, sealedSeq: Number(o.sealed_seq ?? 0), sealedHead: typeof o.sealed_head === 'string' ? o.sealed_head : null, format: o.chain_format === 2 ? 2 : 1 };
 }
 
 export function readKeyFile(path: string): AuditKey {
   return parseKey(readFileSync(path, 'utf8'), path);
 }
 
-function keyText(k: AuditKey, role: 'seal' | 'verify'): string {
-  return `${JSON.stringify({ vigil_audit_key: KEY_FORMAT, role, chain: k.chain, epoch: k.epoch, key: k.key.toString('base64url'), sealed_seq: k.sealedSeq, sealed_head: k.sealedHead })}\n`;
+export function keyText(k: AuditKey, role: 'seal' | 'verify'): string {
+  return `${JSON.stringify({ vigil_audit_key: KEY_FORMAT, role, chain: k.chain, epoch: k.epoch, key: k.key.toString('base64url'), sealed_seq: k.sealedSeq, sealed_head: k.sealedHead, ...(k.format === 2 ? { chain_format: 2 } : {}) })}\n`;
 }
 
 function fsyncDir(dir: string): void {
@@ -130,7 +132,7 @@ function fsyncDir(dir: string): void {
 }
 
 /** Write `text` to `path` 0600, durably: a temporary file, fsync, rename, fsync of the directory. */
-function writeSecret(path: string, text: string, opts: { exclusive?: boolean } = {}): void {
+export function writeSecret(path: string, text: string, opts: { exclusive?: boolean } = {}): void {
   // exclusive: the file is created here or not at all (never replaced)
   const target = opts.exclusive ? path : `${path}.tmp`;
   const fd = openSync(target, opts.exclusive ? 'wx' : 'w', 0o600);
@@ -145,10 +147,10 @@ function writeSecret(path: string, text: string, opts: { exclusive?: boolean } =
   fsyncDir(dirname(path));
 }
 
-const fdatasyncAsync = promisify(fdatasync);
+export const fdatasyncAsync = promisify(fdatasync);
 
 /** writeSecret (with the old file's bytes erased) without blocking the event loop. */
-async function writeSecretAsync(path: string, text: string): Promise<void> {
+export async function writeSecretAsync(path: string, text: string): Promise<void> {
   const tmp = `${path}.tmp`;
   const fh = await fsp.open(tmp, 'w', 0o600);
   try {
@@ -179,7 +181,7 @@ async function writeSecretAsync(path: string, text: string): Promise<void> {
 }
 
 /** The sealing key at `path`, or its temporary copy when a crash stopped a rewrite half way. */
-function loadSealKey(path: string): AuditKey | null {
+export function loadSealKey(path: string): AuditKey | null {
   const tmp = `${path}.tmp`;
   if (existsSync(path)) {
     const text = readFileSync(path);
@@ -200,7 +202,7 @@ export function parseLink(line: string): { seq: number; prev: string; hash: stri
 }
 
 /** The last whole line of an open file of `size` bytes ('' when empty). */
-function lastLine(fd: number, size: number): string {
+export function lastLine(fd: number, size: number): string {
   if (size === 0) return '';
   let want = 4096;
   for (;;) {
@@ -214,7 +216,7 @@ function lastLine(fd: number, size: number): string {
   }
 }
 
-function lastLineOf(path: string): string {
+export function lastLineOf(path: string): string {
   try {
     const fd = openSync(path, 'r');
     try {
@@ -465,7 +467,7 @@ export class AuditChain implements JsonlHook {
    * (A batch that fails is kept by the sink and retried, the seal in it too:
    * the key waits for it.)
    */
-  written(fd: number): void {
+  written(fd: number, _bytes?: Buffer): void {
     const s = this.sealInFlight;
     if (!s || s.settling) return;
     s.settling = true;

@@ -54,8 +54,19 @@ export interface JsonlHook {
   pack(jsons: string[]): Buffer;
   /** whole lines to write after the batch about to be written ('' = none) */
   tail(): string;
-  /** a batch reached the file at `fd` */
-  written(fd: number): void;
+  /** a batch reached the file at `fd` (`bytes`: what was written, the sink is done with them) */
+  written(fd: number, bytes: Buffer): void;
+  /**
+   * Asked before each write (block-sealing hooks, src/sinks/audit-block.ts): a line
+   * to write alone first (its seal, at a block boundary), '' for none, null to
+   * hold the queue until the hook pokes (its seal is not ready yet). `rotating`:
+   * the next write would rotate the file; `held`: a failed write is being retried.
+   */
+  before?(s: { rotating: boolean; held: boolean }): string | null;
+  /** the whole lines `bytes` reached the file before a write failed (the rest is retried) */
+  wrotePart?(bytes: Buffer): void;
+  /** the sink closed its file (after drained) */
+  closed?(): void;
   /** the sink is closing: last lines now (via poke) */
   closing(): void;
   /** resolves when its own work after the last write is done; true: it asked for one more write turn (flush again) */
@@ -156,7 +167,20 @@ export class JsonlSink implements Sink {
 
   private pump(): void {
     this.pack();
-    const extra = this.opts.hook?.tail();
+    const hook = this.opts.hook;
+    if (hook?.before) {
+      let pending = this.held?.buf.length ?? 0;
+      for (const c of this.chunks) pending += c.length;
+      const pre = hook.before({ rotating: this.maxBytes > 0 && this.size > 0 && this.size + pending > this.maxBytes, held: this.held !== null });
+      if (pre === null) {
+        // the hook pokes when it is ready; the queue waits (bounded by maxPendingBytes as always)
+        this.inflight = false;
+        return;
+      }
+      // a block's seal goes alone, at the end of the file its block is in (never rotated away from it)
+      if (pre) return this.writeOwn(Buffer.from(pre));
+    }
+    const extra = hook?.tail();
     if (extra) {
       this.chunks.push(Buffer.from(extra));
       this.chunkLines.push(1);
@@ -203,7 +227,32 @@ export class JsonlSink implements Sink {
         this.failing = null;
         this.opts.onFault?.({ sink: this.name, state: 'resumed', lost, ms });
       }
-      this.opts.hook?.written(this.fd);
+      this.opts.hook?.written(this.fd, buf);
+      this.pump();
+    });
+  }
+
+  /** A hook's own line, written alone before the queue, into the current file (no rotation before it). */
+  private writeOwn(buf: Buffer): void {
+    this.inflight = true;
+    this.s.pending++;
+    try {
+      if (this.dirty) this.cutTo(this.size);
+      if (this.fd < 0) this.reopen();
+    } catch (e) {
+      this.failed(buf, 1, 0, e as Error);
+      return;
+    }
+    const base = this.size;
+    this.writeAll(buf, 0, (err, written) => {
+      if (err) {
+        this.failed(buf, 1, written, err, base);
+        return;
+      }
+      this.s.written++;
+      this.s.pending--;
+      this.size = base + buf.length;
+      this.opts.hook?.written(this.fd, buf);
       this.pump();
     });
   }
@@ -226,6 +275,7 @@ export class JsonlSink implements Sink {
     }
     this.s.written += goodLines;
     this.s.pending -= goodLines;
+    if (good > 0) this.opts.hook?.wrotePart?.(buf.subarray(0, good));
     this.lastError = err;
     if (!this.failing) {
       this.failing = { since: Date.now(), droppedBefore: this.s.dropped };
@@ -311,6 +361,7 @@ export class JsonlSink implements Sink {
       this.closed = true;
       if (this.fd >= 0) closeSync(this.fd);
       this.lock?.release();
+      this.opts.hook?.closed?.();
     }
   }
 

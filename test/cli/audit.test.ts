@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JsonlSink } from '../../src/sinks/jsonl.js';
 import { AuditChain } from '../../src/sinks/audit-chain.js';
+import { AuditBlockChain } from '../../src/sinks/audit-block.js';
 import { parseConfig } from '../../src/config/config.js';
 import { vigil } from './harness.js';
 import pino from 'pino';
@@ -81,6 +82,41 @@ describe('vigil audit verify', () => {
     expect(r.code).toBe(2);
   });
 
+  it('format 2 (block seals): intact names the seals; an edit of equal length names its block\'s lines, a removed line its place', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'vigil-audit-cli-'));
+    dirs.push(d);
+    const p = join(d, 'ev.jsonl');
+    const chain = new AuditBlockChain({ logPath: p, sealEvery: 5, sealIntervalMs: 0 });
+    const sink = new JsonlSink({ path: p, hook: chain });
+    for (let i = 0; i < 20; i++) {
+      const v = { category: 'process_creation', i, pad: 'x'.repeat(i) };
+      sink.write({ kind: 'event', value: v, json: JSON.stringify(v) });
+      if (i % 3 === 0) {
+        await sink.flush();
+        await chain.drained();
+      }
+    }
+    await sink.close();
+    let r = await vigil(['audit', 'verify', p, '--key', `${p}.verify-key`]);
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/intact: 20 records, seals 1\.\.(\d+), chain \S+; \1 of \1 seals verified with the key; sealed up to .*ev\.jsonl:\d+ \(epoch \d+\); 0 records after it not sealed yet/);
+    const ls = readFileSync(p, 'utf8').split('\n');
+    const at = ls.findIndex((l) => l.includes('"i":7,'));
+    writeFileSync(p, ls.map((l, i) => (i === at ? l.replace('"i":7', '"i":8') : l)).join('\n'));
+    r = await vigil(['audit', 'verify', p, '--key', `${p}.verify-key`]);
+    expect(r.code).toBe(1);
+    let first = at;
+    while (!ls[first - 1]!.startsWith('{"vigil.seal"')) first--;
+    let last = at;
+    while (!ls[last + 1]!.startsWith('{"vigil.seal"')) last++;
+    expect(r.out).toContain(`NOT INTACT: ${p}:${first + 1}-${last + 1}: changed: the bytes of lines ${p}:${first + 1}..${last + 1} do not match seal`);
+    expect(r.err).toMatch(new RegExp(`^vigil audit verify: ${p}:${first + 1}: changed: .* \\[failed\\.tampered\\]\n$`));
+    writeFileSync(p, ls.filter((_, i) => i !== at).join('\n'));
+    r = await vigil(['audit', 'verify', p, '--key', `${p}.verify-key`, '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out)).toMatchObject({ ok: false, format: 2, problem: { kind: 'removed', line: at + 1 } });
+  });
+
   it('--help teaches: what it checks, an example, exit statuses', async () => {
     const r = await vigil(['audit', 'verify', '--help']);
     expect(r.code).toBe(0);
@@ -92,7 +128,9 @@ describe('vigil audit verify', () => {
 
 describe('audit_log.chain config', () => {
   it('defaults, and both triggers 0 refused with file:line', () => {
-    expect(parseConfig('{}').audit_log.chain).toEqual({ enabled: false, seal_every: 10000, seal_interval: '10s', key_dir: null });
+    expect(parseConfig('{}').audit_log.chain).toEqual({ enabled: false, seal_every: 10000, seal_interval: '10s', key_dir: null, format: 'block' });
+    expect(parseConfig('audit_log:\n  chain: { format: line }\n').audit_log.chain.format).toBe('line');
+    expect(() => parseConfig('audit_log:\n  chain: { format: lines }\n', 'v.yaml')).toThrow(/v\.yaml:2:\d+: audit_log\.chain\.format/);
     expect(() => parseConfig('audit_log:\n  chain: { enabled: true, seal_every: 0, seal_interval: 0 }\n', 'v.yaml')).toThrow(/v\.yaml:2:\d+: audit_log\.chain: seal_every and seal_interval cannot both be 0/);
   });
 });

@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import { parseDuration } from '../../config/config.js';
 import { AuditChain, AuditKeyError, readKeyFile, type AuditKey } from '../../sinks/audit-chain.js';
+import { AuditBlockChain } from '../../sinks/audit-block.js';
 import type { JsonlSink } from '../../sinks/jsonl.js';
 import { verifyFiles, type VerifyReport } from '../../sinks/audit-verify.js';
 import { InputError, VigilError, fromSystemError, shown } from '../errors.js';
@@ -72,20 +73,21 @@ Exit status: 0 intact, 1 a problem found (the line is named), 2 usage,
 
 function human(r: VerifyReport): string {
   const out: string[] = [];
-  for (const f of r.files) out.push(`${safeText(f.path)}: ${f.lines} lines${f.first_seq !== null ? `, seq ${f.first_seq}..${f.last_seq ?? '?'}` : ''}`);
+  for (const f of r.files) out.push(`${safeText(f.path)}: ${f.lines} lines${f.first_seq !== null ? `, ${r.format === 2 ? 'seals' : 'seq'} ${f.first_seq}..${f.last_seq ?? '?'}` : ''}`);
   for (const n of r.notes) out.push(`  note ${safeText(n.file)}:${n.line}: ${n.message}`);
+  const seq = r.format === 2 ? 'seals' : 'seq';
   if (r.problem) {
-    out.push(`NOT INTACT: ${safeText(r.problem.file)}:${r.problem.line}: ${r.problem.kind}: ${r.problem.message}`);
+    out.push(`NOT INTACT: ${safeText(r.problem.file)}:${r.problem.line}${r.problem.last_line ? `-${r.problem.last_line}` : ''}: ${r.problem.kind}: ${safeText(r.problem.message)}`);
     if (r.last_seal) out.push(`lines up to the last good seal (${safeText(r.last_seal.file)}:${r.last_seal.line}, epoch ${r.last_seal.epoch}) were checked before the problem`);
     return `${out.join('\n')}\n`;
   }
   const checked = r.key.given ? `${r.seals_checked} of ${r.seals} seals verified with the key` : `${r.seals} seals found, their MACs not checked (no --key)`;
   if (r.last_seal) {
     out.push(
-      `intact: ${r.records} records, seq ${r.first_seq}..${r.last_seq}, chain ${r.chain ?? '?'}; ${checked}; sealed up to ${safeText(r.last_seal.file)}:${r.last_seal.line} (epoch ${r.last_seal.epoch}); ${r.unsealed} record${r.unsealed === 1 ? '' : 's'} after it not sealed yet`,
+      `intact: ${r.records} records, ${seq} ${r.first_seq}..${r.last_seq}, chain ${r.chain ?? '?'}; ${checked}; sealed up to ${safeText(r.last_seal.file)}:${r.last_seal.line} (epoch ${r.last_seal.epoch}); ${r.unsealed} record${r.unsealed === 1 ? '' : 's'} after it not sealed yet`,
     );
   } else {
-    out.push(`chain intact: ${r.records} records, seq ${r.first_seq}..${r.last_seq}; no seal yet: nothing is sealed (${r.unsealed} unsealed records)`);
+    out.push(`chain intact: ${r.records} records${r.format === 2 ? '' : `, seq ${r.first_seq}..${r.last_seq}`}; no seal yet: nothing is sealed (${r.unsealed} unsealed records)`);
   }
   return `${out.join('\n')}\n`;
 }
@@ -96,6 +98,7 @@ export interface ChainConfig {
   seal_every: number;
   seal_interval: string | number;
   key_dir: string | null;
+  format?: 'block' | 'line';
 }
 
 /**
@@ -103,16 +106,17 @@ export interface ChainConfig {
  * `vigil run`): says once what the chain found at start (a new chain and where
  * its verification key is, a key still on the host, a tail lost in a crash).
  */
-export function withAuditChain(cfg: { chain: ChainConfig }, path: string, log: Logger, make: (hook: AuditChain | undefined) => JsonlSink): JsonlSink {
+export function withAuditChain(cfg: { chain: ChainConfig }, path: string, log: Logger, make: (hook: AuditChain | AuditBlockChain | undefined) => JsonlSink): JsonlSink {
   const c = cfg.chain;
   if (!c.enabled) return make(undefined);
   const dir = c.key_dir;
-  const chain = new AuditChain({
+  const o = {
     logPath: path,
     ...(dir ? { keyFile: join(dir, `${basename(path)}.seal-key`), verifyKeyFile: join(dir, `${basename(path)}.verify-key`) } : {}),
     sealEvery: c.seal_every,
     sealIntervalMs: parseDuration(c.seal_interval),
-  });
+  };
+  const chain = c.format === 'line' ? new AuditChain(o) : new AuditBlockChain(o);
   let sink: JsonlSink;
   try {
     sink = make(chain);
@@ -127,5 +131,7 @@ export function withAuditChain(cfg: { chain: ChainConfig }, path: string, log: L
   if (s.replacedKey) log.warn(at, `no sealing key for ${path}, whose lines are chained: a new chain starts (verify reports the break)`);
   if (s.sealedMissing) log.warn(at, `${path} ends before its last seal: sealed lines are missing from the log`);
   if (s.cutBytes > 0) log.warn(at, `a crash cut the last line of ${path} (${s.cutBytes} bytes removed); the chain continues from the last whole line`);
+  if ('tailLines' in s && s.tailLines > 0) log.warn(at, `${path} ends with an unsealed tail of ${s.tailLines} lines (vigil stopped before sealing them: a crash or SIGKILL); the start line records them as found, verify reports them as unsealed`);
+  if ('afterFormat1' in s && s.afterFormat1) log.info(at, `${path} holds per-line chained lines (format 1); block seals (format 2) follow from here; verify checks each part in its format`);
   return sink;
 }
