@@ -19,13 +19,15 @@ const read = (p: string) => {
   }
 };
 
-describe('vigil run with audit_log.chain', () => {
+// format 1 (a link per line) names the line of any changed byte; format 2 (block seals, the default) the line of a
+// changed length and the block's lines of an equal-length change
+describe.each(['line', 'block'] as const)('vigil run with audit_log.chain, format %s', (format) => {
   it('SIGKILL mid-run, restart, SIGTERM: verify says intact and sealed to the end; a changed byte is named', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vigil-audit-run-'));
     try {
       const log = join(dir, 'events.jsonl');
       const cfg = join(dir, 'vigil.yaml');
-      writeFileSync(cfg, `events_out: events.jsonl\ndb: null\naudit_log:\n  chain: { enabled: true, seal_every: 50, seal_interval: 500ms, key_dir: keys }\n`);
+      writeFileSync(cfg, `events_out: events.jsonl\ndb: null\naudit_log:\n  chain: { enabled: true, seal_every: 50, seal_interval: 500ms, key_dir: keys, format: ${format} }\n`);
       const start = async (): Promise<{ agent: ChildProcess; stderr: () => string }> => {
         const agent = spawn(process.execPath, [VIGIL, 'run', '-c', cfg, '--no-enforce', '--sensors', 'exec', '--stats-interval', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
         let err = '';
@@ -58,8 +60,9 @@ describe('vigil run with audit_log.chain', () => {
       const v = spawnSync(process.execPath, [VIGIL, 'audit', 'verify', log, '--key', key, '--json'], { encoding: 'utf8' });
       expect(v.stderr).toBe('');
       expect(v.status).toBe(0);
-      const r = JSON.parse(v.stdout) as { ok: boolean; seals: number; seals_checked: number; unsealed: number; records: number; notes: Array<{ kind: string }> };
+      const r = JSON.parse(v.stdout) as { ok: boolean; format: number; seals: number; seals_checked: number; unsealed: number; records: number; notes: Array<{ kind: string }> };
       expect(r.ok).toBe(true);
+      expect(r.format).toBe(format === 'line' ? 1 : 2);
       expect(r.notes.filter((n) => n.kind === 'start')).toHaveLength(2);
       expect(r.seals).toBeGreaterThanOrEqual(2);
       expect(r.seals_checked).toBe(r.seals);
@@ -69,12 +72,29 @@ describe('vigil run with audit_log.chain', () => {
       // one byte of a sealed record changed
       const lines = read(log).split('\n');
       const at = lines.findIndex((l) => l.includes(`audit-a-${process.pid}`));
-      lines[at] = lines[at]!.replace(`audit-a-${process.pid}`, `audit-A-${process.pid}`);
+      const orig = lines[at]!;
+      lines[at] = orig.replace(`audit-a-${process.pid}`, `audit-A-${process.pid}`);
       writeFileSync(log, lines.join('\n'));
       const t = spawnSync(process.execPath, [VIGIL, 'audit', 'verify', log, '--key', key], { encoding: 'utf8' });
       expect(t.status).toBe(1);
-      expect(t.stderr).toContain(`${log}:${at + 1}: changed:`);
       expect(t.stderr).toContain('[failed.tampered]');
+      if (format === 'line') {
+        expect(t.stderr).toContain(`${log}:${at + 1}: changed:`);
+      } else {
+        // the block's lines: from the line after the seal before it (or a start line, which begins a block) to the line before its seal
+        let first = at;
+        while (first > 0 && !lines[first - 1]!.startsWith('{"vigil.seal"') && !lines[first]!.startsWith('{"vigil.audit"')) first--;
+        let last = at;
+        while (!lines[last + 1]!.startsWith('{"vigil.seal"')) last++;
+        expect(t.stdout).toContain(`NOT INTACT: ${log}:${first + 1}-${last + 1}: changed:`);
+        expect(t.stderr).toContain(`${log}:${first + 1}: changed: the bytes of lines ${log}:${first + 1}..${last + 1} do not match seal`);
+        // a byte added: the line itself
+        lines[at] = orig.replace(`audit-a-${process.pid}`, `audit-aa-${process.pid}`);
+        writeFileSync(log, lines.join('\n'));
+        const u = spawnSync(process.execPath, [VIGIL, 'audit', 'verify', log, '--key', key], { encoding: 'utf8' });
+        expect(u.status).toBe(1);
+        expect(u.stderr).toContain(`${log}:${at + 1}: changed: this line is ${Buffer.byteLength(orig) + 1} bytes, sealed as ${Buffer.byteLength(orig)}`);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
