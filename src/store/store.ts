@@ -494,16 +494,18 @@ export class EventStore {
 
 /**
  * The text of an event row the text index (records_text) holds: every scalar value of
- * its JSON but `timestamp` and `Ancestors`, the member names of its nested objects (an
- * object's value matches as its JSON text), and, with a process row, that row's values,
- * its detail's names and values, and its parent's row's values; each between US (\x1f)
- * characters. Booleans are 1 and 0, as json_extract gives them; numbers as JavaScript
- * writes them (vigil's events hold integers). A field match's literal text is in this
- * text for every row it matches (matchTrigrams): the index only narrows, the exact
- * condition decides.
+ * its JSON but `timestamp` and `Ancestors`, and, with a process row, that row's values,
+ * its detail's values, and its parent's row's values; each between US (\x1f) characters.
+ * Member names of objects nested in a member's value are there too (such a value matches
+ * as its JSON text), except the names of `vigil`'s own members (a match on `vigil` as a
+ * whole is not indexed: matchTrigrams): they were ~16 % of the text and every row has them.
+ * Booleans are 1 and 0, as json_extract gives them; numbers as JavaScript writes them
+ * (vigil's events hold integers). A field match's literal text is in this text for every
+ * row it matches (matchTrigrams): the index only narrows, the exact condition decides.
+ * (A store indexed by an older vigil holds more text per row: still a superset.)
  */
 export function recordText(json: string, p: ProcRow | null, parent: ProcRow | null): string {
-  const out: string[] = [];
+  let out = US;
   let v: unknown = null;
   try {
     v = JSON.parse(json);
@@ -511,37 +513,46 @@ export function recordText(json: string, p: ProcRow | null, parent: ProcRow | nu
     /* not JSON: nothing of it is indexed (and no field of it matches) */
   }
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
-    for (const [k, x] of Object.entries(v)) if (k !== 'timestamp' && k !== 'Ancestors') valueText(x, out);
+    const o = v as Record<string, unknown>;
+    for (const k in o) {
+      if (k === 'timestamp' || k === 'Ancestors') continue;
+      const x = o[k];
+      if (k === 'vigil' && x !== null && typeof x === 'object' && !Array.isArray(x)) {
+        // its members' values (and what is nested deeper, names too), not its own names
+        const w = x as Record<string, unknown>;
+        for (const k2 in w) out = valueText(w[k2], out);
+      } else {
+        out = valueText(x, out);
+      }
+    }
   }
   if (p) {
-    out.push(p.guid, String(p.pid), String(p.ppid), p.image, p.command_line, p.cwd, 'argv');
+    out += `${p.guid}${US}${p.pid}${US}${p.ppid}${US}${p.image}${US}${p.command_line}${US}${p.cwd}${US}`;
     if (p.detail) {
+      // vigil.argv, argc, exe_dev, exe_ino: vigil's members, so their values only
       try {
-        for (const [k, x] of Object.entries(JSON.parse(p.detail) as Record<string, unknown>)) {
-          out.push(k);
-          valueText(x, out);
-        }
+        const d = JSON.parse(p.detail) as Record<string, unknown>;
+        for (const k in d) out = valueText(d[k], out);
       } catch {
         /* a detail that is not JSON: not indexed */
       }
     }
   }
-  if (parent) out.push(parent.guid, parent.image, parent.command_line);
-  return US + out.join(US) + US;
+  if (parent) out += `${parent.guid}${US}${parent.image}${US}${parent.command_line}${US}`;
+  return out;
 }
 
-function valueText(x: unknown, out: string[]): void {
-  if (x === null || x === undefined) return;
-  if (typeof x !== 'object') {
-    out.push(typeof x === 'boolean' ? (x ? '1' : '0') : String(x));
-  } else if (Array.isArray(x)) {
-    for (const y of x) valueText(y, out);
-  } else {
-    for (const [k, y] of Object.entries(x)) {
-      out.push(k);
-      valueText(y, out);
-    }
+/** `out` with x's scalar values (and nested members' names) appended, each followed by US. */
+function valueText(x: unknown, out: string): string {
+  if (x === null || x === undefined) return out;
+  if (typeof x !== 'object') return out + (typeof x === 'boolean' ? (x ? '1' : '0') : String(x)) + US;
+  if (Array.isArray(x)) {
+    for (const y of x) out = valueText(y, out);
+    return out;
   }
+  const o = x as Record<string, unknown>;
+  for (const k in o) out = valueText(o[k], out + k + US);
+  return out;
 }
 
 /** Index the event rows a store holds (migration to version 4), 10,000 rows at a time. */
@@ -699,11 +710,13 @@ function literalRuns(toks: ReadonlyArray<string | null>, anchor: string): string
  * them); `F~GLOB` gives its literal runs (split at wildcards and at JSON punctuation,
  * since an object's or array's value matches as its JSON text), with a US character
  * where the glob is anchored at the start or end of the value. Not indexed: timestamp,
- * Ancestors (rebuilt from the process rows), and the US anchors of vigil.argv (which
- * may be rebuilt from CommandLine).
+ * Ancestors (rebuilt from the process rows), `vigil` as a whole (its own member names
+ * are not in the text), and the US anchors of vigil.argv (which may be rebuilt from
+ * CommandLine).
  */
 export function matchTrigrams(f: FieldMatch): string[] | null {
-  if (f.field === 'timestamp' || f.field === 'Ancestors' || f.field.startsWith('Ancestors.')) return null;
+  // vigil as a whole: its own member names are not in the text (recordText)
+  if (f.field === 'timestamp' || f.field === 'Ancestors' || f.field.startsWith('Ancestors.') || f.field === 'vigil') return null;
   const anchors = !(f.field === 'vigil.argv' || f.field.startsWith('vigil.argv.'));
   const a = anchors ? US_CHAR : '';
   const runs: string[] = [];

@@ -30,7 +30,7 @@ function fill(st: EventStore): void {
   ];
   // whole rows: no process row (an older store's shape, events without a process)
   const whole = [
-    { category: 'file_event', timestamp: '2026-11-29T10:00:02.000000Z', Image: '/usr/bin/CURL', CommandLine: 'CURL -o /tmp/a,b "q\\" x', TargetFilename: '/tmp/ünï cødé\n.txt', ProcessId: 77, vigil: { weird: 'a\u001fb', big: 1.5 } },
+    { category: 'file_event', timestamp: '2026-11-29T10:00:02.000000Z', Image: '/usr/bin/CURL', CommandLine: 'CURL -o /tmp/a,b "q\\" x', TargetFilename: '/tmp/ünï cødé\n.txt', ProcessId: 77, vigil: { weird: 'a\u001fb', big: 1.5, nest: { deep: 'value-x' } } },
     { category: 'file_event', timestamp: '2026-11-29T10:00:02.001000Z', Image: '/usr/bin/base64', CommandLine: 'base64 -d /tmp/payload', TargetFilename: '/tmp/payload', ProcessId: 12, Ancestors: [{ ProcessId: 1, Image: '/sbin/zz-init', CommandLine: 'zz' }] },
   ];
   for (const w of whole) rows.push(toRow('event', w, JSON.stringify(w)));
@@ -71,6 +71,9 @@ const MATCHES: FieldMatch[] = [
   { field: 'vigil.flags', op: '~', value: '[1,2]' },
   { field: 'vigil.flags.1', op: '=', value: '2' },
   { field: 'vigil', op: '~', value: '*"comm":"curl"*' },
+  { field: 'vigil', op: '~', value: '*"weird"*' },
+  { field: 'vigil.nest', op: '~', value: '*"deep":*' },
+  { field: 'vigil.nest', op: '=', value: '{"deep":"value-x"}' },
   { field: 'vigil.weird', op: '=', value: 'a\u001fb' },
   { field: 'vigil.big', op: '=', value: '1.5' },
   { field: 'Ancestors.0.Image', op: '~', value: '*zz-init' },
