@@ -227,7 +227,7 @@ export class EventStore {
         const id = stmt.run(r).lastInsertRowid;
         if (text && r[0] === 'event') {
           const p = this.proc(r[3], this.textProcs);
-          text.run(id, recordText(r[7], p, p ? this.proc(p.parent, this.textProcs) : null));
+          text.run(id, recordText(r[7], p, p ? this.proc(p.parent, this.textProcs) : null, r[4]));
         }
       }
       // the writer's cache of process rows for the text: bounded
@@ -494,8 +494,9 @@ export class EventStore {
 
 /**
  * The text of an event row the text index (records_text) holds: every scalar value of
- * its JSON but `timestamp` and `Ancestors`, and, with a process row, that row's values,
- * its detail's values, and its parent's row's values; each between US (\x1f) characters.
+ * its JSON but `timestamp` and `Ancestors`, and the values it gets back from its process
+ * row, the row's detail and its parent's row (those its pmask names: CommandLine also for
+ * vigil.argv, which may be rebuilt from it); each between US (\x1f) characters.
  * Member names of objects nested in a member's value are there too (such a value matches
  * as its JSON text), except the names of `vigil`'s own members (a match on `vigil` as a
  * whole is not indexed: matchTrigrams): they were ~16 % of the text and every row has them.
@@ -504,7 +505,7 @@ export class EventStore {
  * row it matches (matchTrigrams): the index only narrows, the exact condition decides.
  * (A store indexed by an older vigil holds more text per row: still a superset.)
  */
-export function recordText(json: string, p: ProcRow | null, parent: ProcRow | null): string {
+export function recordText(json: string, p: ProcRow | null, parent: ProcRow | null, pmask: number = PMASK_ALL): string {
   let out = US;
   let v: unknown = null;
   try {
@@ -526,9 +527,17 @@ export function recordText(json: string, p: ProcRow | null, parent: ProcRow | nu
       }
     }
   }
+  // of the process rows, only the values the row's event gets back from them (pmask): a file
+  // event has no ParentImage, a process_termination no CommandLine (~40 % of the text was these)
   if (p) {
-    out += `${p.guid}${US}${p.pid}${US}${p.ppid}${US}${p.image}${US}${p.command_line}${US}${p.cwd}${US}`;
-    if (p.detail) {
+    if (pmask & PMASK.ProcessGuid) out += p.guid + US;
+    if (pmask & PMASK.ProcessId) out += p.pid + US;
+    if (pmask & PMASK.ParentProcessId) out += p.ppid + US;
+    if (pmask & PMASK.Image) out += p.image + US;
+    // vigil.argv may be rebuilt from CommandLine
+    if (pmask & (PMASK.CommandLine | PMASK.Detail)) out += p.command_line + US;
+    if (pmask & PMASK.CurrentDirectory) out += p.cwd + US;
+    if (pmask & PMASK.Detail && p.detail) {
       // vigil.argv, argc, exe_dev, exe_ino: vigil's members, so their values only
       try {
         const d = JSON.parse(p.detail) as Record<string, unknown>;
@@ -538,7 +547,11 @@ export function recordText(json: string, p: ProcRow | null, parent: ProcRow | nu
       }
     }
   }
-  if (parent) out += `${parent.guid}${US}${parent.image}${US}${parent.command_line}${US}`;
+  if (parent) {
+    if (pmask & PMASK.ParentProcessGuid) out += parent.guid + US;
+    if (pmask & PMASK.ParentImage) out += parent.image + US;
+    if (pmask & PMASK.ParentCommandLine) out += parent.command_line + US;
+  }
   return out;
 }
 
@@ -557,7 +570,7 @@ function valueText(x: unknown, out: string): string {
 
 /** Index the event rows a store holds (migration to version 4), 10,000 rows at a time. */
 function indexStored(db: Database.Database): void {
-  const page = db.prepare("SELECT id, json, proc FROM records WHERE kind = 'event' AND id > ? ORDER BY id LIMIT 10000");
+  const page = db.prepare("SELECT id, json, proc, pmask FROM records WHERE kind = 'event' AND id > ? ORDER BY id LIMIT 10000");
   const getProc = db.prepare('SELECT id, guid, pid, ppid, parent, image, command_line, cwd, detail FROM processes WHERE id = ?');
   const ins = db.prepare('INSERT INTO records_text (rowid, t) VALUES (?, ?)');
   const cache = new Map<number, ProcRow | null>();
@@ -572,11 +585,11 @@ function indexStored(db: Database.Database): void {
   };
   let last = 0;
   for (;;) {
-    const rows = page.all(last) as Array<{ id: number; json: string; proc: number | null }>;
+    const rows = page.all(last) as Array<{ id: number; json: string; proc: number | null; pmask: number }>;
     if (!rows.length) return;
     for (const r of rows) {
       const p = proc(r.proc);
-      ins.run(r.id, recordText(r.json, p, p ? proc(p.parent) : null));
+      ins.run(r.id, recordText(r.json, p, p ? proc(p.parent) : null, r.pmask));
     }
     last = rows[rows.length - 1]!.id;
   }
@@ -970,6 +983,9 @@ export interface StoreSplit {
   pmask: number;
   detail: string | null;
 }
+
+/** Every mask bit. */
+const PMASK_ALL = 2047;
 
 /** The mask bits that need the parent's row. */
 export const PMASK_PARENT = PMASK.ParentProcessGuid | PMASK.ParentImage | PMASK.ParentCommandLine;

@@ -27,6 +27,8 @@ function fill(st: EventStore): void {
     ['event', 1001, 'process_creation', 4, all | PMASK.Detail, null, null, '{"category":"process_creation","timestamp":"2026-11-29T10:00:01.001000Z","User":"u","vigil":{"schema":1,"seq":2,"comm":"echo"}}'],
     ['event', 1002, 'network_connection', 3, all, null, null, '{"category":"network_connection","timestamp":"2026-11-29T10:00:01.002000Z","DestinationIp":"93.184.216.34","DestinationPort":443,"vigil":{"schema":1,"seq":3,"flags":[1,2],"note":null}}'],
     ['event', 1003, 'process_termination', 4, all, null, null, '{"category":"process_termination","timestamp":"2026-11-29T10:00:01.003000Z","vigil":{"schema":1,"seq":4,"exit_code":3}}'],
+    // a file event: only ProcessId, ProcessGuid and Image moved (no CommandLine, no parent fields): the index holds only those of the process rows
+    ['event', 1004, 'file_event', 3, PMASK.ProcessId | PMASK.ProcessGuid | PMASK.Image, null, null, '{"category":"file_event","timestamp":"2026-11-29T10:00:01.004000Z","User":"u","TargetFilename":"/tmp/x-file","vigil":{"schema":1,"seq":5}}'],
   ];
   // whole rows: no process row (an older store's shape, events without a process)
   const whole = [
