@@ -6,8 +6,13 @@
  *
  *   sink          pre-serialized event JSON into the JSONL sink (the sink alone:
  *                 the strictest yardstick, nothing else shares the cost)
- *   + chain       the same with audit_log.chain on (a SHA-256 link per line,
- *                 a seal every 10,000 lines or 10 s: the defaults)
+ *   + blocks      audit_log.chain on, format 2 (the default): one SHA-256 per
+ *                 block on a worker thread, a seal line every 10,000 lines or
+ *                 10 s (the defaults)
+ *   + blocks/inline  the same, the digest on the sink's thread
+ *   + blocks/1000 block seals every 1,000 lines
+ *   + chain       format 1 (audit_log.chain.format: line): a SHA-256 link per
+ *                 line, a seal every 10,000 lines or 10 s
  *   + chain/1000  seals every 1,000 lines (each seal: fdatasync of the log and
  *                 a durable key-file rewrite)
  *   agent         JSON.stringify of the event object, then the sink: the
@@ -41,11 +46,12 @@ const BATCH = 8192; // records per event-loop turn, as the ring reader's budget
 const out = join(root, 'node_modules/.cache/vigil-bench-audit-chain');
 const tsconfig = join(root, 'bench/.build/audit-chain.tsconfig.json');
 mkdirSync(join(root, 'bench/.build'), { recursive: true });
-writeFileSync(tsconfig, JSON.stringify({ extends: join(root, 'tsconfig.json'), compilerOptions: { rootDir: join(root, 'src'), outDir: out, sourceMap: false, noCheck: true, typeRoots: [join(root, 'node_modules/@types')] }, include: [], files: [join(root, 'src/sinks/audit-chain.ts')] }));
+writeFileSync(tsconfig, JSON.stringify({ extends: join(root, 'tsconfig.json'), compilerOptions: { rootDir: join(root, 'src'), outDir: out, sourceMap: false, noCheck: true, typeRoots: [join(root, 'node_modules/@types')] }, include: [], files: [join(root, 'src/sinks/audit-chain.ts'), join(root, 'src/sinks/audit-block.ts')] }));
 const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], { stdio: 'inherit' });
 if (tsc.status !== 0) process.exit(1);
 const { JsonlSink } = await import(join(out, 'sinks/jsonl.js'));
 const { AuditChain } = await import(join(out, 'sinks/audit-chain.js'));
+const { AuditBlockChain } = await import(join(out, 'sinks/audit-block.js'));
 
 // process_creation events shaped like the agent's (docs/events.md), about 1 KB of JSON each
 const images = ['/usr/bin/ls', '/usr/bin/bash', '/usr/lib/systemd/systemd-journald', '/usr/bin/python3.11', '/usr/local/bin/node'];
@@ -85,8 +91,12 @@ async function once(mode) {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'ev.jsonl');
-  const chained = mode.includes('chain');
-  const hook = chained ? new AuditChain({ logPath: path, sealEvery: mode.endsWith('/1000') ? 1000 : 10_000, sealIntervalMs: 10_000 }) : undefined;
+  const sealEvery = mode.endsWith('/1000') ? 1000 : Number(process.env.SEAL_EVERY ?? 10_000);
+  const hook = mode.includes('chain')
+    ? new AuditChain({ logPath: path, sealEvery, sealIntervalMs: 10_000 })
+    : mode.includes('blocks')
+      ? new AuditBlockChain({ logPath: path, sealEvery, sealIntervalMs: 10_000, hasher: mode.includes('inline') ? 'inline' : 'thread' })
+      : undefined;
   const serialize = mode.startsWith('agent');
   const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
@@ -110,7 +120,9 @@ async function once(mode) {
   return { eps: N / s, cpuUs: (c.user + c.system) / N, sysUs: c.system / N, seals: hook?.counts.seals ?? 0 };
 }
 
-const ALL_MODES = ['sink', 'sink + chain', 'sink + chain/1000', 'agent', 'agent + chain'];
+const ALL_MODES = ['sink', 'sink + blocks', 'sink + blocks/inline', 'sink + blocks/1000', 'sink + chain', 'sink + chain/1000', 'agent', 'agent + blocks', 'agent + chain'];
+// the default set: the bare sink against format 2 (block seals, the default; its digest on a worker thread, and inline) and format 1
+const DEFAULT_MODES = ['sink', 'sink + blocks', 'sink + blocks/inline', 'sink + chain', 'agent', 'agent + blocks'];
 // --modes sink,sink+chain: a subset (for a profile of one mode; ratios need its baseline in the set)
 // --pack: only the CPU of turning a batch of records into bytes, no file writes (the
 // disk's writeback, which fdatasync charges to the process, and the load's noise out):
@@ -126,9 +138,15 @@ if (argv.includes('--pack')) {
   const fd = openSync(logPath, 'a+');
   chain.opened(fd, 0, 0, () => undefined);
   closeSync(fd);
+  const { createHash } = await import('node:crypto');
+  const blocks = new AuditBlockChain({ logPath: `${logPath}.2`, sealEvery: 0, sealIntervalMs: 0, hasher: 'inline' });
+  const fd2 = openSync(`${logPath}.2`, 'a+');
+  blocks.opened(fd2, 0, 0, () => undefined);
+  closeSync(fd2);
   const PER = 80; // records per pack: a 64 KiB chunk of ~800-byte lines, as the sink packs them
   const batches = Array.from({ length: Math.ceil(texts.length / PER) }, (_, i) => texts.slice(i * PER, (i + 1) * PER));
   const packed = batches.map((b) => chain.pack(b));
+  const sinkBufs = batches.map((b) => Buffer.from([...b, ''].join('\n')));
   const ends = packed.map((buf) => {
     const e = [];
     for (let i = buf.indexOf(0x0a); i >= 0; i = buf.indexOf(0x0a, i + 1)) e.push(i);
@@ -141,6 +159,8 @@ if (argv.includes('--pack')) {
       return Buffer.from(b.join('\n'));
     },
     'chain pack': (k) => chain.pack(batches[k]),
+    'blocks pack (+ lengths)': (k) => blocks.pack(batches[k].slice()),
+    'SHA-256 of the bytes': (k) => createHash('sha256').update(sinkBufs[k]).digest('base64url'),
     'one hash per line': (k) => {
       let s = 0;
       for (const e of ends[k]) {
@@ -169,7 +189,7 @@ if (argv.includes('--pack')) {
   }
   process.exit(0);
 }
-const MODES = opt('--modes', null)?.split(',').map((m) => ALL_MODES.find((x) => x.replace(/ /g, '') === m.replace(/ /g, ''))).filter(Boolean) ?? ALL_MODES;
+const MODES = opt('--modes', null)?.split(',').map((m) => ALL_MODES.find((x) => x.replace(/ /g, '') === m.replace(/ /g, ''))).filter(Boolean) ?? DEFAULT_MODES;
 const res = Object.fromEntries(MODES.map((m) => [m, []]));
 await once('sink'); // warm-up
 for (let r = 0; r < ROUNDS; r++) for (const m of MODES) res[m].push(await once(m));
@@ -177,6 +197,7 @@ rmSync(dir, { recursive: true, force: true });
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const summary = MODES.map((m) => ({ mode: m, events_per_s: Math.round(median(res[m].map((x) => x.eps))), cpu_us_per_event: +median(res[m].map((x) => x.cpuUs)).toFixed(2), sys_us_per_event: +median(res[m].map((x) => x.sysUs)).toFixed(2), seals: res[m][0].seals }));
 const base = (m) => summary.find((x) => x.mode === (m.startsWith('agent') ? 'agent' : 'sink')) ?? summary[0];
+// the process's CPU includes the worker thread's: CPU per event is the whole cost, wherever it runs
 for (const x of summary) {
   x.events_per_cpu_s = Math.round(1e6 / x.cpu_us_per_event);
   x.ratio = +(x.events_per_s / base(x.mode).events_per_s).toFixed(3);
@@ -189,4 +210,6 @@ if (argv.includes('--json')) {
   console.log('mode                 events/s  ratio   CPU µs/event (sys)  events/CPU-s  ratio   seals');
   for (const x of summary) console.log(`${x.mode.padEnd(20)} ${String(x.events_per_s).padStart(8)}  ${x.ratio.toFixed(3)}  ${x.cpu_us_per_event.toFixed(2).padStart(12)} ${`(${x.sys_us_per_event.toFixed(2)})`.padStart(6)}  ${String(x.events_per_cpu_s).padStart(12)}  ${x.cpu_ratio.toFixed(3)}  ${String(x.seals).padStart(5)}`);
   console.log('ratio = the mode over its unchained baseline (sink or agent) in this run; wall-clock events/s move with the load of the machine, CPU per event less so');
+  const cores = (await import('node:os')).availableParallelism();
+  console.log(`CPU counts every thread of the process (the block digest's worker too); cores this process may use: ${cores}${cores === 1 ? ' (pinned: the worker shares the core)' : ''}`);
 }

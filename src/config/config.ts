@@ -43,13 +43,15 @@ export function makeConfigSchema<S extends z.ZodType, O extends z.ZodType = type
             key_dir: z.string().min(1).nullable().default(null),
             /** block: one SHA-256 per block and a seal line (format 2); line: a link on every line (format 1) */
             format: z.enum(['block', 'line']).default('block'),
+            /** format block: where the block digest runs: inline (the agent's thread) or thread (a worker reading the bytes back) */
+            hasher: z.enum(['inline', 'thread']).default('inline'),
           })
           .strict()
           .refine((c) => c.seal_every > 0 || parseDuration(c.seal_interval) > 0, 'seal_every and seal_interval cannot both be 0 (nothing would ever be sealed)')
-          .default({ enabled: false, seal_every: 10_000, seal_interval: '10s', key_dir: null, format: 'block' }),
+          .default({ enabled: false, seal_every: 10_000, seal_interval: '10s', key_dir: null, format: 'block', hasher: 'inline' }),
       })
       .strict()
-      .default({ max_bytes: '100MiB', keep: 5, chain: { enabled: false, seal_every: 10_000, seal_interval: '10s', key_dir: null, format: 'block' } }),
+      .default({ max_bytes: '100MiB', keep: 5, chain: { enabled: false, seal_every: 10_000, seal_interval: '10s', key_dir: null, format: 'block', hasher: 'inline' } }),
     /** SQLite store; null = disabled */
     db: z.string().min(1).nullable().default(DEFAULT_DB),
     /** who may read the records vigil writes (src/store/files.ts): the owner only, or also this group (0640/0750) */

@@ -26,10 +26,11 @@
  * (audit-chain.ts): it evolves one way after a seal is durable; seals made
  * while it moves on reuse its epoch (epochs never skip).
  *
- * The digest runs where the sink's bytes already are after their write: on a
- * worker thread (the written buffer is handed over, not copied), so the agent's
- * thread pays a message per write, not the hash (hasher: 'thread'); 'inline'
- * hashes on the calling thread.
+ * The digest runs on the sink's thread after each write (hasher 'inline', the
+ * default), or on a worker thread that reads the written bytes back from the
+ * file (page cache) through a descriptor of its own (hasher 'thread': the sink's
+ * thread then pays a message per write; it helps only where a core is idle,
+ * docs/audit.md COST).
  *
  * After a crash the lines since the last seal are an unsealed tail: the next
  * start line names their count, bytes and digest as found (`tail`), and begins
@@ -41,6 +42,14 @@ import { basename, dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { evolveKey, fdatasyncAsync, keyText, loadSealKey, LINK_RE, sha, writeSecret, writeSecretAsync, type AuditChainStart, type AuditKey } from './audit-chain.js';
 import type { JsonlHook } from './jsonl.js';
+
+/**
+ * The key moves on (an fdatasync of the log and a durable key-file rewrite) at most
+ * once a second under a fast stream: seals in between keep the epoch. The bare sink
+ * leaves writeback to the kernel; a step per 10,000-line block made it write the log
+ * back from the agent's thread up to 20 times a second (docs/audit.md, COST).
+ */
+export const KEY_STEP_MS = 1000;
 
 export const SEAL2_PREFIX = '{"vigil.seal":{"v":2,';
 export const START2_PREFIX = '{"vigil.audit":{"v":2,"event":"start"';
@@ -77,16 +86,20 @@ export function sealMac2(key: Buffer, hash: string): string {
 }
 
 /** LEB128 varints of non-negative integers, base64url */
-export function encodeLens(lens: ArrayLike<number>, count = lens.length): string {
-  const out = Buffer.allocUnsafe(count * 5);
+export function encodeLens(...parts: Array<ArrayLike<number>>): string {
+  let count = 0;
+  for (const lens of parts) count += lens.length;
+  const out = Buffer.allocUnsafe(count * 8);
   let o = 0;
-  for (let i = 0; i < count; i++) {
-    let x = lens[i]!;
-    while (x >= 0x80) {
-      out[o++] = (x & 0x7f) | 0x80;
-      x = Math.floor(x / 128);
+  for (const lens of parts) {
+    for (let i = 0; i < lens.length; i++) {
+      let x = lens[i]!;
+      while (x >= 0x80) {
+        out[o++] = (x & 0x7f) | 0x80;
+        x = Math.floor(x / 128);
+      }
+      out[o++] = x;
     }
-    out[o++] = x;
   }
   return out.toString('base64url', 0, o);
 }
@@ -113,8 +126,8 @@ export function decodeLens(text: string): number[] | null {
 
 /** One SHA-256 over a block's bytes, fed in the order written. */
 interface BlockHasher {
-  /** the sink is done with `bytes` (may take them over) */
-  update(bytes: Buffer): void;
+  /** `bytes` reached the file open at `fd` at offset `at` */
+  update(bytes: Buffer, fd: number, at: number): void;
   /** the digest of everything fed since the last one (base64url), and a new block */
   digest(): string | Promise<string>;
   close(): void;
@@ -133,21 +146,41 @@ class InlineHasher implements BlockHasher {
   close(): void {}
 }
 
-// CommonJS (eval): the worker needs no file of its own next to the compiled module
+// CommonJS (eval): the worker needs no file of its own next to the compiled module. It
+// reads the bytes back from the log (the page cache) through a descriptor of its own
+// for each file, into one reused buffer: no memory moves between the threads.
 const WORKER = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
+const { readSync } = require('node:fs');
 let h = createHash('sha256');
+const buf = Buffer.allocUnsafe(1 << 20);
 parentPort.on('message', (m) => {
-  if (m.buf) h.update(new Uint8Array(m.buf, m.off, m.len));
-  else { parentPort.postMessage({ id: m.id, digest: h.digest('base64url') }); h = createHash('sha256'); }
+  if (m.fd !== undefined) {
+    for (let off = m.off, left = m.len; left > 0; ) {
+      const n = readSync(m.fd, buf, 0, Math.min(buf.length, left), off);
+      if (n <= 0) throw new Error('the log is shorter than what was written to it (' + left + ' bytes missing at ' + off + ')');
+      h.update(n === buf.length ? buf : buf.subarray(0, n));
+      off += n;
+      left -= n;
+    }
+  }
+  if (m.ack !== undefined) parentPort.postMessage({ id: m.ack });
+  if (m.id !== undefined) {
+    parentPort.postMessage({ id: m.id, digest: h.digest('base64url') });
+    h = createHash('sha256');
+  }
 });`;
 
-/** The digest on a worker thread: each written buffer is handed over (transferred when the sink owns its memory alone). */
+/** The digest on a worker thread, which reads what the sink wrote back from the file: the sink's thread sends a message per write. */
 class ThreadHasher implements BlockHasher {
   private readonly w: Worker;
   private next = 0;
-  private readonly waiting = new Map<number, (d: string) => void>();
+  private readonly waiting = new Map<number, { res: (d: string) => void; rej: (e: Error) => void }>();
+  /** the worker's descriptor for the file being written, and where the sink's writes to it end */
+  private dup = -1;
+  private end = -1;
+  private lastFd = -1;
   failed: Error | null = null;
   constructor() {
     this.w = new Worker(WORKER, { eval: true });
@@ -155,31 +188,46 @@ class ThreadHasher implements BlockHasher {
     this.w.on('message', (m: { id: number; digest: string }) => {
       const r = this.waiting.get(m.id);
       this.waiting.delete(m.id);
-      r?.(m.digest);
+      r?.res(m.digest);
     });
     this.w.on('error', (e) => {
       this.failed = e;
+      for (const r of this.waiting.values()) r.rej(e);
+      this.waiting.clear();
     });
   }
-  update(bytes: Buffer): void {
-    // a buffer that is the whole of its memory (the sink's own, from Buffer.concat/from of a batch ≥ 4 KiB) moves without a copy
-    if (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length && !(bytes.buffer instanceof SharedArrayBuffer)) {
-      this.w.postMessage({ buf: bytes.buffer, off: 0, len: bytes.length }, [bytes.buffer]);
-    } else {
-      const copy = new Uint8Array(bytes);
-      this.w.postMessage({ buf: copy.buffer, off: 0, len: copy.length }, [copy.buffer]);
+  update(bytes: Buffer, fd: number, at: number): void {
+    if (this.failed) return;
+    // a write before the end of the last one, or to another descriptor: a new file (rotation, reopen)
+    if (fd !== this.lastFd || at < this.end || this.dup < 0) {
+      if (this.dup >= 0) this.closeAfter(this.dup);
+      this.dup = openSync(`/proc/self/fd/${fd}`, 'r');
+      this.lastFd = fd;
     }
+    this.end = at + bytes.length;
+    this.w.postMessage({ fd: this.dup, off: at, len: bytes.length });
   }
   digest(): Promise<string> {
     const id = ++this.next;
     return new Promise((res, rej) => {
       if (this.failed) return rej(this.failed);
-      this.waiting.set(id, res);
+      this.waiting.set(id, { res, rej });
       this.w.postMessage({ id });
     });
   }
+  /** Close the descriptor `fd` (this thread's) once the worker has read what was sent before. */
+  private closeAfter(fd: number): void {
+    const id = ++this.next;
+    this.waiting.set(id, { res: () => closeSync(fd), rej: () => closeSync(fd) });
+    this.w.postMessage({ ack: id });
+  }
   close(): void {
-    void this.w.terminate();
+    if (this.dup >= 0) this.closeAfter(this.dup);
+    this.dup = -1;
+    // the worker ends after the messages before (a terminate would drop them)
+    const id = ++this.next;
+    this.waiting.set(id, { res: () => void this.w.terminate(), rej: () => undefined });
+    this.w.postMessage({ ack: id });
   }
 }
 
@@ -191,7 +239,7 @@ export interface AuditBlockOptions {
   sealEvery?: number;
   /** seal when lines have waited this long, ms (0 = by count only) */
   sealIntervalMs?: number;
-  /** where the block digest runs: 'thread' (default) or 'inline' */
+  /** where the block digest runs: 'inline' (default: the sink's thread) or 'thread' (a worker reading the bytes back from the file) */
   hasher?: 'thread' | 'inline';
 }
 
@@ -287,11 +335,11 @@ export class AuditBlockChain implements JsonlHook {
   /** the last seal's number and hash */
   private n = 0;
   private head = '';
-  /** byte lengths of lines packed but not yet written, in order */
-  private pend: number[] = [];
-  private pendAt = 0;
-  /** the current block: its lines' lengths, bytes */
-  private lens: number[] = [];
+  /** byte lengths of lines packed but not yet written, in order: one array per pack, `i` its first not written */
+  private pend: Array<{ a: Uint32Array; i: number }> = [];
+  /** the current block: its lines' lengths (views of the packs' arrays), lines, bytes */
+  private segs: Uint32Array[] = [];
+  private lines = 0;
   private bytes = 0;
   private due = false;
   private final = false;
@@ -302,6 +350,8 @@ export class AuditBlockChain implements JsonlHook {
   private sealOut: Buffer | null = null;
   private sealOutEpoch = 0;
   private settling: Promise<void> | null = null;
+  /** when the key last started to move on */
+  private lastStep = 0;
   /** the epoch of a seal written while the key was moving on */
   private settleAgain: number | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -318,7 +368,7 @@ export class AuditBlockChain implements JsonlHook {
     this.verifyKeyFile = opts.verifyKeyFile ?? join(dir, `${base}.verify-key`);
     this.sealEvery = opts.sealEvery ?? 10_000;
     this.sealIntervalMs = opts.sealIntervalMs ?? 10_000;
-    this.hasher = opts.hasher === 'inline' ? new InlineHasher() : new ThreadHasher();
+    this.hasher = opts.hasher === 'thread' ? new ThreadHasher() : new InlineHasher();
   }
 
   opened(fd: number, size: number, cut: number, poke: () => void): number {
@@ -424,12 +474,13 @@ export class AuditBlockChain implements JsonlHook {
     const buf = Buffer.from(line);
     writeSync(fd, buf);
     // the start line begins the block
-    this.lens = [buf.length - 1];
+    this.segs = [Uint32Array.of(buf.length - 1)];
+    this.lines = 1;
     this.bytes = buf.length;
-    this.hasher.update(Buffer.from(buf));
+    this.hasher.update(buf, fd, size);
     if (this.sealIntervalMs > 0) {
       this.timer = setInterval(() => {
-        if (this.lens.length > 1 && Date.now() - this.lastSealAt >= this.sealIntervalMs) {
+        if (this.lines > 1 && Date.now() - this.lastSealAt >= this.sealIntervalMs) {
           this.due = true;
           this.poke();
         }
@@ -446,13 +497,14 @@ export class AuditBlockChain implements JsonlHook {
     jsons.push('');
     const buf = Buffer.from(jsons.join('\n'));
     jsons.pop();
-    const p = this.pend;
+    const a = new Uint32Array(jsons.length);
     if (buf.length === chars + jsons.length) {
       // ASCII (the usual: JSON.stringify escapes nothing above it, but paths may hold UTF-8): a char is a byte
-      for (const j of jsons) p.push(j.length);
+      for (let i = 0; i < jsons.length; i++) a[i] = jsons[i]!.length;
     } else {
-      for (const j of jsons) p.push(Buffer.byteLength(j));
+      for (let i = 0; i < jsons.length; i++) a[i] = Buffer.byteLength(jsons[i]!);
     }
+    this.pend.push({ a, i: 0 });
     return buf;
   }
 
@@ -472,10 +524,11 @@ export class AuditBlockChain implements JsonlHook {
       }
       return line;
     }
-    if (this.lens.length === 0 || !(this.due || this.final || s.rotating)) return '';
+    if (this.lines === 0 || !(this.due || this.final || s.rotating)) return '';
     this.due = false;
-    const sealing: Sealing = { lines: this.lens.length, bytes: this.bytes, lens: encodeLens(this.lens) };
-    this.lens = [];
+    const sealing: Sealing = { lines: this.lines, bytes: this.bytes, lens: encodeLens(...this.segs) };
+    this.segs = [];
+    this.lines = 0;
     this.bytes = 0;
     this.sealing = sealing;
     const d = this.hasher.digest();
@@ -513,9 +566,10 @@ export class AuditBlockChain implements JsonlHook {
   }
 
   /** Bytes that reached the file, in order: the seal handed out (if they start with it), then block lines. */
-  private consume(bytes: Buffer): number | null {
+  private consume(bytes: Buffer, fd: number, at: number): number | null {
     let sealed: number | null = null;
     if (this.sealOut && bytes.length >= this.sealOut.length && bytes.subarray(0, this.sealOut.length).equals(this.sealOut)) {
+      at += this.sealOut.length;
       bytes = bytes.subarray(this.sealOut.length);
       this.sealOut = null;
       this.counts.seals++;
@@ -524,39 +578,37 @@ export class AuditBlockChain implements JsonlHook {
     if (bytes.length === 0) return sealed;
     // the written lines' lengths move from the pending list to the block
     let left = bytes.length;
-    const p = this.pend;
-    let i = this.pendAt;
-    while (left > 0 && i < p.length) {
-      const l = p[i++]!;
-      this.lens.push(l);
-      left -= l + 1;
+    while (left > 0 && this.pend.length > 0) {
+      const p = this.pend[0]!;
+      const from = p.i;
+      let i = from;
+      while (left > 0 && i < p.a.length) left -= p.a[i++]! + 1;
+      this.segs.push(p.a.subarray(from, i));
+      this.lines += i - from;
+      p.i = i;
+      if (i === p.a.length) this.pend.shift();
     }
-    if (i > 4096 && i * 2 > p.length) {
-      this.pend = p.slice(i);
-      i = 0;
-    }
-    this.pendAt = i;
     this.bytes += bytes.length;
-    this.hasher.update(bytes);
-    if (this.sealEvery > 0 && this.lens.length >= this.sealEvery) this.due = true;
+    this.hasher.update(bytes, fd, at);
+    if (this.sealEvery > 0 && this.lines >= this.sealEvery) this.due = true;
     return sealed;
   }
 
-  written(fd: number, bytes: Buffer): void {
-    const epoch = this.consume(bytes);
+  written(fd: number, bytes: Buffer, at: number): void {
+    const epoch = this.consume(bytes, fd, at);
     // the key moves on once per epoch, after a seal made with it is durable: epochs in the log never skip
     if (epoch === null) return;
     if (this.settling) this.settleAgain = epoch;
-    else if (epoch === this.k.epoch) this.settle(fd);
+    else if (epoch === this.k.epoch && (this.final || Date.now() - this.lastStep >= KEY_STEP_MS)) this.settle(fd);
   }
 
-  wrotePart(bytes: Buffer): void {
-    // a copy: the rest of this buffer is retried, it must not move to the hasher's thread
-    this.consume(Buffer.from(bytes));
+  wrotePart(bytes: Buffer, fd: number, at: number): void {
+    this.consume(bytes, fd, at);
   }
 
   /** The seal is on disk (fdatasync), then the key moves on; off the event loop. */
   private settle(fd: number): void {
+    this.lastStep = Date.now();
     const through = this.n;
     const head = this.head;
     let dup = -1;
@@ -592,7 +644,7 @@ export class AuditBlockChain implements JsonlHook {
     while (this.settling) await this.settling;
     // the sink flushed before asking: a seal handed out was written or, failing at close, dropped
     this.sealOut = null;
-    if (this.final && (this.lens.length > 0 || this.sealing)) {
+    if (this.final && (this.lines > 0 || this.sealing)) {
       this.poke();
       return true;
     }

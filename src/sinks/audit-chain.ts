@@ -467,7 +467,7 @@ export class AuditChain implements JsonlHook {
    * (A batch that fails is kept by the sink and retried, the seal in it too:
    * the key waits for it.)
    */
-  written(fd: number, _bytes?: Buffer): void {
+  written(fd: number, _bytes?: Buffer, _at?: number): void {
     const s = this.sealInFlight;
     if (!s || s.settling) return;
     s.settling = true;

@@ -54,8 +54,8 @@ export interface JsonlHook {
   pack(jsons: string[]): Buffer;
   /** whole lines to write after the batch about to be written ('' = none) */
   tail(): string;
-  /** a batch reached the file at `fd` (`bytes`: what was written, the sink is done with them) */
-  written(fd: number, bytes: Buffer): void;
+  /** a batch reached the file at `fd` at offset `at` (`bytes`: what was written, the sink is done with them) */
+  written(fd: number, bytes: Buffer, at: number): void;
   /**
    * Asked before each write (block-sealing hooks, src/sinks/audit-block.ts): a line
    * to write alone first (its seal, at a block boundary), '' for none, null to
@@ -64,7 +64,7 @@ export interface JsonlHook {
    */
   before?(s: { rotating: boolean; held: boolean }): string | null;
   /** the whole lines `bytes` reached the file before a write failed (the rest is retried) */
-  wrotePart?(bytes: Buffer): void;
+  wrotePart?(bytes: Buffer, fd: number, at: number): void;
   /** the sink closed its file (after drained) */
   closed?(): void;
   /** the sink is closing: last lines now (via poke) */
@@ -227,7 +227,7 @@ export class JsonlSink implements Sink {
         this.failing = null;
         this.opts.onFault?.({ sink: this.name, state: 'resumed', lost, ms });
       }
-      this.opts.hook?.written(this.fd, buf);
+      this.opts.hook?.written(this.fd, buf, base);
       this.pump();
     });
   }
@@ -252,7 +252,7 @@ export class JsonlSink implements Sink {
       this.s.written++;
       this.s.pending--;
       this.size = base + buf.length;
-      this.opts.hook?.written(this.fd, buf);
+      this.opts.hook?.written(this.fd, buf, base);
       this.pump();
     });
   }
@@ -275,7 +275,7 @@ export class JsonlSink implements Sink {
     }
     this.s.written += goodLines;
     this.s.pending -= goodLines;
-    if (good > 0) this.opts.hook?.wrotePart?.(buf.subarray(0, good));
+    if (good > 0) this.opts.hook?.wrotePart?.(buf.subarray(0, good), this.fd, base);
     this.lastError = err;
     if (!this.failing) {
       this.failing = { since: Date.now(), droppedBefore: this.s.dropped };

@@ -128,7 +128,7 @@ describe('vigil audit verify', () => {
 
 describe('audit_log.chain config', () => {
   it('defaults, and both triggers 0 refused with file:line', () => {
-    expect(parseConfig('{}').audit_log.chain).toEqual({ enabled: false, seal_every: 10000, seal_interval: '10s', key_dir: null, format: 'block' });
+    expect(parseConfig('{}').audit_log.chain).toEqual({ enabled: false, seal_every: 10000, seal_interval: '10s', key_dir: null, format: 'block', hasher: 'inline' });
     expect(parseConfig('audit_log:\n  chain: { format: line }\n').audit_log.chain.format).toBe('line');
     expect(() => parseConfig('audit_log:\n  chain: { format: lines }\n', 'v.yaml')).toThrow(/v\.yaml:2:\d+: audit_log\.chain\.format/);
     expect(() => parseConfig('audit_log:\n  chain: { enabled: true, seal_every: 0, seal_interval: 0 }\n', 'v.yaml')).toThrow(/v\.yaml:2:\d+: audit_log\.chain: seal_every and seal_interval cannot both be 0/);

@@ -20,18 +20,23 @@ export function register(program: Command): void {
   const audit = program.command('audit').description('the tamper-evident JSONL audit log: check its hash chain and seals (docs/audit.md)');
   audit
     .command('verify')
-    .description('check chained JSONL logs: name the first line changed, removed, reordered or inserted, or say they are intact up to their last seal')
+    .description('check chained JSONL logs: name the first line changed, removed, reordered or inserted (or the block of lines an edit is in), or say they are intact up to their last seal')
     .addArgument(arg('<file...>', 'the log and its rotations (any order: read in chain order), e.g. /var/log/vigil/events.jsonl*', 'file'))
     .addOption(opt('-k, --key <file>', 'the verification key (LOG.verify-key, written at the chain\'s first start and kept off-host); without it the chain is checked but not the seals\' MACs', 'file'))
     .option('--json', 'print the report as one JSON object')
     .addHelpText(
       'after',
       `
-What it checks: every line's own hash (an edited byte), that each line links to the
-one before and sequence numbers run without gap or repeat (a removed, swapped or
-inserted line), and every seal: it seals the line before it, epochs have no gap
-(sealed lines removed), and with --key its HMAC verifies (an attacker who holds
-the host's current sealing key cannot make seals of earlier epochs).
+What it checks, format 2 (block seals, audit_log.chain.format: block, the default):
+each block's lines against its seal's line lengths (names a removed, inserted or
+resized line, a swapped pair of different lengths) and digest (an edit that keeps
+every length is named by its block's lines), that seals run 1, 2, 3 ... each naming
+the one before, epochs without gap, and with --key each seal's HMAC. Format 1
+(format: line, and logs written before format 2): every line's own hash (an edited
+byte), its link to the line before and sequence numbers without gap or repeat, and
+every seal. A log that changed format is checked in each part's format. With --key
+an attacker who holds the host's current sealing key cannot make seals of earlier
+epochs.
 
 Examples:
   vigil audit verify /var/log/vigil/events.jsonl* --key ~/keys/events.jsonl.verify-key
@@ -99,6 +104,7 @@ export interface ChainConfig {
   seal_interval: string | number;
   key_dir: string | null;
   format?: 'block' | 'line';
+  hasher?: 'inline' | 'thread';
 }
 
 /**
@@ -116,7 +122,7 @@ export function withAuditChain(cfg: { chain: ChainConfig }, path: string, log: L
     sealEvery: c.seal_every,
     sealIntervalMs: parseDuration(c.seal_interval),
   };
-  const chain = c.format === 'line' ? new AuditChain(o) : new AuditBlockChain(o);
+  const chain = c.format === 'line' ? new AuditChain(o) : new AuditBlockChain({ ...o, hasher: c.hasher ?? 'inline' });
   let sink: JsonlSink;
   try {
     sink = make(chain);
