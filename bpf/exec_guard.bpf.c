@@ -1,14 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Exec guard: decides in the kernel, at lsm/bprm_check_security, whether an exec
- * may proceed. Deny rules live in hash maps (O(1) lookups, no string loops):
+ * Exec guard: decides in the kernel whether a file may run. One decision
+ * (guard_file) on a `struct file *`, taken at four hooks:
+ *
+ *   lsm/bprm_check_security  execve of the file (a shebang script, then its interpreter)
+ *   lsm/mmap_file            a PROT_EXEC mapping of the file: shared objects (LD_PRELOAD,
+ *                            dlopen) and programs the dynamic loader maps (`ld.so FILE`)
+ *   lsm/file_mprotect        PROT_EXEC added to a mapping of the file
+ *   lsm/file_open            the file opened for reading by an interpreter (interp_inode:
+ *                            `sh SCRIPT`, `python3 x.py`): reported, refused with
+ *                            guard_settings.script_mode ENFORCE (enforcement.loader_guard)
+ *
+ * Deny rules live in hash maps (O(1) lookups, no string loops):
  *
  *   deny_inode  (s_dev, ino)           -> rule   the file itself (any name, hard links)
  *   deny_path   resolved path (256 B)  -> rule   whatever file sits at that path
  *   deny_name   basename of each path  -> 1      prefilter: walk the path only when
- *               rule (64 B)                       the exec'd file's name is in it
+ *               rule (64 B)                       the file's name is in it
  *   deny_hash   sha256 digest          -> rule   any file with that content (IMA hash,
- *                                                 sleepable program, cached per inode)
+ *                                                 sleepable programs on bprm_check_security
+ *                                                 and mmap_file, cached per inode)
  *
  * Per rule and globally (guard_settings) the mode is monitor (allow, report
  * would_block) or enforce (-EPERM, report exec_blocked). PID 1 and vigil itself
@@ -157,11 +168,19 @@ static __always_inline void fill_ancestors(struct vigil_exec_decision *d, struct
 	d->n_ancestors = n;
 }
 
+/* mm->exe_file of the current process is this file: its exec was decided at bprm_check_security */
+static __always_inline bool own_exe(struct file *file)
+{
+	struct task_struct *task = vigil_current_task();
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	return exe && BPF_CORE_READ(exe, f_inode) == BPF_CORE_READ(file, f_inode);
+}
+
 /*
- * A rule matched: decide, report, return the verdict (1 = deny).
+ * A rule matched `file` at `hook`: decide, report, return the verdict (1 = deny).
  * Never blocks PID 1 or vigil (its tgid, its children, its executable).
  */
-static __always_inline int decide(struct linux_binprm *bprm, __u64 rule_id, __u32 mode,
+static __always_inline int decide(struct file *file, __u32 hook, __u64 rule_id, __u32 mode,
 				  const struct vigil_guard_inode_key *key, __u32 match,
 				  const struct vigil_guard_settings *st)
 {
@@ -172,13 +191,26 @@ static __always_inline int decide(struct linux_binprm *bprm, __u64 rule_id, __u3
 	__u32 flags = 0;
 	__u32 action;
 
+	/*
+	 * The kernel maps the program it execs (and ld.so maps nothing of it again):
+	 * that file was decided at bprm_check_security (allowed: monitor, exempt or
+	 * allow rule), so its segments are not decided twice.
+	 */
+	if ((hook == VIGIL_HOOK_MMAP || hook == VIGIL_HOOK_MPROTECT) && own_exe(file))
+		return 0;
 	if (tgid == 1 || allowed_tgid(tgid, BPF_CORE_READ(task, group_leader)) ||
 	    allowed_tgid(ptgid, BPF_CORE_READ(parent, group_leader)) || bpf_map_lookup_elem(&allow_inode, key))
 		flags |= VIGIL_DF_EXEMPT;
+	/* vigil itself reading a file (its interpreter is node) is not an exec route: no record */
+	if (hook == VIGIL_HOOK_OPEN && (flags & VIGIL_DF_EXEMPT))
+		return 0;
 	/* the global mode (vigil deny) downgrades deny rules, not the provenance policy */
 	if (mode == VIGIL_MODE_ENFORCE && st->mode == VIGIL_MODE_MONITOR && match != VIGIL_MATCH_PROVENANCE)
 		flags |= VIGIL_DF_GLOBAL_MONITOR;
-	bool deny = mode == VIGIL_MODE_ENFORCE && !(flags & (VIGIL_DF_EXEMPT | VIGIL_DF_GLOBAL_MONITOR));
+	/* a script read by an interpreter: refused only with script_mode ENFORCE (enforcement.loader_guard) */
+	if (hook == VIGIL_HOOK_OPEN && st->script_mode != VIGIL_MODE_ENFORCE)
+		flags |= VIGIL_DF_REPORT_ONLY;
+	bool deny = mode == VIGIL_MODE_ENFORCE && !(flags & (VIGIL_DF_EXEMPT | VIGIL_DF_GLOBAL_MONITOR | VIGIL_DF_REPORT_ONLY));
 	action = deny ? VIGIL_ACT_BLOCKED : VIGIL_ACT_WOULD_BLOCK;
 
 	struct vigil_exec_decision *d = bpf_ringbuf_reserve(&events, DECISION_MAX, 0);
@@ -193,11 +225,11 @@ static __always_inline int decide(struct linux_binprm *bprm, __u64 rule_id, __u3
 	d->match = match;
 	d->action = action;
 	d->mode = mode;
-	d->_pad0 = 0;
+	d->hook = hook;
 	fill_ancestors(d, task);
 
 	bool trunc = false;
-	struct path fpath = BPF_CORE_READ(bprm, file, f_path);
+	struct path fpath = BPF_CORE_READ(file, f_path);
 	struct path root = BPF_CORE_READ(task, fs, root);
 	__u32 len = vigil_path_resolve_at(&fpath, &root, d->path, &trunc) & VIGIL_PATH_MASK;
 	if (trunc)
@@ -210,28 +242,13 @@ static __always_inline int decide(struct linux_binprm *bprm, __u64 rule_id, __u3
 	return deny;
 }
 
-static __always_inline void inode_key(struct linux_binprm *bprm, struct vigil_guard_inode_key *k)
+static __always_inline void inode_key(struct file *file, struct vigil_guard_inode_key *k)
 {
-	struct inode *inode = BPF_CORE_READ(bprm, file, f_inode);
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
 	k->ino = BPF_CORE_READ(inode, i_ino);
 	k->dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	k->_pad0 = 0;
 }
-
-/*
- * Program entry points return `long`, not BPF_PROG's int: with alu32 an int -1 is
- * built in a 32-bit register (0xffffffff in R0), which the 6.12 verifier rejects as
- * outside [-4095, 0]. A long constant is a 64-bit -1. The bodies return 1 = deny.
- */
-#define GUARD_ENTRY(sec, name, body)                                         \
-	SEC(sec) long name(unsigned long long *ctx)                           \
-	{                                                                     \
-		if ((int)ctx[1] != 0)                                         \
-			return -EPERM; /* an earlier program denied: keep it */ \
-		if (body((struct linux_binprm *)ctx[0]))                      \
-			return -EPERM;                                        \
-		return 0;                                                     \
-	}
 
 /*
  * Prefilter for path rules: can the file's path be in deny_path? Reads only the
@@ -240,11 +257,11 @@ static __always_inline void inode_key(struct linux_binprm *bprm, struct vigil_gu
  * over another: the path ends in the mountpoint's name): then, or when the name
  * cannot be read, say yes and let the walk decide.
  */
-static __always_inline bool path_may_be_denied(struct linux_binprm *bprm)
+static __always_inline bool path_may_be_denied(struct file *file)
 {
 	struct vigil_guard_name_key nk;
-	struct dentry *dentry = BPF_CORE_READ(bprm, file, f_path.dentry);
-	struct vfsmount *mnt = BPF_CORE_READ(bprm, file, f_path.mnt);
+	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
+	struct vfsmount *mnt = BPF_CORE_READ(file, f_path.mnt);
 
 	if (BPF_CORE_READ(mnt, mnt_root) == dentry)
 		return true;
@@ -255,26 +272,29 @@ static __always_inline bool path_may_be_denied(struct linux_binprm *bprm)
 	return bpf_map_lookup_elem(&deny_name, &nk) != NULL;
 }
 
-static __always_inline int guard_by_inode_or_path(struct linux_binprm *bprm)
+/*
+ * The one decision on a file, for every hook: deny_inode, then deny_path (behind
+ * the deny_name prefilter), then the provenance policy (vigil_marks unless
+ * prov_allow). 1 = deny. The fast path (no rule for this file) is one hash
+ * lookup, plus the name prefilter while path rules exist and one lookup in
+ * vigil_marks while provenance is on.
+ */
+static __always_inline int guard_file(struct file *file, __u32 hook, const struct vigil_guard_settings *st)
 {
 	__u32 zero = 0;
 	struct vigil_guard_inode_key key;
 	struct vigil_guard_rule *rule;
 	__u32 match = VIGIL_MATCH_INODE;
 
-	struct vigil_guard_settings *st = bpf_map_lookup_elem(&guard_settings, &zero);
-	if (!st)
-		return 0;
-
-	inode_key(bprm, &key);
+	inode_key(file, &key);
 	rule = bpf_map_lookup_elem(&deny_inode, &key);
-	if (!rule && st->path_rules && path_may_be_denied(bprm)) {
+	if (!rule && st->path_rules && path_may_be_denied(file)) {
 		struct guard_scratch *s = bpf_map_lookup_elem(&guard_scratch, &zero);
 		if (!s)
 			return 0;
 		bool trunc = false;
 		__builtin_memset(s->path, 0, VIGIL_GUARD_PATH_KEY);
-		struct path fpath = BPF_CORE_READ(bprm, file, f_path);
+		struct path fpath = BPF_CORE_READ(file, f_path);
 		/* as the process sees it (relative to its root: chroot), like d_path */
 		struct task_struct *task = vigil_current_task();
 		struct path root = BPF_CORE_READ(task, fs, root);
@@ -285,7 +305,7 @@ static __always_inline int guard_by_inode_or_path(struct linux_binprm *bprm)
 			match = VIGIL_MATCH_PATH;
 		}
 	}
-	if (rule && decide(bprm, rule->rule_id, rule->mode, &key, match, st))
+	if (rule && decide(file, hook, rule->rule_id, rule->mode, &key, match, st))
 		return 1;
 	if (!st->prov_mode)
 		return 0;
@@ -297,10 +317,110 @@ static __always_inline int guard_by_inode_or_path(struct linux_binprm *bprm)
 		vigil_count(VIGIL_GUARD_STAT_PROV_ALLOWED);
 		return 0;
 	}
-	return decide(bprm, 0, st->prov_mode, &key, VIGIL_MATCH_PROVENANCE, st);
+	return decide(file, hook, 0, st->prov_mode, &key, VIGIL_MATCH_PROVENANCE, st);
 }
 
-GUARD_ENTRY("lsm/bprm_check_security", vigil_guard_bprm, guard_by_inode_or_path)
+static __always_inline struct vigil_guard_settings *settings(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&guard_settings, &zero);
+}
+
+/*
+ * Program entry points return `long`, not BPF_PROG's int: with alu32 an int -1 is
+ * built in a 32-bit register (0xffffffff in R0), which the 6.12 verifier rejects as
+ * outside [-4095, 0]. A long constant is a 64-bit -1. `prev` is the return value
+ * of an earlier BPF program on the hook (the hook's last argument): its denial is kept.
+ */
+#define VERDICT(prev, deny)                                                      \
+	do {                                                                     \
+		if ((int)(prev) != 0 || (deny))                                  \
+			return -EPERM;                                           \
+		return 0;                                                        \
+	} while (0)
+
+#define PROT_EXEC 0x4
+#define VM_EXEC 0x4
+#define FMODE_READ 0x1
+#define FMODE_EXEC 0x20 /* also __FMODE_EXEC in f_flags: the open of execve and of its ELF interpreter */
+
+/* execve: the file run (a shebang script is checked itself, then its interpreter) */
+SEC("lsm/bprm_check_security")
+long vigil_guard_bprm(unsigned long long *ctx)
+{
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx[0];
+	if ((int)ctx[1] != 0)
+		return -EPERM;
+	struct vigil_guard_settings *st = settings();
+	VERDICT(0, st && guard_file(BPF_CORE_READ(bprm, file), VIGIL_HOOK_BPRM, st));
+}
+
+/* mmap(PROT_EXEC) of a file: libraries (LD_PRELOAD, dlopen) and programs ld.so loads (`ld.so FILE`) */
+SEC("lsm/mmap_file")
+long vigil_guard_mmap(unsigned long long *ctx)
+{
+	struct file *file = (struct file *)ctx[0];
+	if ((int)ctx[4] != 0)
+		return -EPERM;
+	if (!file || !(ctx[2] & PROT_EXEC)) /* anonymous, or not executable */
+		return 0;
+	struct vigil_guard_settings *st = settings();
+	VERDICT(0, st && guard_file(file, VIGIL_HOOK_MMAP, st));
+}
+
+/* mprotect adding PROT_EXEC to a mapping of a file */
+SEC("lsm/file_mprotect")
+long vigil_guard_mprotect(unsigned long long *ctx)
+{
+	struct vm_area_struct *vma = (struct vm_area_struct *)ctx[0];
+	if ((int)ctx[3] != 0)
+		return -EPERM;
+	if (!(ctx[2] & PROT_EXEC) || (BPF_CORE_READ(vma, vm_flags) & VM_EXEC))
+		return 0;
+	struct file *file = BPF_CORE_READ(vma, vm_file);
+	if (!file)
+		return 0;
+	struct vigil_guard_settings *st = settings();
+	VERDICT(0, st && guard_file(file, VIGIL_HOOK_MPROTECT, st));
+}
+
+/* interpreters (their executables' inodes, set by userspace from enforcement.interpreters) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct vigil_guard_inode_key);
+	__type(value, __u32);
+} interp_inode SEC(".maps");
+
+/*
+ * A file opened for reading by an interpreter (`sh SCRIPT`, `python3 x.py`, `. x`):
+ * the same decision, reported, refused with script_mode ENFORCE. Runs on every
+ * open: unchecked unless script_mode is set, then only for processes whose
+ * executable is in interp_inode (one lookup), never for execve's own opens.
+ */
+SEC("lsm/file_open")
+long vigil_guard_open(unsigned long long *ctx)
+{
+	struct file *file = (struct file *)ctx[0];
+	struct vigil_guard_inode_key ik;
+	if ((int)ctx[1] != 0)
+		return -EPERM;
+	struct vigil_guard_settings *st = settings();
+	if (!st || !st->script_mode)
+		return 0;
+	__u32 fmode = BPF_CORE_READ(file, f_mode);
+	__u32 fflags = BPF_CORE_READ(file, f_flags);
+	if (!(fmode & FMODE_READ) || (fmode & FMODE_EXEC) || (fflags & FMODE_EXEC))
+		return 0;
+	struct task_struct *task = vigil_current_task();
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	if (!exe)
+		return 0;
+	inode_key(exe, &ik);
+	if (!bpf_map_lookup_elem(&interp_inode, &ik))
+		return 0;
+	VERDICT(0, guard_file(file, VIGIL_HOOK_OPEN, st));
+}
 
 /* inode ctime in ns, across the three layouts (6.1: i_ctime, 6.6: __i_ctime, 6.11+: i_ctime_sec/nsec) */
 struct inode___c61 {
@@ -323,22 +443,22 @@ static __always_inline __s64 inode_ctime_ns(struct inode *inode)
 }
 
 /*
- * Content rules: the sha256 of the file being executed, from IMA
- * (bpf_ima_file_hash, sleepable), computed once per inode and cached in inode
- * storage until the inode's ctime changes. Runs only while hash rules exist.
- * Loaded when the kernel takes it (userspace probes; 6.1+ with CONFIG_IMA).
+ * Content rules: the sha256 of the file being executed or mapped executable,
+ * from IMA (bpf_ima_file_hash, sleepable), computed once per inode and cached in
+ * inode storage until the inode's ctime changes. Runs only while hash rules
+ * exist. Loaded when the kernel takes it (userspace probes; 5.18+ with CONFIG_IMA).
+ * file_mprotect and file_open are not sleepable hooks on every kernel we run:
+ * there, sha256 rules match the inodes userspace resolved from the rules' paths.
  */
-static __always_inline int guard_by_hash(struct linux_binprm *bprm)
+static __always_inline int guard_by_hash(struct file *file, __u32 hook)
 {
-	__u32 zero = 0;
 	struct vigil_guard_inode_key key;
 	__u8 digest[64];
 
-	struct vigil_guard_settings *st = bpf_map_lookup_elem(&guard_settings, &zero);
+	struct vigil_guard_settings *st = settings();
 	if (!st || !st->hash_rules)
 		return 0;
 
-	struct file *file = bprm->file;
 	struct inode *inode = file->f_inode;
 	if (!inode)
 		return 0;
@@ -359,8 +479,24 @@ static __always_inline int guard_by_hash(struct linux_binprm *bprm)
 	struct vigil_guard_rule *rule = bpf_map_lookup_elem(&deny_hash, digest);
 	if (!rule)
 		return 0;
-	inode_key(bprm, &key);
-	return decide(bprm, rule->rule_id, rule->mode, &key, VIGIL_MATCH_HASH, st);
+	inode_key(file, &key);
+	return decide(file, hook, rule->rule_id, rule->mode, &key, VIGIL_MATCH_HASH, st);
 }
 
-GUARD_ENTRY("lsm.s/bprm_check_security", vigil_guard_bprm_hash, guard_by_hash)
+SEC("lsm.s/bprm_check_security")
+long vigil_guard_bprm_hash(unsigned long long *ctx)
+{
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx[0];
+	VERDICT(ctx[1], guard_by_hash(bprm->file, VIGIL_HOOK_BPRM));
+}
+
+SEC("lsm.s/mmap_file")
+long vigil_guard_mmap_hash(unsigned long long *ctx)
+{
+	struct file *file = (struct file *)ctx[0];
+	if ((int)ctx[4] != 0)
+		return -EPERM;
+	if (!file || !(ctx[2] & PROT_EXEC))
+		return 0;
+	VERDICT(0, guard_by_hash(file, VIGIL_HOOK_MMAP));
+}

@@ -84,7 +84,8 @@ struct vigil_flood {
 
 /*
  * Exec guard (bpf/exec_guard.bpf.c): deny rules looked up in the kernel at
- * lsm/bprm_check_security. Map keys and values below are shared with
+ * lsm/bprm_check_security, lsm/mmap_file and lsm/file_mprotect (PROT_EXEC) and
+ * lsm/file_open (a file read by an interpreter). Map keys and values below are shared with
  * src/enforcement/ (the CLI writes them into the pinned maps).
  */
 #define VIGIL_GUARD_PATH_KEY 256 /* deny_path key: resolved path, NUL padded */
@@ -119,6 +120,15 @@ enum vigil_decision_flags {
 	VIGIL_DF_PATH_TRUNCATED = 1 << 0,
 	VIGIL_DF_EXEMPT = 1 << 1,         /* PID 1 or vigil itself: never blocked */
 	VIGIL_DF_GLOBAL_MONITOR = 1 << 2, /* the global mode turned enforce into monitor */
+	VIGIL_DF_REPORT_ONLY = 1 << 3,    /* file_open: scripts are reported, not refused (script_mode MONITOR) */
+};
+
+/* vigil_exec_decision.hook: where the guard decided */
+enum vigil_guard_hook {
+	VIGIL_HOOK_BPRM = 0,     /* bprm_check_security: the file execve runs (a shebang script, then its interpreter) */
+	VIGIL_HOOK_MMAP = 1,     /* mmap_file with PROT_EXEC: a library, or a program mapped by ld.so */
+	VIGIL_HOOK_MPROTECT = 2, /* file_mprotect adding PROT_EXEC to a file mapping */
+	VIGIL_HOOK_OPEN = 3,     /* file_open by an interpreter (interp_inode): `sh SCRIPT`, `python3 x.py` */
 };
 
 struct vigil_guard_inode_key {
@@ -149,6 +159,7 @@ struct vigil_guard_settings {
 	__u32 path_rules; /* > 0: resolve the path and look it up */
 	__u32 hash_rules; /* > 0: hash the file (IMA) and look it up */
 	__u32 prov_mode;  /* exec policy on marked files: 0 off, else enum vigil_guard_mode (MONITOR, ENFORCE, SOAK) */
+	__u32 script_mode; /* files read by an interpreter (file_open): 0 unchecked, MONITOR report, ENFORCE refuse */
 };
 
 /* Value of the inode-storage hash cache (IMA digests, keyed by the inode). */
@@ -179,7 +190,7 @@ struct vigil_exec_decision {
 	__u32 flags;      /* enum vigil_decision_flags */
 	__u32 path_len;
 	__u32 n_ancestors;
-	__u32 _pad0;
+	__u32 hook;       /* enum vigil_guard_hook */
 	struct vigil_ancestor ancestors[VIGIL_GUARD_ANCESTORS]; /* parent first */
 	char path[];
 };

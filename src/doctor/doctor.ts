@@ -12,7 +12,7 @@ import { probeMapType } from '../kernel/probes.js';
 import { libbpfVersion } from '../kernel/version.js';
 import { objectPath, sensorObjectPath } from '../sensors/bpf-sensor.js';
 import { ensureMounts, isMounted } from '../kernel/mounts.js';
-import { HASH_NEEDS, fanotifyUnavailable, probeEnforcement } from '../enforcement/index.js';
+import { GUARD_HOOKS, HASH_NEEDS, fanotifyUnavailable, memfdLimit, probeEnforcement } from '../enforcement/index.js';
 import { bpfVariant } from '../kernel/variant.js';
 import { SENSORS } from '../sensors/index.js';
 import { provenanceCheck } from '../provenance/doctor.js';
@@ -230,7 +230,7 @@ export async function runDoctor(): Promise<DoctorReport> {
     id: 'fanotify',
     title: 'fanotify permission events',
     status: fanWhy ? 'missing' : 'ok',
-    detail: fanWhy ?? 'FAN_CLASS_CONTENT group with FAN_OPEN_EXEC_PERM marks: deny rules can be enforced by a running agent',
+    detail: fanWhy ?? `FAN_CLASS_CONTENT group with FAN_OPEN_EXEC_PERM marks: deny rules can be enforced by a running agent; not covered by this backend: ${memfdLimit()}`,
     ...(fanWhy ? { hint: 'needs root (CAP_SYS_ADMIN), Linux 5.0+ and CONFIG_FANOTIFY_ACCESS_PERMISSIONS=y' } : {}),
   });
 
@@ -250,7 +250,7 @@ export async function runDoctor(): Promise<DoctorReport> {
     id: 'exec_guard',
     title: 'Exec guard (deny rules)',
     status: guard.canLoadLsm ? 'ok' : 'missing',
-    detail: guard.canLoadLsm ? `${guard.object} loads and attaches (path and inode rules)` : guardWhy,
+    detail: guard.canLoadLsm ? `${guard.object} loads and attaches (path and inode rules) at ${GUARD_HOOKS.join(', ')}` : guardWhy,
     ...(guard.canLoadLsm ? {} : { hint: !lsm.ok ? refusal!.hint : (guardErr?.hint ?? 'see the verifier reason above') }),
   });
   if (guard.canLoadLsm) {
@@ -259,7 +259,7 @@ export async function runDoctor(): Promise<DoctorReport> {
       title: 'Exec guard sha256 rules',
       status: guard.hashRules ? 'ok' : 'missing',
       detail: guard.hashRules
-        ? 'hashed in the kernel at exec (bpf_ima_file_hash, cached per inode): copies of denied content are blocked'
+        ? 'hashed in the kernel at exec and at executable mmap (bpf_ima_file_hash, cached per inode): copies of denied content are blocked'
         : (guard.hashUnavailable ?? HASH_NEEDS),
       ...(guard.hashRules ? {} : { hint: 'path and inode rules work; a sha256 rule blocks only the file it was added with (its inode), not copies of that content' }),
     });

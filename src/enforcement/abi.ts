@@ -11,11 +11,21 @@ export const DEFAULT_PIN_DIR = '/sys/fs/bpf/vigil/exec_guard';
 export const PATH_KEY_SIZE = 256; // VIGIL_GUARD_PATH_KEY
 /** struct vigil_guard_name_key (VIGIL_GUARD_NAME_KEY): layout checked against BTF */
 export const NAME_KEY_SIZE = VigilGuardNameKey.size;
-export const PROGRAMS = { inode: 'vigil_guard_bprm', hash: 'vigil_guard_bprm_hash' } as const;
+export const PROGRAMS = {
+  inode: 'vigil_guard_bprm', mmap: 'vigil_guard_mmap', mprotect: 'vigil_guard_mprotect', open: 'vigil_guard_open',
+  hash: 'vigil_guard_bprm_hash', mmapHash: 'vigil_guard_mmap_hash',
+} as const;
+/** the sleepable IMA-hash programs: loaded together where the kernel takes them, else neither */
+export const HASH_PROGRAMS = [PROGRAMS.hash, PROGRAMS.mmapHash] as const;
+/** the LSM hooks the guard decides at (enum vigil_guard_hook, bpf/include/vigil.h), by the record's hook value */
+export const HookName = ['bprm_check_security', 'mmap_file', 'file_mprotect', 'file_open'] as const;
+export type GuardHook = (typeof HookName)[number];
 export const MAPS = [
   'deny_inode', 'deny_path', 'deny_name', 'deny_hash', 'guard_settings', 'allow_tgid', 'allow_inode', 'hash_cache', 'events', 'vigil_stats',
   // provenance: the marked inodes (the agent's sensors reuse this pinned map) and those an allow rule matched
   'vigil_marks', 'prov_allow',
+  // interpreters' executables (file_open: scripts they read)
+  'interp_inode',
 ] as const;
 export type GuardMapName = (typeof MAPS)[number];
 
@@ -31,12 +41,14 @@ export const MatchName: Record<number, 'inode' | 'path' | 'sha256' | 'provenance
 /** guard counters in the sensor range of vigil_stats (enum vigil_stat) */
 export const GuardStat = { PROV_ALLOWED: 16 } as const;
 export const Action = { WOULD_BLOCK: 1, BLOCKED: 2 } as const;
-export const DecisionFlags = { PATH_TRUNCATED: 1, EXEMPT: 2, GLOBAL_MONITOR: 4 } as const;
+export const DecisionFlags = { PATH_TRUNCATED: 1, EXEMPT: 2, GLOBAL_MONITOR: 4, REPORT_ONLY: 8 } as const;
 
 export function pinPath(dir: string, name: string): string {
   return join(dir, name);
 }
-export const LINK_PINS = { inode: 'link_bprm', hash: 'link_bprm_hash' } as const;
+export const LINK_PINS = {
+  inode: 'link_bprm', mmap: 'link_mmap', mprotect: 'link_mprotect', open: 'link_open', hash: 'link_bprm_hash', mmapHash: 'link_mmap_hash',
+} as const;
 
 /**
  * Kernel s_dev (MKDEV: major << 20 | minor) from the userspace dev_t Node's
@@ -101,7 +113,12 @@ export interface GuardSettings {
   hashRules: number;
   /** exec policy on marked files; absent = off */
   provenance?: ProvenancePolicy;
+  /** files read by an interpreter (file_open): refuse (enforcement.loader_guard), report, or off; absent = refuse */
+  scripts?: ScriptPolicy;
 }
+/** guard_settings.script_mode: 0 unchecked, 1 report (MONITOR), 2 refuse (ENFORCE) */
+export type ScriptPolicy = 'off' | 'report' | 'refuse';
+export const ScriptPolicyValue: Record<ScriptPolicy, number> = { off: 0, report: 1, refuse: 2 };
 export function settingsValue(s: GuardSettings): Buffer {
   const F = VigilGuardSettings.fields;
   const b = Buffer.alloc(VigilGuardSettings.size);
@@ -109,6 +126,7 @@ export function settingsValue(s: GuardSettings): Buffer {
   b.writeUInt32LE(s.pathRules, F.path_rules.offset);
   b.writeUInt32LE(s.hashRules, F.hash_rules.offset);
   b.writeUInt32LE(ProvenancePolicyValue[s.provenance ?? 'off'], F.prov_mode.offset);
+  b.writeUInt32LE(ScriptPolicyValue[s.scripts ?? 'refuse'], F.script_mode.offset);
   return b;
 }
 export function decodeSettings(b: Buffer): GuardSettings {
@@ -116,5 +134,7 @@ export function decodeSettings(b: Buffer): GuardSettings {
   const m = b.readUInt32LE(F.mode.offset);
   const p = b.readUInt32LE(F.prov_mode.offset);
   const provenance = (Object.entries(ProvenancePolicyValue).find(([, v]) => v === p)?.[0] ?? 'off') as ProvenancePolicy;
-  return { mode: m === 1 ? 'monitor' : 'enforce', pathRules: b.readUInt32LE(F.path_rules.offset), hashRules: b.readUInt32LE(F.hash_rules.offset), provenance };
+  const sv = b.length >= VigilGuardSettings.size ? b.readUInt32LE(F.script_mode.offset) : ScriptPolicyValue.refuse;
+  const scripts = (Object.entries(ScriptPolicyValue).find(([, v]) => v === sv)?.[0] ?? 'refuse') as ScriptPolicy;
+  return { mode: m === 1 ? 'monitor' : 'enforce', pathRules: b.readUInt32LE(F.path_rules.offset), hashRules: b.readUInt32LE(F.hash_rules.offset), provenance, scripts };
 }

@@ -27,6 +27,8 @@ export interface EnforcementOptions {
   deadlineMs: number;
   failMode: FailMode;
   loaderGuard: boolean;
+  /** interpreters whose reads the LSM guard checks (file_open); null: DEFAULT_INTERPRETERS */
+  interpreters?: string[] | null;
   fanotifyMounts: string[] | null;
   onEvent: (ev: ExecGuardEvent) => void;
   process?: ProcessContext;
@@ -74,6 +76,8 @@ export async function startEnforcement(o: EnforcementOptions): Promise<Enforceme
         ...(o.onBadRecord ? { onBadRecord: o.onBadRecord } : {}),
         ...(o.provenance ? { provenance: o.provenance } : {}),
         ...(o.marksFd ? { marksFd: o.marksFd } : {}),
+        loaderGuard: o.loaderGuard,
+        ...(o.interpreters ? { interpreters: o.interpreters } : {}),
       });
       try {
         const r = svc.start();

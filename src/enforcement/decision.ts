@@ -10,7 +10,7 @@ import { BpfMap, RingBufferReader } from '../kernel/index.js';
 import { RecordType, VigilAncestor, VigilExecDecision } from '../events/layouts.js';
 import { decodeHeader, decodeTask, type TaskIds } from '../events/records.js';
 import { cString, decodeBytes } from '../events/bytes.js';
-import { Action, DecisionFlags, MatchName, modeName } from './abi.js';
+import { Action, DecisionFlags, HookName, MatchName, modeName } from './abi.js';
 import type { DenyRule } from './rules-store.js';
 
 export interface AncestorIds {
@@ -30,6 +30,8 @@ export interface DecisionRecord {
   action: number;
   mode: number;
   flags: number;
+  /** enum vigil_guard_hook (HookName) */
+  hook: number;
   ancestors: AncestorIds[];
   path: Buffer;
 }
@@ -64,6 +66,7 @@ export function decodeDecision(v: DataView, bytes: Uint8Array, off: number, len:
     action: v.getUint32(off + F.action.offset, true),
     mode: v.getUint32(off + F.mode.offset, true),
     flags: v.getUint32(off + F.flags.offset, true),
+    hook: v.getUint32(off + F.hook.offset, true),
     ancestors,
     path: Buffer.from(bytes.subarray(p, p + pathLen)),
   };
@@ -115,6 +118,11 @@ export function decisionEvent(d: DecisionRecord, ctx: EventContext = {}): ExecGu
       global_monitor: (d.flags & DecisionFlags.GLOBAL_MONITOR) !== 0,
     },
   };
+  if ((ctx.backend ?? 'lsm') === 'lsm') {
+    const hook = HookName[d.hook];
+    if (hook) ev.vigil.hook = hook;
+    if (d.flags & DecisionFlags.REPORT_ONLY) ev.vigil.report_only = true;
+  }
   if (d.flags & DecisionFlags.PATH_TRUNCATED) ev.vigil.truncated = ['TargetFilename'];
   if (target.raw !== undefined) ev.vigil.raw = { TargetFilename: target.raw };
   if (rule) Object.assign(ev.vigil.rule, { kind: rule.kind, path: rule.path, sha256: rule.sha256, comment: rule.comment });

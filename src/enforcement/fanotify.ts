@@ -8,7 +8,7 @@
  * Enforcement lasts as long as the agent runs: when its process ends (or is
  * SIGKILLed) the kernel closes the fanotify group and allows pending events.
  */
-import { existsSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +67,25 @@ export interface FanotifyStats {
   decisions: number;
   failMode: FailMode;
   deadlineMs: number;
+}
+
+/**
+ * The exec route the fanotify backend cannot see, in words for `vigil doctor` and
+ * `vigil deny list`: fexecve of a memfd (the kernel refuses fanotify marks on the
+ * memfd mount, EINVAL), and whether vm.memfd_noexec (Linux 6.3+) closes it here.
+ * vigil never sets the sysctl itself: runc and some JIT loaders execute memfds.
+ */
+export function memfdLimit(): string {
+  let v: string | null = null;
+  try {
+    v = readFileSync('/proc/sys/vm/memfd_noexec', 'utf8').trim();
+  } catch {
+    v = null;
+  }
+  const base = 'fexecve of a memfd is not checked (the kernel refuses fanotify marks on the memfd mount: EINVAL)';
+  if (v === null) return `${base}; this kernel has no vm.memfd_noexec (Linux 6.3+) to refuse executable memfds`;
+  if (v === '2') return `${base}, but vm.memfd_noexec=2 refuses executable memfds on this host`;
+  return `${base}; vm.memfd_noexec is ${v}: \`sysctl vm.memfd_noexec=2\` closes the route host-wide (it also refuses the memfds runc and some JIT loaders execute, so vigil does not set it)`;
 }
 
 /** Can this host run the fanotify backend? null when yes, else why not (in words). */
@@ -220,6 +239,7 @@ export class FanotifyGuardService {
       action: m.action,
       mode: m.mode,
       flags: m.flags,
+      hook: 0, // (lsm only: not shown for fanotify)
       ancestors: [],
       path: Buffer.from(m.path),
     };

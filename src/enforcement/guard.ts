@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfError, BpfLink, BpfMap, BpfObject, BPF_ANY, variantObjectPath } from '../kernel/index.js';
 import {
-  DEFAULT_PIN_DIR, GUARD_OBJECT, LINK_PINS, MAPS, PROGRAMS, type GuardMapName, type GuardSettings, type Mode, type ProvenancePolicy,
+  DEFAULT_PIN_DIR, GUARD_OBJECT, HASH_PROGRAMS, LINK_PINS, MAPS, PROGRAMS, type GuardHook, type GuardMapName, type GuardSettings, type Mode, type ProvenancePolicy, type ScriptPolicy,
   decodeSettings, hashKey, inodeKey, kernelDev, nameKey, pathKey, ruleValue, settingsValue,
 } from './abi.js';
 import type { DenyRule } from './rules-store.js';
@@ -30,8 +30,24 @@ export function defaultObjectPath(): string {
   return variantObjectPath(env ? join(env, GUARD_OBJECT) : resolve(HERE, '../../bpf/.output', GUARD_OBJECT));
 }
 
+/**
+ * Interpreters whose reads are checked (file_open: `sh SCRIPT`, `python3 x.py`) when
+ * enforcement.interpreters is not set: identified by the inode of their executable
+ * (symlinks resolved), never by comm. Paths absent here are skipped. Not node: vigil
+ * runs on it, and node tools (and vigil's own CLI, `vigil deny add --sha256`) read
+ * arbitrary files; add /usr/bin/node to cover `node x.js`.
+ */
+export const DEFAULT_INTERPRETERS = [
+  '/bin/sh', '/bin/bash', '/bin/dash', '/bin/zsh', '/bin/ksh', '/bin/busybox',
+  '/usr/bin/python3', '/usr/bin/python2', '/usr/bin/perl', '/usr/bin/ruby', '/usr/bin/php', '/usr/bin/lua',
+  '/usr/bin/tclsh', '/usr/bin/awk', '/usr/bin/gawk', '/usr/bin/mawk',
+];
+
+/** The hooks every guard attaches (the sha256 programs add bprm_check_security and mmap_file, sleepable). */
+export const GUARD_HOOKS: GuardHook[] = ['bprm_check_security', 'mmap_file', 'file_mprotect', 'file_open'];
+
 /** What sha256 rules need from the kernel, said once for every message. */
-export const HASH_NEEDS = 'in-kernel sha256 matching needs bpf_ima_file_hash (Linux 5.18+, CONFIG_IMA) in a sleepable bprm_check_security program (Linux 5.11+)';
+export const HASH_NEEDS = 'in-kernel sha256 matching needs bpf_ima_file_hash (Linux 5.18+, CONFIG_IMA) in sleepable bprm_check_security and mmap_file programs (Linux 5.11+)';
 
 /** Why the kernel refused the sha256 program, in words (from the verifier's reason). */
 export function hashRefusal(e: unknown): string {
@@ -52,6 +68,8 @@ export interface ArmOptions {
   noHashProgram?: boolean;
   /** an existing vigil_marks map (the agent's sensors') to reuse instead of creating one */
   marksFd?: number;
+  /** interpreters' executables for the file_open check (default DEFAULT_INTERPRETERS) */
+  interpreters?: string[];
 }
 
 export interface ArmResult {
@@ -133,7 +151,7 @@ export class ExecGuard {
     };
     try {
       try {
-        obj = open(hash ? [] : [PROGRAMS.hash]);
+        obj = open(hash ? [] : [...HASH_PROGRAMS]);
         obj.load();
       } catch (e) {
         if (!hash) throw e;
@@ -144,26 +162,40 @@ export class ExecGuard {
         // error is the one that counts.
         hash = false;
         hashUnavailable = hashRefusal(e);
-        obj = open([PROGRAMS.hash]);
+        obj = open([...HASH_PROGRAMS]);
         obj.load();
       }
       mkdirSync(pinDir, { recursive: true });
       for (const name of MAPS) obj.map(name).pin(join(pinDir, name));
       // settings before the hook goes live
       const settings = BpfMap.openPinned(join(pinDir, 'guard_settings'));
-      settings.update(u32(0), settingsValue({ mode: 'enforce', pathRules: 0, hashRules: 0 }));
+      settings.update(u32(0), settingsValue({ mode: 'enforce', pathRules: 0, hashRules: 0, scripts: 'refuse' }));
       settings.close();
-      const l1 = obj.program(PROGRAMS.inode).attachLsm();
-      l1.pin(join(pinDir, LINK_PINS.inode));
-      l1.disconnect();
+      const interp = BpfMap.openPinned(join(pinDir, 'interp_inode'));
+      try {
+        fillInterpreters(interp, opts.interpreters ?? DEFAULT_INTERPRETERS);
+      } finally {
+        interp.close();
+      }
+      // the link named by isArmed (bprm) last: a guard is armed only once every hook is
+      for (const k of ['mmap', 'mprotect', 'open', 'inode'] as const) {
+        const l = obj.program(PROGRAMS[k]).attachLsm();
+        l.pin(join(pinDir, LINK_PINS[k]));
+        l.disconnect();
+      }
       if (hash) {
+        const pinned: string[] = [];
         try {
-          const l2 = obj.program(PROGRAMS.hash).attachLsm();
-          l2.pin(join(pinDir, LINK_PINS.hash));
-          l2.disconnect();
+          for (const k of ['hash', 'mmapHash'] as const) {
+            const l = obj.program(PROGRAMS[k]).attachLsm();
+            l.pin(join(pinDir, LINK_PINS[k]));
+            pinned.push(join(pinDir, LINK_PINS[k]));
+            l.disconnect();
+          }
         } catch (e) {
+          for (const p of pinned) unlinkSync(p);
           hash = false;
-          hashUnavailable = `the sha256 program loaded but did not attach: ${(e as Error).message}`;
+          hashUnavailable = `the sha256 programs loaded but did not attach: ${(e as Error).message}`;
         }
       }
     } catch (e) {
@@ -246,7 +278,7 @@ export class ExecGuard {
 
   settings(): GuardSettings {
     const v = this.map('guard_settings').lookup(u32(0));
-    return v ? decodeSettings(v) : { mode: 'enforce', pathRules: 0, hashRules: 0 };
+    return v ? decodeSettings(v) : { mode: 'enforce', pathRules: 0, hashRules: 0, scripts: 'refuse' };
   }
 
   setSettings(s: GuardSettings): void {
@@ -256,6 +288,16 @@ export class ExecGuard {
   /** The exec policy on marked files (provenance): off, monitor, soak or enforce; the rest of the settings kept. */
   setProvenancePolicy(p: ProvenancePolicy): void {
     this.setSettings({ ...this.settings(), provenance: p });
+  }
+
+  /** Files read by an interpreter: refuse (enforcement.loader_guard), report, or off; the rest of the settings kept. */
+  setScriptPolicy(p: ScriptPolicy): void {
+    this.setSettings({ ...this.settings(), scripts: p });
+  }
+
+  /** The interpreters whose reads are checked: exactly these executables (resolved to inodes). Returns the paths found. */
+  setInterpreters(paths: string[]): string[] {
+    return fillInterpreters(this.map('interp_inode'), paths);
   }
 
   /**
@@ -343,7 +385,7 @@ export class ExecGuard {
     res.path = want.deny_path.size;
     res.hash = want.deny_hash.size;
     // the provenance policy is the agent's, not the rules': kept as it is
-    this.setSettings({ mode: globalMode, pathRules: res.path, hashRules: this.hashProgram ? res.hash : 0, provenance: this.settings().provenance ?? 'off' });
+    this.setSettings({ ...this.settings(), mode: globalMode, pathRules: res.path, hashRules: this.hashProgram ? res.hash : 0 });
     return res;
   }
 
@@ -362,6 +404,22 @@ export class ExecGuard {
     for (const m of this.maps.values()) m.close();
     this.maps.clear();
   }
+}
+
+/** Make interp_inode hold exactly the executables of `paths` that exist (symlinks resolved). */
+function fillInterpreters(m: BpfMap, paths: string[]): string[] {
+  const want = new Map<string, Buffer>();
+  const found: string[] = [];
+  for (const p of paths) {
+    const id = resolveFile(p);
+    if (!id) continue;
+    const k = inodeKey(id.kdev, id.ino);
+    if (!want.has(k.toString('hex'))) found.push(p);
+    want.set(k.toString('hex'), k);
+  }
+  for (const k of want.values()) m.update(k, u32(1), BPF_ANY);
+  for (const k of [...m.keys()]) if (!want.has(k.toString('hex'))) m.delete(k);
+  return found;
 }
 
 export interface FileIdentity {

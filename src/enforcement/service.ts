@@ -13,7 +13,7 @@ import { makePrivateDir } from '../store/files.js';
 import { DEFAULT_PIN_DIR, type GuardMapName, type Mode, type ProvenancePolicy } from './abi.js';
 import type { BpfMap } from '../kernel/index.js';
 import { DecisionReader, decisionEvent, type ExecGuardEvent } from './decision.js';
-import { ExecGuard, defaultObjectPath, resolveFile, type ReconcileResult } from './guard.js';
+import { DEFAULT_INTERPRETERS, ExecGuard, defaultObjectPath, resolveFile, type ReconcileResult } from './guard.js';
 import { RulesStore, type DenyRule } from './rules-store.js';
 
 export interface GuardLocation {
@@ -107,6 +107,10 @@ export interface GuardServiceOptions extends GuardLocation {
   provenance?: ProvenancePolicy;
   /** the agent's vigil_marks map (its sensors'), reused when the guard is loaded now */
   marksFd?: () => number | undefined;
+  /** files read by an interpreter (file_open): refused when true (enforcement.loader_guard, default), else reported */
+  loaderGuard?: boolean;
+  /** interpreters' executables whose reads are checked (enforcement.interpreters; default DEFAULT_INTERPRETERS) */
+  interpreters?: string[];
 }
 
 /**
@@ -147,6 +151,8 @@ export class ExecGuardService {
     this.guard = guard;
     this.adopted = !loaded;
     guard.setProvenancePolicy(this.opts.provenance ?? 'off');
+    guard.setScriptPolicy(this.opts.loaderGuard === false ? 'report' : 'refuse');
+    guard.setInterpreters(this.opts.interpreters ?? DEFAULT_INTERPRETERS);
     guard.pruneAllowedProcesses();
     guard.allowProcess(process.pid);
     guard.allowFile(process.execPath);

@@ -100,7 +100,7 @@ export const VigilExecDecision = {
     flags: f(120, 4),
     path_len: f(124, 4),
     n_ancestors: f(128, 4),
-    _pad0: f(132, 4),
+    hook: f(132, 4),
     ancestors: f(136, 128),
     path: f(264, 0),
   },
@@ -113,11 +113,11 @@ export const VigilGuardNameKey = {
   fields: { name: f(0, 64) },
 } as const satisfies Layout;
 
-/** Exec guard settings (guard_settings, one entry): global mode, rule counts, the provenance exec policy. */
+/** Exec guard settings (guard_settings, one entry): global mode, rule counts, the provenance exec policy, scripts read by interpreters. */
 export const VigilGuardSettings = {
   name: 'vigil_guard_settings',
-  size: 16,
-  fields: { mode: f(0, 4), path_rules: f(4, 4), hash_rules: f(8, 4), prov_mode: f(12, 4) },
+  size: 20,
+  fields: { mode: f(0, 4), path_rules: f(4, 4), hash_rules: f(8, 4), prov_mode: f(12, 4), script_mode: f(16, 4) },
 } as const satisfies Layout;
 
 /** The shared layouts (sensors add theirs: src/sensors/index.ts ALL_LAYOUTS). */

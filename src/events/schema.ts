@@ -146,8 +146,10 @@ export const ExecGuardSchema = z
     vigil: z
       .object({
         ...VigilCommon,
-        action: z.enum(['exec_blocked', 'would_block']).describe('exec_blocked: the exec failed with EPERM; would_block: allowed (monitor mode, or an exempt process)'),
-        backend: z.enum(['lsm', 'fanotify']).describe('what decided: lsm (the BPF LSM program on bprm_check_security) or fanotify (a permission event answered by the agent\'s worker thread)'),
+        action: z.enum(['exec_blocked', 'would_block']).describe('exec_blocked: the exec (mapping, open) failed with EPERM; would_block: allowed (monitor mode, an exempt process, or a script read by an interpreter while enforcement.loader_guard is off)'),
+        backend: z.enum(['lsm', 'fanotify']).describe('what decided: lsm (the BPF LSM guard\'s programs) or fanotify (a permission event answered by the agent\'s worker thread)'),
+        hook: z.enum(['bprm_check_security', 'mmap_file', 'file_mprotect', 'file_open']).optional().describe('lsm only: where the kernel decided: bprm_check_security (execve), mmap_file or file_mprotect (an executable mapping: a library, LD_PRELOAD, a program run as `ld.so FILE`), file_open (a file read by an interpreter: `sh SCRIPT`)'),
+        report_only: z.boolean().optional().describe('lsm file_open: the rule would refuse, but scripts read by interpreters are only reported (enforcement.loader_guard false)'),
         perm: z.enum(['exec', 'open']).optional().describe('fanotify only: open when the file was opened rather than executed (FAN_OPEN_PERM: the dynamic loader run as a program, LD_PRELOAD, a script read by its interpreter); absent for an exec'),
         rule: z
           .object({
@@ -170,7 +172,7 @@ export const ExecGuardSchema = z
       .strict(),
   })
   .strict()
-  .describe('The exec guard decided on an execve: blocked it (vigil.action exec_blocked) or would have (would_block).');
+  .describe('The exec guard decided on an execve, an executable mapping of a file, or a file read by an interpreter: blocked it (vigil.action exec_blocked) or would have (would_block).');
 
 export type ExecGuardEvent = z.infer<typeof ExecGuardSchema>;
 

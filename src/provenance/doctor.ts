@@ -20,7 +20,7 @@ export function provenanceCheck(x: ProvenanceDoctorInput): { id: string; title: 
     ? `marking works (monitor): network taint, marks at write time and propagation from syscall tracepoints; origin records in ${ORIGIN_XATTR} and the store`
     : 'marking does not work: the network or file sensor does not load here';
   const blocking = x.lsm
-    ? 'exec policy on marked files available (BPF LSM): --provenance enforce refuses execs of marked programs and shebang scripts (EPERM) unless `vigil allow` matches, soak learns allow rules; not covered yet: ld.so ./file, mmap of marked libraries, interpreters given a marked file (bash x.sh)'
+    ? 'exec policy on marked files available (BPF LSM): --provenance enforce refuses execs of marked programs and shebang scripts, `ld.so ./file` and marked libraries mapped executable (mmap_file, file_mprotect), and marked files read by an interpreter (file_open: bash x.sh, python3 x.py; refused with enforcement.loader_guard, else reported) with EPERM unless `vigil allow` matches, soak learns allow rules'
     : `marked files are not blocked here: BPF LSM unavailable (${x.lsmWhy ?? 'unknown reason'}); marks are kept and shown, exec of a marked file is not refused`;
   return {
     id: 'provenance',

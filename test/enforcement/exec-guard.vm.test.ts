@@ -4,13 +4,14 @@
  * disarm. Uses the built CLI (dist/) like a user would.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { appendFileSync, copyFileSync, chmodSync, linkSync, mkdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
+import { appendFileSync, copyFileSync, chmodSync, existsSync, linkSync, mkdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExecGuard } from '../../src/enforcement/index.js';
 import { EventSchema } from '../../src/sensors/index.js';
+import { RulesStore } from '../../src/enforcement/rules-store.js';
 
 const inVm = process.env.VIGIL_IN_VM === '1';
 // In-kernel sha256 needs bpf_ima_file_hash (5.18) in a sleepable bprm_check_security
@@ -47,6 +48,16 @@ function makeExe(name: string): string {
   appendFileSync(p, randomBytes(64));
   chmodSync(p, 0o755);
   return p;
+}
+
+/** a C helper next to this file (test/enforcement/NAME.c), compiled once into the test directory */
+function helper(name: string): string {
+  const out = join(T, name);
+  if (!existsSync(out)) {
+    const cc = spawnSync('cc', ['-O2', '-o', out, join(REPO, 'test/enforcement', `${name}.c`)], { encoding: 'utf8' });
+    if (cc.status !== 0) throw new Error(`cc ${name}.c: ${cc.stderr}`);
+  }
+  return out;
 }
 
 /** every event any agent of this file printed (checked against the published schema at the end) */
@@ -205,6 +216,67 @@ describe.skipIf(!inVm)('exec guard (in the VM)', () => {
     const j = JSON.parse(vigilOk('deny', 'list', '--json'));
     expect(j.armed).toBe(true);
     expect(j.rules.map((r: { kind: string }) => r.kind)).toEqual(['path', 'sha256', 'path']);
+  });
+
+  it('closes the loader and script routes: ld.so DENIED, a denied library in LD_PRELOAD, mmap/mprotect PROT_EXEC, sh/python3 SCRIPT (refused; only reported with the script policy at report)', async () => {
+    // rules straight into the store and the pinned maps (no CLI call: each costs tens of seconds under TCG)
+    const lib = join(T, 'libm-denied.so.6');
+    copyFileSync('/lib/x86_64-linux-gnu/libm.so.6', lib);
+    copyFileSync('/lib/x86_64-linux-gnu/libm.so.6', join(T, 'libm-other.so.6'));
+    const script = join(T, 'denied.sh');
+    writeFileSync(script, 'echo ran-script\n');
+    const py = join(T, 'denied.py');
+    writeFileSync(py, 'print("ran-py")\n');
+    const store = RulesStore.open(DB);
+    const g = ExecGuard.adopt(PIN);
+    try {
+      for (const f of [lib, script, py]) store.add({ kind: 'path', path: f, resolvedPath: f, sha256: null, mode: 'enforce', comment: 'route' });
+      g.reconcile(store.list(), store.globalMode());
+    } finally {
+      store.close();
+    }
+    const maprot = helper('maprot');
+    try {
+      // ld.so runs as the program and maps the denied file itself: the mapping is refused
+      const ld = spawnSync('/lib64/ld-linux-x86-64.so.2', [denied], { encoding: 'utf8' });
+      expect(ld.status).not.toBe(0);
+      expect(ld.stderr).toMatch(/failed to map segment|Operation not permitted/);
+      expect(spawnSync('/lib64/ld-linux-x86-64.so.2', ['/bin/true']).status).toBe(0);
+      // a denied library in LD_PRELOAD is not loaded (the program runs without it); another copy is
+      const preload = (l: string) => spawnSync('/bin/true', [], { encoding: 'utf8', env: { ...process.env, LD_PRELOAD: l } });
+      expect(preload(join(T, 'libm-other.so.6')).stderr).toBe('');
+      expect(preload(lib).stderr).toMatch(/cannot be preloaded/);
+      // mmap with PROT_EXEC and mprotect adding it: refused for the denied file, never for anonymous memory
+      expect(spawnSync(maprot, [lib], { encoding: 'utf8' }).stdout).toBe('mmap_exec=1 mprotect_exec=1 anon_exec=0\n');
+      expect(spawnSync(maprot, [join(T, 'libm-other.so.6')], { encoding: 'utf8' }).stdout).toBe('mmap_exec=0 mprotect_exec=0 anon_exec=0\n');
+      // scripts read by an interpreter (identified by its executable's inode)
+      const sh = spawnSync('/bin/sh', [script], { encoding: 'utf8' });
+      expect(sh.stdout).not.toContain('ran-script');
+      expect(sh.status).not.toBe(0);
+      const p3 = spawnSync('python3', [py], { encoding: 'utf8' });
+      expect(p3.stdout).not.toContain('ran-py');
+      expect(p3.stderr).toMatch(/Operation not permitted/);
+      // reading it with a program that is not an interpreter is not an exec route
+      expect(spawnSync('cat', [script], { encoding: 'utf8' }).stdout).toBe('echo ran-script\n');
+      // enforcement.loader_guard false: reported, not refused
+      g.setScriptPolicy('report');
+      expect(spawnSync('/bin/sh', [script], { encoding: 'utf8' }).stdout).toBe('ran-script\n');
+    } finally {
+      g.setScriptPolicy('refuse');
+      g.close();
+    }
+    const hookOf = (hook: string, file: string, action = 'exec_blocked') =>
+      agent.waitFor((l) => l.vigil?.hook === hook && l.vigil?.action === action && l.TargetFilename === file);
+    await hookOf('mmap_file', realpathSync(denied));
+    await hookOf('mmap_file', lib);
+    await hookOf('file_mprotect', lib);
+    await hookOf('file_open', script);
+    await hookOf('file_open', py);
+    const reported = await hookOf('file_open', script, 'would_block');
+    expect(reported.vigil).toMatchObject({ report_only: true, rule: { match: expect.stringMatching(/^(inode|path)$/), mode: 'enforce' } });
+    // a direct exec is still decided at bprm_check_security, once (the kernel's own mapping of it is not decided again)
+    expect(run(denied)).toBe('EPERM');
+    await hookOf('bprm_check_security', realpathSync(denied));
   });
 
   it('keeps enforcing after kill -9 of the agent; a new agent adopts it', async () => {

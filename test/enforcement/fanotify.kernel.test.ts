@@ -118,6 +118,8 @@ describe('fanotify backend: a real agent, marks on the test tmpfs', () => {
     expect(exec(join(dir, 'other')).status).toBe(0);
     const list = JSON.parse(deny(c.db, 'list', '--json').out);
     expect(list).toMatchObject({ armed: true, backend: 'fanotify', enforcement: { state: 'enforced', backend: 'fanotify', pid: agent!.pid } });
+    // the route this backend cannot see (memfds) is named, with the sysctl that closes it (this host: Linux 6.18)
+    expect(list.enforcement.limits).toEqual([expect.stringMatching(/^fexecve of a memfd is not checked .*vm\.memfd_noexec/)]);
     const evs = await until('the blocked events', () => {
       const e = guardEvents(c.events).filter((x) => x.vigil.action === 'exec_blocked');
       return e.length >= 2 ? e : null;

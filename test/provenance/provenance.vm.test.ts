@@ -117,6 +117,17 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
     expect(run(prog)).toBe(0);
     expect(run(script)).toBe('EPERM'); // the rule names the program only
     // the origin record reached the store: the decision on the script names the server
+    // the loader and the interpreter routes: `ld.so ./file` (its executable mapping is refused) and `sh script` (read by an interpreter)
+    const ld = spawnSync('/lib64/ld-linux-x86-64.so.2', [prog], { encoding: 'utf8' });
+    expect(ld.status).not.toBe(0);
+    expect(ld.stderr).toMatch(/failed to map segment|Operation not permitted/);
+    const sh = spawnSync('/bin/sh', [script], { encoding: 'utf8' });
+    expect(sh.status).not.toBe(0);
+    await waitFor(() => agent!.events().some((e) => e.category === 'exec_guard' && e.vigil.hook === 'mmap_file' && e.TargetFilename === prog), 15_000);
+    await waitFor(() => agent!.events().some((e) => e.category === 'exec_guard' && e.vigil.hook === 'file_open' && e.TargetFilename === script), 15_000);
+    for (const e of agent.events().filter((x) => x.category === 'exec_guard' && x.vigil.hook !== 'bprm_check_security')) {
+      expect(e.vigil).toMatchObject({ action: 'exec_blocked', rule: { id: 0, match: 'provenance', mode: 'enforce' } });
+    }
     await waitFor(() => agent!.events().some((e) => e.category === 'exec_guard' && e.TargetFilename === script && e.vigil.origin), 15_000);
     expect(agent.events().find((e) => e.category === 'exec_guard' && e.TargetFilename === script && e.vigil.origin).vigil.origin).toMatchObject({ kind: 'network', remote: { address: '127.0.0.1', port } });
   });

@@ -4,7 +4,7 @@ import { InputError, UnavailableError, UsageError, VigilError, bpfRefusal, fromS
 import { applyRecordGroup } from '../record-files.js';
 import { arg, needsKernel, opt, parseCount } from '../options.js';
 import {
-  DEFAULT_PIN_DIR, DecisionReader, ExecGuard, HASH_NEEDS, RulesStore, applyRules, decisionEvent, liveFanotifyAgent, makeRule, notifyAgent,
+  memfdLimit, DEFAULT_PIN_DIR, DecisionReader, ExecGuard, HASH_NEEDS, RulesStore, applyRules, decisionEvent, liveFanotifyAgent, makeRule, notifyAgent,
   type BackendRecord, type DenyRule, type ExecGuardEvent, type Mode,
 } from '../../enforcement/index.js';
 import { BpfError } from '../../kernel/errors.js';
@@ -52,6 +52,8 @@ export interface EnforcementStatus {
   /** fanotify: the agent that answers */
   pid?: number;
   reason?: string;
+  /** routes around a rule this backend does not check (fanotify: memfds) */
+  limits?: string[];
 }
 
 function lsmHasBpf(): boolean | undefined {
@@ -65,7 +67,7 @@ function lsmHasBpf(): boolean | undefined {
 export function enforcementStatus(pinDir: string, store: RulesStore | null): EnforcementStatus {
   if (ExecGuard.isArmed(pinDir)) return { state: 'enforced', backend: 'lsm' };
   const fan = store ? liveFanotifyAgent(store) : null;
-  if (fan) return { state: 'enforced', backend: 'fanotify', pid: fan.pid, ...(fan.reason ? { reason: fan.reason } : {}) };
+  if (fan) return { state: 'enforced', backend: 'fanotify', pid: fan.pid, ...(fan.reason ? { reason: fan.reason } : {}), limits: [memfdLimit()] };
   if (lsmHasBpf() === false) return { state: 'cannot-load', backend: 'detect-only', reason: 'bpf is not in the active LSM list (/sys/kernel/security/lsm; boot with lsm=...,bpf)' };
   const f = store?.armFailure();
   if (f) return { state: 'cannot-load', backend: 'detect-only', reason: `${f.reason} (when \`${f.by}\` tried, ${new Date(f.atMs).toISOString()})` };
@@ -76,7 +78,7 @@ export function statusLine(s: EnforcementStatus, pinDir: string): string {
   switch (s.state) {
     case 'enforced':
       return s.backend === 'fanotify'
-        ? `enforcement: rules are enforced (fanotify backend, answered by the agent pid ${s.pid} while it runs)`
+        ? `enforcement: rules are enforced (fanotify backend, answered by the agent pid ${s.pid} while it runs)${(s.limits ?? []).map((l) => `\nenforcement: not covered by the fanotify backend: ${l}`).join('')}`
         : `enforcement: rules are enforced (exec guard armed, pinned in ${pinDir})`;
     case 'stored-only':
       return 'enforcement: rules are stored only, the exec guard is not armed (`vigil deny apply` or `vigil run` arms it)';

@@ -58,6 +58,7 @@ async function startGuard(agent: Agent, cfg: Config, log: Logger, provenance: Pr
       deadlineMs: parseDuration(cfg.enforcement.deadline),
       failMode: cfg.enforcement.fail_mode,
       loaderGuard: cfg.enforcement.loader_guard,
+      interpreters: cfg.enforcement.interpreters,
       fanotifyMounts: cfg.enforcement.fanotify_mounts,
       // the exec policy on marked files (BPF LSM), with the sensors' marks map when the guard loads now
       provenance: provenance ? provenance.mode : 'off',
