@@ -28,6 +28,7 @@
  *
  *   taskset -c 0 node bench/audit-chain/run.mjs [--rounds 5] [--records 200000] [--modes sink,sink+chain] [--json]
  *   taskset -c 0 node bench/audit-chain/run.mjs --pack [--rounds 7]   (packing CPU only, no disk)
+ *   SEAL_EVERY=N overrides the 10,000-line seal interval of the modes without /1000
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
