@@ -15,7 +15,8 @@ import { ensureMounts, isMounted } from '../kernel/mounts.js';
 import { GUARD_HOOKS, HASH_NEEDS, fanotifyUnavailable, memfdLimit, probeEnforcement } from '../enforcement/index.js';
 import { bpfVariant } from '../kernel/variant.js';
 import { SENSORS } from '../sensors/index.js';
-import { provenanceCheck } from '../provenance/doctor.js';
+import { provenanceCheck, tamperCheck } from '../provenance/doctor.js';
+import { TAMPER_OBJECT } from '../provenance/tamper.js';
 
 export type CheckStatus = 'ok' | 'missing' | 'error' | 'info';
 
@@ -303,6 +304,21 @@ export async function runDoctor(): Promise<DoctorReport> {
       sensors: !!sensorOk.network && !!sensorOk.file,
     }),
   );
+  // tamper protection of origin records: loaded (the verifier checks the hooks' arguments), not attached
+  let tamperLoad: { ok: boolean; why?: string } | undefined;
+  if (lsm.ok && bpfActive) {
+    let obj: BpfObject | null = null;
+    try {
+      obj = BpfObject.open(sensorObjectPath(TAMPER_OBJECT));
+      obj.load();
+      tamperLoad = { ok: true };
+    } catch (e) {
+      tamperLoad = { ok: false, why: `${obj?.name ?? TAMPER_OBJECT}: ${describeError(e as Error)}` };
+    } finally {
+      obj?.close();
+    }
+  }
+  add(tamperCheck({ lsm: lsm.ok && bpfActive, lsmWhy: !bpfActive ? 'bpf is not in the active LSM list' : !lsm.ok ? refusal!.cause : undefined, ...(tamperLoad ? { load: tamperLoad } : {}) }));
   const why = !bpfActive
     ? 'bpf is not in the active LSM list'
     : !lsm.ok

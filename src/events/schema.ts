@@ -176,10 +176,36 @@ export const ExecGuardSchema = z
 
 export type ExecGuardEvent = z.infer<typeof ExecGuardSchema>;
 
-/** Events the agent emits that do not come from a sensor (the registry adds them to EventSchema). */
-export const AGENT_EVENT_SCHEMAS = [ExecGuardSchema] as const;
+/**
+ * Tamper protection of origin records (docs/provenance.md TAMPERING): a process
+ * that is not vigil tried to set, rewrite or remove one of vigil's extended
+ * attributes (trusted.vigil.*) and got EPERM from the BPF LSM hook.
+ */
+export const ProvenanceTamperSchema = z
+  .object({
+    category: z.literal('provenance_tamper'),
+    ...ActorCommon,
+    TargetFilename: z.string().describe('the file, when vigil knows its path (the store\'s mark of that inode); "" when not'),
+    vigil: z
+      .object({
+        ...VigilCommon,
+        action: z.enum(['xattr_set_refused', 'xattr_remove_refused']).describe('what was refused with EPERM: setxattr (set or rewrite) or removexattr'),
+        attribute: z.string().describe('the attribute\'s name (trusted.vigil.origin; cut at 31 bytes)'),
+        dev: u32.describe('kernel device number (major<<20|minor) of the file'),
+        ino: decimal.describe('inode number of the file'),
+        owner: u32.describe('the file\'s owner (uid)'),
+      })
+      .strict(),
+  })
+  .strict()
+  .describe('A process that is not vigil tried to change or remove a file\'s origin record and was refused (EPERM).');
 
-export type EventCategory = 'process_creation' | 'process_termination' | 'file_event' | 'network_connection' | 'dns_query' | 'exec_guard';
+export type ProvenanceTamperEvent = z.infer<typeof ProvenanceTamperSchema>;
+
+/** Events the agent emits that do not come from a sensor (the registry adds them to EventSchema). */
+export const AGENT_EVENT_SCHEMAS = [ExecGuardSchema, ProvenanceTamperSchema] as const;
+
+export type EventCategory = 'process_creation' | 'process_termination' | 'file_event' | 'network_connection' | 'dns_query' | 'exec_guard' | 'provenance_tamper';
 
 /** The process event schemas (the exec sensor's; the registry joins every sensor's into EventSchema). */
 export const PROCESS_EVENT_SCHEMAS = [ProcessCreationSchema, ProcessTerminationSchema] as const;

@@ -6,6 +6,12 @@
  * peer), and the matched inodes put in the exec guard's prov_allow map, which
  * the kernel checks at bprm_check_security. Rules learned in soak mode wait
  * as `pending` until `vigil allow review` accepts them.
+ *
+ * The exec uid (who runs the file) is known only at exec time, in the kernel:
+ * a rule with `exec_uid` is stored, matched where the exec is known (the
+ * guard's decisions: soak learning), and not put in prov_allow
+ * (an inode there is allowed for every uid) until the exec guard checks
+ * (inode, uid) itself (docs/provenance.md ALLOW RULES).
  */
 import Database from 'better-sqlite3';
 import { BlockList, isIP } from 'node:net';
@@ -18,7 +24,7 @@ import type { OriginRecord } from './format.js';
 import type { ProvenanceStore } from './store.js';
 
 /** The dimensions a rule can constrain (every one given must match: AND). */
-export const ALLOW_DIMENSIONS = ['path', 'landing', 'exe', 'comm', 'uid', 'remote'] as const;
+export const ALLOW_DIMENSIONS = ['path', 'landing', 'exe', 'comm', 'uid', 'exec_uid', 'remote', 'remote_host'] as const;
 export type AllowDimension = (typeof ALLOW_DIMENSIONS)[number];
 
 export interface AllowConditions {
@@ -32,8 +38,12 @@ export interface AllowConditions {
   comm?: string | null;
   /** the creator's uid */
   uid?: number | null;
+  /** the uid running the exec (the process's real uid at execve) */
+  exec_uid?: number | null;
   /** the remote peer's address: an IP or a CIDR */
   remote?: string | null;
+  /** glob on the remote peer's host name (origin remote.host, when the DNS answer was seen): * and ? within one label, ** across labels; case-insensitive */
+  remote_host?: string | null;
 }
 
 export interface AllowRule extends AllowConditions {
@@ -53,6 +63,7 @@ CREATE TABLE IF NOT EXISTS provenance_allow (
   source TEXT NOT NULL CHECK (source IN ('manual', 'soak')),
   path TEXT, landing TEXT, exe TEXT, comm TEXT, uid INTEGER, remote TEXT,
   comment TEXT,
+  exec_uid INTEGER, remote_host TEXT,
   created_ms INTEGER NOT NULL
 );
 `;
@@ -67,12 +78,14 @@ interface Row {
   comm: string | null;
   uid: number | null;
   remote: string | null;
+  exec_uid: number | null;
+  remote_host: string | null;
   comment: string | null;
   created_ms: number;
 }
 
 const toRule = (r: Row): AllowRule => ({
-  id: r.id, state: r.state, source: r.source, path: r.path, landing: r.landing, exe: r.exe, comm: r.comm, uid: r.uid, remote: r.remote, comment: r.comment, createdMs: r.created_ms,
+  id: r.id, state: r.state, source: r.source, path: r.path, landing: r.landing, exe: r.exe, comm: r.comm, uid: r.uid, exec_uid: r.exec_uid ?? null, remote: r.remote, remote_host: r.remote_host ?? null, comment: r.comment, createdMs: r.created_ms,
 });
 
 /** A rule's conditions in one comparable form (deduplication). */
@@ -82,22 +95,34 @@ function conditionKey(c: AllowConditions): string {
 
 /** Why a condition is not valid, or null. */
 export function checkConditions(c: AllowConditions): string | null {
-  if (!ALLOW_DIMENSIONS.some((d) => c[d] !== undefined && c[d] !== null)) return 'a rule needs at least one condition (--path, --landing, --exe, --comm, --uid, --remote)';
+  if (!ALLOW_DIMENSIONS.some((d) => c[d] !== undefined && c[d] !== null)) return 'a rule needs at least one condition (--path, --landing, --exe, --comm, --uid, --exec-uid, --remote, --remote-host)';
   for (const d of ['path', 'landing', 'exe'] as const) {
     const v = c[d];
     if (v != null && !v.startsWith('/')) return `--${d} ${v}: an absolute path or glob`;
   }
   if (c.uid != null && (!Number.isInteger(c.uid) || c.uid < 0 || c.uid > 0xffffffff)) return `--uid ${c.uid}: not a uid`;
+  if (c.exec_uid != null && (!Number.isInteger(c.exec_uid) || c.exec_uid < 0 || c.exec_uid > 0xffffffff)) return `--exec-uid ${c.exec_uid}: not a uid`;
+  if (c.remote_host != null && !HOST_GLOB.test(c.remote_host)) return `--remote-host ${c.remote_host}: not a host name or host glob (letters, digits, - _ . * ?; e.g. *.example.org)`;
   if (c.remote != null && !parseCidr(c.remote)) return `--remote ${c.remote}: not an IP address or CIDR (192.0.2.0/24, 2001:db8::/32)`;
   return null;
 }
+
+const HOST_GLOB = /^[A-Za-z0-9_*?-][A-Za-z0-9_.*?-]{0,252}$/;
+
+/** columns added after the first version of the table (a store made then gets them when opened for writing) */
+const ADDED_COLUMNS: Array<[string, string]> = [['exec_uid', 'INTEGER'], ['remote_host', 'TEXT']];
 
 export class AllowStore {
   private constructor(private readonly db: Database.Database) {}
 
   static open(file: string, opts: { readonly?: boolean } = {}): AllowStore {
     // the store of events and rules: 0600 (src/store/files.ts)
-    return new AllowStore(openRulesDatabase(file, SCHEMA, opts));
+    const db = openRulesDatabase(file, SCHEMA, opts);
+    if (!opts.readonly) {
+      const have = new Set((db.prepare('PRAGMA table_info(provenance_allow)').all() as Array<{ name: string }>).map((c) => c.name));
+      for (const [col, type] of ADDED_COLUMNS) if (!have.has(col)) db.exec(`ALTER TABLE provenance_allow ADD COLUMN ${col} ${type}`);
+    }
+    return new AllowStore(db);
   }
 
   list(state?: 'active' | 'pending'): AllowRule[] {
@@ -137,9 +162,15 @@ export class AllowStore {
     }
     const now = Date.now();
     const info = this.db
-      .prepare('INSERT INTO provenance_allow (state, source, path, landing, exe, comm, uid, remote, comment, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(opts.state, opts.source, c.path ?? null, c.landing ?? null, c.exe ?? null, c.comm ?? null, c.uid ?? null, c.remote ?? null, opts.comment ?? null, now);
-    return { rule: toRule({ id: Number(info.lastInsertRowid), state: opts.state, source: opts.source, path: c.path ?? null, landing: c.landing ?? null, exe: c.exe ?? null, comm: c.comm ?? null, uid: c.uid ?? null, remote: c.remote ?? null, comment: opts.comment ?? null, created_ms: now }), added: true };
+      .prepare('INSERT INTO provenance_allow (state, source, path, landing, exe, comm, uid, exec_uid, remote, remote_host, comment, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(opts.state, opts.source, c.path ?? null, c.landing ?? null, c.exe ?? null, c.comm ?? null, c.uid ?? null, c.exec_uid ?? null, c.remote ?? null, c.remote_host ?? null, opts.comment ?? null, now);
+    return {
+      rule: toRule({
+        id: Number(info.lastInsertRowid), state: opts.state, source: opts.source, path: c.path ?? null, landing: c.landing ?? null, exe: c.exe ?? null, comm: c.comm ?? null,
+        uid: c.uid ?? null, exec_uid: c.exec_uid ?? null, remote: c.remote ?? null, remote_host: c.remote_host ?? null, comment: opts.comment ?? null, created_ms: now,
+      }),
+      added: true,
+    };
   }
 
   /** Remove rules by id; returns the ids that were there. */
@@ -163,7 +194,9 @@ export class AllowStore {
 export interface AllowSubject {
   /** the file's path now (null: unknown, e.g. renamed since it was marked) */
   path: string | null;
-  record: Pick<OriginRecord, 'path' | 'exe' | 'comm' | 'uid'> & { remote?: { address: string } | undefined } | null;
+  record: Pick<OriginRecord, 'path' | 'exe' | 'comm' | 'uid'> & { remote?: { address: string; host?: string | undefined } | undefined } | null;
+  /** the uid running the exec; absent: not an exec (resolving the rules for the kernel's map, `show` without --exec-uid) */
+  execUid?: number;
 }
 
 const globCache = new Map<string, RegExp>();
@@ -185,6 +218,28 @@ export function globRegExp(glob: string): RegExp {
   re = new RegExp(`${out}$`, 's');
   if (globCache.size > 4096) globCache.clear();
   globCache.set(glob, re);
+  return re;
+}
+
+const hostGlobCache = new Map<string, RegExp>();
+
+/** A host name glob: `*` and `?` within one label, `**` across labels, case-insensitive; the rest literal. */
+export function hostGlobRegExp(glob: string): RegExp {
+  let re = hostGlobCache.get(glob);
+  if (re) return re;
+  let out = '^';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*' && glob[i + 1] === '*') {
+      out += '.*';
+      i++;
+    } else if (c === '*') out += '[^.]*';
+    else if (c === '?') out += '[^.]';
+    else out += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  re = new RegExp(`${out}$`, 'is');
+  if (hostGlobCache.size > 4096) hostGlobCache.clear();
+  hostGlobCache.set(glob, re);
   return re;
 }
 
@@ -220,7 +275,15 @@ export function ruleMatches(r: AllowConditions, s: AllowSubject): boolean {
   if (r.comm != null && (!rec || !globRegExp(r.comm).test(rec.comm))) return false;
   if (r.uid != null && (!rec || rec.uid !== r.uid)) return false;
   if (r.remote != null && (!rec?.remote || !remoteMatches(r.remote, rec.remote.address))) return false;
+  // a trailing dot (an absolute DNS name) is the same host
+  if (r.remote_host != null && (!rec?.remote?.host || !hostGlobRegExp(r.remote_host.replace(/\.$/, '')).test(rec.remote.host.replace(/\.$/, '')))) return false;
+  if (r.exec_uid != null && s.execUid !== r.exec_uid) return false;
   return true;
+}
+
+/** A rule the kernel cannot apply by inode alone: it names who runs the file. */
+export function needsExecUid(r: AllowConditions): boolean {
+  return r.exec_uid != null;
 }
 
 /** The first active rule (lowest id) that allows the file. */
@@ -246,6 +309,10 @@ export function narrowest(d: AllowDimension, s: AllowSubject): AllowConditions |
       return rec ? { uid: rec.uid } : null;
     case 'remote':
       return rec?.remote?.address ? { remote: rec.remote.address } : null;
+    case 'exec_uid':
+      return s.execUid !== undefined ? { exec_uid: s.execUid } : null;
+    case 'remote_host':
+      return rec?.remote?.host ? { remote_host: lit(rec.remote.host.replace(/\.$/, '')) } : null;
   }
 }
 
@@ -261,7 +328,8 @@ export interface AllowResolution {
  */
 export function resolveAllowed(rules: AllowRule[], store: ProvenanceStore | null, marks: BpfMap | null): Map<string, [Buffer, number]> {
   const want = new Map<string, [Buffer, number]>();
-  const active = rules.filter((r) => r.state === 'active');
+  // a rule on the exec uid is not an inode's allowance for everyone: not in the kernel's map
+  const active = rules.filter((r) => r.state === 'active' && !needsExecUid(r));
   if (!active.length) return want;
   const put = (dev: number, ino: bigint, id: number) => {
     const k = markKey(dev, ino);

@@ -26,7 +26,31 @@ export function provenanceCheck(x: ProvenanceDoctorInput): { id: string; title: 
     id: 'provenance',
     title: 'File provenance',
     status: x.sensors ? 'info' : 'missing',
-    detail: `${marking}; ${blocking}; the owner of a file can remove its mark only with CAP_SYS_ADMIN (trusted.* xattr), there is no LSM tamper protection yet`,
+    detail: `${marking}; ${blocking}; tamper protection: see provenance_tamper`,
     hint: x.lsm ? 'vigil run --provenance enforce; vigil allow add --path FILE; vigil provenance show FILE' : 'vigil run --provenance monitor; vigil provenance show FILE',
+  };
+}
+
+/**
+ * Tamper protection of origin records (lsm/inode_setxattr, lsm/inode_removexattr
+ * in bpf/provenance/tamper.bpf.c): `load` is doctor's load of that object (the
+ * verifier checked the hooks' arguments on this kernel; not attached here: an
+ * attached hook with no agent would refuse a running agent's own writes).
+ */
+export function tamperCheck(x: { lsm: boolean; lsmWhy?: string; load?: { ok: boolean; why?: string } }): { id: string; title: string; status: 'ok' | 'missing'; detail: string; hint?: string } {
+  const without = `without it a file's owner still cannot remove or forge ${ORIGIN_XATTR} (the trusted.* namespace needs CAP_SYS_ADMIN), but root can`;
+  const id = 'provenance_tamper';
+  const title = 'Provenance tamper protection';
+  if (!x.lsm) {
+    return { id, title, status: 'missing', detail: `does not hold here: BPF LSM unavailable (${x.lsmWhy ?? 'unknown reason'}); ${without}`, hint: 'BPF LSM (lsm=...,bpf on the kernel command line) lets vigil run refuse changes to its attributes' };
+  }
+  if (!x.load?.ok) {
+    return { id, title, status: 'missing', detail: `does not hold here: the tamper hooks were refused (${x.load?.why ?? 'not tried'}); ${without}` };
+  }
+  return {
+    id,
+    title,
+    status: 'ok',
+    detail: `holds while vigil run runs with provenance on: inode_setxattr/inode_removexattr hooks load here, so only vigil's own processes can set, rewrite or remove trusted.vigil.* attributes (root and the file's owner get EPERM, attempts are reported as provenance_tamper events); when the agent is stopped the attributes are protected by CAP_SYS_ADMIN only, the kernel's marks stay in the pinned exec guard`,
   };
 }

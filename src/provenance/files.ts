@@ -11,6 +11,7 @@ import { getXattr, removeXattr, setXattr } from '../kernel/xattr.js';
 import { encodeOrigin, ORIGIN_MAX_BYTES, ORIGIN_XATTR, parseOrigin, type OriginRecord, type ParsedOrigin } from './format.js';
 import type { ProvenanceStore, StoredMark } from './store.js';
 import type { ProvenanceMode } from './service.js';
+import { withTamperExemption } from './tamper.js';
 
 export const CHAIN_MAX = 16;
 
@@ -111,7 +112,8 @@ export function markFile(file: string, store: ProvenanceStore | null, who: { exe
   const path = realpathSync(file);
   const { dev, ino } = ids(path);
   const record: OriginRecord = { v: 1, kind: 'manual', time: new Date().toISOString(), path, exe: who.exe, comm: 'vigil', pid: who.pid, uid: who.uid, host: hostname(), depth: 0 };
-  setXattr(path, ORIGIN_XATTR, encodeOrigin(record));
+  // a running agent's tamper protection refuses every other process: this one is vigil
+  withTamperExemption(() => setXattr(path, ORIGIN_XATTR, encodeOrigin(record)));
   store?.put({ dev, ino, path, depth: 0, record });
   return record;
 }
@@ -120,7 +122,7 @@ export function markFile(file: string, store: ProvenanceStore | null, who: { exe
 export function clearFile(file: string, store: ProvenanceStore | null): { xattr: boolean; stored: boolean } {
   const path = realpathSync(file);
   const { dev, ino } = ids(path);
-  const xattr = removeXattr(path, ORIGIN_XATTR);
+  const xattr = withTamperExemption(() => removeXattr(path, ORIGIN_XATTR));
   const stored = store?.remove(dev, ino) ?? false;
   return { xattr, stored };
 }

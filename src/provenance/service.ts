@@ -14,6 +14,8 @@ import type { BpfMap } from '../kernel/index.js';
 import { setXattr } from '../kernel/xattr.js';
 import { encodeOrigin, ORIGIN_XATTR, type OriginRecord } from './format.js';
 import type { ProvenanceStore } from './store.js';
+import { TamperGuard, tamperEvent } from './tamper.js';
+import type { ProcessContext } from '../process/context.js';
 import { applyAllowed, firstMatch, narrowest, resolveAllowed, type AllowDimension, type AllowRule, type AllowStore, type AllowSubject } from './allow.js';
 
 export const PROVENANCE_MODES = ['off', 'monitor', 'soak', 'enforce'] as const;
@@ -41,6 +43,8 @@ export interface ProvenanceCounters {
   learned: number;
   /** marked inodes in the guard's allow map after the last full resolution */
   allowed: number;
+  /** tamper protection: changes to vigil's attributes by other processes refused (the kernel's count) */
+  tamper_refused: number;
 }
 
 /** An exec of a marked file, as the monitor reports it (nothing is blocked in this version). */
@@ -73,13 +77,14 @@ export interface ProvenanceServiceOptions {
 const HOSTS_MAX = 4096;
 
 export class ProvenanceService {
-  readonly counters: ProvenanceCounters = { marks: 0, xattr_written: 0, xattr_failed: 0, store_failed: 0, moved: 0, rearmed: 0, rearm_skipped: 0, marked_execs: 0, decisions: 0, learned: 0, allowed: 0 };
+  readonly counters: ProvenanceCounters = { marks: 0, xattr_written: 0, xattr_failed: 0, store_failed: 0, moved: 0, rearmed: 0, rearm_skipped: 0, marked_execs: 0, decisions: 0, learned: 0, allowed: 0, tamper_refused: 0 };
   /** the exec guard's prov_allow map (BPF LSM), when attached */
   private allowMap: BpfMap | null = null;
   private allowRules: AllowRule[] = [];
   private allowSig = '';
   private allowTimer: NodeJS.Timeout | null = null;
   private marks: BpfMap | null = null;
+  private tamper: TamperGuard | null = null;
   private readonly xattrErrors = new Set<string>();
   /** remote address → the name it was resolved from (the network sensor's DestinationHostname) */
   private readonly hosts = new Map<string, string>();
@@ -153,7 +158,12 @@ export class ProvenanceService {
       const stored = this.opts.store?.get(v.dev, v.ino) ?? null;
       if (stored) v.origin = stored.record as unknown as Record<string, unknown>;
       if (v.rule.mode !== 'soak' || !this.opts.allow) return;
-      const subject: AllowSubject = { path: typeof ev.TargetFilename === 'string' && ev.TargetFilename.startsWith('/') ? ev.TargetFilename : null, record: stored?.record ?? null };
+      const execUid = (ev.vigil as { uid?: unknown }).uid;
+      const subject: AllowSubject = {
+        path: typeof ev.TargetFilename === 'string' && ev.TargetFilename.startsWith('/') ? ev.TargetFilename : null,
+        record: stored?.record ?? null,
+        ...(typeof execUid === 'number' ? { execUid } : {}),
+      };
       const ids: number[] = [];
       for (const d of this.opts.soakDimensions ?? ['path']) {
         const c = narrowest(d, subject);
@@ -279,7 +289,48 @@ export class ProvenanceService {
     }
   }
 
+  /**
+   * Tamper protection (BPF LSM, docs/provenance.md TAMPERING): from now until
+   * close(), only vigil's processes can set or remove trusted.vigil.*
+   * attributes; each refused attempt is counted and emitted as a
+   * provenance_tamper event. Throws where the hooks cannot load (no BPF LSM).
+   */
+  protect(pc: ProcessContext, emit: (ev: Record<string, unknown>) => void): void {
+    this.tamper = new TamperGuard({
+      onAttempt: (a) => {
+        let path: string | null = null;
+        try {
+          path = this.opts.store?.get(a.dev, a.ino.toString())?.path ?? null;
+        } catch {
+          path = null;
+        }
+        emit(tamperEvent(a, pc, path) as unknown as Record<string, unknown>);
+      },
+    });
+  }
+
+  get protecting(): boolean {
+    return this.tamper !== null;
+  }
+
+  /** Read the tamper records now, and the kernel's count of refusals. */
+  tamperCounts(): { set: number; remove: number; lost?: number } | null {
+    if (!this.tamper) return null;
+    this.tamper.drain();
+    const c = this.tamper.counts();
+    this.counters.tamper_refused = c.set + c.remove;
+    return c;
+  }
+
+  /** Detach the tamper hooks (after reading what they refused). */
+  unprotect(): void {
+    this.tamperCounts();
+    this.tamper?.close();
+    this.tamper = null;
+  }
+
   close(): void {
+    this.unprotect();
     if (this.allowTimer) clearInterval(this.allowTimer);
     this.allowTimer = null;
     this.opts.store?.close();

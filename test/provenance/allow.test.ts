@@ -1,10 +1,17 @@
 /** Allow rules of the exec policy on marked files: the store, matching, soak's narrowest rules. */
 import { describe, expect, it } from 'vitest';
-import { AllowStore, checkConditions, firstMatch, globRegExp, narrowest, ruleMatches, type AllowSubject } from '../../src/provenance/index.js';
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kernelDev } from '../../src/enforcement/index.js';
+import {
+  AllowStore, ProvenanceStore, checkConditions, firstMatch, globRegExp, hostGlobRegExp, narrowest, needsExecUid, resolveAllowed, ruleMatches, type AllowRule, type AllowSubject,
+} from '../../src/provenance/index.js';
 
 const subject: AllowSubject = {
   path: '/home/ann/bin/tool',
-  record: { path: '/home/ann/Downloads/tool', exe: '/usr/bin/curl', comm: 'curl', uid: 1000, remote: { address: '198.51.100.7' } },
+  record: { path: '/home/ann/Downloads/tool', exe: '/usr/bin/curl', comm: 'curl', uid: 1000, remote: { address: '198.51.100.7', host: 'dl.Example.org.' } },
 };
 
 describe('allow rules', () => {
@@ -61,6 +68,69 @@ describe('allow rules', () => {
       expect(s.list()).toEqual([]);
     } finally {
       s.close();
+    }
+  });
+
+  it('remote host: a glob on the origin\'s host name (* and ? within one label, ** across labels, case-insensitive, trailing dot ignored); no name known never matches', () => {
+    expect(hostGlobRegExp('*.example.org').test('dl.example.org')).toBe(true);
+    expect(hostGlobRegExp('*.example.org').test('a.b.example.org')).toBe(false);
+    expect(hostGlobRegExp('**.example.org').test('a.b.example.org')).toBe(true);
+    expect(hostGlobRegExp('*.example.org').test('dl.example.org.evil.net')).toBe(false);
+    expect(hostGlobRegExp('dl?.example.org').test('dl1.example.org')).toBe(true);
+    expect(ruleMatches({ remote_host: '*.example.org' }, subject)).toBe(true);
+    expect(ruleMatches({ remote_host: 'DL.EXAMPLE.ORG.' }, subject)).toBe(true);
+    expect(ruleMatches({ remote_host: '*.example.com' }, subject)).toBe(false);
+    expect(ruleMatches({ remote_host: '**' }, { path: '/x', record: { ...subject.record!, remote: { address: '198.51.100.7' } } })).toBe(false);
+    expect(ruleMatches({ remote_host: '*.example.org', remote: '198.51.100.0/24', exe: '/usr/bin/curl' }, subject)).toBe(true);
+    expect(narrowest('remote_host', subject)).toEqual({ remote_host: 'dl.Example.org' });
+    expect(checkConditions({ remote_host: 'ex ample.org' })).toMatch(/^--remote-host /);
+    expect(checkConditions({ remote_host: '*.example.org' })).toBeNull();
+  });
+
+  it('exec uid: matches only an exec by that uid, is learned from the decision, and never goes into the kernel\'s inode allow map (it would allow every uid)', () => {
+    expect(ruleMatches({ exec_uid: 1000 }, { ...subject, execUid: 1000 })).toBe(true);
+    expect(ruleMatches({ exec_uid: 1000 }, { ...subject, execUid: 0 })).toBe(false);
+    expect(ruleMatches({ exec_uid: 1000 }, subject)).toBe(false); // no exec known
+    expect(narrowest('exec_uid', { ...subject, execUid: 0 })).toEqual({ exec_uid: 0 });
+    expect(narrowest('exec_uid', subject)).toBeNull();
+    expect(checkConditions({ exec_uid: -1 })).toMatch(/^--exec-uid /);
+    expect(needsExecUid({ exec_uid: 0, path: '/x' })).toBe(true);
+
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-allow-'));
+    const marks = ProvenanceStore.open(':memory:');
+    try {
+      const file = join(dir, 'tool');
+      writeFileSync(file, 'x');
+      const st = statSync(file, { bigint: true });
+      marks.put({ dev: kernelDev(st.dev), ino: st.ino.toString(), path: file, depth: 0, record: { v: 1, kind: 'network', time: '2026-11-30T00:00:00Z', path: file, exe: '/usr/bin/curl', comm: 'curl', pid: 1, uid: 1000, host: 'h', depth: 0 } });
+      const rule = (id: number, c: Partial<AllowRule>): AllowRule => ({ id, state: 'active', source: 'manual', comment: null, createdMs: 0, ...c });
+      expect(resolveAllowed([rule(1, { path: file, exec_uid: 1000 })], marks, null).size).toBe(0);
+      expect([...resolveAllowed([rule(1, { path: file, exec_uid: 1000 }), rule(2, { exe: '/usr/bin/curl' })], marks, null).values()].map(([, id]) => id)).toEqual([2]);
+    } finally {
+      marks.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a store made before exec_uid and remote_host gets the columns when opened for writing; its rules keep their conditions', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-allow-'));
+    try {
+      const file = join(dir, 'old.db');
+      const old = new Database(file);
+      old.exec(`CREATE TABLE provenance_allow (id INTEGER PRIMARY KEY AUTOINCREMENT, state TEXT NOT NULL, source TEXT NOT NULL,
+        path TEXT, landing TEXT, exe TEXT, comm TEXT, uid INTEGER, remote TEXT, comment TEXT, created_ms INTEGER NOT NULL)`);
+      old.prepare("INSERT INTO provenance_allow (state, source, exe, created_ms) VALUES ('active', 'manual', '/usr/bin/curl', 1)").run();
+      old.close();
+      const s = AllowStore.open(file);
+      try {
+        expect(s.list()).toMatchObject([{ id: 1, exe: '/usr/bin/curl', exec_uid: null, remote_host: null }]);
+        const { rule } = s.add({ remote_host: '*.example.org', exec_uid: 1000 }, { state: 'active', source: 'manual' });
+        expect(s.list().find((r) => r.id === rule.id)).toMatchObject({ remote_host: '*.example.org', exec_uid: 1000 });
+      } finally {
+        s.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -9,7 +9,7 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chmodSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provenanceScenario } from './scenario.js';
@@ -62,6 +62,10 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
   let agent: RunningAgent | null = null;
   const TRUE = readFileSync(realpathSync('/bin/true'));
   const SCRIPT = '#!/bin/sh\nexit 0\n';
+  /** the enforce test's downloaded script: its origin record is in the store */
+  let script = '';
+  /** tries to change an origin record as the file's owner and as root (xattr-tamper.c) */
+  const TAMPER = join(T, 'xattr-tamper');
 
   /**
    * curl a file from the loopback server (curl is network-touched: the file is marked at
@@ -86,6 +90,9 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
     rmSync(T, { recursive: true, force: true });
     mkdirSync(T, { recursive: true });
     ExecGuard.disarm();
+    // built before any agent runs: this process serves the downloads (it is network-touched then), so
+    // a file its children write later is marked, and refused in enforce mode like any download
+    expect(spawnSync('gcc', ['-O2', '-static', '-o', TAMPER, join(__dirname, 'xattr-tamper.c')], { stdio: 'inherit' }).status).toBe(0);
     server = createServer((req, res) => res.end(req.url === '/true' ? TRUE : SCRIPT));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;
@@ -101,7 +108,7 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
   it('enforce: a downloaded program and a downloaded shebang script are refused (EPERM), reported with their origin; vigil allow add lets the program run', async () => {
     agent = await start('enforce');
     const prog = await download('prog', 'true');
-    const script = await download('script.sh', 'script');
+    script = await download('script.sh', 'script');
     expect(run(prog)).toBe('EPERM');
     expect(run(script)).toBe('EPERM'); // the script itself is checked (bprm_check_security runs for it, then for /bin/sh)
     expect(run('/bin/true')).toBe(0);
@@ -130,6 +137,27 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
     }
     await waitFor(() => agent!.events().some((e) => e.category === 'exec_guard' && e.TargetFilename === script && e.vigil.origin), 15_000);
     expect(agent.events().find((e) => e.category === 'exec_guard' && e.TargetFilename === script && e.vigil.origin).vigil.origin).toMatchObject({ kind: 'network', remote: { address: '127.0.0.1', port } });
+  });
+
+  it('tamper protection: while the agent runs neither the file\'s owner nor root (any process but vigil) can rewrite or remove the origin record; root\'s attempts are refused by the hook and reported; after the agent stops root can', async () => {
+    await waitFor(() => /provenance: tamper protection on/.test(agent!.err), 15_000);
+    chownSync(script, 65534, 65534); // the owner: not root
+    const tamper = () => {
+      const r = spawnSync(TAMPER, [script, 'trusted.vigil.origin', '65534'], { encoding: 'utf8' });
+      return r.error ? `exec: ${(r.error as NodeJS.ErrnoException).code}` : r.stdout.trim();
+    };
+    // the owner is refused by the trusted.* namespace (CAP_SYS_ADMIN) before any LSM; root only by vigil's hook
+    expect(tamper()).toBe('owner_set=EPERM owner_remove=EPERM root_set=EPERM root_remove=EPERM');
+    await waitFor(() => agent!.events().filter((e) => e.category === 'provenance_tamper').length >= 2, 15_000);
+    const refused = agent.events().filter((e) => e.category === 'provenance_tamper');
+    expect(refused.map((e) => e.vigil.action).sort()).toEqual(['xattr_remove_refused', 'xattr_set_refused']);
+    for (const e of refused) {
+      expect(e).toMatchObject({ TargetFilename: script, Image: expect.stringMatching(/xattr-tamper/), User: 'root', vigil: { attribute: 'trusted.vigil.origin', owner: 65534, uid: 0 } });
+    }
+    await agent!.stop();
+    expect(agent!.err).toMatch(/, 2 tamper attempts refused/);
+    // the hooks went with the agent: root can again (the kernel's mark stays in the pinned guard's map)
+    expect(tamper()).toBe('owner_set=EPERM owner_remove=EPERM root_set=OK root_remove=OK');
   });
 
   it('soak: a downloaded program runs and a pending rule for it appears; review accepts it', async () => {

@@ -201,6 +201,10 @@ export function provenanceScenario(title: string): void {
       const lsm = report.checks.find((x) => x.id === 'bpf_lsm')!;
       if (lsm.status === 'ok') expect(c.detail).toMatch(/exec policy on marked files available \(BPF LSM\): --provenance enforce refuses/);
       else expect(c.detail).toMatch(/marked files are not blocked here: BPF LSM unavailable \(.+\)/);
+      // tamper protection: where BPF LSM works, doctor loaded the hooks (the verifier checked their arguments on this kernel)
+      const t = report.checks.find((x) => x.id === 'provenance_tamper')!;
+      if (lsm.status === 'ok') expect(t).toMatchObject({ status: 'ok', detail: expect.stringMatching(/^holds while vigil run runs/) });
+      else expect(t).toMatchObject({ status: 'missing', detail: expect.stringMatching(/^does not hold here: BPF LSM unavailable \(.+\); without it a file's owner still cannot remove/) });
     });
   });
 }

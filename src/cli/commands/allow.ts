@@ -11,7 +11,7 @@ import { resolveSettings } from '../../config/resolve.js';
 import { BpfMap } from '../../kernel/index.js';
 import { DEFAULT_PIN_DIR, ExecGuard } from '../../enforcement/index.js';
 import {
-  AllowStore, ProvenanceStore, applyAllowed, checkConditions, describeConditions, resolveAllowed, type AllowConditions, type AllowRule,
+  AllowStore, ProvenanceStore, applyAllowed, checkConditions, describeConditions, needsExecUid, resolveAllowed, type AllowConditions, type AllowRule,
 } from '../../provenance/index.js';
 import { safeText } from '../../util/text.js';
 import { InputError, UsageError, fromSqliteError, shown } from '../errors.js';
@@ -93,6 +93,7 @@ Examples:
   vigil allow add --path /opt/tools/bin/*          files executed from there
   vigil allow add --exe /usr/bin/gcc                whatever gcc wrote (its output is marked derived)
   vigil allow add --landing /home/*/Downloads/*.AppImage --remote 198.51.100.0/24
+  vigil allow add --remote-host *.example.org --exe /usr/bin/curl
   vigil allow list
   vigil allow review                                rules learned in soak mode
   vigil allow review --accept 4,5 --drop 6
@@ -116,7 +117,9 @@ guard's allow map: applied here at once when the guard is armed.`,
     .addOption(opt('--exe <glob>', 'the creator\'s executable (origin exe)', 'text'))
     .addOption(opt('--comm <glob>', 'the creator\'s task name (spoofable: prefer --exe)', 'text'))
     .addOption(opt('--uid <uid>', 'the creator\'s uid', 'text'))
+    .addOption(opt('--exec-uid <uid>', 'the uid running the file (stored and learned; not yet checked by the kernel: such a rule does not let a file run in enforce mode, see docs/provenance.md)', 'text'))
     .addOption(opt('--remote <cidr>', 'the remote peer it came from: an address or a CIDR', 'text'))
+    .addOption(opt('--remote-host <glob>', 'the remote peer\'s host name (when vigil saw the DNS answer): * and ? within one label, ** across labels, e.g. *.example.org', 'text'))
     .addOption(opt('--comment <text>', 'why', 'text'))
     .option('--json', 'print the rule as JSON')
     .action((flags: Flags & AllowFlags) => {
@@ -126,6 +129,7 @@ guard's allow map: applied here at once when the guard is armed.`,
         const { rule, added } = allow.add(c, { state: 'active', source: 'manual', comment: flags.comment ?? null });
         process.stdout.write(flags.json ? `${JSON.stringify(rule)}\n` : `${added ? `added rule ${rule.id}` : `rule ${rule.id} has these conditions already: kept one${rule.source === 'soak' ? ' (accepted)' : ''}`}\n${line(rule)}\n`);
         process.stderr.write(`${apply(flags, allow, marks)}\n`);
+        if (needsExecUid(rule)) process.stderr.write('provenance: a rule on --exec-uid is not applied in the kernel yet (the exec guard allows by inode, for every uid): it is kept for review and soak, it does not let the file run in enforce mode\n');
       });
     });
 
@@ -186,7 +190,9 @@ interface AllowFlags {
   exe?: string;
   comm?: string;
   uid?: string;
+  execUid?: string;
   remote?: string;
+  remoteHost?: string;
   comment?: string;
 }
 
@@ -201,10 +207,15 @@ function conditions(f: AllowFlags): AllowConditions {
     if (!/^\d+$/.test(f.uid)) throw new UsageError('--uid', `${shown(f.uid)} is not a uid`);
     c.uid = Number(f.uid);
   }
+  if (f.execUid !== undefined) {
+    if (!/^\d+$/.test(f.execUid)) throw new UsageError('--exec-uid', `${shown(f.execUid)} is not a uid`);
+    c.exec_uid = Number(f.execUid);
+  }
   if (f.remote !== undefined) c.remote = f.remote;
+  if (f.remoteHost !== undefined) c.remote_host = f.remoteHost;
   const bad = checkConditions(c);
   if (bad) {
-    const m = /^(--\w+) (.*)$/s.exec(bad);
+    const m = /^(--[\w-]+) (.*)$/s.exec(bad);
     throw m ? new UsageError(m[1]!, m[2]!) : new UsageError('conditions', bad);
   }
   return c;

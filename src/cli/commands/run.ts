@@ -146,6 +146,26 @@ function attachPolicy(provenance: ProvenanceService, guard: Enforcement | null, 
   else log.warn({ provenance_policy: mode, enforce: false, reason: why }, `provenance: ${mode} cannot be applied here, marked files are not checked at exec (acting as monitor): ${why}`);
 }
 
+/**
+ * Tamper protection of origin records (BPF LSM: docs/provenance.md TAMPERING):
+ * while this agent runs only vigil can set or remove trusted.vigil.* attributes.
+ * Where the hooks cannot load, say why (the trusted.* namespace still needs
+ * CAP_SYS_ADMIN: a file's owner cannot strip the mark, root can).
+ */
+function protectMarks(provenance: ProvenanceService, agent: Agent, log: Logger): void {
+  libbpfQuiet = true;
+  try {
+    provenance.protect(agent.process, (ev) => agent.emit(ev));
+    log.info({ provenance_tamper: true }, 'provenance: tamper protection on (BPF LSM): while this agent runs, only vigil can set or remove trusted.vigil.* attributes (root and the file\'s owner get EPERM; attempts are reported as provenance_tamper events)');
+  } catch (e) {
+    if (e instanceof BpfError && e.log) log.debug({ libbpf_log: e.log }, 'tamper protection load log');
+    const why = e instanceof BpfError ? bpfRefusal(e) : String((e as Error).message ?? e);
+    log.info({ provenance_tamper: false, reason: why }, `provenance: no tamper protection here (${safeText(why)}): only CAP_SYS_ADMIN can change trusted.vigil.* attributes, so a file's owner cannot strip a mark, root can`);
+  } finally {
+    libbpfQuiet = false;
+  }
+}
+
 export interface RunFlags {
   config?: string;
   eventsOut?: string;
@@ -543,6 +563,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
     throw e;
   }
   if (provenance) attachPolicy(provenance, guard, agent, log);
+  if (provenance) protectMarks(provenance, agent, log);
   // systemd's watchdog: the fanotify listener pings from its own thread, else the event loop does
   const stopWatchdog = guard?.backend === 'fanotify' ? () => undefined : mainWatchdog();
   await fleet?.start({
@@ -590,10 +611,11 @@ async function runAgent(flags: RunFlags): Promise<void> {
   await guard?.stop(); // lsm: enforcement stays pinned in the kernel (`vigil disarm` removes it); fanotify: ends with the agent
   await api?.close();
   api = null;
+  provenance?.unprotect(); // its last refusals still reach the sinks
   await agent.stop();
   if (provenance) {
     const c = provenance.counters;
-    log.info({ provenance: c }, `provenance: ${c.marks} marks, ${c.xattr_written} origin records written, ${c.xattr_failed} xattr failures, ${c.moved} moved before written, ${c.rearmed} re-armed at start`);
+    log.info({ provenance: c }, `provenance: ${c.marks} marks, ${c.xattr_written} origin records written, ${c.xattr_failed} xattr failures, ${c.moved} moved before written, ${c.rearmed} re-armed at start, ${c.tamper_refused} tamper attempts refused`);
     provenance.close();
   }
   guardMarks?.close();
