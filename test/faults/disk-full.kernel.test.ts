@@ -14,6 +14,9 @@ import Database from 'better-sqlite3';
 import { JsonlSink, RETRY_MS } from '../../src/sinks/jsonl.js';
 import { SqliteSink } from '../../src/sinks/sqlite.js';
 import type { SinkFault } from '../../src/sinks/fault.js';
+import { AuditBlockChain } from '../../src/sinks/audit-block.js';
+import { readKeyFile } from '../../src/sinks/audit-chain.js';
+import { verifyFiles } from '../../src/sinks/audit-verify.js';
 
 const mnt = mkdtempSync(join(tmpdir(), 'vigil-full-'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -121,6 +124,42 @@ describe('disk full', () => {
     expect(st.pending).toBe(0);
     unlinkSync(filler);
     unlinkSync(path);
+  });
+
+  it('JSONL with block seals (audit chain, format 2): a disk full mid-stream, then space again: every accepted record written once, the log verifies intact with the key', async () => {
+    for (const hasher of ['inline', 'thread'] as const) {
+      const path = join(mnt, `sealed-${hasher}.jsonl`);
+      const keys = mkdtempSync(join(tmpdir(), 'vigil-full-keys-'));
+      const filler = join(mnt, 'filler4');
+      writeFileSync(filler, Buffer.alloc(200 * 1024));
+      const faults: SinkFault[] = [];
+      const chain = new AuditBlockChain({ logPath: path, keyFile: join(keys, 'seal-key'), verifyKeyFile: join(keys, 'verify-key'), sealEvery: 7, sealIntervalMs: 0, hasher });
+      const sink = new JsonlSink({ path, maxPendingBytes: 200 * 1024, onFault: (f) => faults.push(f), hook: chain });
+      const accepted: number[] = [];
+      let next = 0;
+      const put = (n: number) => {
+        for (let k = 0; k < n; k++, next++) if (sink.write(rec(next))) accepted.push(next);
+      };
+      for (let k = 0; k < 8 && faults.length === 0; k++) {
+        put(9);
+        await sleep(20);
+      }
+      await waitFor(() => faults.length > 0, 5_000);
+      put(10);
+      await sleep(RETRY_MS * 2);
+      unlinkSync(filler);
+      await waitFor(() => faults.length === 2, 5_000);
+      put(10);
+      await sink.close();
+      const recs = readFileSync(path, 'utf8').split('\n').filter((l) => l.startsWith('{"category"')).map((l) => (JSON.parse(l) as { i: number }).i);
+      expect(recs).toEqual(accepted);
+      expect(chain.counts.seals).toBeGreaterThan(2);
+      const r = verifyFiles([path], readKeyFile(join(keys, 'verify-key')));
+      expect(r.problem).toBeNull();
+      expect(r).toMatchObject({ ok: true, format: 2, records: accepted.length, unsealed: 0, seals_checked: r.seals });
+      unlinkSync(path);
+      rmSync(keys, { recursive: true, force: true });
+    }
   });
 
   it('SQLite: failed inserts on a full disk are counted and reported once; inserts resume when space returns', async () => {
