@@ -224,6 +224,20 @@ describe('audit block seals: rotation, restart, SIGKILL, format 1 before', () =>
     expect(verifyFiles(files, verifyKey(p)).problem).toMatchObject({ kind: 'removed', file: mid, line: at });
   });
 
+  it('a deleted sealing key: the next start begins a new chain; verify stops at its first seal (foreign_chain) after a new_chain note', async () => {
+    const p = join(tmp(), 'ev.jsonl');
+    await writeLog(p, 12, { sealEvery: 5 });
+    const key = verifyKey(p);
+    rmSync(`${p}.seal-key`);
+    const chain = await writeLog(p, 12, { sealEvery: 5, from: 12 });
+    expect(chain.start).toMatchObject({ created: true, replacedKey: true });
+    expect(readKeyFile(`${p}.verify-key`).chain).not.toBe(key.chain);
+    const r = verifyFiles([p], key);
+    expect(r.problem?.kind).toBe('foreign_chain');
+    expect(r.notes.find((n) => n.kind === 'new_chain')).toBeDefined();
+    expect(verifyFiles([p]).problem?.kind).toBe('foreign_chain');
+  });
+
   it('a tail cut by a crash: repaired at start, noted, not tampering', async () => {
     const p = join(tmp(), 'ev.jsonl');
     await writeLog(p, 12, { sealEvery: 100 });
