@@ -117,13 +117,6 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
     const blocked = agent.events().filter((e) => e.category === 'exec_guard' && e.vigil.rule.match === 'provenance');
     expect(blocked.map((e) => e.TargetFilename).sort()).toEqual([prog, script].sort());
     for (const e of blocked) expect(e.vigil).toMatchObject({ action: 'exec_blocked', rule: { id: 0, match: 'provenance', mode: 'enforce' } });
-
-    const add = vigil('allow', 'add', '--path', prog);
-    expect(add.code, add.err).toBe(0);
-    expect(add.err).toMatch(/applied to the exec guard: 1 marked file allowed by rules/);
-    expect(run(prog)).toBe(0);
-    expect(run(script)).toBe('EPERM'); // the rule names the program only
-    // the origin record reached the store: the decision on the script names the server
     // the loader and the interpreter routes: `ld.so ./file` (its executable mapping is refused) and `sh script` (read by an interpreter)
     const ld = spawnSync('/lib64/ld-linux-x86-64.so.2', [prog], { encoding: 'utf8' });
     expect(ld.status).not.toBe(0);
@@ -135,6 +128,13 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
     for (const e of agent.events().filter((x) => x.category === 'exec_guard' && x.vigil.hook !== 'bprm_check_security')) {
       expect(e.vigil).toMatchObject({ action: 'exec_blocked', rule: { id: 0, match: 'provenance', mode: 'enforce' } });
     }
+
+    const add = vigil('allow', 'add', '--path', prog);
+    expect(add.code, add.err).toBe(0);
+    expect(add.err).toMatch(/applied to the exec guard: 1 marked file allowed by rules/);
+    expect(run(prog)).toBe(0);
+    expect(run(script)).toBe('EPERM'); // the rule names the program only
+    // the origin record reached the store: the decision on the script names the server
     await waitFor(() => agent!.events().some((e) => e.category === 'exec_guard' && e.TargetFilename === script && e.vigil.origin), 15_000);
     expect(agent.events().find((e) => e.category === 'exec_guard' && e.TargetFilename === script && e.vigil.origin).vigil.origin).toMatchObject({ kind: 'network', remote: { address: '127.0.0.1', port } });
   });
