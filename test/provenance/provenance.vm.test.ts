@@ -150,7 +150,8 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
     expect(tamper()).toBe('owner_set=EPERM owner_remove=EPERM root_set=EPERM root_remove=EPERM');
     await waitFor(() => agent!.events().filter((e) => e.category === 'provenance_tamper').length >= 2, 15_000);
     const refused = agent.events().filter((e) => e.category === 'provenance_tamper');
-    expect(refused.map((e) => e.vigil.action).sort()).toEqual(['xattr_remove_refused', 'xattr_set_refused']);
+    // who and what, so that an unexpected refusal names its process and file
+    expect(refused.map((e) => `${e.vigil.action} ${e.Image} ${e.TargetFilename}`).sort()).toEqual([`xattr_remove_refused ${refused[0].Image} ${script}`, `xattr_set_refused ${refused[0].Image} ${script}`]);
     for (const e of refused) {
       expect(e).toMatchObject({ TargetFilename: script, Image: expect.stringMatching(/xattr-tamper/), User: 'root', vigil: { attribute: 'trusted.vigil.origin', owner: 65534, uid: 0 } });
     }
