@@ -2,6 +2,7 @@
  * File provenance on this kernel (no BPF LSM here: monitor mode from
  * tracepoints): the scenario in scenario.ts.
  */
+import { describe } from 'vitest';
 import { provenanceScenario } from './scenario.js';
 
-provenanceScenario('file provenance (real BPF, monitor mode on this kernel)');
+describe('in-process agent', () => provenanceScenario('file provenance (real BPF, monitor mode on this kernel)'));

@@ -17,7 +17,10 @@ import { ExecGuard } from '../../src/enforcement/index.js';
 import { VIGIL, waitFor } from '../cli/wait.js';
 
 const inVm = process.env.VIGIL_IN_VM === '1';
-if (inVm) provenanceScenario(`file provenance in the VM (${process.env.VIGIL_VM_KERNEL ?? 'kernel'})`);
+// in a describe of its own: the scenario's in-process agent (hooks beforeAll/afterAll) is stopped
+// before the exec-policy tests start theirs; left running, it wrote the origin records of their
+// downloads from this test process, which the tamper hooks rightly refuse (it is not the agent)
+if (inVm) describe('in-process agent', () => provenanceScenario(`file provenance in the VM (${process.env.VIGIL_VM_KERNEL ?? 'kernel'})`));
 
 const T = '/tmp/vigil-prov-policy';
 const DB = join(T, 'vigil.db');

@@ -543,9 +543,13 @@ async function runAgent(flags: RunFlags): Promise<void> {
   // the marks of an armed exec guard (pinned: they outlive agents): the sensors reuse that map, so the guard sees what they mark
   const guardMarks = provenance && flags.enforce !== false ? ExecGuard.pinnedMarks() : null;
   if (guardMarks) agent.sharedMaps.offer(guardMarks);
+  // Before the sensors start: from its first origin record on, this agent is in the
+  // shared exemption map, so another agent's tamper hooks (or this one's) never refuse it.
+  if (provenance) protectMarks(provenance, agent, log);
   try {
     agent.start();
   } catch (e) {
+    provenance?.unprotect();
     await Promise.all(sinks.map((s) => s.close()));
     if (e instanceof BpfError) {
       throw new UnavailableError('unavailable.bpf', `cannot start the sensors: ${e.message}`, { cause: e });
@@ -558,12 +562,12 @@ async function runAgent(flags: RunFlags): Promise<void> {
     guard = flags.enforce === false ? null : await startGuard(agent, cfg, log, provenance);
   } catch (e) {
     // another agent took the exec guard since the check at start: refuse, never share its decisions
+    provenance?.unprotect();
     await agent.stop();
     if (e instanceof LockHeldError) throw lockError(e, `exec guard ${shown(e.target, 200)}`);
     throw e;
   }
   if (provenance) attachPolicy(provenance, guard, agent, log);
-  if (provenance) protectMarks(provenance, agent, log);
   // systemd's watchdog: the fanotify listener pings from its own thread, else the event loop does
   const stopWatchdog = guard?.backend === 'fanotify' ? () => undefined : mainWatchdog();
   await fleet?.start({
