@@ -78,7 +78,8 @@ describe.skipIf(!inVm)('vigil run in the VM', () => {
     expect((spawnSync(denied).error as NodeJS.ErrnoException | undefined)?.code).toBe('EPERM');
     expect(vigil('disarm').status).toBe(0);
     expect(spawnSync(denied).status).toBe(0);
-  });
+    // four CLI starts under TCG (10-20 s each on 5.10) and up to two agent loads: 100-125 s on a busy host
+  }, 300_000);
 
   it('vigil doctor reports enforce where BPF LSM is active', () => {
     const r = vigil('doctor', '--json');
