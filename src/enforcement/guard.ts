@@ -310,19 +310,7 @@ export class ExecGuard {
 
   /** Drop allow entries of processes that are gone or were replaced. */
   pruneAllowedProcesses(): number {
-    const m = this.map('allow_tgid');
-    let n = 0;
-    for (const [k, v] of [...m.entries()]) {
-      const pid = k.readUInt32LE(0);
-      let live = false;
-      try {
-        live = BigInt(procStartTicks(pid)) === v.readBigUInt64LE(0);
-      } catch {
-        live = false;
-      }
-      if (!live && m.delete(k)) n++;
-    }
-    return n;
+    return pruneGoneProcesses(this.map('allow_tgid'));
   }
 
   /** Never block this file (vigil's own interpreter/binary). */
@@ -441,6 +429,25 @@ export function resolveFile(path: string): FileIdentity | null {
 }
 
 /** /proc/PID/stat field 22 (start time in clock ticks since boot). */
+/**
+ * In a map keyed by tgid (u32) with the process's start time in clock ticks
+ * (u64) as value (allow_tgid, tamper_exempt), drop the entries of processes
+ * that are gone or whose pid was reused; returns how many were dropped.
+ */
+export function pruneGoneProcesses(m: BpfMap): number {
+  let n = 0;
+  for (const [k, v] of [...m.entries()]) {
+    let live = false;
+    try {
+      live = BigInt(procStartTicks(k.readUInt32LE(0))) === v.readBigUInt64LE(0);
+    } catch {
+      live = false;
+    }
+    if (!live && m.delete(k)) n++;
+  }
+  return n;
+}
+
 export function procStartTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

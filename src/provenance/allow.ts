@@ -199,48 +199,42 @@ export interface AllowSubject {
   execUid?: number;
 }
 
-const globCache = new Map<string, RegExp>();
-
-/** `*` and `?` within one path component, `**` across components; every other character literal. */
-export function globRegExp(glob: string): RegExp {
-  let re = globCache.get(glob);
+/**
+ * A glob over `sep`-separated parts: `*` and `?` within one part, `**` across
+ * parts; every other character literal. Compiled once per glob (bounded cache).
+ */
+function compileGlob(glob: string, sep: '/' | '.', flags: string, cache: Map<string, RegExp>): RegExp {
+  let re = cache.get(glob);
   if (re) return re;
+  const one = `[^${sep}]`;
   let out = '^';
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i]!;
     if (c === '*' && glob[i + 1] === '*') {
       out += '.*';
       i++;
-    } else if (c === '*') out += '[^/]*';
-    else if (c === '?') out += '[^/]';
+    } else if (c === '*') out += `${one}*`;
+    else if (c === '?') out += one;
     else out += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
   }
-  re = new RegExp(`${out}$`, 's');
-  if (globCache.size > 4096) globCache.clear();
-  globCache.set(glob, re);
+  re = new RegExp(`${out}$`, flags);
+  if (cache.size > 4096) cache.clear();
+  cache.set(glob, re);
   return re;
+}
+
+const globCache = new Map<string, RegExp>();
+
+/** `*` and `?` within one path component, `**` across components; every other character literal. */
+export function globRegExp(glob: string): RegExp {
+  return compileGlob(glob, '/', 's', globCache);
 }
 
 const hostGlobCache = new Map<string, RegExp>();
 
 /** A host name glob: `*` and `?` within one label, `**` across labels, case-insensitive; the rest literal. */
 export function hostGlobRegExp(glob: string): RegExp {
-  let re = hostGlobCache.get(glob);
-  if (re) return re;
-  let out = '^';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*' && glob[i + 1] === '*') {
-      out += '.*';
-      i++;
-    } else if (c === '*') out += '[^.]*';
-    else if (c === '?') out += '[^.]';
-    else out += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  re = new RegExp(`${out}$`, 'is');
-  if (hostGlobCache.size > 4096) hostGlobCache.clear();
-  hostGlobCache.set(glob, re);
-  return re;
+  return compileGlob(glob, '.', 'is', hostGlobCache);
 }
 
 export function hasWildcard(glob: string): boolean {

@@ -19,7 +19,7 @@ import { checkLayouts } from '../events/layouts.js';
 import { f, VigilHdr, VigilTask, type Layout } from '../events/layouts.js';
 import { decodeHeader, decodeTask, type TaskIds } from '../events/records.js';
 import { cString } from '../events/bytes.js';
-import { procStartTicks } from '../enforcement/index.js';
+import { procStartTicks, pruneGoneProcesses } from '../enforcement/index.js';
 import { readKernelStats, sensorObjectPath } from '../sensors/bpf-sensor.js';
 import type { ProcessContext } from '../process/context.js';
 import type { ProvenanceTamperEvent } from '../events/schema.js';
@@ -153,7 +153,7 @@ export class TamperGuard {
         mkdirSync(dirname(pin), { recursive: true, mode: 0o700 });
         this.exemptMap.pin(pin);
       }
-      pruneExempt(this.exemptMap);
+      pruneGoneProcesses(this.exemptMap); // exemptions of processes gone or replaced
       this.exemptMap.update(tgidKey(process.pid), exemptValue(process.pid));
       this.reader = new RingBufferReader(
         obj.map('events'),
@@ -197,20 +197,6 @@ export class TamperGuard {
       /* gone */
     }
     this.obj.close();
-  }
-}
-
-/** Drop exemptions of processes that are gone or whose pid was reused. */
-function pruneExempt(m: BpfMap): void {
-  for (const [k, v] of [...m.entries()]) {
-    const pid = k.readUInt32LE(0);
-    let live = false;
-    try {
-      live = BigInt(procStartTicks(pid)) === v.readBigUInt64LE(0);
-    } catch {
-      live = false;
-    }
-    if (!live) m.delete(k);
   }
 }
 
