@@ -147,7 +147,10 @@ describe('a disk that fills under a running agent', () => {
     mounts.push(mnt);
     const log = join(mnt, 'events.jsonl');
     const cfg = join(d, 'vigil.yaml');
-    writeFileSync(cfg, 'sinks:\n  max_pending_bytes: 16KiB\n');
+    // the bound holds any one batch the agent reads in a healthy moment (the 20 records of one turn of
+    // the loop that waits for the failure arrive together, before the sink's first write can fail), so the only loss is the
+    // episode's; the episode itself queues several times the bound
+    writeFileSync(cfg, 'sinks:\n  max_pending_bytes: 64KiB\n');
     const a = agent(['-c', cfg, '--no-db', '--events-out', log]);
     await running(a);
     execs(`vigil-before-${process.pid}`, 5);
@@ -166,7 +169,7 @@ describe('a disk that fills under a running agent', () => {
     }, 15_000, 'the failing report');
     // more records than the bound holds, over several retries
     for (let i = 0; i < 4; i++) {
-      execs(`vigil-full-${process.pid}`, 20);
+      execs(`vigil-full-${process.pid}`, 50);
       await new Promise((r) => setTimeout(r, 300));
     }
     rmSync(filler);

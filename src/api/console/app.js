@@ -228,13 +228,19 @@
   }
   async function removeRule(rule, target) {
     if (!confirm('Remove deny rule ' + rule.id + ' (' + target + ')? It is lifted at once.')) return;
+    let msg;
     try {
       await api('/api/deny/' + rule.id, { method: 'DELETE' });
-      setText('deny-msg', 'removed rule ' + rule.id);
+      msg = 'removed rule ' + rule.id;
     } catch (e) {
-      setText('deny-msg', 'not removed: ' + e.message);
+      msg = 'not removed: ' + e.message;
     }
-    await loadGuard();
+    // the table first: the message never stands beside the row it says is gone
+    try {
+      await loadGuard();
+    } finally {
+      setText('deny-msg', msg);
+    }
   }
   $('deny-form').addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -247,15 +253,20 @@
     if (comment) body.comment = comment;
     if (!path && !sha) return setText('deny-msg', 'give a path or a sha256');
     if (!confirm('Add a deny rule (' + body.mode + ') for ' + (path || 'sha256:' + sha) + '? Executing it will ' + (body.mode === 'enforce' ? 'fail with EPERM' : 'be reported') + ' where the guard is armed.')) return;
+    let msg;
     try {
       const r = await api('/api/deny', { method: 'POST', body });
-      setText('deny-msg', (r.created ? 'added rule ' : 'kept rule ') + r.rule.id);
+      msg = (r.created ? 'added rule ' : 'kept rule ') + r.rule.id;
       $('deny-path').value = '';
       $('deny-sha').value = '';
     } catch (err) {
-      setText('deny-msg', 'not added: ' + err.message);
+      msg = 'not added: ' + err.message;
     }
-    await loadGuard();
+    try {
+      await loadGuard();
+    } finally {
+      setText('deny-msg', msg);
+    }
   });
 
   // ---- health: sensors, drops by stage, outputs, Sigma rule store
