@@ -29,9 +29,12 @@
  *
  * Provenance (docs/provenance.md): with guard_settings.prov_mode set, a file in
  * vigil_marks (key as the sensors key it: struct vigil_mark_key) that is not in
- * prov_allow (inodes userspace matched to an allow rule) is refused (ENFORCE) or
- * reported (MONITOR, SOAK). bprm_check_security runs for a shebang script itself
- * too (then again for its interpreter): a marked script is covered.
+ * prov_allow (inodes userspace matched to an allow rule, for every uid) nor in
+ * prov_allow_uid for the exec's uid (struct vigil_mark_uid_key: rules with an exec
+ * uid; the uid is current_uid(), the real uid of the task, as in the decision
+ * record's task.uid) is refused (ENFORCE) or reported (MONITOR, SOAK).
+ * bprm_check_security runs for a shebang script itself too (then again for its
+ * interpreter): a marked script is covered.
  *
  * The 6.12+ verifier wants an LSM return value provably in [-4095, 0]: every
  * branch returns a constant. A previous BPF program's denial (`ret`) is kept.
@@ -53,6 +56,7 @@ VIGIL_BTF_KEEP(vigil_guard_rule);
 VIGIL_BTF_KEEP(vigil_guard_name_key);
 VIGIL_BTF_KEEP(vigil_mark_key);
 VIGIL_BTF_KEEP(vigil_mark);
+VIGIL_BTF_KEEP(vigil_mark_uid_key);
 
 /* marked inodes an allow rule matched (userspace resolves the rules): value = rule id */
 struct {
@@ -61,6 +65,14 @@ struct {
 	__type(key, struct vigil_mark_key);
 	__type(value, __u64);
 } prov_allow SEC(".maps");
+
+/* marked inodes an allow rule on the exec uid matched, for that uid: (dev, ino, uid) -> rule id */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIGIL_MARKS_MAX);
+	__type(key, struct vigil_mark_uid_key);
+	__type(value, __u64);
+} prov_allow_uid SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -275,9 +287,10 @@ static __always_inline bool path_may_be_denied(struct file *file)
 /*
  * The one decision on a file, for every hook: deny_inode, then deny_path (behind
  * the deny_name prefilter), then the provenance policy (vigil_marks unless
- * prov_allow). 1 = deny. The fast path (no rule for this file) is one hash
- * lookup, plus the name prefilter while path rules exist and one lookup in
- * vigil_marks while provenance is on.
+ * prov_allow or, for the exec's uid, prov_allow_uid). 1 = deny. The fast path
+ * (no rule for this file) is one hash lookup, plus the name prefilter while path
+ * rules exist and one lookup in vigil_marks while provenance is on (the allow maps
+ * are read only for a marked file).
  */
 static __always_inline int guard_file(struct file *file, __u32 hook, const struct vigil_guard_settings *st)
 {
@@ -314,6 +327,12 @@ static __always_inline int guard_file(struct file *file, __u32 hook, const struc
 	if (!bpf_map_lookup_elem(&vigil_marks, &mk))
 		return 0;
 	if (bpf_map_lookup_elem(&prov_allow, &mk)) {
+		vigil_count(VIGIL_GUARD_STAT_PROV_ALLOWED);
+		return 0;
+	}
+	/* a rule on the exec uid: the real uid of the task (the record's task.uid, what soak learns) */
+	struct vigil_mark_uid_key uk = { .dev = key.dev, .uid = (__u32)bpf_get_current_uid_gid(), .ino = key.ino };
+	if (bpf_map_lookup_elem(&prov_allow_uid, &uk)) {
 		vigil_count(VIGIL_GUARD_STAT_PROV_ALLOWED);
 		return 0;
 	}

@@ -107,7 +107,7 @@ enum vigil_guard_match {
 
 /* the exec guard's own counters, in the sensor range of vigil_stats */
 enum vigil_guard_stat {
-	VIGIL_GUARD_STAT_PROV_ALLOWED = 16, /* a marked file executed, allowed by an allow rule (prov_allow) */
+	VIGIL_GUARD_STAT_PROV_ALLOWED = 16, /* a marked file executed, allowed by an allow rule (prov_allow, or prov_allow_uid for the exec uid) */
 };
 
 enum vigil_guard_action {

@@ -49,6 +49,16 @@ struct vigil_mark_key {
 	__u64 ino;
 };
 
+/*
+ * Key of the exec guard's prov_allow_uid (bpf/exec_guard.bpf.c): a marked inode an
+ * allow rule with an exec uid matched, for that uid only (docs/provenance.md ALLOW RULES).
+ */
+struct vigil_mark_uid_key {
+	__u32 dev;       /* kernel s_dev */
+	__u32 uid;       /* the exec's uid: the real uid of the task calling execve (current_uid()) */
+	__u64 ino;
+};
+
 /* Value of vigil_marks. */
 struct vigil_mark {
 	__u64 marked_ns; /* boot-time ns when the kernel marked it (0: re-armed from the store) */

@@ -22,8 +22,9 @@ export const HookName = ['bprm_check_security', 'mmap_file', 'file_mprotect', 'f
 export type GuardHook = (typeof HookName)[number];
 export const MAPS = [
   'deny_inode', 'deny_path', 'deny_name', 'deny_hash', 'guard_settings', 'allow_tgid', 'allow_inode', 'hash_cache', 'events', 'vigil_stats',
-  // provenance: the marked inodes (the agent's sensors reuse this pinned map) and those an allow rule matched
-  'vigil_marks', 'prov_allow',
+  // provenance: the marked inodes (the agent's sensors reuse this pinned map), those an allow rule matched
+  // (for every uid) and those a rule on the exec uid matched (for that uid)
+  'vigil_marks', 'prov_allow', 'prov_allow_uid',
   // interpreters' executables (file_open: scripts they read)
   'interp_inode',
 ] as const;

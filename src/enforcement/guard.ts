@@ -14,10 +14,10 @@ import {
 } from './abi.js';
 import type { DenyRule } from './rules-store.js';
 import { checkLayouts, VigilExecDecision, VigilGuardNameKey, VigilGuardSettings, type Layout } from '../events/layouts.js';
-import { VigilMark, VigilMarkKey } from '../events/taint.js';
+import { VigilMark, VigilMarkKey, VigilMarkUidKey } from '../events/taint.js';
 
 /** Layouts the guard's userspace shares with exec_guard.bpf.c: checked against its BTF at every load. */
-const GUARD_LAYOUTS: Layout[] = [VigilExecDecision, VigilGuardNameKey, VigilGuardSettings, VigilMarkKey, VigilMark];
+const GUARD_LAYOUTS: Layout[] = [VigilExecDecision, VigilGuardNameKey, VigilGuardSettings, VigilMarkKey, VigilMark, VigilMarkUidKey];
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 

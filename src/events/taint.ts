@@ -41,6 +41,13 @@ export const VigilMark = {
   fields: { marked_ns: f(0, 8), depth: f(8, 4), flags: f(12, 4) },
 } as const satisfies Layout;
 
+/** Key of the exec guard's prov_allow_uid: a marked inode allowed for one exec uid (checked by the guard's load, not the sensors'). */
+export const VigilMarkUidKey = {
+  name: 'vigil_mark_uid_key',
+  size: 16,
+  fields: { dev: f(0, 4), uid: f(4, 4), ino: f(8, 8) },
+} as const satisfies Layout;
+
 export const TAINT_LAYOUTS = [VigilTaint, VigilMarkKey, VigilMark] as const;
 
 /** The maps one agent shares between objects (BpfSensorOptions.sharedMaps). */
@@ -97,6 +104,15 @@ export function markKey(dev: number, ino: bigint): Buffer {
   const k = Buffer.alloc(VigilMarkKey.size);
   k.writeUInt32LE(dev, VigilMarkKey.fields.dev.offset);
   k.writeBigUInt64LE(ino, VigilMarkKey.fields.ino.offset);
+  return k;
+}
+
+/** Key of prov_allow_uid (struct vigil_mark_uid_key). */
+export function markUidKey(dev: number, ino: bigint, uid: number): Buffer {
+  const k = Buffer.alloc(VigilMarkUidKey.size);
+  k.writeUInt32LE(dev, VigilMarkUidKey.fields.dev.offset);
+  k.writeUInt32LE(uid >>> 0, VigilMarkUidKey.fields.uid.offset);
+  k.writeBigUInt64LE(ino, VigilMarkUidKey.fields.ino.offset);
   return k;
 }
 

@@ -4,21 +4,22 @@
  * matched in userspace against what vigil knows of each marked inode (its
  * path now, its landing path, its creator exe, comm and uid, the remote
  * peer), and the matched inodes put in the exec guard's prov_allow map, which
- * the kernel checks at bprm_check_security. Rules learned in soak mode wait
- * as `pending` until `vigil allow review` accepts them.
+ * the kernel checks at bprm_check_security (and its other hooks). Rules learned
+ * in soak mode wait as `pending` until `vigil allow review` accepts them.
  *
  * The exec uid (who runs the file) is known only at exec time, in the kernel:
- * a rule with `exec_uid` is stored, matched where the exec is known (the
- * guard's decisions: soak learning), and not put in prov_allow
- * (an inode there is allowed for every uid) until the exec guard checks
- * (inode, uid) itself (docs/provenance.md ALLOW RULES).
+ * a rule with `exec_uid` is matched here on its other conditions and the
+ * inodes it matches go into prov_allow_uid keyed (dev, ino, exec_uid), which
+ * the exec guard looks up with the uid of the exec (current_uid(): the real
+ * uid, the decision record's uid) when the inode is not in prov_allow
+ * (docs/provenance.md ALLOW RULES).
  */
 import Database from 'better-sqlite3';
 import { BlockList, isIP } from 'node:net';
 import { statSync } from 'node:fs';
 import { openRulesDatabase } from '../store/files.js';
 import { kernelDev } from '../enforcement/index.js';
-import { markKey } from '../events/taint.js';
+import { markKey, markUidKey, VigilMarkUidKey } from '../events/taint.js';
 import type { BpfMap } from '../kernel/index.js';
 import type { OriginRecord } from './format.js';
 import type { ProvenanceStore } from './store.js';
@@ -275,7 +276,7 @@ export function ruleMatches(r: AllowConditions, s: AllowSubject): boolean {
   return true;
 }
 
-/** A rule the kernel cannot apply by inode alone: it names who runs the file. */
+/** A rule the kernel applies per (inode, exec uid) (prov_allow_uid), not by inode alone: it names who runs the file. */
 export function needsExecUid(r: AllowConditions): boolean {
   return r.exec_uid != null;
 }
@@ -310,25 +311,42 @@ export function narrowest(d: AllowDimension, s: AllowSubject): AllowConditions |
   }
 }
 
+/** An allow map's wanted content: hex of the key → [key, rule id]. */
+export type AllowEntries = Map<string, [Buffer, number]>;
+
 export interface AllowResolution {
-  /** hex of the vigil_mark_key → [key, rule id] */
-  want: Map<string, [Buffer, number]>;
+  /** prov_allow: struct vigil_mark_key → rule id (the file runs for every uid) */
+  inode: AllowEntries;
+  /** prov_allow_uid: struct vigil_mark_uid_key → rule id (the file runs for that exec uid) */
+  uid: AllowEntries;
 }
 
 /**
  * Which marked inodes the active rules allow: every stored mark (its path now,
  * when the stored path still names it, and its record), and every file named
  * by a rule's literal path (no wildcard) that is marked in the kernel or the store.
+ * A rule without exec_uid puts the inode in `inode` (every uid); a rule with one
+ * puts (inode, exec_uid) in `uid`, unless the inode is in `inode` already.
  */
-export function resolveAllowed(rules: AllowRule[], store: ProvenanceStore | null, marks: BpfMap | null): Map<string, [Buffer, number]> {
-  const want = new Map<string, [Buffer, number]>();
-  // a rule on the exec uid is not an inode's allowance for everyone: not in the kernel's map
-  const active = rules.filter((r) => r.state === 'active' && !needsExecUid(r));
-  if (!active.length) return want;
-  const put = (dev: number, ino: bigint, id: number) => {
-    const k = markKey(dev, ino);
+export function resolveAllowed(rules: AllowRule[], store: ProvenanceStore | null, marks: BpfMap | null): AllowResolution {
+  const res: AllowResolution = { inode: new Map(), uid: new Map() };
+  const active = rules.filter((r) => r.state === 'active');
+  if (!active.length) return res;
+  const forAll = active.filter((r) => !needsExecUid(r));
+  const perUid = active.filter(needsExecUid);
+  const execUids = [...new Set(perUid.map((r) => r.exec_uid!))];
+  const put = (to: AllowEntries, k: Buffer, id: number) => {
     const h = k.toString('hex');
-    if (!want.has(h)) want.set(h, [k, id]);
+    if (!to.has(h)) to.set(h, [k, id]);
+  };
+  /** the first rule for everyone, else the first rule of each exec uid (lowest id first) */
+  const resolve = (dev: number, ino: bigint, s: AllowSubject) => {
+    const r = firstMatch(forAll, s);
+    if (r) return put(res.inode, markKey(dev, ino), r.id);
+    for (const uid of execUids) {
+      const u = firstMatch(perUid, { ...s, execUid: uid });
+      if (u) put(res.uid, markUidKey(dev, ino, uid), u.id);
+    }
   };
   for (const m of store?.all() ?? []) {
     let path: string | null = null;
@@ -338,8 +356,7 @@ export function resolveAllowed(rules: AllowRule[], store: ProvenanceStore | null
     } catch {
       path = null;
     }
-    const r = firstMatch(active, { path, record: m.record });
-    if (r) put(m.dev, BigInt(m.ino), r.id);
+    resolve(m.dev, BigInt(m.ino), { path, record: m.record });
   }
   for (const r of active) {
     if (r.path == null || hasWildcard(r.path)) continue;
@@ -350,16 +367,24 @@ export function resolveAllowed(rules: AllowRule[], store: ProvenanceStore | null
       const stored = store?.get(dev, st.ino.toString()) ?? null;
       const inKernel = marks?.lookup(markKey(dev, st.ino)) != null;
       if (!stored && !inKernel) continue;
-      if (ruleMatches(r, { path: r.path, record: stored?.record ?? null })) put(dev, st.ino, r.id);
+      const s: AllowSubject = { path: r.path, record: stored?.record ?? null, ...(r.exec_uid != null ? { execUid: r.exec_uid } : {}) };
+      if (!ruleMatches(r, s)) continue;
+      if (r.exec_uid == null) put(res.inode, markKey(dev, st.ino), r.id);
+      else put(res.uid, markUidKey(dev, st.ino, r.exec_uid), r.id);
     } catch {
       /* not there */
     }
   }
-  return want;
+  // an inode allowed for every uid needs no entry per uid (prov_allow is looked up first)
+  const F = VigilMarkUidKey.fields;
+  for (const [h, [k]] of res.uid) {
+    if (res.inode.has(markKey(k.readUInt32LE(F.dev.offset), k.readBigUInt64LE(F.ino.offset)).toString('hex'))) res.uid.delete(h);
+  }
+  return res;
 }
 
-/** Make prov_allow hold exactly `want`; returns [added or changed, removed]. */
-export function applyAllowed(map: BpfMap, want: Map<string, [Buffer, number]>): [number, number] {
+/** Make an allow map (prov_allow, prov_allow_uid) hold exactly `want`; returns [added or changed, removed]. */
+export function applyAllowed(map: BpfMap, want: AllowEntries): [number, number] {
   let added = 0;
   let removed = 0;
   for (const [, [k, id]] of want) {
@@ -373,6 +398,11 @@ export function applyAllowed(map: BpfMap, want: Map<string, [Buffer, number]>): 
   }
   for (const k of [...map.keys()]) if (!want.has(k.toString('hex')) && map.delete(k)) removed++;
   return [added, removed];
+}
+
+/** What the allow maps hold, in words: "N marked files allowed by rules[, M for one exec uid (--exec-uid)]". */
+export function allowedText(n: { allowed: number; allowed_uid: number }): string {
+  return `${n.allowed} marked file${n.allowed === 1 ? '' : 's'} allowed by rules${n.allowed_uid ? `, ${n.allowed_uid} for one exec uid (--exec-uid)` : ''}`;
 }
 
 /** One line for a rule (human output: names escaped by the caller's safeText). */

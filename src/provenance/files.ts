@@ -3,7 +3,7 @@
  * record (xattr), the store's copy, the derived_from chain, and the verdict an
  * exec of it would get here.
  */
-import { firstMatch, type AllowRule } from './allow.js';
+import { firstMatch, needsExecUid, type AllowRule } from './allow.js';
 import { hostname } from 'node:os';
 import { realpathSync, statSync } from 'node:fs';
 import { kernelDev } from '../enforcement/index.js';
@@ -36,7 +36,8 @@ export interface MarkReport {
   stored: StoredMark | null;
   chain: ChainLink[];
   /** what an exec gets under `mode` where the exec guard runs (BPF LSM); elsewhere nothing is refused */
-  verdict: { exec: 'allowed' | 'refused'; reason: string; rule?: number };
+  /** rule: the rule allowing it for every uid; uids: rules on the exec uid that allow it for those uids only */
+  verdict: { exec: 'allowed' | 'refused'; reason: string; rule?: number; uids?: Array<{ uid: number; rule: number }> };
 }
 
 function readOrigin(path: string): { origin: ParsedOrigin | null; error?: string } {
@@ -99,10 +100,21 @@ export function showMark(file: string, store: ProvenanceStore | null, mode: Prov
   if (marked) {
     const record = origin?.ok ? origin.record : stored!.record;
     const rule = firstMatch(allowRules, { path, record });
+    // rules on the exec uid (the exec guard's prov_allow_uid): allowed for those uids only
+    const uids: Array<{ uid: number; rule: number }> = [];
+    if (!rule) {
+      const perUid = allowRules.filter(needsExecUid);
+      for (const uid of new Set(perUid.map((r) => r.exec_uid!))) {
+        const r = firstMatch(perUid, { path, record, execUid: uid });
+        if (r) uids.push({ uid, rule: r.id });
+      }
+    }
+    const only = uids.length ? `; allowed for ${uids.map((u) => `uid ${u.uid} (rule ${u.rule})`).join(', ')} only` : '';
     if (rule) Object.assign(verdict, { exec: 'allowed', reason: `marked, allowed by rule ${rule.id} (vigil allow list)`, rule: rule.id });
-    else if (mode === 'enforce') Object.assign(verdict, { exec: 'refused', reason: 'marked and no allow rule matches: refused (EPERM) where the exec guard runs (BPF LSM); reported only elsewhere' });
-    else if (mode === 'soak') verdict.reason = 'marked, no allow rule matches: runs (soak), and an allow rule is learned for review';
-    else verdict.reason = `marked, no allow rule matches: runs (${mode === 'off' ? 'provenance.mode is off' : 'monitor'}), reported`;
+    else if (mode === 'enforce') Object.assign(verdict, { exec: 'refused', reason: `marked and no allow rule matches${uids.length ? ' every uid' : ''}: refused (EPERM) where the exec guard runs (BPF LSM); reported only elsewhere${only}` });
+    else if (mode === 'soak') verdict.reason = `marked, no allow rule matches${uids.length ? ' every uid' : ''}: runs (soak), and an allow rule is learned for review${only}`;
+    else verdict.reason = `marked, no allow rule matches${uids.length ? ' every uid' : ''}: runs (${mode === 'off' ? 'provenance.mode is off' : 'monitor'}), reported${only}`;
+    if (uids.length) verdict.uids = uids;
   }
   return { path, dev, ino, origin, ...(error ? { originError: error } : {}), stored, chain, verdict };
 }

@@ -3,20 +3,21 @@
  * sensor's file_provenance events (the kernel already marked the inode) into
  * an origin record on the file (xattr trusted.vigil.origin) and in the store,
  * and re-arms stored marks in the kernel's vigil_marks map at start.
- * With the exec guard (BPF LSM) it also keeps the guard's prov_allow map equal
- * to what the allow rules match, adds the origin to the guard's decisions on
+ * With the exec guard (BPF LSM) it also keeps the guard's allow maps
+ * (prov_allow, and prov_allow_uid for rules on the exec uid) equal to what the
+ * allow rules match, adds the origin to the guard's decisions on
  * marked files, and in soak mode learns allow rules for review.
  */
 import { statSync } from 'node:fs';
 import { kernelDev } from '../enforcement/index.js';
-import { markKey, markValue, TaintFlags, VigilMark } from '../events/taint.js';
+import { markKey, markUidKey, markValue, TaintFlags, VigilMark } from '../events/taint.js';
 import type { BpfMap } from '../kernel/index.js';
 import { setXattr } from '../kernel/xattr.js';
 import { encodeOrigin, ORIGIN_XATTR, type OriginRecord } from './format.js';
 import type { ProvenanceStore } from './store.js';
 import { TamperGuard, tamperEvent } from './tamper.js';
 import type { ProcessContext } from '../process/context.js';
-import { applyAllowed, firstMatch, narrowest, resolveAllowed, type AllowDimension, type AllowRule, type AllowStore, type AllowSubject } from './allow.js';
+import { applyAllowed, firstMatch, narrowest, needsExecUid, resolveAllowed, type AllowDimension, type AllowRule, type AllowStore, type AllowSubject } from './allow.js';
 
 export const PROVENANCE_MODES = ['off', 'monitor', 'soak', 'enforce'] as const;
 export type ProvenanceMode = (typeof PROVENANCE_MODES)[number];
@@ -41,8 +42,10 @@ export interface ProvenanceCounters {
   decisions: number;
   /** soak: allow rules learned (new pending rules) */
   learned: number;
-  /** marked inodes in the guard's allow map after the last full resolution */
+  /** marked inodes in the guard's allow map (prov_allow: for every uid) after the last full resolution */
   allowed: number;
+  /** (marked inode, exec uid) pairs in prov_allow_uid (rules on the exec uid) after the last full resolution */
+  allowed_uid: number;
   /** tamper protection: changes to vigil's attributes by other processes refused (the kernel's count) */
   tamper_refused: number;
 }
@@ -77,9 +80,11 @@ export interface ProvenanceServiceOptions {
 const HOSTS_MAX = 4096;
 
 export class ProvenanceService {
-  readonly counters: ProvenanceCounters = { marks: 0, xattr_written: 0, xattr_failed: 0, store_failed: 0, moved: 0, rearmed: 0, rearm_skipped: 0, marked_execs: 0, decisions: 0, learned: 0, allowed: 0, tamper_refused: 0 };
+  readonly counters: ProvenanceCounters = { marks: 0, xattr_written: 0, xattr_failed: 0, store_failed: 0, moved: 0, rearmed: 0, rearm_skipped: 0, marked_execs: 0, decisions: 0, learned: 0, allowed: 0, allowed_uid: 0, tamper_refused: 0 };
   /** the exec guard's prov_allow map (BPF LSM), when attached */
   private allowMap: BpfMap | null = null;
+  /** its prov_allow_uid map (rules on the exec uid) */
+  private allowUidMap: BpfMap | null = null;
   private allowRules: AllowRule[] = [];
   private allowSig = '';
   private allowTimer: NodeJS.Timeout | null = null;
@@ -115,11 +120,13 @@ export class ProvenanceService {
   }
 
   /**
-   * The exec guard enforces the policy (BPF LSM): keep its prov_allow map
-   * equal to what the active allow rules match, now and whenever the rules change.
+   * The exec guard enforces the policy (BPF LSM): keep its prov_allow and
+   * prov_allow_uid maps equal to what the active allow rules match, now and
+   * whenever the rules change.
    */
-  attachGuard(allowMap: BpfMap): void {
+  attachGuard(allowMap: BpfMap, allowUidMap: BpfMap): void {
     this.allowMap = allowMap;
+    this.allowUidMap = allowUidMap;
     this.resolveAllow(true);
     const every = this.opts.allowPollMs ?? 2000;
     if (every > 0 && this.opts.allow) {
@@ -142,8 +149,10 @@ export class ProvenanceService {
     this.allowSig = sig;
     this.allowRules = this.opts.allow?.list('active') ?? [];
     const want = resolveAllowed(this.allowRules, this.opts.store, this.marks);
-    applyAllowed(this.allowMap, want);
-    this.counters.allowed = want.size;
+    applyAllowed(this.allowMap, want.inode);
+    if (this.allowUidMap) applyAllowed(this.allowUidMap, want.uid);
+    this.counters.allowed = want.inode.size;
+    this.counters.allowed_uid = want.uid.size;
   }
 
   /**
@@ -278,13 +287,21 @@ export class ProvenanceService {
       this.counters.store_failed++;
       this.opts.onError?.(e, 'provenance store');
     }
-    // a new mark an active rule allows: into the guard's allow map at once
+    // a new mark an active rule allows: into the guard's allow maps at once
     if (this.allowMap && this.allowRules.length) {
-      const r = firstMatch(this.allowRules, { path, record });
-      if (r) {
-        const val = Buffer.alloc(8);
-        val.writeBigUInt64LE(BigInt(r.id));
-        this.allowMap.update(markKey(dev, BigInt(ino)), val);
+      const val = (id: number) => {
+        const b = Buffer.alloc(8);
+        b.writeBigUInt64LE(BigInt(id));
+        return b;
+      };
+      const r = firstMatch(this.allowRules.filter((x) => !needsExecUid(x)), { path, record });
+      if (r) this.allowMap.update(markKey(dev, BigInt(ino)), val(r.id));
+      else if (this.allowUidMap) {
+        const perUid = this.allowRules.filter(needsExecUid);
+        for (const uid of new Set(perUid.map((x) => x.exec_uid!))) {
+          const u = firstMatch(perUid, { path, record, execUid: uid });
+          if (u) this.allowUidMap.update(markUidKey(dev, BigInt(ino), uid), val(u.id));
+        }
       }
     }
   }

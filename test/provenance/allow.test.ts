@@ -5,8 +5,9 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kernelDev } from '../../src/enforcement/index.js';
+import { markKey, markUidKey } from '../../src/events/taint.js';
 import {
-  AllowStore, ProvenanceStore, checkConditions, firstMatch, globRegExp, hostGlobRegExp, narrowest, needsExecUid, resolveAllowed, ruleMatches, type AllowRule, type AllowSubject,
+  AllowStore, ProvenanceStore, checkConditions, showMark, firstMatch, globRegExp, hostGlobRegExp, narrowest, needsExecUid, resolveAllowed, ruleMatches, type AllowRule, type AllowSubject,
 } from '../../src/provenance/index.js';
 
 const subject: AllowSubject = {
@@ -87,7 +88,7 @@ describe('allow rules', () => {
     expect(checkConditions({ remote_host: '*.example.org' })).toBeNull();
   });
 
-  it('exec uid: matches only an exec by that uid, is learned from the decision, and never goes into the kernel\'s inode allow map (it would allow every uid)', () => {
+  it('exec uid: matches only an exec by that uid, is learned from the decision, and goes into the kernel\'s (inode, uid) map, never into the inode map (that would allow every uid)', () => {
     expect(ruleMatches({ exec_uid: 1000 }, { ...subject, execUid: 1000 })).toBe(true);
     expect(ruleMatches({ exec_uid: 1000 }, { ...subject, execUid: 0 })).toBe(false);
     expect(ruleMatches({ exec_uid: 1000 }, subject)).toBe(false); // no exec known
@@ -104,8 +105,33 @@ describe('allow rules', () => {
       const st = statSync(file, { bigint: true });
       marks.put({ dev: kernelDev(st.dev), ino: st.ino.toString(), path: file, depth: 0, record: { v: 1, kind: 'network', time: '2026-11-30T00:00:00Z', path: file, exe: '/usr/bin/curl', comm: 'curl', pid: 1, uid: 1000, host: 'h', depth: 0 } });
       const rule = (id: number, c: Partial<AllowRule>): AllowRule => ({ id, state: 'active', source: 'manual', comment: null, createdMs: 0, ...c });
-      expect(resolveAllowed([rule(1, { path: file, exec_uid: 1000 })], marks, null).size).toBe(0);
-      expect([...resolveAllowed([rule(1, { path: file, exec_uid: 1000 }), rule(2, { exe: '/usr/bin/curl' })], marks, null).values()].map(([, id]) => id)).toEqual([2]);
+      const dev = kernelDev(st.dev);
+      const entries = (m: Map<string, [Buffer, number]>) => [...m.values()].map(([k, id]) => [k.toString('hex'), id]);
+      // prov_allow_uid: (dev, ino, exec uid) -> rule id; the inode map stays empty
+      const one = resolveAllowed([rule(1, { path: file, exec_uid: 1000 })], marks, null);
+      expect(one.inode.size).toBe(0);
+      expect(entries(one.uid)).toEqual([[markUidKey(dev, st.ino, 1000).toString('hex'), 1]]);
+      // the key is struct vigil_mark_uid_key: dev, uid, ino (little-endian)
+      expect(markUidKey(0x800001, 7n, 1000).toString('hex')).toBe('01008000' + 'e8030000' + '0700000000000000');
+      // one entry per exec uid whose rules match (lowest id first); a rule whose other conditions fail, or pending, adds none
+      const many = resolveAllowed([
+        rule(3, { path: `${dir}/*`, exec_uid: 1001 }),
+        rule(4, { exe: '/usr/bin/curl', exec_uid: 1000 }),
+        rule(5, { landing: file, exec_uid: 1000 }),
+        rule(6, { exe: '/usr/bin/wget', exec_uid: 1002 }),
+        { ...rule(7, { path: file, exec_uid: 1003 }), state: 'pending' },
+      ], marks, null);
+      expect(many.inode.size).toBe(0);
+      expect(entries(many.uid).sort()).toEqual([[markUidKey(dev, st.ino, 1000).toString('hex'), 4], [markUidKey(dev, st.ino, 1001).toString('hex'), 3]].sort());
+      // an inode a rule allows for every uid needs no (inode, uid) entry: prov_allow is looked up first
+      const both = resolveAllowed([rule(1, { path: file, exec_uid: 1000 }), rule(2, { exe: '/usr/bin/curl' })], marks, null);
+      expect(entries(both.inode)).toEqual([[markKey(dev, st.ino).toString('hex'), 2]]);
+      expect(both.uid.size).toBe(0);
+      // `vigil provenance show` (no exec, no uid): refused for the others, the uids that may run it named
+      const shown = showMark(file, marks, 'enforce', [rule(5, { path: file, exec_uid: 1000 })]);
+      expect(shown.verdict).toMatchObject({ exec: 'refused', uids: [{ uid: 1000, rule: 5 }] });
+      expect(shown.verdict.reason).toMatch(/no allow rule matches every uid: refused .*; allowed for uid 1000 \(rule 5\) only$/);
+      expect(showMark(file, marks, 'enforce', [rule(2, { exe: '/usr/bin/curl' }), rule(5, { path: file, exec_uid: 1000 })]).verdict).toEqual({ exec: 'allowed', reason: 'marked, allowed by rule 2 (vigil allow list)', rule: 2 });
     } finally {
       marks.close();
       rmSync(dir, { recursive: true, force: true });

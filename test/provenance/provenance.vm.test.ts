@@ -4,7 +4,9 @@
  * LSM is active; then the exec policy on marked files through the CLI, as a
  * user runs it: `vigil run --provenance enforce` refuses a downloaded program
  * and a downloaded shebang script with EPERM until `vigil allow add` matches;
- * `--provenance soak` lets one run and learns a rule for `vigil allow review`.
+ * `vigil allow add --exec-uid` lets only that uid run it (the guard's
+ * prov_allow_uid); `--provenance soak` lets one run and learns a rule for
+ * `vigil allow review`.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
@@ -32,9 +34,9 @@ function vigil(...args: string[]): { code: number; out: string; err: string } {
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
-/** exec it: 'EPERM' when the kernel refused, else the exit status */
-function run(path: string): 'EPERM' | number | string {
-  const r = spawnSync(path, [], { encoding: 'utf8' });
+/** exec it (as `as`: node sets the child's uid and gid before the exec): 'EPERM' when the kernel refused, else the exit status */
+function run(path: string, as: { uid: number; gid: number } | Record<string, never> = {}): 'EPERM' | number | string {
+  const r = spawnSync(path, [], { encoding: 'utf8', ...as });
   if (r.error) return (r.error as NodeJS.ErrnoException).code ?? String(r.error);
   return r.status ?? -1;
 }
@@ -140,6 +142,20 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
     // the origin record reached the store: the decision on the script names the server
     await waitFor(() => agent!.events().some((e) => e.category === 'exec_guard' && e.TargetFilename === script && e.vigil.origin), 15_000);
     expect(agent.events().find((e) => e.category === 'exec_guard' && e.TargetFilename === script && e.vigil.origin).vigil.origin).toMatchObject({ kind: 'network', remote: { address: '127.0.0.1', port } });
+
+    // a rule on the exec uid (prov_allow_uid, looked up with the real uid of the exec): that uid runs the file, root does not
+    const nobody = { uid: 65534, gid: 65534 };
+    const byUid = await download('prog-uid', 'true');
+    expect(run(byUid, nobody)).toBe('EPERM'); // marked: refused for every uid until a rule matches
+    const addUid = vigil('allow', 'add', '--exec-uid', '65534', '--path', byUid);
+    expect(addUid.code, addUid.err).toBe(0);
+    expect(addUid.err).toMatch(/applied to the exec guard: \d+ marked files? allowed by rules, 1 for one exec uid/);
+    expect(run(byUid, nobody)).toBe(0);
+    expect(spawnSync('/lib64/ld-linux-x86-64.so.2', [byUid], nobody).status).toBe(0); // mmap_file decides by the same (inode, uid)
+    expect(run(byUid)).toBe('EPERM'); // root: another uid
+    expect(run(script, nobody)).toBe('EPERM'); // the rule names that file only
+    await waitFor(() => agent!.events().some((e) => e.category === 'exec_guard' && e.TargetFilename === byUid && e.vigil.uid === 0), 15_000);
+    expect(agent.events().filter((e) => e.category === 'exec_guard' && e.TargetFilename === byUid).map((e) => `${e.vigil.uid} ${e.vigil.action}`).sort()).toEqual(['0 exec_blocked', '65534 exec_blocked']);
   });
 
   it('tamper protection: while the agent runs neither the file\'s owner nor root (any process but vigil) can rewrite or remove the origin record; root\'s attempts are refused by the hook and reported; after the agent stops root can', async () => {

@@ -2,7 +2,7 @@
  * `vigil allow add|list|rm|review`: allow rules of the exec policy on marked
  * files (docs/provenance.md, ALLOW RULES). Stored in the database next to the
  * deny rules; applied at once to an armed exec guard (its pinned prov_allow
- * map), and picked up by a running agent within its poll interval.
+ * and prov_allow_uid maps), and picked up by a running agent within its poll interval.
  */
 import type { Command } from 'commander';
 import { isAbsolute, resolve } from 'node:path';
@@ -11,7 +11,7 @@ import { resolveSettings } from '../../config/resolve.js';
 import { BpfMap } from '../../kernel/index.js';
 import { DEFAULT_PIN_DIR, ExecGuard } from '../../enforcement/index.js';
 import {
-  AllowStore, ProvenanceStore, applyAllowed, checkConditions, describeConditions, needsExecUid, resolveAllowed, type AllowConditions, type AllowRule,
+  AllowStore, ProvenanceStore, allowedText, applyAllowed, checkConditions, describeConditions, resolveAllowed, type AllowConditions, type AllowRule,
 } from '../../provenance/index.js';
 import { safeText } from '../../util/text.js';
 import { InputError, UsageError, fromSqliteError, shown } from '../errors.js';
@@ -56,17 +56,24 @@ function withStores<T>(s: { db: string; subject: string }, f: (allow: AllowStore
  */
 function apply(flags: Flags, allow: AllowStore, marks: ProvenanceStore): string {
   const pin = join(flags.pinDir, 'prov_allow');
+  const pinUid = join(flags.pinDir, 'prov_allow_uid');
   if (!ExecGuard.isArmed(flags.pinDir) || !existsSync(pin)) {
     return 'provenance: the exec guard is not armed here: rules are stored; `vigil run --provenance enforce` applies them (BPF LSM)';
   }
+  if (!existsSync(pinUid)) {
+    return 'provenance: the armed exec guard is older than this vigil (no prov_allow_uid map): rules are stored; `vigil disarm` and start the agent again to apply them';
+  }
   const map = BpfMap.openPinned(pin);
+  const mapUid = BpfMap.openPinned(pinUid);
   const km = ExecGuard.pinnedMarks(flags.pinDir);
   try {
     const want = resolveAllowed(allow.list('active'), marks, km);
-    applyAllowed(map, want);
-    return `provenance: applied to the exec guard: ${want.size} marked file${want.size === 1 ? '' : 's'} allowed by rules`;
+    applyAllowed(map, want.inode);
+    applyAllowed(mapUid, want.uid);
+    return `provenance: applied to the exec guard: ${allowedText({ allowed: want.inode.size, allowed_uid: want.uid.size })}`;
   } finally {
     map.close();
+    mapUid.close();
     km?.close();
   }
 }
@@ -94,6 +101,7 @@ Examples:
   vigil allow add --exe /usr/bin/gcc                whatever gcc wrote (its output is marked derived)
   vigil allow add --landing /home/*/Downloads/*.AppImage --remote 198.51.100.0/24
   vigil allow add --remote-host *.example.org --exe /usr/bin/curl
+  vigil allow add --path /home/alice/Downloads/tool --exec-uid 1000   only uid 1000 runs it
   vigil allow list
   vigil allow review                                rules learned in soak mode
   vigil allow review --accept 4,5 --drop 6
@@ -103,7 +111,9 @@ A rule's conditions must all hold (AND); a marked file is allowed by the first
 active rule that matches. Globs: * and ? within one path component, ** across.
 Rules are matched in userspace against what vigil knows of each marked file
 (its path now, its origin record) and the matching inodes go into the exec
-guard's allow map: applied here at once when the guard is armed.`,
+guard's allow map: applied here at once when the guard is armed. A rule with
+--exec-uid puts (inode, uid) in a second map instead: the guard lets the file
+run only for a process whose real uid is that uid.`,
     );
   const common = (c: Command) =>
     c
@@ -117,7 +127,7 @@ guard's allow map: applied here at once when the guard is armed.`,
     .addOption(opt('--exe <glob>', 'the creator\'s executable (origin exe)', 'text'))
     .addOption(opt('--comm <glob>', 'the creator\'s task name (spoofable: prefer --exe)', 'text'))
     .addOption(opt('--uid <uid>', 'the creator\'s uid', 'text'))
-    .addOption(opt('--exec-uid <uid>', 'the uid running the file (stored and learned; not yet checked by the kernel: such a rule does not let a file run in enforce mode, see docs/provenance.md)', 'text'))
+    .addOption(opt('--exec-uid <uid>', 'the uid running the file: the real uid of the process that executes it (checked by the exec guard at each exec; other uids are still refused)', 'text'))
     .addOption(opt('--remote <cidr>', 'the remote peer it came from: an address or a CIDR', 'text'))
     .addOption(opt('--remote-host <glob>', 'the remote peer\'s host name (when vigil saw the DNS answer): * and ? within one label, ** across labels, e.g. *.example.org', 'text'))
     .addOption(opt('--comment <text>', 'why', 'text'))
@@ -129,7 +139,6 @@ guard's allow map: applied here at once when the guard is armed.`,
         const { rule, added } = allow.add(c, { state: 'active', source: 'manual', comment: flags.comment ?? null });
         process.stdout.write(flags.json ? `${JSON.stringify(rule)}\n` : `${added ? `added rule ${rule.id}` : `rule ${rule.id} has these conditions already: kept one${rule.source === 'soak' ? ' (accepted)' : ''}`}\n${line(rule)}\n`);
         process.stderr.write(`${apply(flags, allow, marks)}\n`);
-        if (needsExecUid(rule)) process.stderr.write('provenance: a rule on --exec-uid is not applied in the kernel yet (the exec guard allows by inode, for every uid): it is kept for review and soak, it does not let the file run in enforce mode\n');
       });
     });
 

@@ -26,7 +26,7 @@ import { CliError, InputError, UsageError, UnavailableError, VigilError, bpfRefu
 import { needsKernel, opt } from '../options.js';
 import { applyRecordGroup } from '../record-files.js';
 import { safeText } from '../../util/text.js';
-import { AllowStore, ProvenanceService, ProvenanceStore } from '../../provenance/index.js';
+import { AllowStore, allowedText, ProvenanceService, ProvenanceStore } from '../../provenance/index.js';
 import { ExecGuard } from '../../enforcement/guard.js';
 import { MARKS_MAP } from '../../events/taint.js';
 import { mainWatchdog, startEnforcement, type Enforcement } from '../../enforcement/index.js';
@@ -129,12 +129,13 @@ function startProvenance(cfg: Config, log: Logger): ProvenanceService | null {
 function attachPolicy(provenance: ProvenanceService, guard: Enforcement | null, agent: Agent, log: Logger): void {
   const mode = provenance.mode;
   const allow = guard?.lsm?.map('prov_allow') ?? null;
+  const allowUid = guard?.lsm?.map('prov_allow_uid') ?? null;
   const marks = guard?.lsm?.map('vigil_marks') ?? null;
   const ours = agent.sharedMaps.get(MARKS_MAP);
-  if (allow && marks && ours && marks.id === ours.id) {
-    provenance.attachGuard(allow);
-    log.info({ provenance_policy: mode, allowed: provenance.counters.allowed },
-      `provenance: exec policy ${mode} in the exec guard (BPF LSM): ${mode === 'enforce' ? 'execs of marked files are refused (EPERM) unless an allow rule matches' : mode === 'soak' ? 'execs of marked files run; allow rules are learned for review (vigil allow review)' : 'execs of marked files are reported'} (${provenance.counters.allowed} marked file${provenance.counters.allowed === 1 ? '' : 's'} allowed by rules)`);
+  if (allow && allowUid && marks && ours && marks.id === ours.id) {
+    provenance.attachGuard(allow, allowUid);
+    log.info({ provenance_policy: mode, allowed: provenance.counters.allowed, allowed_uid: provenance.counters.allowed_uid },
+      `provenance: exec policy ${mode} in the exec guard (BPF LSM): ${mode === 'enforce' ? 'execs of marked files are refused (EPERM) unless an allow rule matches' : mode === 'soak' ? 'execs of marked files run; allow rules are learned for review (vigil allow review)' : 'execs of marked files are reported'} (${allowedText(provenance.counters)})`);
     return;
   }
   const why = !guard
