@@ -46,6 +46,12 @@ mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup 2>/dev/null
 # The work tree last, so no tmpfs above hides it (a clone under /tmp, as CI may use).
 mkdir -p "/newroot$VIGIL_VM_WORK" 2>/dev/null
 mount -t 9p -o $opts,cache=loose work "/newroot$VIGIL_VM_WORK" || fail "mount work tree failed"
+# Work-tree folders carried in RAM (appended to the initramfs by run.mjs, option ram): each is
+# bind-mounted over its 9p copy, so module loading does not pay a 9p round trip per file.
+for d in $VIGIL_VM_RAM; do
+	[ -d "/$d" ] || fail "RAM folder /$d missing from the initramfs"
+	mount --bind "/$d" "/newroot$VIGIL_VM_WORK/$d" || fail "bind RAM folder $d failed"
+done
 # The control share inside the chroot (on the /run tmpfs), for the command script.
 mkdir -p /newroot/run/vigil-vm
 mount --bind /ctl /newroot/run/vigil-vm || fail "bind ctl failed"

@@ -66,6 +66,8 @@ async function main() {
     step('tsc (dist/ for CLI tests)', 'node', ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json']);
     step('harness fixtures', process.execPath, ['-e', `import(${JSON.stringify(new URL('./suite.mjs', import.meta.url).href)}).then(m => m.buildFixtures())`]);
   }
+  // what the tests load, from RAM instead of 9p (test/vm/run.mjs, ramArchive)
+  const RAM = ['node_modules', 'dist', 'src', 'test'];
   const cmd = ['node', 'node_modules/vitest/vitest.mjs', 'run', '--config', 'test/vm/vitest.vm.config.ts', ...vitestArgs];
   if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs: a positive integer, not ${jobs}`);
   jobs = Math.min(jobs, kernels.length);
@@ -79,7 +81,7 @@ async function main() {
     for (let kernel = queue.shift(); kernel; kernel = queue.shift()) {
       if (jobs === 1) process.stdout.write(`\n===== vm-suite: kernel ${kernel} =====\n`);
       else process.stdout.write(`vm-suite: kernel ${kernel} started (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
-      const r = await runInVm({ kernel, command: cmd, stream: jobs === 1, timeoutMs });
+      const r = await runInVm({ kernel, command: cmd, stream: jobs === 1, timeoutMs, ram: RAM });
       if (jobs > 1) process.stdout.write(`\n===== vm-suite: kernel ${kernel} (ended at ${((Date.now() - t0) / 1000).toFixed(0)} s) =====\n${r.output}`);
       results.push({ kernel, release: r.kernelRelease, code: r.code, secs: r.durationMs / 1000 });
       if (r.code !== 0) process.stdout.write(failureReport(r, 40));

@@ -12,6 +12,9 @@ export default defineConfig({
     // so the same objects are proven on every kernel of the suite (CO-RE portability)
     include: ['test/**/*.vm.test.ts', 'test/sensors/*.kernel.test.ts', 'test/kernel/*.kernel.test.ts'],
     fileParallelism: false,
+    // one worker loads the shared modules once for all files (under TCG a fresh module graph per
+    // file cost 100-160 s of each kernel's run); every file still stops what it started
+    isolate: false,
     testTimeout: 120_000,
     hookTimeout: 120_000,
   },
