@@ -142,8 +142,9 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
     // the origin record reached the store: the decision on the script names the server
     await waitFor(() => agent!.events().some((e) => e.category === 'exec_guard' && e.TargetFilename === script && e.vigil.origin), 15_000);
     expect(agent.events().find((e) => e.category === 'exec_guard' && e.TargetFilename === script && e.vigil.origin).vigil.origin).toMatchObject({ kind: 'network', remote: { address: '127.0.0.1', port } });
+  });
 
-    // a rule on the exec uid (prov_allow_uid, looked up with the real uid of the exec): that uid runs the file, root does not
+  it('enforce, a rule on --exec-uid (the guard\'s prov_allow_uid, looked up with the real uid of the exec): that uid runs the file and ld.so maps it, root gets EPERM', async () => {
     const nobody = { uid: 65534, gid: 65534 };
     const byUid = await download('prog-uid', 'true');
     expect(run(byUid, nobody)).toBe('EPERM'); // marked: refused for every uid until a rule matches
@@ -155,7 +156,7 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
     expect(run(byUid)).toBe('EPERM'); // root: another uid
     expect(run(script, nobody)).toBe('EPERM'); // the rule names that file only
     await waitFor(() => agent!.events().some((e) => e.category === 'exec_guard' && e.TargetFilename === byUid && e.vigil.uid === 0), 15_000);
-    expect(agent.events().filter((e) => e.category === 'exec_guard' && e.TargetFilename === byUid).map((e) => `${e.vigil.uid} ${e.vigil.action}`).sort()).toEqual(['0 exec_blocked', '65534 exec_blocked']);
+    expect(agent!.events().filter((e) => e.category === 'exec_guard' && e.TargetFilename === byUid).map((e) => `${e.vigil.uid} ${e.vigil.action}`).sort()).toEqual(['0 exec_blocked', '65534 exec_blocked']);
   });
 
   it('tamper protection: while the agent runs neither the file\'s owner nor root (any process but vigil) can rewrite or remove the origin record; root\'s attempts are refused by the hook and reported; after the agent stops root can', async () => {
