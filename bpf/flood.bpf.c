@@ -2,6 +2,8 @@
 /*
  * Ring-buffer flood for bench/ringbuf: every getppid() of the target process
  * emits one 72-byte struct vigil_flood. Losses are counted in vigil_stats.
+ * seq is the per-CPU count of records so far (vigil_stats is per CPU): (cpu, seq)
+ * names a record once.
  */
 #include "vigil_bpf.h"
 

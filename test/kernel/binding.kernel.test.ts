@@ -112,7 +112,8 @@ describe('kernel binding', () => {
       const seqs = new Set<bigint>();
       const r = new RingBufferReader(o.map('events'), (v, _b, off, len) => {
         expect(decodeHeader(v, off, len).type).toBe(RecordType.FLOOD);
-        seqs.add(v.getBigUint64(off + 16, true));
+        // seq counts per CPU (vigil_stats is a per-CPU array): a record is (cpu, seq)
+        seqs.add((BigInt(v.getUint32(off + 28, true)) << 40n) | v.getBigUint64(off + 16, true));
         got++;
       });
       // generator: says ready, waits for "go", then calls getppid() n times (Python does not cache it)
