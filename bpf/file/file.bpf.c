@@ -313,7 +313,14 @@ static __always_inline void prov_write(struct vigil_file_settings *cfg, struct t
 	__u64 now = bpf_ktime_get_boot_ns();
 	struct vigil_mark_key k = { .dev = dev, .ino = ino };
 	struct vigil_mark *old = bpf_map_lookup_elem(&vigil_marks, &k);
-	if (old && old->marked_ns && old->depth == depth && old->flags == t->flags && cfg->dedup_ns && now - old->marked_ns < cfg->dedup_ns) {
+	/*
+	 * Repeated writes to one file are marked once per dedup window. Never a file
+	 * this open created: a mark found then was left by a deleted file whose inode
+	 * number was reused (ext4 hands it to the next file at once), and the new
+	 * content needs its own mark and origin record.
+	 */
+	if (old && !(flags & VIGIL_FF_CREATED) && old->marked_ns && old->depth == depth && old->flags == t->flags && cfg->dedup_ns &&
+	    now - old->marked_ns < cfg->dedup_ns) {
 		vigil_count(VIGIL_STAT_FILE_MARK_DEDUP);
 		return;
 	}

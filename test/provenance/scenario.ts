@@ -23,6 +23,40 @@ import { runDoctor } from '../../src/doctor/doctor.js';
 
 type Ev = Record<string, any>;
 
+/**
+ * An agent with every sensor and provenance on (loopback peers count as network),
+ * started, its marks re-armed by `svc`; every event goes to `events` and to `svc`.
+ */
+export function provenanceAgent(svc: ProvenanceService, events: Ev[]): Agent {
+  const agent = new Agent({
+    sinks: [],
+    sensors: Object.fromEntries(SENSORS.map((s) => [s.name, s.config.parse(undefined) as { enabled: boolean }])),
+    provenance: { loopback: true, maxDepth: 4 },
+    onEvent: (ev) => {
+      events.push(ev);
+      svc.handle(ev);
+    },
+  });
+  agent.start();
+  svc.rearm(agent.sharedMaps.get(MARKS_MAP));
+  return agent;
+}
+
+/** Drain the agent's rings until pred holds (the reader also runs on its own timer). */
+export async function drainUntil<T>(agent: () => Agent, what: string, pred: () => T | undefined | null | false, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    for (const s of agent().sensors) s.drain();
+    const v = pred();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The mark event of a path among the events. */
+export const markEvent = (events: Ev[], path: string) => events.find((e) => e.category === 'file_provenance' && e.TargetFilename === path);
+
 /** Defines the suite (call at the top level of a test file). */
 export function provenanceScenario(title: string): void {
   let dir: string;
@@ -43,19 +77,8 @@ export function provenanceScenario(title: string): void {
     });
   }
 
-  /** Drain the rings until pred holds (the reader also runs on its own timer). */
-  async function until<T>(what: string, pred: () => T | undefined | null | false, ms = 10_000): Promise<T> {
-    const end = Date.now() + ms;
-    for (;;) {
-      for (const s of agent.sensors) s.drain();
-      const v = pred();
-      if (v) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-
-  const markOf = (path: string) => events.find((e) => e.category === 'file_provenance' && e.TargetFilename === path);
+  const until = <T>(what: string, pred: () => T | undefined | null | false, ms = 10_000) => drainUntil(() => agent, what, pred, ms);
+  const markOf = (path: string) => markEvent(events, path);
 
   beforeAll(async () => {
     dir = realpathSync(mkdtempSync(join(tmpdir(), 'vigil-prov-')));
@@ -65,17 +88,7 @@ export function provenanceScenario(title: string): void {
     port = (server.address() as AddressInfo).port;
     store = ProvenanceStore.open(join(dir, 'vigil.db'));
     svc = new ProvenanceService({ mode: 'monitor', store, host: hostname(), onError: (e) => { throw e; }, onMarkedExec: (x) => markedExecs.push(x) });
-    agent = new Agent({
-      sinks: [],
-      sensors: Object.fromEntries(SENSORS.map((s) => [s.name, s.config.parse(undefined) as { enabled: boolean }])),
-      provenance: { loopback: true, maxDepth: 4 },
-      onEvent: (ev) => {
-        events.push(ev);
-        svc.handle(ev);
-      },
-    });
-    agent.start();
-    svc.rearm(agent.sharedMaps.get(MARKS_MAP));
+    agent = provenanceAgent(svc, events);
   });
 
   afterAll(async () => {
@@ -164,18 +177,8 @@ export function provenanceScenario(title: string): void {
 
     it('marks survive an agent restart: the next agent re-arms them from the store, and a copy made then is still derived', async () => {
       await agent.stop();
-      agent = new Agent({
-        sinks: [],
-        sensors: Object.fromEntries(SENSORS.map((s) => [s.name, s.config.parse(undefined) as { enabled: boolean }])),
-        provenance: { loopback: true, maxDepth: 4 },
-        onEvent: (ev) => {
-          events.push(ev);
-          svc.handle(ev);
-        },
-      });
-      agent.start();
       const before = svc.counters.rearmed;
-      svc.rearm(agent.sharedMaps.get(MARKS_MAP));
+      agent = provenanceAgent(svc, events);
       expect(svc.counters.rearmed - before).toBeGreaterThanOrEqual(3); // dl.sh, copy.sh, true
       const dl = join(dir, 'dl.sh');
       const copy = join(dir, 'copy-after-restart.sh');
