@@ -71,6 +71,8 @@ export class Agent {
   readonly sharedMaps = new SharedMaps();
   readonly process: ProcessContext;
   readonly sensors: SensorInstance[] = [];
+  /** the process sensor (exec), when it runs: others read its ring first */
+  private processSource: SensorInstance | null = null;
   private started = 0;
   private events = 0;
   private alerts = 0;
@@ -103,9 +105,18 @@ export class Agent {
       };
       const cfg = opts.sensors?.[plugin.name] ?? plugin.config.parse(undefined);
       const inst = plugin.create(ctx, cfg as never);
-      if (plugin.processSource) source = inst;
+      if (plugin.processSource) source = this.processSource = inst;
       this.sensors.push(inst);
     }
+  }
+
+  /**
+   * Read the process sensor's ring now: a reader of another ring calls this
+   * before its batch, so a record of a process that has just executed finds the
+   * exec in the table (else it would be named after the image it forked from).
+   */
+  syncProcesses(): void {
+    this.processSource?.drain();
   }
 
   get table() {

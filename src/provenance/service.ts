@@ -310,10 +310,14 @@ export class ProvenanceService {
    * Tamper protection (BPF LSM, docs/provenance.md TAMPERING): from now until
    * close(), only vigil's processes can set or remove trusted.vigil.*
    * attributes; each refused attempt is counted and emitted as a
-   * provenance_tamper event. Throws where the hooks cannot load (no BPF LSM).
+   * provenance_tamper event, named after the process table's entry (`syncProcesses`
+   * reads the exec sensor's ring before each batch, so a program that has just
+   * started is named, not the image it forked from). Throws where the hooks
+   * cannot load (no BPF LSM).
    */
-  protect(pc: ProcessContext, emit: (ev: Record<string, unknown>) => void): void {
+  protect(pc: ProcessContext, emit: (ev: Record<string, unknown>) => void, syncProcesses?: () => void): void {
     this.tamper = new TamperGuard({
+      ...(syncProcesses ? { beforeBatch: syncProcesses } : {}),
       onAttempt: (a) => {
         let path: string | null = null;
         try {

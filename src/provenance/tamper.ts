@@ -114,6 +114,8 @@ function exemptValue(pid: number): Buffer {
 
 export interface TamperGuardOptions {
   onAttempt: (a: TamperAttempt) => void;
+  /** before each batch of records: read the process sensor's ring first (the agent's syncProcesses) */
+  beforeBatch?: () => void;
   /** where the exemptions are pinned (tests) */
   exemptPin?: string;
 }
@@ -123,6 +125,7 @@ export class TamperGuard {
   private readonly reader: RingBufferReader;
   private readonly exemptMap: BpfMap;
   private closed = false;
+  private readonly beforeBatch: (() => void) | undefined;
 
   /**
    * Load and attach the hooks (BPF LSM); this process is exempt before they
@@ -130,6 +133,7 @@ export class TamperGuard {
    */
   constructor(opts: TamperGuardOptions) {
     const pin = opts.exemptPin ?? TAMPER_EXEMPT_PIN;
+    this.beforeBatch = opts.beforeBatch;
     const obj = BpfObject.open(sensorObjectPath(TAMPER_OBJECT), { maxEntries: { events: 64 * 1024 } });
     let pinned: BpfMap | null = null;
     try {
@@ -162,7 +166,7 @@ export class TamperGuard {
           if (h.type !== TamperRecordType.XATTR_TAMPER) return;
           opts.onAttempt(decodeTamper(v, b, off));
         },
-        { budget: 1024 },
+        { budget: 1024, ...(opts.beforeBatch ? { beforeBatch: opts.beforeBatch } : {}) },
       );
       obj.attachAll();
       this.reader.start();
@@ -182,6 +186,7 @@ export class TamperGuard {
   }
 
   drain(): void {
+    this.beforeBatch?.();
     this.reader.drain();
   }
 

@@ -156,7 +156,7 @@ function attachPolicy(provenance: ProvenanceService, guard: Enforcement | null, 
 function protectMarks(provenance: ProvenanceService, agent: Agent, log: Logger): void {
   libbpfQuiet = true;
   try {
-    provenance.protect(agent.process, (ev) => agent.emit(ev));
+    provenance.protect(agent.process, (ev) => agent.emit(ev), () => agent.syncProcesses());
     log.info({ provenance_tamper: true }, 'provenance: tamper protection on (BPF LSM): while this agent runs, only vigil can set or remove trusted.vigil.* attributes (root and the file\'s owner get EPERM; attempts are reported as provenance_tamper events)');
   } catch (e) {
     if (e instanceof BpfError && e.log) log.debug({ libbpf_log: e.log }, 'tamper protection load log');
