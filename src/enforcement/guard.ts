@@ -428,7 +428,6 @@ export function resolveFile(path: string): FileIdentity | null {
   }
 }
 
-/** /proc/PID/stat field 22 (start time in clock ticks since boot). */
 /**
  * In a map keyed by tgid (u32) with the process's start time in clock ticks
  * (u64) as value (allow_tgid, tamper_exempt), drop the entries of processes
@@ -448,6 +447,7 @@ export function pruneGoneProcesses(m: BpfMap): number {
   return n;
 }
 
+/** /proc/PID/stat field 22 (start time in clock ticks since boot). */
 export function procStartTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

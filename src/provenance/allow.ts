@@ -287,6 +287,30 @@ export function firstMatch(rules: AllowRule[], s: AllowSubject): AllowRule | nul
   return null;
 }
 
+/**
+ * Which active rules let one marked file run, as the exec guard looks them up:
+ * the first rule for every uid (prov_allow); else, for each exec uid a rule
+ * names, the first rule on that uid (prov_allow_uid).
+ */
+export function allowedBy(rules: AllowRule[], s: AllowSubject): { rule: AllowRule | null; uids: Array<{ uid: number; rule: AllowRule }> } {
+  const rule = firstMatch(rules.filter((r) => !needsExecUid(r)), s);
+  const uids: Array<{ uid: number; rule: AllowRule }> = [];
+  if (rule) return { rule, uids };
+  const perUid = rules.filter(needsExecUid);
+  for (const uid of new Set(perUid.map((r) => r.exec_uid!))) {
+    const r = firstMatch(perUid, { ...s, execUid: uid });
+    if (r) uids.push({ uid, rule: r });
+  }
+  return { rule: null, uids };
+}
+
+/** An allow map's value (prov_allow, prov_allow_uid): the rule's id, u64. */
+export function allowValue(id: number): Buffer {
+  const v = Buffer.alloc(8);
+  v.writeBigUInt64LE(BigInt(id));
+  return v;
+}
+
 /** The narrowest rule in one dimension for an exec the soak mode let through (null: that dimension is unknown). */
 export function narrowest(d: AllowDimension, s: AllowSubject): AllowConditions | null {
   const rec = s.record;
@@ -332,21 +356,14 @@ export function resolveAllowed(rules: AllowRule[], store: ProvenanceStore | null
   const res: AllowResolution = { inode: new Map(), uid: new Map() };
   const active = rules.filter((r) => r.state === 'active');
   if (!active.length) return res;
-  const forAll = active.filter((r) => !needsExecUid(r));
-  const perUid = active.filter(needsExecUid);
-  const execUids = [...new Set(perUid.map((r) => r.exec_uid!))];
   const put = (to: AllowEntries, k: Buffer, id: number) => {
     const h = k.toString('hex');
     if (!to.has(h)) to.set(h, [k, id]);
   };
-  /** the first rule for everyone, else the first rule of each exec uid (lowest id first) */
   const resolve = (dev: number, ino: bigint, s: AllowSubject) => {
-    const r = firstMatch(forAll, s);
-    if (r) return put(res.inode, markKey(dev, ino), r.id);
-    for (const uid of execUids) {
-      const u = firstMatch(perUid, { ...s, execUid: uid });
-      if (u) put(res.uid, markUidKey(dev, ino, uid), u.id);
-    }
+    const { rule, uids } = allowedBy(active, s);
+    if (rule) return put(res.inode, markKey(dev, ino), rule.id);
+    for (const u of uids) put(res.uid, markUidKey(dev, ino, u.uid), u.rule.id);
   };
   for (const m of store?.all() ?? []) {
     let path: string | null = null;
@@ -388,8 +405,7 @@ export function applyAllowed(map: BpfMap, want: AllowEntries): [number, number] 
   let added = 0;
   let removed = 0;
   for (const [, [k, id]] of want) {
-    const v = Buffer.alloc(8);
-    v.writeBigUInt64LE(BigInt(id));
+    const v = allowValue(id);
     const cur = map.lookup(k);
     if (!cur || !cur.equals(v)) {
       map.update(k, v);

@@ -3,7 +3,7 @@
  * record (xattr), the store's copy, the derived_from chain, and the verdict an
  * exec of it would get here.
  */
-import { firstMatch, needsExecUid, type AllowRule } from './allow.js';
+import { allowedBy, type AllowRule } from './allow.js';
 import { hostname } from 'node:os';
 import { realpathSync, statSync } from 'node:fs';
 import { kernelDev } from '../enforcement/index.js';
@@ -99,16 +99,10 @@ export function showMark(file: string, store: ProvenanceStore | null, mode: Prov
   const verdict: MarkReport['verdict'] = { exec: 'allowed', reason: mode === 'off' ? 'the file carries no mark (provenance.mode is off in this config: new files are not being marked)' : 'the file carries no mark' };
   if (marked) {
     const record = origin?.ok ? origin.record : stored!.record;
-    const rule = firstMatch(allowRules, { path, record });
     // rules on the exec uid (the exec guard's prov_allow_uid): allowed for those uids only
-    const uids: Array<{ uid: number; rule: number }> = [];
-    if (!rule) {
-      const perUid = allowRules.filter(needsExecUid);
-      for (const uid of new Set(perUid.map((r) => r.exec_uid!))) {
-        const r = firstMatch(perUid, { path, record, execUid: uid });
-        if (r) uids.push({ uid, rule: r.id });
-      }
-    }
+    const by = allowedBy(allowRules, { path, record });
+    const rule = by.rule;
+    const uids = by.uids.map((u) => ({ uid: u.uid, rule: u.rule.id }));
     const only = uids.length ? `; allowed for ${uids.map((u) => `uid ${u.uid} (rule ${u.rule})`).join(', ')} only` : '';
     if (rule) Object.assign(verdict, { exec: 'allowed', reason: `marked, allowed by rule ${rule.id} (vigil allow list)`, rule: rule.id });
     else if (mode === 'enforce') Object.assign(verdict, { exec: 'refused', reason: `marked and no allow rule matches${uids.length ? ' every uid' : ''}: refused (EPERM) where the exec guard runs (BPF LSM); reported only elsewhere${only}` });

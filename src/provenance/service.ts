@@ -17,7 +17,7 @@ import { encodeOrigin, ORIGIN_XATTR, type OriginRecord } from './format.js';
 import type { ProvenanceStore } from './store.js';
 import { TamperGuard, tamperEvent } from './tamper.js';
 import type { ProcessContext } from '../process/context.js';
-import { applyAllowed, firstMatch, narrowest, needsExecUid, resolveAllowed, type AllowDimension, type AllowRule, type AllowStore, type AllowSubject } from './allow.js';
+import { allowedBy, allowValue, applyAllowed, narrowest, resolveAllowed, type AllowDimension, type AllowRule, type AllowStore, type AllowSubject } from './allow.js';
 
 export const PROVENANCE_MODES = ['off', 'monitor', 'soak', 'enforce'] as const;
 export type ProvenanceMode = (typeof PROVENANCE_MODES)[number];
@@ -289,20 +289,9 @@ export class ProvenanceService {
     }
     // a new mark an active rule allows: into the guard's allow maps at once
     if (this.allowMap && this.allowRules.length) {
-      const val = (id: number) => {
-        const b = Buffer.alloc(8);
-        b.writeBigUInt64LE(BigInt(id));
-        return b;
-      };
-      const r = firstMatch(this.allowRules.filter((x) => !needsExecUid(x)), { path, record });
-      if (r) this.allowMap.update(markKey(dev, BigInt(ino)), val(r.id));
-      else if (this.allowUidMap) {
-        const perUid = this.allowRules.filter(needsExecUid);
-        for (const uid of new Set(perUid.map((x) => x.exec_uid!))) {
-          const u = firstMatch(perUid, { path, record, execUid: uid });
-          if (u) this.allowUidMap.update(markUidKey(dev, BigInt(ino), uid), val(u.id));
-        }
-      }
+      const { rule, uids } = allowedBy(this.allowRules, { path, record });
+      if (rule) this.allowMap.update(markKey(dev, BigInt(ino)), allowValue(rule.id));
+      for (const u of uids) this.allowUidMap?.update(markUidKey(dev, BigInt(ino), u.uid), allowValue(u.rule.id));
     }
   }
 

@@ -53,6 +53,9 @@ export function ensureKernel(alias) {
   return { alias: a, release, dir };
 }
 
+/** the base initramfs's folders */
+const INITRAMFS_DIRS = ['bin', 'modules', 'proc', 'sys', 'dev', 'newroot', 'ctl'];
+
 /**
  * Build (or reuse) the busybox initramfs for an unpacked kernel directory.
  * Cached by a hash of init.sh, the module list and busybox.
@@ -68,7 +71,7 @@ export function ensureInitramfs(kdir) {
   if (existsSync(out)) return out;
   const stage = mkdtempSync(join(tmpdir(), 'vigil-initramfs-'));
   try {
-    for (const d of ['bin', 'modules', 'proc', 'sys', 'dev', 'newroot', 'ctl']) mkdirSync(join(stage, d));
+    for (const d of INITRAMFS_DIRS) mkdirSync(join(stage, d));
     copyFileSync(busybox, join(stage, 'bin', 'busybox'));
     chmodSync(join(stage, 'bin', 'busybox'), 0o755);
     writeFileSync(join(stage, 'init'), init, { mode: 0o755 });
@@ -100,8 +103,8 @@ const RAM_SKIP = [
   'node_modules/better-sqlite3/build/Release/.deps', 'node_modules/better-sqlite3/build/deps',
   'test/vm/.cache',
 ];
-/** top-level names of the base initramfs, which a RAM folder must not shadow */
-const INITRAMFS_NAMES = new Set(['bin', 'modules', 'proc', 'sys', 'dev', 'newroot', 'ctl', 'init']);
+/** top-level names of the base initramfs (its folders and /init), which a RAM folder must not shadow */
+const INITRAMFS_NAMES = new Set([...INITRAMFS_DIRS, 'init']);
 
 /**
  * A newc cpio of work-tree folders, appended to the initramfs (the kernel unpacks
@@ -110,7 +113,7 @@ const INITRAMFS_NAMES = new Set(['bin', 'modules', 'proc', 'sys', 'dev', 'newroo
  * of them (module resolution): 7-11 s a start over 9p, 3-4 s from RAM (measured on 6.1).
  * @param {string} work host work tree
  * @param {string[]} dirs folders relative to it (node_modules, dist, ...)
- * @param {string} out archive path
+ * @param {string} out the archive is appended to this file (a copy of the base initramfs)
  */
 export function ramArchive(work, dirs, out) {
   for (const d of dirs) {
@@ -118,7 +121,7 @@ export function ramArchive(work, dirs, out) {
     if (!existsSync(join(work, d))) throw new Error(`ram: ${join(work, d)} does not exist`);
   }
   const prune = RAM_SKIP.map((p) => `-path ${shellQuote(p)}`).join(' -o ');
-  execFileSync('/bin/sh', ['-c', `cd ${shellQuote(work)} && find ${dirs.map(shellQuote).join(' ')} \\( ${prune} \\) -prune -o -print | cpio -o -H newc --quiet > ${shellQuote(out)}`]);
+  execFileSync('/bin/sh', ['-c', `cd ${shellQuote(work)} && find ${dirs.map(shellQuote).join(' ')} \\( ${prune} \\) -prune -o -print | cpio -o -H newc --quiet >> ${shellQuote(out)}`]);
 }
 
 /**
@@ -173,11 +176,9 @@ export async function runInVm(opts) {
   ].join('\n') + '\n');
   let initrd = baseInitrd;
   if (opts.ram?.length) {
-    const ram = join(ctl, 'ram.cpio');
-    ramArchive(work, opts.ram, ram);
     initrd = join(ctl, 'initrd.cpio');
-    execFileSync('/bin/sh', ['-c', `cat ${shellQuote(baseInitrd)} ${shellQuote(ram)} > ${shellQuote(initrd)}`]);
-    rmSync(ram);
+    copyFileSync(baseInitrd, initrd);
+    ramArchive(work, opts.ram, initrd);
   }
 
   const append = [
