@@ -177,8 +177,13 @@ export async function runInVm(opts) {
   let initrd = baseInitrd;
   if (opts.ram?.length) {
     initrd = join(ctl, 'initrd.cpio');
-    copyFileSync(baseInitrd, initrd);
-    ramArchive(work, opts.ram, initrd);
+    try {
+      copyFileSync(baseInitrd, initrd);
+      ramArchive(work, opts.ram, initrd);
+    } catch (e) {
+      rmSync(ctl, { recursive: true, force: true });
+      throw e;
+    }
   }
 
   const append = [
