@@ -110,7 +110,11 @@ action(type="omfile" file="${this.out}" template="vigiltest" fileCreateMode="060
 
   received(): Received[] {
     if (!existsSync(this.out)) return [];
-    return readFileSync(this.out, 'utf8')
+    // rsyslogd may be part-way through writing a line: only complete lines
+    // (up to the last newline) are records yet
+    const text = readFileSync(this.out, 'utf8');
+    return text
+      .slice(0, text.lastIndexOf('\n') + 1)
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Received);
