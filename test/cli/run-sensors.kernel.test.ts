@@ -4,10 +4,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { jsonLines } from './wait.js';
 
 const VIGIL = fileURLToPath(new URL('../../bin/vigil', import.meta.url));
 
@@ -28,13 +29,7 @@ async function runAgent(args: string[], act: (dir: string) => void, until: (line
   await waitFor(() => stderr.includes('vigil running') || agent.exitCode !== null, 30_000);
   if (agent.exitCode !== null) throw new Error(`agent exited: ${stderr}`);
   act(dir);
-  const read = () => {
-    try {
-      return readFileSync(out, 'utf8').trimEnd().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    } catch {
-      return [];
-    }
-  };
+  const read = () => jsonLines(out);
   await waitFor(() => until(read()), 15_000).catch(() => {});
   agent.kill('SIGTERM');
   const code = await new Promise<number | null>((r) => agent.on('exit', r));

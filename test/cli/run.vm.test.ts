@@ -5,11 +5,12 @@
  * with ancestors from the process table; enforcement outlives the agent.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, copyFileSync, mkdirSync, readFileSync, realpathSync, rmSync, existsSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EventSchema } from '../../src/sensors/index.js';
+import { jsonLines } from './wait.js';
 
 const inVm = process.env.VIGIL_IN_VM === '1';
 const REPO = resolve(new URL('.', import.meta.url).pathname, '../..');
@@ -26,7 +27,7 @@ async function waitFor(pred: () => boolean, ms: number, what: string): Promise<v
   }
 }
 
-const lines = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').trimEnd().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
+const lines = jsonLines;
 
 describe.skipIf(!inVm)('vigil run in the VM', () => {
   it('records execs and blocked execs through its sinks; the deny outlives it', async () => {

@@ -9,13 +9,14 @@
  */
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, linkSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, linkSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventSchema } from '../../src/sensors/index.js';
 import { FanotifyGuardService } from '../../src/enforcement/fanotify.js';
 import { RulesStore } from '../../src/enforcement/rules-store.js';
+import { jsonLines } from '../cli/wait.js';
 
 const ROOT = join(__dirname, '../..');
 const VIGIL = join(ROOT, 'bin/vigil');
@@ -69,8 +70,7 @@ function config(name: string, extra: Record<string, unknown>): { cfg: string; db
 }
 
 function guardEvents(file: string): Array<Record<string, any>> {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.category === 'exec_guard');
+  return jsonLines(file).filter((e) => e.category === 'exec_guard');
 }
 
 beforeAll(() => {
