@@ -18,27 +18,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { parsePrometheusText, sampleValue } from './promtext.js';
+import { freePort } from '../ports.js';
 
 const VIGIL = fileURLToPath(new URL('../../bin/vigil', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('../.artifacts/', import.meta.url));
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 const RULE_ID = '5b0c1d2e-7e57-4c0e-8000-00000000c0de';
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a ? res(a.port) : rej(new Error('no port'))));
-    });
-  });
-}
 
 async function until<T>(what: string, f: () => T | undefined | Promise<T | undefined>, ms = 15_000): Promise<T> {
   const t0 = Date.now();
@@ -72,14 +62,24 @@ describe.skipIf(!CHROMIUM)('web console in chromium against vigil run --listen',
       join(dir, 'rules', 'console.yml'),
       `title: console test ${marker}\nid: ${RULE_ID}\nlevel: high\nlogsource:\n    product: linux\n    category: process_creation\ndetection:\n    sel:\n        CommandLine|contains: '${marker}'\n    condition: sel\n`,
     );
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    // --no-enforce: the exec guard is not this test's subject (and other agents on this host may hold its lock); deny rules are stored
-    agent = spawn(process.execPath, [VIGIL, 'run', '--db', join(dir, 'vigil.db'), '--rules', join(dir, 'rules'), '--sensors', 'exec', '--no-enforce', '--stats-interval', '0', '--listen', `127.0.0.1:${port}`], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    agent.stderr!.on('data', (d) => (stderr += d));
-    await until('vigil run to listen', () => (agent.exitCode !== null ? Promise.reject(new Error(`vigil run exited: ${stderr}`)) : stderr.includes('api: listening on') || undefined), 60_000);
+    // a port picked now is bound seconds later (the agent loads BPF first): should another
+    // process take it meanwhile, the agent refuses to start (EADDRINUSE) and another port is tried
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      base = `http://127.0.0.1:${port}`;
+      stderr = '';
+      // --no-enforce: the exec guard is not this test's subject (and other agents on this host may hold its lock); deny rules are stored
+      agent = spawn(process.execPath, [VIGIL, 'run', '--db', join(dir, 'vigil.db'), '--rules', join(dir, 'rules'), '--sensors', 'exec', '--no-enforce', '--stats-interval', '0', '--listen', `127.0.0.1:${port}`], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      const a = agent;
+      a.stderr!.on('data', (d) => (stderr += d));
+      const exited = new Promise<void>((r) => (a.exitCode !== null ? r() : a.once('exit', () => r())));
+      const listening = await until('vigil run to listen', () => (a.exitCode !== null ? 'exited' : stderr.includes('api: listening on') ? 'listening' : undefined), 60_000);
+      if (listening === 'listening') break;
+      await exited;
+      if (attempt >= 3 || !stderr.includes('EADDRINUSE')) throw new Error(`vigil run exited: ${stderr}`);
+    }
     token = readFileSync(join(dir, 'api.token'), 'utf8').trim();
     browser = await chromium.launch({ executablePath: CHROMIUM!, headless: true, args: ['--no-sandbox'] });
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });

@@ -6,22 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../ports.js';
 
 const VIGIL = fileURLToPath(new URL('../../bin/vigil', import.meta.url));
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a ? res(a.port) : rej(new Error('no port'))));
-    });
-  });
-}
 
 describe('vigil run --listen', () => {
   it('refuses a non-loopback address before loading anything, from the flag and from the config', () => {
@@ -48,7 +38,8 @@ describe('vigil run --listen', () => {
 
   it('binds a non-loopback address with --listen-allow-remote, warns, and still wants the token', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vigil-listen-'));
-    const port = await freePort();
+    // outside the ephemeral range: no connect() on the host takes it before the agent binds it (test/ports.ts)
+    const port = await freePort('0.0.0.0');
     const agent = spawn(process.execPath, [VIGIL, 'run', '--db', join(dir, 'vigil.db'), '--sensors', 'exec', '--no-enforce', '--stats-interval', '0', '--listen', `0.0.0.0:${port}`, '--listen-allow-remote'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     agent.stderr.on('data', (d) => (stderr += d));

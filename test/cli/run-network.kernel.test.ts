@@ -9,6 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { completeLines, firstLine } from './wait.js';
 
 const VIGIL = fileURLToPath(new URL('../../bin/vigil', import.meta.url));
 
@@ -30,7 +31,7 @@ print(s.getsockname()[1], flush=True)
 c, _ = s.accept(); c.recv(4096)
 c.sendall(b'HTTP/1.0 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok'); c.close()
 `], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const port = await new Promise<number>((resolve) => server.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
+    const port = Number(await firstLine(server.stdout));
     const rules = mkdtempSync(join(tmpdir(), 'vigil-net-rules-'));
     writeFileSync(
       join(rules, 'curl-local.yml'),
@@ -64,7 +65,8 @@ level: low
       const cport = Number(curl.stdout);
       await new Promise((r) => server.once('exit', r));
 
-      const lines = () => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
+      // the agent is still writing: a line caught part-way is read at the next poll
+      const lines = () => completeLines(stdout).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
       const find = () => lines().find((e) => e.category === 'network_connection' && e.ProcessId === curl.pid && e.vigil.operation === 'connect');
       await waitFor(() => !!find() && lines().some((l) => l.alert), 10_000).catch(() => {});
       expect(find()).toMatchObject({

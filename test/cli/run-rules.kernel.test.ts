@@ -8,6 +8,7 @@ import { cpSync, mkdtempSync, readFileSync, existsSync, mkdirSync, renameSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { completeLines } from './wait.js';
 
 const VIGIL = fileURLToPath(new URL('../../bin/vigil', import.meta.url));
 const RULES = fileURLToPath(new URL('../fixtures/sigma/rules/linux/process_creation', import.meta.url));
@@ -35,7 +36,8 @@ describe('vigil run --rules', () => {
     spawnSync('/bin/sh', ['-c', 'echo aGVsbG8K | base64 -d > /dev/null']);
     let alert: Record<string, unknown> | undefined;
     while (!alert && Date.now() - start < 5000) {
-      for (const line of stdout.split('\n')) {
+      // the agent is still writing: a line caught part-way is read at the next poll
+      for (const line of completeLines(stdout)) {
         if (!line.startsWith('{"alert"')) continue;
         const a = JSON.parse(line).alert;
         if (a.rule_title && String(a.event?.CommandLine).startsWith('base64 -d')) alert = a;
@@ -75,24 +77,34 @@ describe('vigil run --rules', () => {
         await new Promise((r) => setTimeout(r, 50));
       }
       expect(stderr).toMatch(/"scans":"worker thread"/);
-      /** run /bin/true WORD until an alert for it appears (or `ms` pass); the rule ids that fired */
+      /**
+       * run /bin/true WORD until an alert for it appears (or `ms` pass); the rule ids that fired.
+       * Each call's execs carry a tag of their own: an alert for an exec of an earlier call
+       * (one it ran before it saw its first alert) may come late, and is not this call's.
+       */
+      let calls = 0;
       const fire = async (word: string, ms: number): Promise<string[]> => {
         const arg = `${marker}-${word}`;
+        const tag = `call-${++calls}`;
         const end = Date.now() + ms;
-        const from = stdout.length; // only alerts from now on
         for (;;) {
-          spawnSync('/bin/true', [arg]);
+          spawnSync('/bin/true', [arg, tag]);
           await new Promise((r) => setTimeout(r, 100));
-          const ids = stdout
-            .slice(from)
-            .split('\n')
+          // the agent is still writing: a line caught part-way is read at the next poll
+          const ids = completeLines(stdout)
             .filter((l) => l.startsWith('{"alert"'))
             .map((l) => JSON.parse(l).alert as { rule_id: string; event?: { CommandLine?: string } })
-            .filter((a) => String(a.event?.CommandLine).includes(arg))
+            .filter((a) => a.event?.CommandLine === `/bin/true ${arg} ${tag}`)
             .map((a) => a.rule_id);
           if (ids.length || Date.now() > end) return [...new Set(ids)];
         }
       };
+      /** the number of 'rules reloaded' lines so far that leave `rules` rules in force */
+      const reloadsTo = (rules: number) =>
+        completeLines(stderr)
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as { msg?: string; reload?: { rules: number } })
+          .filter((r) => r.msg === 'rules reloaded' && r.reload?.rules === rules).length;
       expect(await fire('one', 3000)).toEqual(['live-a']);
       // sed -i style: a new file renamed over the old one
       writeFileSync(join(rules, '.live.tmp'), rule('live-b', 'two'));
@@ -102,8 +114,14 @@ describe('vigil run --rules', () => {
       // a later edit of the replaced file, then its deletion
       writeFileSync(f, rule('live-c', 'three'));
       expect(await fire('three', 5000)).toEqual(['live-c']);
+      const emptied = reloadsTo(0);
       rmSync(f);
-      await new Promise((r) => setTimeout(r, 1500));
+      // the agent says when the deletion is in force (not a fixed wait: a reload takes longer on a busy machine)
+      const t1 = Date.now();
+      while (reloadsTo(0) === emptied) {
+        if (Date.now() - t1 > 15_000) throw new Error(`no reload after the deletion: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
       expect(await fire('three', 1000)).toEqual([]);
       expect(stderr).toMatch(/rules reloaded/);
     } finally {

@@ -143,20 +143,28 @@ interface Stall {
  * An idle process with the same 5 ms timer, running while a reload is measured: the
  * stalls it sees are the machine's (other suites, VMs), not the reload's.
  */
-function idleProbe(): { stop(): Promise<number> } {
+async function idleProbe(): Promise<{ stop(): Promise<number> }> {
   const child = spawn(
     process.execPath,
-    ['-e', `let last = performance.now(), max = 0; setInterval(() => { const n = performance.now(); max = Math.max(max, n - last); last = n; }, 5); process.on('SIGTERM', () => { process.stdout.write(String(max)); process.exit(0); });`],
+    ['-e', `let last = performance.now(), max = 0; setInterval(() => { const n = performance.now(); max = Math.max(max, n - last); last = n; }, 5); process.on('SIGTERM', () => { process.stdout.write(String(max)); process.exit(0); }); process.stdout.write('ready\\n');`],
     { stdio: ['ignore', 'pipe', 'ignore'] },
   );
   let out = '';
   child.stdout.on('data', (b) => (out += b));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  // measuring (and SIGTERM) only once its timer runs and its handler is in place: node takes a while
+  // to start on a busy machine, and a probe killed before that would say "no stall" (0)
+  const t0 = Date.now();
+  while (!out.includes('ready\n')) {
+    if (child.exitCode !== null || Date.now() - t0 > 60_000) throw new Error(`the idle probe did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
   return {
-    stop: () =>
-      new Promise((resolve) => {
-        child.on('exit', () => resolve(Number(out) || 0));
-        child.kill('SIGTERM');
-      }),
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+      return Number(out.slice(out.indexOf('ready\n') + 6)) || 0;
+    },
   };
 }
 
@@ -188,7 +196,7 @@ async function stalls(dir: string, file: string, make: (k: number) => string, re
       const text = make(k);
       // building the text held the loop: let the stream catch up before measuring
       await new Promise((r) => setTimeout(r, 100));
-      const idle = idleProbe();
+      const idle = await idleProbe();
       await new Promise((r) => setTimeout(r, 200));
       maxGap = 0;
       const h = monitorEventLoopDelay({ resolution: 5 });

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventSchema } from '../../src/sensors/index.js';
 import { FanotifyGuardService } from '../../src/enforcement/fanotify.js';
 import { RulesStore } from '../../src/enforcement/rules-store.js';
-import { jsonLines } from '../cli/wait.js';
+import { completeLines, jsonLines } from '../cli/wait.js';
 
 const ROOT = join(__dirname, '../..');
 const VIGIL = join(ROOT, 'bin/vigil');
@@ -195,8 +195,12 @@ describe('fanotify backend: a real agent, marks on the test tmpfs', () => {
   });
 
   it('the stats line names the backend and counts its answers', async () => {
-    await new Promise((r) => setTimeout(r, 1100)); // the next stats line (stats_interval 1s)
-    const all = [...agentErr.matchAll(/\| guard fanotify execs=(\d+) opens=(\d+) denied=(\d+) deadline_missed=0 errors=0 max_answer=[\d.]+ms ignore_marks=(\d+)/g)];
+    // the next stats line (stats_interval 1s; later on a busy machine), whole: the agent may be part-way through writing it
+    const STATS = /\| guard fanotify execs=(\d+) opens=(\d+) denied=(\d+) deadline_missed=0 errors=0 max_answer=[\d.]+ms ignore_marks=(\d+)/g;
+    const statsLines = (from: number) => completeLines(agentErr.slice(from)).filter((l) => l.includes('| guard fanotify '));
+    const from = agentErr.lastIndexOf('\n') + 1;
+    await until('the next stats line', () => statsLines(from).length > 0, 15_000);
+    const all = [...completeLines(agentErr).join('\n').matchAll(STATS)];
     expect(all.length).toBeGreaterThan(0);
     const line = all[all.length - 1]!;
     expect(Number(line[1])).toBeGreaterThan(0);

@@ -100,10 +100,12 @@ describe('two agents, one store', () => {
       return existsSync(log) && readFileSync(log, 'utf8').includes(marker);
     }, 15_000, 'records in the log');
     const storm = spawn('/bin/sh', ['-c', `i=0; while [ $i -lt 400 ]; do /bin/true ${marker}-storm; i=$((i+1)); done`]);
-    await new Promise((r) => setTimeout(r, 150));
+    const stormDone = new Promise((r) => storm.on('exit', r));
+    // killed once the storm's records are being written (not after a fixed time: on a busy machine the storm may not have begun)
+    await waitFor(() => storm.exitCode !== null || readFileSync(log, 'utf8').includes(`${marker}-storm`), 15_000, 'the storm in the log');
     a.proc.kill('SIGKILL');
     await a.exit;
-    await new Promise((r) => storm.on('exit', r));
+    await stormDone;
     const before = readFileSync(log);
     // the lock file still names the dead agent: it must not block
     expect(existsSync(`${db}.lock`)).toBe(true);

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { acquireLock, LockHeldError } from '../../src/kernel/lock.js';
 import { DEFAULT_PIN_DIR } from '../../src/enforcement/abi.js';
 import { guardLockPath } from '../../src/enforcement/service.js';
+import { firstLine } from '../cli/wait.js';
 
 const VIGIL = fileURLToPath(new URL('../../bin/vigil', import.meta.url));
 const LOCK_JS = fileURLToPath(new URL('../../dist/kernel/lock.js', import.meta.url));
@@ -25,7 +26,7 @@ async function holder(target: string, lockPath?: string): Promise<ChildProcess> 
   const code = `import(${JSON.stringify(LOCK_JS)}).then((m) => { m.acquireLock(${JSON.stringify(target)}${lockPath ? `, ${JSON.stringify(lockPath)}` : ''}); process.stdout.write('held\\n'); setInterval(() => {}, 1000); })`;
   const p = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
-    p.stdout!.on('data', (d) => String(d).includes('held') && resolve());
+    firstLine(p.stdout!).then((l) => (l === 'held' ? resolve() : reject(new Error(`the holder said ${JSON.stringify(l)}`))), reject);
     p.on('exit', () => reject(new Error('the holder exited')));
   });
   return p;

@@ -1,13 +1,13 @@
 /**
  * A real nats-server (Debian's, JetStream on) on loopback for a test file:
- * a random free port, a temporary store directory, kill and restart on the same
+ * a random free port (test/ports.ts), a temporary store directory, kill and restart on the same
  * port and store (what an outage looks like to the agents).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../ports.js';
 
 export const HAVE_NATS = spawnSync('nats-server', ['--version'], { encoding: 'utf8' }).status === 0;
 
@@ -22,18 +22,7 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** A free loopback port now (for a server started later). */
+/** A free loopback port now, for a server started later (test/ports.ts: outside the ephemeral range, so it stays free for the restarts). */
 export { freePort };
 
 /** `config`: extra nats-server config text (e.g. an authorization block); `port`: this one. */

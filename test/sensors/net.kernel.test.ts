@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSensors, type SensorRun } from './harness.js';
+import { firstLine } from '../cli/wait.js';
 import { EventSchema } from '../../src/sensors/index.js';
 import { createDetector } from '../../src/detection/index.js';
 import type { DnsQueryEvent, NetworkConnectionEvent } from '../../src/sensors/net/schema.js';
@@ -247,7 +248,7 @@ c.sendall(b'HTTP/1.0 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok')
 c.close()
 `], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
-    p.stdout.once('data', (d) => resolve(Number(String(d).trim())));
+    firstLine(p.stdout).then((l) => resolve(Number(l)), reject);
     p.once('error', reject);
   });
   const done = new Promise<number>((resolve) => p.once('exit', () => resolve(p.pid!)));
@@ -269,8 +270,8 @@ function inDnsNamespace(addresses: string[], script: string): string {
     `mount --bind ${dir}/resolv.conf /etc/resolv.conf`,
     `${DNSMASQ} -k --conf-file=/dev/null --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces --port=53 --user=root --pid-file=${dir}/dnsmasq.pid ${addresses.map((a) => `--address=${a}`).join(' ')} &`,
     'DPID=$!',
-    // wait until it answers
-    `for i in $(seq 1 50); do getent hosts ${addresses[0]!.split('/')[1]} >/dev/null 2>&1 && break; sleep 0.1; done`,
+    // wait until it answers (up to 30 s: dnsmasq starts slowly on a busy machine); the script's own lookups would fail if it never does
+    `for i in $(seq 1 300); do getent hosts ${addresses[0]!.split('/')[1]} >/dev/null 2>&1 && break; sleep 0.1; done`,
     'trap "kill $DPID" EXIT',
   ].join('\n');
   writeFileSync(join(dir, 'run.sh'), `${setup}\n${script}\n`);

@@ -327,7 +327,10 @@ more();
       c.once('exit', () => res(false));
     });
     expect(started).toBe(true);
-    await new Promise((r) => setTimeout(r, 150));
+    // killed while it writes, once the log holds a seal of its own and over 1,000 lines (not after a fixed
+    // time: on a busy machine the writer may not have got that far)
+    const t0 = Date.now();
+    while (!(lines(log).length > 1000 && lines(log).some((l) => l.startsWith('{"vigil.seal":'))) && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 20));
     c.kill('SIGKILL');
     await new Promise((r) => c.once('exit', r));
     const killed = lines(log);

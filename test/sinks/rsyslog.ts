@@ -6,9 +6,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, holdsPort } from '../ports.js';
 
 export interface Received {
   raw: string;
@@ -21,14 +21,6 @@ export interface Received {
   sd: string;
   msg: string;
   input: string;
-}
-
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 export async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
@@ -48,10 +40,18 @@ export class Rsyslog {
 
   private constructor(readonly port: number) {}
 
+  /** On a port of its own (another one if something else took the first between the pick and the bind), or on `port`. */
   static async start(port?: number): Promise<Rsyslog> {
-    const r = new Rsyslog(port ?? (await freePort()));
-    await r.start();
-    return r;
+    for (let attempt = 1; ; attempt++) {
+      const r = new Rsyslog(port ?? (await freePort()));
+      try {
+        await r.start();
+        return r;
+      } catch (e) {
+        await r.close();
+        if (port !== undefined || attempt >= 3) throw e;
+      }
+    }
   }
 
   async start(): Promise<void> {
@@ -84,18 +84,14 @@ action(type="omfile" file="${this.out}" template="vigiltest" fileCreateMode="060
     this.proc = spawn('rsyslogd', ['-n', '-f', conf, '-i', join(this.dir, 'pid')], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout!.on('data', (d) => (this.log += d));
     this.proc.stderr!.on('data', (d) => (this.log += d));
-    // ready when TCP accepts and the socket exists
-    const end = Date.now() + 10_000;
+    // ready when rsyslogd itself listens on the TCP port, has bound the UDP port (a datagram
+    // sent before that is lost) and has made the socket; an answer on the port is not enough:
+    // it may come from another process that holds the port (rsyslogd then runs without it)
+    const end = Date.now() + 20_000;
+    const pid = this.proc.pid!;
     for (;;) {
-      const ok = existsSync(this.socket) && (await new Promise<boolean>((r) => {
-        const s = connect(this.port, '127.0.0.1', () => {
-          s.destroy();
-          r(true);
-        });
-        s.on('error', () => r(false));
-      }));
-      if (ok) return;
-      if (this.proc.exitCode !== null || Date.now() > end) throw new Error(`rsyslogd did not start: ${this.log}`);
+      if (existsSync(this.socket) && holdsPort(pid, this.port, 'tcp') && holdsPort(pid, this.port, 'udp')) return;
+      if (this.proc.exitCode !== null || Date.now() > end) throw new Error(`rsyslogd did not start on port ${this.port}: ${this.log}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
 import { EventStore } from '../../src/store/store.js';
+import { firstLine } from '../cli/wait.js';
 
 type Ev = Record<string, any>;
 
@@ -16,8 +17,7 @@ const dir = mkdtempSync(join(tmpdir(), 'vigil-watch-'));
 let server: ChildProcess | null = null;
 let port = 0;
 
-async function watch(args: string[]): Promise<{ code: number; lines: Ev[]; out: string }> {
-  const out = join(dir, `out-${Math.random().toString(36).slice(2)}.jsonl`);
+async function watch(args: string[], out = join(dir, `out-${Math.random().toString(36).slice(2)}.jsonl`)): Promise<{ code: number; lines: Ev[]; out: string }> {
   process.exitCode = 0;
   await main(['node', 'vigil', 'watch', '--json', '--out', out, ...args]);
   const code = Number(process.exitCode ?? 0);
@@ -34,7 +34,7 @@ beforeAll(async () => {
     const s = https.createServer({ key: fs.readFileSync(process.argv[1]), cert: fs.readFileSync(process.argv[2]) }, (q, r) => { r.end('hello-from-tls-server'); });
     s.listen(0, '127.0.0.1', () => process.stdout.write(String(s.address().port) + '\\n'));`;
   server = spawn(process.execPath, ['-e', srv, join(dir, 'key.pem'), join(dir, 'cert.pem')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  port = await new Promise<number>((resolve) => server!.stdout!.once('data', (d) => resolve(Number(String(d).trim()))));
+  port = Number(await firstLine(server.stdout!));
 });
 
 afterAll(() => {
@@ -113,7 +113,11 @@ describe('vigil watch', () => {
     // a client that lives on after loading the library (the hook is placed when vigil sees the open:
     // a process that loads libssl and is done within milliseconds is missed, docs/watch.md)
     const req1 = `GET /vigil-private-libssl HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n`;
-    const { code, lines } = await watch(['--', 'sh', '-c', `(sleep 1; printf '${req1}'; sleep 1) | LD_LIBRARY_PATH=${lib} openssl s_client -connect 127.0.0.1:${port} -quiet >/dev/null 2>&1; true`]);
+    // the request is sent once vigil has seen the loader open the copy (its file_access line is in the view; vigil
+    // hooks the copy right after writing it), not after a fixed second: on a busy machine that may come too soon
+    const out = join(dir, 'out-private-libssl.jsonl');
+    const seen = `until grep -qF '"TargetFilename":"${lib}/libssl.so.3"' ${out}; do i=$((i+1)); [ $i -lt 600 ] || break; sleep 0.05; done`;
+    const { code, lines } = await watch(['--', 'sh', '-c', `(i=0; ${seen}; sleep 1; printf '${req1}'; sleep 1) | LD_LIBRARY_PATH=${lib} openssl s_client -connect 127.0.0.1:${port} -quiet >/dev/null 2>&1; true`], out);
     expect(code).toBe(0);
     expect(lines.some((e) => e.category === 'file_access' && e.TargetFilename === join(lib, 'libssl.so.3'))).toBe(true);
     const req = lines.find((e) => e.category === 'tls_data' && e.Data.startsWith('GET /vigil-private-libssl HTTP/1.1'));

@@ -579,6 +579,18 @@ async function runAgent(flags: RunFlags): Promise<void> {
     enforcement: () => (guard && guard.backend !== 'detect-only' ? 'enforce' : flags.enforce === false ? 'off' : 'detect-only'),
     onDenyChanged: () => guard?.revalidate(),
   });
+  // a stop asked for from here on is a clean stop, also one that comes while the API below starts
+  const stopped = new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (sig: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal: sig }, 'stopping: draining the ring buffer and flushing sinks');
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
   const build = bpfVariant();
   log.info(
     { sensors: agent.sensorNames(), events_out: cfg.events_out, db: cfg.db, rules: cfg.rules, sinks: sinks.map((s) => s.name), seeded: agent.table.stats().seeded, bpf_build: build.variant, bpf_build_reason: build.reason },
@@ -600,17 +612,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
         }, intervalMs)
       : null;
 
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (sig: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal: sig }, 'stopping: draining the ring buffer and flushing sinks');
-      resolve();
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
+  await stopped;
   if (timer) clearInterval(timer);
   stopWatchdog();
   await guard?.stop(); // lsm: enforcement stays pinned in the kernel (`vigil disarm` removes it); fanotify: ends with the agent
