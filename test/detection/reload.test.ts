@@ -70,7 +70,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * Wait until the live rule set equals `want` (and what is on disk), then check it still
  * does a while later (a late reload must not lose anything).
  */
-async function settle(d: Detector, dirs: string[], want: string[], ms = 4000): Promise<void> {
+// up to 10 s: a reload scans in a worker thread, which waits its turn on a busy machine
+async function settle(d: Detector, dirs: string[], want: string[], ms = 10_000): Promise<void> {
   const t0 = Date.now();
   while (Date.now() - t0 < ms && JSON.stringify(live(d)) !== JSON.stringify(want)) await sleep(20);
   expect(live(d)).toEqual(want);
@@ -357,7 +358,7 @@ describe.each([
   });
 });
 
-async function waitFires(d: Detector, marker: string, want: string[], ms = 4000): Promise<void> {
+async function waitFires(d: Detector, marker: string, want: string[], ms = 10_000): Promise<void> {
   const t0 = Date.now();
   while (Date.now() - t0 < ms && JSON.stringify(fires(d, marker)) !== JSON.stringify(want)) await sleep(20);
   expect(fires(d, marker), `rules firing on /usr/bin/${marker}`).toEqual(want);
