@@ -48,3 +48,15 @@ export function compile(detection: string, opts: RuleSetOptions & { category?: s
 export function loadErrors(detection: string, opts: RuleSetOptions = {}): string[] {
   return load(ruleYaml(detection), opts).errors.map((e) => e.message);
 }
+
+/**
+ * The CPU time (ms) this process spent in `f`: the work it did. A bound on the work of an
+ * evaluation (a runaway regex burns CPU) that a busy machine does not break: wall-clock time
+ * also counts the time the scheduler gave to other processes.
+ */
+export function cpuMs(f: () => void): number {
+  const c = process.cpuUsage();
+  f();
+  const d = process.cpuUsage(c);
+  return (d.user + d.system) / 1000;
+}
