@@ -57,6 +57,7 @@ VIGIL_BTF_KEEP(vigil_guard_name_key);
 VIGIL_BTF_KEEP(vigil_mark_key);
 VIGIL_BTF_KEEP(vigil_mark);
 VIGIL_BTF_KEEP(vigil_mark_uid_key);
+VIGIL_BTF_KEEP(vigil_mark_xattr);
 
 /* marked inodes an allow rule matched (userspace resolves the rules): value = rule id */
 struct {
@@ -284,6 +285,24 @@ static __always_inline bool path_may_be_denied(struct file *file)
 	return bpf_map_lookup_elem(&deny_name, &nk) != NULL;
 }
 
+/* The provenance policy on a marked file: refused or reported unless an allow rule matched it. 1 = deny. */
+static __always_inline int guard_marked(struct file *file, __u32 hook, const struct vigil_guard_inode_key *key,
+					const struct vigil_guard_settings *st)
+{
+	struct vigil_mark_key mk = { .dev = key->dev, ._pad0 = 0, .ino = key->ino };
+	if (bpf_map_lookup_elem(&prov_allow, &mk)) {
+		vigil_count(VIGIL_GUARD_STAT_PROV_ALLOWED);
+		return 0;
+	}
+	/* a rule on the exec uid: the real uid of the task (the record's task.uid, what soak learns) */
+	struct vigil_mark_uid_key uk = { .dev = key->dev, .uid = (__u32)bpf_get_current_uid_gid(), .ino = key->ino };
+	if (bpf_map_lookup_elem(&prov_allow_uid, &uk)) {
+		vigil_count(VIGIL_GUARD_STAT_PROV_ALLOWED);
+		return 0;
+	}
+	return decide(file, hook, 0, st->prov_mode, key, VIGIL_MATCH_PROVENANCE, st);
+}
+
 /*
  * The one decision on a file, for every hook: deny_inode, then deny_path (behind
  * the deny_name prefilter), then the provenance policy (vigil_marks unless
@@ -326,17 +345,7 @@ static __always_inline int guard_file(struct file *file, __u32 hook, const struc
 	struct vigil_mark_key mk = { .dev = key.dev, ._pad0 = 0, .ino = key.ino };
 	if (!bpf_map_lookup_elem(&vigil_marks, &mk))
 		return 0;
-	if (bpf_map_lookup_elem(&prov_allow, &mk)) {
-		vigil_count(VIGIL_GUARD_STAT_PROV_ALLOWED);
-		return 0;
-	}
-	/* a rule on the exec uid: the real uid of the task (the record's task.uid, what soak learns) */
-	struct vigil_mark_uid_key uk = { .dev = key.dev, .uid = (__u32)bpf_get_current_uid_gid(), .ino = key.ino };
-	if (bpf_map_lookup_elem(&prov_allow_uid, &uk)) {
-		vigil_count(VIGIL_GUARD_STAT_PROV_ALLOWED);
-		return 0;
-	}
-	return decide(file, hook, 0, st->prov_mode, &key, VIGIL_MATCH_PROVENANCE, st);
+	return guard_marked(file, hook, &key, st);
 }
 
 static __always_inline struct vigil_guard_settings *settings(void)
@@ -519,3 +528,108 @@ long vigil_guard_mmap_hash(unsigned long long *ctx)
 		return 0;
 	VERDICT(0, guard_by_hash(file, VIGIL_HOOK_MMAP));
 }
+
+/*
+ * In-kernel origin (Linux 6.15+, docs/provenance.md IN-KERNEL ORIGIN): a file
+ * missing from vigil_marks whose security.bpf.vigil.mark attribute is set is a
+ * marked file all the same. The sleepable programs below read the attribute
+ * (bpf_get_file_xattr reads security.bpf.* names from 6.15), put the mark back
+ * in vigil_marks (marked_ns 0: re-armed) and take the provenance decision, so a
+ * mark survives a lost store, a full map or a file carried with its attributes.
+ * Userspace loads them only where the kernel reads those names (its BTF has the
+ * 6.15 xattr kfuncs) and otherwise re-arms marks from its store. Checked per
+ * inode once until its ctime changes (setting an attribute changes it): the
+ * fast path of an unmarked file is one inode-storage lookup.
+ */
+#ifndef VIGIL_COMPAT /* the compat build is for kernels before 5.17 */
+extern int bpf_get_file_xattr(struct file *file, const char *name__str, struct bpf_dynptr *value_p) __ksym __weak;
+
+static const char mark_xattr_name[] = VIGIL_MARK_XATTR;
+
+struct origin_cache {
+	__s64 ctime_ns; /* the inode's ctime when its attribute was found absent */
+	__u32 valid;
+	__u32 _pad0;
+	/*
+	 * where the attribute is read to: bpf_dynptr_from_mem takes map memory, not the
+	 * stack, and a per-CPU buffer is not safe in a program that sleeps (another exec
+	 * on this CPU runs meanwhile); two execs of one inode read the same value
+	 */
+	struct vigil_mark_xattr value;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct origin_cache);
+} origin_cache SEC(".maps");
+
+#define ENODATA 61
+#define ERANGE 34
+
+static __always_inline int guard_by_origin(struct file *file, __u32 hook)
+{
+	struct vigil_guard_inode_key key;
+	struct bpf_dynptr dp;
+
+	struct vigil_guard_settings *st = settings();
+	if (!st || !st->prov_mode || !bpf_get_file_xattr)
+		return 0;
+	struct inode *inode = file->f_inode;
+	if (!inode)
+		return 0;
+	inode_key(file, &key);
+	struct vigil_mark_key mk = { .dev = key.dev, ._pad0 = 0, .ino = key.ino };
+	if (bpf_map_lookup_elem(&vigil_marks, &mk))
+		return 0; /* marked: the non-sleepable program has decided */
+	__s64 ctime = inode_ctime_ns(inode);
+	struct origin_cache *c = bpf_inode_storage_get(&origin_cache, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c) {
+		vigil_count(VIGIL_GUARD_STAT_PROV_XATTR_ERR); /* no memory for the inode's storage: not read */
+		return 0;
+	}
+	if (c->valid && c->ctime_ns == ctime)
+		return 0; /* read before, absent, unchanged since */
+	__builtin_memset(&c->value, 0, sizeof(c->value));
+	bpf_dynptr_from_mem(&c->value, sizeof(c->value), 0, &dp);
+	int n = bpf_get_file_xattr(file, mark_xattr_name, &dp);
+	if (n == -ENODATA) {
+		c->ctime_ns = ctime;
+		c->valid = 1;
+		return 0;
+	}
+	/* present: a well-formed value gives depth and flags; any other value still marks the file */
+	if (n < 0 && n != -ERANGE) {
+		vigil_count(VIGIL_GUARD_STAT_PROV_XATTR_ERR);
+		return 0;
+	}
+	struct vigil_mark m = { .marked_ns = 0, .depth = 0, .flags = 0 };
+	if (n == sizeof(c->value) && c->value.magic == VIGIL_MARK_XATTR_MAGIC) {
+		m.depth = c->value.depth;
+		m.flags = c->value.flags;
+	}
+	c->valid = 0;
+	bpf_map_update_elem(&vigil_marks, &mk, &m, BPF_NOEXIST);
+	vigil_count(VIGIL_GUARD_STAT_PROV_XATTR);
+	return guard_marked(file, hook, &key, st);
+}
+
+SEC("lsm.s/bprm_check_security")
+long vigil_guard_bprm_origin(unsigned long long *ctx)
+{
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx[0];
+	VERDICT(ctx[1], guard_by_origin(bprm->file, VIGIL_HOOK_BPRM));
+}
+
+SEC("lsm.s/mmap_file")
+long vigil_guard_mmap_origin(unsigned long long *ctx)
+{
+	struct file *file = (struct file *)ctx[0];
+	if ((int)ctx[4] != 0)
+		return -EPERM;
+	if (!file || !(ctx[2] & PROT_EXEC))
+		return 0;
+	VERDICT(0, guard_by_origin(file, VIGIL_HOOK_MMAP));
+}
+#endif /* !VIGIL_COMPAT */

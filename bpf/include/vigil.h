@@ -108,6 +108,8 @@ enum vigil_guard_match {
 /* the exec guard's own counters, in the sensor range of vigil_stats */
 enum vigil_guard_stat {
 	VIGIL_GUARD_STAT_PROV_ALLOWED = 16, /* a marked file executed, allowed by an allow rule (prov_allow, or prov_allow_uid for the exec uid) */
+	VIGIL_GUARD_STAT_PROV_XATTR = 17,   /* a mark read from a file's security.bpf.vigil.mark at exec (not in vigil_marks): re-armed */
+	VIGIL_GUARD_STAT_PROV_XATTR_ERR = 18, /* that attribute could not be read (other than absent): the exec went on unmarked */
 };
 
 enum vigil_guard_action {

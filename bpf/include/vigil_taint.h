@@ -66,6 +66,27 @@ struct vigil_mark {
 	__u32 flags;     /* enum vigil_taint_flags of the writer */
 };
 
+/*
+ * The mark as an extended attribute, for kernels whose BPF programs can read
+ * security.bpf.* attributes (bpf_get_file_xattr, Linux 6.15+): userspace writes
+ * it next to the origin record (trusted.vigil.origin) where the exec guard's
+ * origin programs load, and the guard reads it at exec for a file missing from
+ * vigil_marks (a mark the store lost, a file brought with its attributes, a
+ * full map) and re-arms the mark (docs/provenance.md IN-KERNEL ORIGIN). Setting
+ * a security.* attribute needs CAP_SYS_ADMIN; while vigil runs, only vigil may
+ * (bpf/provenance/tamper.bpf.c).
+ */
+#define VIGIL_MARK_XATTR "security.bpf.vigil.mark"
+#define VIGIL_MARK_XATTR_MAGIC 0x314d4756 /* "VGM1" read as a little-endian __u32 */
+
+/* Value of the security.bpf.vigil.mark attribute (little endian). */
+struct vigil_mark_xattr {
+	__u32 magic;     /* VIGIL_MARK_XATTR_MAGIC */
+	__u32 depth;     /* as struct vigil_mark */
+	__u32 flags;     /* as struct vigil_mark */
+	__u32 _pad0;
+};
+
 #ifdef __VMLINUX_H__
 /*
  * The maps, defined in every object that includes this header (one per agent: see above).

@@ -2,7 +2,8 @@
 /*
  * Tamper protection of origin records (docs/provenance.md TAMPERING): while the
  * agent runs with provenance on, setting, rewriting or removing an extended
- * attribute whose name starts with "trusted.vigil." fails with EPERM for every
+ * attribute whose name starts with "trusted.vigil." (the origin record) or
+ * "security.bpf.vigil." (the mark the exec guard reads, 6.15+) fails with EPERM for every
  * process but vigil's own (tamper_exempt: tgid -> start time, filled by the
  * agent and by `vigil provenance mark|clear`), root and the file's owner
  * included. Each refusal is counted and reported (struct vigil_xattr_tamper).
@@ -75,17 +76,26 @@ static __always_inline bool exempt(struct task_struct *task)
 	return e->start_ticks == BPF_CORE_READ(task, group_leader, start_boottime) / USER_HZ_NS;
 }
 
+/* buf starts with prefix (len bytes, len < VIGIL_XATTR_NAME_MAX) */
+static __always_inline bool has_prefix(const char *buf, const char *prefix, int len)
+{
+	for (int i = 0; i < len; i++)
+		if (buf[i] != prefix[i])
+			return false;
+	return true;
+}
+
 /* 0: not ours; 1: a vigil attribute touched by someone else (refuse) */
 static __always_inline int check(struct dentry *dentry, const char *name, __u32 op)
 {
 	char buf[VIGIL_XATTR_NAME_MAX] = {};
 	const char prefix[] = VIGIL_XATTR_PREFIX;
+	const char bpf_prefix[] = VIGIL_XATTR_BPF_PREFIX;
 
-	if (bpf_probe_read_kernel_str(buf, sizeof(buf), name) < VIGIL_XATTR_PREFIX_LEN + 1)
+	long n = bpf_probe_read_kernel_str(buf, sizeof(buf), name);
+	if (!(n > VIGIL_XATTR_PREFIX_LEN && has_prefix(buf, prefix, VIGIL_XATTR_PREFIX_LEN)) &&
+	    !(n > VIGIL_XATTR_BPF_PREFIX_LEN && has_prefix(buf, bpf_prefix, VIGIL_XATTR_BPF_PREFIX_LEN)))
 		return 0;
-	for (int i = 0; i < VIGIL_XATTR_PREFIX_LEN; i++)
-		if (buf[i] != prefix[i])
-			return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	if (exempt(task))
 		return 0;

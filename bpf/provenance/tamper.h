@@ -13,6 +13,9 @@
 /* the attributes vigil owns: every name that starts with this prefix */
 #define VIGIL_XATTR_PREFIX "trusted.vigil."
 #define VIGIL_XATTR_PREFIX_LEN 14
+/* the mark the exec guard reads on 6.15+ (VIGIL_MARK_XATTR, vigil_taint.h) lives under this one */
+#define VIGIL_XATTR_BPF_PREFIX "security.bpf.vigil."
+#define VIGIL_XATTR_BPF_PREFIX_LEN 19
 #define VIGIL_XATTR_NAME_MAX 32
 
 enum vigil_tamper_record_type {

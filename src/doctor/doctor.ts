@@ -12,7 +12,7 @@ import { probeMapType } from '../kernel/probes.js';
 import { libbpfVersion } from '../kernel/version.js';
 import { objectPath, sensorObjectPath } from '../sensors/bpf-sensor.js';
 import { ensureMounts, isMounted } from '../kernel/mounts.js';
-import { GUARD_HOOKS, HASH_NEEDS, fanotifyUnavailable, memfdLimit, probeEnforcement } from '../enforcement/index.js';
+import { GUARD_HOOKS, HASH_NEEDS, ORIGIN_NEEDS, fanotifyUnavailable, memfdLimit, probeEnforcement } from '../enforcement/index.js';
 import { bpfVariant } from '../kernel/variant.js';
 import { SENSORS } from '../sensors/index.js';
 import { provenanceCheck, tamperCheck } from '../provenance/doctor.js';
@@ -263,6 +263,15 @@ export async function runDoctor(): Promise<DoctorReport> {
         ? 'hashed in the kernel at exec and at executable mmap (bpf_ima_file_hash, cached per inode): copies of denied content are blocked'
         : (guard.hashUnavailable ?? HASH_NEEDS),
       ...(guard.hashRules ? {} : { hint: 'path and inode rules work; a sha256 rule blocks only the file it was added with (its inode), not copies of that content' }),
+    });
+    add({
+      id: 'exec_guard_origin',
+      title: 'Provenance marks read in the kernel',
+      status: guard.originRules ? 'ok' : 'missing',
+      detail: guard.originRules
+        ? 'the exec guard reads a file\'s security.bpf.vigil.mark at exec and executable mmap (bpf_get_file_xattr, once per inode until its ctime changes): a marked file missing from the kernel\'s map (a lost store, a full map, a file carried with its attributes) is refused all the same'
+        : (guard.originUnavailable ?? ORIGIN_NEEDS),
+      ...(guard.originRules ? {} : { hint: 'marks are still checked at exec: the agent puts the stored marks back in the kernel\'s map at start; a mark missing from the store is not enforced until the file is marked again' }),
     });
   }
   // vigil watch's LSM guards (shells, files, network: docs/watch.md), loaded and attached for real;

@@ -14,9 +14,16 @@ export const NAME_KEY_SIZE = VigilGuardNameKey.size;
 export const PROGRAMS = {
   inode: 'vigil_guard_bprm', mmap: 'vigil_guard_mmap', mprotect: 'vigil_guard_mprotect', open: 'vigil_guard_open',
   hash: 'vigil_guard_bprm_hash', mmapHash: 'vigil_guard_mmap_hash',
+  origin: 'vigil_guard_bprm_origin', mmapOrigin: 'vigil_guard_mmap_origin',
 } as const;
 /** the sleepable IMA-hash programs: loaded together where the kernel takes them, else neither */
 export const HASH_PROGRAMS = [PROGRAMS.hash, PROGRAMS.mmapHash] as const;
+/**
+ * the sleepable in-kernel origin programs (security.bpf.vigil.mark read at exec, Linux 6.15+):
+ * loaded together where the kernel reads security.bpf.* attributes, else neither; absent from
+ * the compat build
+ */
+export const ORIGIN_PROGRAMS = [PROGRAMS.origin, PROGRAMS.mmapOrigin] as const;
 /** the LSM hooks the guard decides at (enum vigil_guard_hook, bpf/include/vigil.h), by the record's hook value */
 export const HookName = ['bprm_check_security', 'mmap_file', 'file_mprotect', 'file_open'] as const;
 export type GuardHook = (typeof HookName)[number];
@@ -40,7 +47,7 @@ export function modeName(v: number): Mode | 'soak' | `unknown(${number})` {
 }
 export const MatchName: Record<number, 'inode' | 'path' | 'sha256' | 'provenance'> = { 1: 'inode', 2: 'path', 3: 'sha256', 4: 'provenance' };
 /** guard counters in the sensor range of vigil_stats (enum vigil_stat) */
-export const GuardStat = { PROV_ALLOWED: 16 } as const;
+export const GuardStat = { PROV_ALLOWED: 16, PROV_XATTR: 17, PROV_XATTR_ERR: 18 } as const;
 export const Action = { WOULD_BLOCK: 1, BLOCKED: 2 } as const;
 export const DecisionFlags = { PATH_TRUNCATED: 1, EXEMPT: 2, GLOBAL_MONITOR: 4, REPORT_ONLY: 8 } as const;
 
@@ -49,6 +56,7 @@ export function pinPath(dir: string, name: string): string {
 }
 export const LINK_PINS = {
   inode: 'link_bprm', mmap: 'link_mmap', mprotect: 'link_mprotect', open: 'link_open', hash: 'link_bprm_hash', mmapHash: 'link_mmap_hash',
+  origin: 'link_bprm_origin', mmapOrigin: 'link_mmap_origin',
 } as const;
 
 /**

@@ -81,7 +81,7 @@ export async function startEnforcement(o: EnforcementOptions): Promise<Enforceme
       });
       try {
         const r = svc.start();
-        o.onLog('info', `enforcement: exec guard ${r.adopted ? 'adopted from bpffs' : 'armed'} (BPF LSM)`, { enforcement: 'enforce', backend: 'lsm', adopted: r.adopted, hash_rules: r.hashProgram });
+        o.onLog('info', `enforcement: exec guard ${r.adopted ? 'adopted from bpffs' : 'armed'} (BPF LSM)`, { enforcement: 'enforce', backend: 'lsm', adopted: r.adopted, hash_rules: r.hashProgram, origin_in_kernel: r.originProgram });
         return wrap('lsm', undefined, svc, null);
       } catch (e) {
         // another agent holds this guard: not a reason to fall back, a reason not to start

@@ -5,19 +5,20 @@
  * in another process changes a running guard without a restart.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfError, BpfLink, BpfMap, BpfObject, BPF_ANY, variantObjectPath } from '../kernel/index.js';
+import { bpfReadsSecurityXattrs } from '../kernel/probes.js';
 import {
-  DEFAULT_PIN_DIR, GUARD_OBJECT, HASH_PROGRAMS, LINK_PINS, MAPS, PROGRAMS, type GuardHook, type GuardMapName, type GuardSettings, type Mode, type ProvenancePolicy, type ScriptPolicy,
+  DEFAULT_PIN_DIR, GUARD_OBJECT, HASH_PROGRAMS, LINK_PINS, ORIGIN_PROGRAMS, MAPS, PROGRAMS, type GuardHook, type GuardMapName, type GuardSettings, type Mode, type ProvenancePolicy, type ScriptPolicy,
   decodeSettings, hashKey, inodeKey, kernelDev, nameKey, pathKey, ruleValue, settingsValue,
 } from './abi.js';
 import type { DenyRule } from './rules-store.js';
 import { checkLayouts, VigilExecDecision, VigilGuardNameKey, VigilGuardSettings, type Layout } from '../events/layouts.js';
-import { VigilMark, VigilMarkKey, VigilMarkUidKey } from '../events/taint.js';
+import { VigilMark, VigilMarkKey, VigilMarkUidKey, VigilMarkXattr } from '../events/taint.js';
 
 /** Layouts the guard's userspace shares with exec_guard.bpf.c: checked against its BTF at every load. */
-const GUARD_LAYOUTS: Layout[] = [VigilExecDecision, VigilGuardNameKey, VigilGuardSettings, VigilMarkKey, VigilMark, VigilMarkUidKey];
+const GUARD_LAYOUTS: Layout[] = [VigilExecDecision, VigilGuardNameKey, VigilGuardSettings, VigilMarkKey, VigilMark, VigilMarkUidKey, VigilMarkXattr];
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -49,6 +50,9 @@ export const GUARD_HOOKS: GuardHook[] = ['bprm_check_security', 'mmap_file', 'fi
 /** What sha256 rules need from the kernel, said once for every message. */
 export const HASH_NEEDS = 'in-kernel sha256 matching needs bpf_ima_file_hash (Linux 5.18+, CONFIG_IMA) in sleepable bprm_check_security and mmap_file programs (Linux 5.11+)';
 
+/** What reading marks from files' attributes in the kernel needs, said once for every message. */
+export const ORIGIN_NEEDS = 'reading marks from files (security.bpf.vigil.mark) at exec needs bpf_get_file_xattr with security.bpf.* names (Linux 6.15+); elsewhere the agent re-arms marks from its store at start';
+
 /** Why the kernel refused the sha256 program, in words (from the verifier's reason). */
 export function hashRefusal(e: unknown): string {
   const reason = e instanceof BpfError ? e.reason : undefined;
@@ -66,6 +70,8 @@ export interface ArmOptions {
   ringBytes?: number;
   /** never try the sleepable IMA-hash program */
   noHashProgram?: boolean;
+  /** never try the sleepable in-kernel origin programs */
+  noOriginProgram?: boolean;
   /** an existing vigil_marks map (the agent's sensors') to reuse instead of creating one */
   marksFd?: number;
   /** interpreters' executables for the file_open check (default DEFAULT_INTERPRETERS) */
@@ -78,6 +84,8 @@ export interface ArmResult {
   loaded: boolean;
   /** loaded now without the sha256 program: why the kernel refused it */
   hashUnavailable?: string;
+  /** loaded now without the in-kernel origin programs: why */
+  originUnavailable?: string;
   /** the object file loaded (when loaded now) */
   object?: string;
 }
@@ -99,6 +107,8 @@ export class ExecGuard {
     private readonly maps: Map<GuardMapName, BpfMap>,
     /** the sleepable sha256 (IMA) program is attached */
     readonly hashProgram: boolean,
+    /** the sleepable origin programs are attached: marks are read from files' security.bpf.vigil.mark at exec */
+    readonly originProgram: boolean = false,
   ) {}
 
   static isArmed(pinDir = DEFAULT_PIN_DIR): boolean {
@@ -136,6 +146,14 @@ export class ExecGuard {
     let obj: BpfObject | null = null;
     let hash = !opts.noHashProgram;
     let hashUnavailable: string | undefined = opts.noHashProgram ? 'not tried (noHashProgram)' : undefined;
+    // the origin programs: only where the kernel reads security.bpf.* names, and only in the full build
+    const xattrs = bpfReadsSecurityXattrs();
+    const compat = basename(objectPath).includes('.compat.');
+    let origin = !opts.noOriginProgram && xattrs.ok && !compat;
+    let originUnavailable: string | undefined = opts.noOriginProgram
+      ? 'not tried (noOriginProgram)'
+      : !xattrs.ok ? `${xattrs.detail}: ${ORIGIN_NEEDS}`
+      : !origin ? `not in the compat build (${basename(objectPath)}): ${ORIGIN_NEEDS}` : undefined;
     const open = (skip: string[]): BpfObject => {
       const o = BpfObject.open(objectPath, { maxEntries: { events: ringBytes }, skipPrograms: skip });
       try {
@@ -149,22 +167,35 @@ export class ExecGuard {
       }
       return o;
     };
+    // the compat build has no origin programs: nothing to skip there
+    const skipped = (h: boolean, o: boolean): string[] => [...(h ? [] : HASH_PROGRAMS), ...(o || compat ? [] : ORIGIN_PROGRAMS)];
+    const why = (e: unknown): string => (e instanceof BpfError ? (e.reason ?? e.message) : (e as Error).message);
     try {
-      try {
-        obj = open(hash ? [] : [...HASH_PROGRAMS]);
-        obj.load();
-      } catch (e) {
-        if (!hash) throw e;
-        obj?.close();
-        obj = null;
-        // the kernel refused the sleepable IMA program (no bpf_ima_file_hash, no sleepable
-        // bprm_check_security): inode/path rules only. If the rest is refused too, that
-        // error is the one that counts.
-        hash = false;
-        hashUnavailable = hashRefusal(e);
-        obj = open([...HASH_PROGRAMS]);
-        obj.load();
+      // Optional sleepable programs: with both sets first, then without the origin set,
+      // then without the sha256 set, then without both; the first combination the kernel
+      // takes is loaded. If the guard without both is refused, that error is the one that counts.
+      const tries = new Map<string, [boolean, boolean]>();
+      for (const t of [[hash, origin], [hash, false], [false, origin], [false, false]] as Array<[boolean, boolean]>) tries.set(t.join(), t);
+      let originErr: unknown;
+      let hashErr: unknown;
+      for (const [h, o] of tries.values()) {
+        try {
+          obj = open(skipped(h, o));
+          obj.load();
+          if (hash && !h) hashUnavailable = hashRefusal(hashErr);
+          if (origin && !o) originUnavailable = `the origin programs were refused: ${why(originErr)} (${ORIGIN_NEEDS})`;
+          hash = h;
+          origin = o;
+          break;
+        } catch (e) {
+          obj?.close();
+          obj = null;
+          if (o) originErr = e;
+          if (h) hashErr = e;
+          if (!h && !o) throw e;
+        }
       }
+      if (!obj) throw new BpfError({ op: `load ${basename(objectPath)}`, errno: 22, hint: 'no combination of the guard\'s programs loaded' });
       mkdirSync(pinDir, { recursive: true });
       for (const name of MAPS) obj.map(name).pin(join(pinDir, name));
       // settings before the hook goes live
@@ -198,6 +229,21 @@ export class ExecGuard {
           hashUnavailable = `the sha256 programs loaded but did not attach: ${(e as Error).message}`;
         }
       }
+      if (origin) {
+        const pinned: string[] = [];
+        try {
+          for (const k of ['origin', 'mmapOrigin'] as const) {
+            const l = obj.program(PROGRAMS[k]).attachLsm();
+            l.pin(join(pinDir, LINK_PINS[k]));
+            pinned.push(join(pinDir, LINK_PINS[k]));
+            l.disconnect();
+          }
+        } catch (e) {
+          for (const p of pinned) unlinkSync(p);
+          origin = false;
+          originUnavailable = `the origin programs loaded but did not attach: ${(e as Error).message}`;
+        }
+      }
     } catch (e) {
       obj?.close();
       ExecGuard.disarm(pinDir);
@@ -205,7 +251,7 @@ export class ExecGuard {
     }
     const object = obj.name;
     obj.close(); // links and maps stay: they are pinned
-    return { guard: ExecGuard.adopt(pinDir), loaded: true, object, ...(hashUnavailable ? { hashUnavailable } : {}) };
+    return { guard: ExecGuard.adopt(pinDir), loaded: true, object, ...(hashUnavailable ? { hashUnavailable } : {}), ...(originUnavailable ? { originUnavailable } : {}) };
   }
 
   /** Open the pinned maps of an armed guard. */
@@ -220,7 +266,7 @@ export class ExecGuard {
       for (const m of maps.values()) m.close();
       throw e;
     }
-    return new ExecGuard(pinDir, maps, existsSync(join(pinDir, LINK_PINS.hash)));
+    return new ExecGuard(pinDir, maps, existsSync(join(pinDir, LINK_PINS.hash)), existsSync(join(pinDir, LINK_PINS.origin)));
   }
 
   /**

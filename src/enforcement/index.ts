@@ -1,5 +1,5 @@
 export * from './abi.js';
-export { ExecGuard, resolveFile, procStartTicks, pruneGoneProcesses, defaultObjectPath, hashRefusal, HASH_NEEDS, GUARD_HOOKS, DEFAULT_INTERPRETERS, type ArmOptions, type ArmResult, type ReconcileResult } from './guard.js';
+export { ExecGuard, resolveFile, procStartTicks, pruneGoneProcesses, defaultObjectPath, hashRefusal, HASH_NEEDS, ORIGIN_NEEDS, GUARD_HOOKS, DEFAULT_INTERPRETERS, type ArmOptions, type ArmResult, type ReconcileResult } from './guard.js';
 export { RulesStore, type DenyRule, type RuleKind } from './rules-store.js';
 export { DecisionReader, decodeDecision, decisionEvent, type DecisionRecord, type ExecGuardEvent } from './decision.js';
 export { ExecGuardService, applyRules, makeRule, probeEnforcement, sha256File, type EnforcementProbe, type GuardServiceOptions } from './service.js';

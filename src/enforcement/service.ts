@@ -133,7 +133,7 @@ export class ExecGuardService {
    * Arm or adopt the guard. One agent per pinned guard: a second one gets
    * LockHeldError (naming the holder's pid) before it touches the pins.
    */
-  start(): { adopted: boolean; hashProgram: boolean; hashUnavailable?: string } {
+  start(): { adopted: boolean; hashProgram: boolean; hashUnavailable?: string; originProgram: boolean; originUnavailable?: string } {
     const pinDir = this.opts.pinDir ?? DEFAULT_PIN_DIR;
     makePrivateDir(GUARD_LOCK_DIR);
     this.lock = acquireLock(pinDir, guardLockPath(pinDir));
@@ -145,9 +145,9 @@ export class ExecGuardService {
     }
   }
 
-  private arm(): { adopted: boolean; hashProgram: boolean; hashUnavailable?: string } {
+  private arm(): { adopted: boolean; hashProgram: boolean; hashUnavailable?: string; originProgram: boolean; originUnavailable?: string } {
     const marksFd = this.opts.marksFd?.();
-    const { guard, loaded, hashUnavailable } = ExecGuard.arm({ ...(this.opts.pinDir ? { pinDir: this.opts.pinDir } : {}), ...(marksFd !== undefined ? { marksFd } : {}) });
+    const { guard, loaded, hashUnavailable, originUnavailable } = ExecGuard.arm({ ...(this.opts.pinDir ? { pinDir: this.opts.pinDir } : {}), ...(marksFd !== undefined ? { marksFd } : {}) });
     this.guard = guard;
     this.adopted = !loaded;
     guard.setProvenancePolicy(this.opts.provenance ?? 'off');
@@ -173,7 +173,10 @@ export class ExecGuardService {
       }, every);
       this.timer.unref();
     }
-    return { adopted: this.adopted, hashProgram: guard.hashProgram, ...(hashUnavailable ? { hashUnavailable } : {}) };
+    return {
+      adopted: this.adopted, hashProgram: guard.hashProgram, ...(hashUnavailable ? { hashUnavailable } : {}),
+      originProgram: guard.originProgram, ...(originUnavailable ? { originUnavailable } : {}),
+    };
   }
 
   /** Reload rules from the store and reconcile the maps (cheap: stats + map lookups). */
@@ -192,6 +195,11 @@ export class ExecGuardService {
 
   drain(): number {
     return this.reader?.drain() ?? 0;
+  }
+
+  /** the armed guard reads marks from files' security.bpf.vigil.mark at exec (Linux 6.15+) */
+  get originProgram(): boolean {
+    return this.guard?.originProgram ?? false;
   }
 
   /** A pinned map of the armed guard (provenance: vigil_marks, prov_allow), null when not armed. */
@@ -221,6 +229,10 @@ export interface EnforcementProbe {
   hashRules: boolean;
   /** why it did not (the kernel's refusal, in words) */
   hashUnavailable?: string;
+  /** the in-kernel origin programs (security.bpf.vigil.mark read at exec, 6.15+) loaded too */
+  originRules: boolean;
+  /** why they did not */
+  originUnavailable?: string;
   /** the object file tried (exec_guard.bpf.o or exec_guard.compat.bpf.o) */
   object: string;
   level: 'enforce' | 'detect-only';
@@ -243,11 +255,12 @@ export async function probeEnforcement(): Promise<EnforcementProbe> {
   const pinDir = `/sys/fs/bpf/vigil-probe-${process.pid}`;
   const object = basename(defaultObjectPath());
   try {
-    const { guard, hashUnavailable } = ExecGuard.arm({ pinDir, ringBytes: 4096 * 4 });
+    const { guard, hashUnavailable, originUnavailable } = ExecGuard.arm({ pinDir, ringBytes: 4096 * 4 });
     const hashRules = guard.hashProgram;
+    const originRules = guard.originProgram;
     guard.close();
     ExecGuard.disarm(pinDir);
-    const base = { lsmActive, canLoadLsm: true, hashRules, object, ...(hashUnavailable ? { hashUnavailable } : {}) };
+    const base = { lsmActive, canLoadLsm: true, hashRules, object, ...(hashUnavailable ? { hashUnavailable } : {}), originRules, ...(originUnavailable ? { originUnavailable } : {}) };
     if (!lsmActive) {
       return { ...base, level: 'detect-only', reason: 'the guard loads, but bpf is not in the active LSM list (/sys/kernel/security/lsm): add lsm=...,bpf to the kernel command line' };
     }
@@ -262,6 +275,6 @@ export async function probeEnforcement(): Promise<EnforcementProbe> {
     const reason = !lsmActive
       ? `BPF LSM is not active (bpf missing from /sys/kernel/security/lsm; boot with lsm=...,bpf): ${msg}`
       : `the exec guard did not load: ${msg}`;
-    return { lsmActive, canLoadLsm: false, hashRules: false, object, level: 'detect-only', reason, error: e as Error };
+    return { lsmActive, canLoadLsm: false, hashRules: false, originRules: false, object, level: 'detect-only', reason, error: e as Error };
   }
 }

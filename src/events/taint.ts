@@ -48,6 +48,27 @@ export const VigilMarkUidKey = {
   fields: { dev: f(0, 4), uid: f(4, 4), ino: f(8, 8) },
 } as const satisfies Layout;
 
+/**
+ * Value of the security.bpf.vigil.mark attribute (VIGIL_MARK_XATTR, vigil_taint.h): the
+ * mark the exec guard's origin programs read at exec on Linux 6.15+ (checked by the guard's load).
+ */
+export const VigilMarkXattr = {
+  name: 'vigil_mark_xattr',
+  size: 16,
+  fields: { magic: f(0, 4), depth: f(4, 4), flags: f(8, 4), _pad0: f(12, 4) },
+} as const satisfies Layout;
+export const MARK_XATTR = 'security.bpf.vigil.mark';
+export const MARK_XATTR_MAGIC = 0x314d4756; // "VGM1"
+
+/** The attribute's value for a mark of `depth` with the writer's `flags` (enum vigil_taint_flags). */
+export function encodeMarkXattr(depth: number, flags: number): Buffer {
+  const b = Buffer.alloc(VigilMarkXattr.size);
+  b.writeUInt32LE(MARK_XATTR_MAGIC, VigilMarkXattr.fields.magic.offset);
+  b.writeUInt32LE(depth >>> 0, VigilMarkXattr.fields.depth.offset);
+  b.writeUInt32LE(flags >>> 0, VigilMarkXattr.fields.flags.offset);
+  return b;
+}
+
 export const TAINT_LAYOUTS = [VigilTaint, VigilMarkKey, VigilMark] as const;
 
 /** The maps one agent shares between objects (BpfSensorOptions.sharedMaps). */

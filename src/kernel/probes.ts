@@ -2,6 +2,7 @@
  * Small feature probes for `vigil doctor` that talk to libbpf or libc directly
  * (only src/kernel/ does).
  */
+import { readFileSync } from 'node:fs';
 import { koffi, libbpf } from './ffi.js';
 
 /** libbpf_probe_bpf_map_type: 1 supported, 0 not, <0 error. */
@@ -27,3 +28,26 @@ export function fanotifyPermissionEvents(): { ok: boolean; detail: string } {
   }
 }
 
+
+/**
+ * Can BPF programs read security.bpf.* extended attributes here (bpf_get_file_xattr
+ * with those names: Linux 6.15+)? The kernel's BTF names its kfuncs: bpf_get_file_xattr
+ * (6.8, user.* names only until 6.15) and bpf_set_dentry_xattr, added with the
+ * security.bpf.* reads. Both names in the BTF string table mean yes. Read once.
+ */
+let bpfXattrs: { ok: boolean; detail: string } | undefined;
+export function bpfReadsSecurityXattrs(btfPath = '/sys/kernel/btf/vmlinux'): { ok: boolean; detail: string } {
+  if (btfPath === '/sys/kernel/btf/vmlinux' && bpfXattrs) return bpfXattrs;
+  let r: { ok: boolean; detail: string };
+  try {
+    const btf = readFileSync(btfPath);
+    const has = (name: string) => btf.indexOf(Buffer.from(`\0${name}\0`)) >= 0;
+    r = has('bpf_get_file_xattr') && has('bpf_set_dentry_xattr')
+      ? { ok: true, detail: 'the kernel has bpf_get_file_xattr with security.bpf.* names (6.15+)' }
+      : { ok: false, detail: has('bpf_get_file_xattr') ? 'bpf_get_file_xattr reads only user.* names before Linux 6.15' : 'no bpf_get_file_xattr kfunc (Linux 6.8+; security.bpf.* names 6.15+)' };
+  } catch (e) {
+    r = { ok: false, detail: `kernel BTF unreadable (${btfPath}): ${(e as Error).message}` };
+  }
+  if (btfPath === '/sys/kernel/btf/vmlinux') bpfXattrs = r;
+  return r;
+}

@@ -12,6 +12,7 @@ import { encodeOrigin, ORIGIN_MAX_BYTES, ORIGIN_XATTR, parseOrigin, type OriginR
 import type { ProvenanceStore, StoredMark } from './store.js';
 import type { ProvenanceMode } from './service.js';
 import { withTamperExemption } from './tamper.js';
+import { removeMarkXattr, writeMarkXattr } from './mark-xattr.js';
 
 export const CHAIN_MAX = 16;
 
@@ -113,13 +114,19 @@ export function showMark(file: string, store: ProvenanceStore | null, mode: Prov
   return { path, dev, ino, origin, ...(error ? { originError: error } : {}), stored, chain, verdict };
 }
 
-/** Mark a file by hand (kind "manual"): the xattr and the store. The running agent's kernel map learns it at its next start. */
+/**
+ * Mark a file by hand (kind "manual"): the xattr and the store. The running agent's kernel map
+ * learns it at its next start; on Linux 6.15+ the exec guard reads security.bpf.vigil.mark at the next exec.
+ */
 export function markFile(file: string, store: ProvenanceStore | null, who: { exe: string; pid: number; uid: number }): OriginRecord {
   const path = realpathSync(file);
   const { dev, ino } = ids(path);
   const record: OriginRecord = { v: 1, kind: 'manual', time: new Date().toISOString(), path, exe: who.exe, comm: 'vigil', pid: who.pid, uid: who.uid, host: hostname(), depth: 0 };
   // a running agent's tamper protection refuses every other process: this one is vigil
-  withTamperExemption(() => setXattr(path, ORIGIN_XATTR, encodeOrigin(record)));
+  withTamperExemption(() => {
+    setXattr(path, ORIGIN_XATTR, encodeOrigin(record));
+    writeMarkXattr(path, 'manual', 0);
+  });
   store?.put({ dev, ino, path, depth: 0, record });
   return record;
 }
@@ -128,7 +135,10 @@ export function markFile(file: string, store: ProvenanceStore | null, who: { exe
 export function clearFile(file: string, store: ProvenanceStore | null): { xattr: boolean; stored: boolean } {
   const path = realpathSync(file);
   const { dev, ino } = ids(path);
-  const xattr = withTamperExemption(() => removeXattr(path, ORIGIN_XATTR));
+  const xattr = withTamperExemption(() => {
+    const markAttr = removeMarkXattr(path);
+    return removeXattr(path, ORIGIN_XATTR) || markAttr;
+  });
   const stored = store?.remove(dev, ino) ?? false;
   return { xattr, stored };
 }

@@ -16,6 +16,7 @@ import { setXattr } from '../kernel/xattr.js';
 import { encodeOrigin, ORIGIN_XATTR, type OriginRecord } from './format.js';
 import type { ProvenanceStore } from './store.js';
 import { TamperGuard, tamperEvent } from './tamper.js';
+import { writeMarkXattr } from './mark-xattr.js';
 import type { ProcessContext } from '../process/context.js';
 import { allowedBy, allowValue, applyAllowed, narrowest, resolveAllowed, type AllowDimension, type AllowRule, type AllowStore, type AllowSubject } from './allow.js';
 
@@ -271,6 +272,8 @@ export class ProvenanceService {
     }
     try {
       setXattr(path, ORIGIN_XATTR, encodeOrigin(record));
+      // the mark the exec guard reads itself where the kernel can (6.15+: security.bpf.vigil.mark)
+      writeMarkXattr(path, record.kind, record.depth);
       this.counters.xattr_written++;
     } catch (e) {
       this.counters.xattr_failed++;

@@ -2,7 +2,7 @@
  * Tamper protection of origin records (docs/provenance.md TAMPERING): with BPF
  * LSM, while `vigil run --provenance MODE` runs, bpf/provenance/tamper.bpf.c
  * (lsm/inode_setxattr, lsm/inode_removexattr) refuses with EPERM every set,
- * rewrite or removal of an attribute named trusted.vigil.* by a process that
+ * rewrite or removal of an attribute named trusted.vigil.* or security.bpf.vigil.* by a process that
  * is not vigil, root and the file's owner included, and reports each attempt.
  *
  * vigil's own processes are exempt through the map tamper_exempt (tgid → start

@@ -67,6 +67,20 @@ describe.skipIf(!inVm)(`vigil doctor on ${release()}`, () => {
     }
   });
 
+  it('says whether provenance marks are read in the kernel, and what that needs where not', () => {
+    const c = plainDoctor().check('exec_guard_origin');
+    if (atLeast(6, 15)) {
+      expect(c.status, c.detail).toBe('ok');
+      expect(c.detail).toMatch(/reads a file's security\.bpf\.vigil\.mark at exec/);
+    } else {
+      expect(c.status).toBe('missing');
+      // 6.8-6.14 have the kfunc for user.* names only; older kernels have none
+      expect(c.detail).toMatch(atLeast(6, 8) ? /bpf_get_file_xattr reads only user\.\* names before Linux 6\.15/ : /no bpf_get_file_xattr kfunc/);
+      expect(c.detail).toMatch(/security\.bpf\.\* names \(Linux 6\.15\+\)/);
+      expect(c.hint).toMatch(/puts the stored marks back in the kernel's map at start/);
+    }
+  });
+
   it('blames vigil\'s own object, with the verifier\'s reason, when only that is refused', () => {
     // force the build this kernel cannot take: without bpf_loop the default build is
     // refused; with it, the compat build must load too (it is the other kernels' build)

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { BpfObject } from '../../src/kernel/index.js';
 import { checkEnum, checkLayouts, RecordType, Stat, STAT_MAX, type Layout } from '../../src/events/layouts.js';
 import { ALL_LAYOUTS } from '../../src/sensors/index.js';
-import { VigilMarkUidKey } from '../../src/events/taint.js';
+import { VigilMarkUidKey, VigilMarkXattr } from '../../src/events/taint.js';
 import { ExecFlags, ExecRecordType, VigilExec } from '../../src/sensors/exec/layouts.js';
 import { NET_ENUMS, NetOp } from '../../src/sensors/net/layouts.js';
 import { FILE_ENUMS } from '../../src/sensors/file/layouts.js';
@@ -51,7 +51,7 @@ describe('record layouts agree with the BTF of every object', () => {
   it('exec_guard.bpf.o carries the decision record, the deny_name key, the settings and the provenance marks keys', () => {
     const obj = BpfObject.open(`${BPF_OBJECT_DIR}exec_guard.bpf.o`);
     try {
-      expect(checkLayouts(obj.btf(), [...ALL_LAYOUTS, VigilMarkUidKey], ['vigil_exec_decision', 'vigil_ancestor', 'vigil_guard_name_key', 'vigil_guard_settings', 'vigil_mark_key', 'vigil_mark', 'vigil_mark_uid_key'])).toEqual([]);
+      expect(checkLayouts(obj.btf(), [...ALL_LAYOUTS, VigilMarkUidKey, VigilMarkXattr], ['vigil_exec_decision', 'vigil_ancestor', 'vigil_guard_name_key', 'vigil_guard_settings', 'vigil_mark_key', 'vigil_mark', 'vigil_mark_uid_key', 'vigil_mark_xattr'])).toEqual([]);
     } finally {
       obj.close();
     }

@@ -11,14 +11,21 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chmodSync, chownSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provenanceScenario } from './scenario.js';
-import { ExecGuard } from '../../src/enforcement/index.js';
+import { ExecGuard, kernelDev } from '../../src/enforcement/index.js';
+import { markKey, MARK_XATTR, VigilMark } from '../../src/events/taint.js';
+import { BpfMap } from '../../src/kernel/index.js';
+import { getXattr } from '../../src/kernel/xattr.js';
 import { VIGIL, waitFor } from '../cli/wait.js';
 
 const inVm = process.env.VIGIL_IN_VM === '1';
+const [major, minor] = release().split('.').map(Number) as [number, number];
+/** BPF programs read security.bpf.* attributes (bpf_get_file_xattr): the guard's origin programs load */
+const originInKernel = major > 6 || (major === 6 && minor >= 15);
 // in a describe of its own: the scenario's in-process agent (hooks beforeAll/afterAll) is stopped
 // before the exec-policy tests start theirs; left running, it wrote the origin records of their
 // downloads from this test process, which the tamper hooks rightly refuse (it is not the agent)
@@ -71,6 +78,8 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
   let script = '';
   /** tries to change an origin record as the file's owner and as root (xattr-tamper.c) */
   const TAMPER = join(T, 'xattr-tamper');
+  /** a program written before any agent ran: not marked */
+  const PLAIN = join(T, 'plain');
 
   /**
    * curl a file from the loopback server (curl is network-touched: the file is marked at
@@ -98,6 +107,8 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
     // built before any agent runs: this process serves the downloads (it is network-touched then), so
     // a file its children write later is marked, and refused in enforce mode like any download
     expect(spawnSync('gcc', ['-O2', '-static', '-o', TAMPER, join(__dirname, 'xattr-tamper.c')], { stdio: 'inherit' }).status).toBe(0);
+    copyFileSync('/bin/true', PLAIN);
+    chmodSync(PLAIN, 0o755);
     server = createServer((req, res) => res.end(req.url === '/true' ? TRUE : SCRIPT));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;
@@ -157,6 +168,35 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
     expect(run(script, nobody)).toBe('EPERM'); // the rule names that file only
     await waitFor(() => agent!.events().some((e) => e.category === 'exec_guard' && e.TargetFilename === byUid && e.vigil.uid === 0), 15_000);
     expect(agent!.events().filter((e) => e.category === 'exec_guard' && e.TargetFilename === byUid).map((e) => `${e.vigil.uid} ${e.vigil.action}`).sort()).toEqual(['0 exec_blocked', '65534 exec_blocked']);
+  });
+
+  it(`in-kernel origin (${originInKernel ? 'Linux 6.15+: the guard reads security.bpf.vigil.mark' : 'not before Linux 6.15: marks come from the kernel map only'}): a mark the kernel map lost, and a mark set while the agent runs`, async () => {
+    const prog = await download('prog-lost', 'true');
+    const st = statSync(prog, { bigint: true });
+    const key = markKey(kernelDev(st.dev), st.ino);
+    // the agent has written the origin record (and, where the kernel reads it, the mark attribute)
+    await waitFor(() => (originInKernel ? getXattr(prog, MARK_XATTR) : getXattr(prog, 'trusted.vigil.origin')) !== null, 15_000);
+    expect(getXattr(prog, MARK_XATTR) !== null).toBe(originInKernel);
+    expect(run(prog)).toBe('EPERM');
+    // the kernel's map loses the mark (a lost store, a full map, a file carried with its attributes)
+    const marks = BpfMap.openPinned('/sys/fs/bpf/vigil/exec_guard/vigil_marks');
+    try {
+      expect(marks.delete(key)).toBe(true);
+      // 6.15+: the origin program reads the attribute, puts the mark back (marked_ns 0: re-armed) and refuses;
+      // before: nothing in the kernel knows the file is marked until the agent re-arms its store at start
+      expect(run(prog)).toBe(originInKernel ? 'EPERM' : 0);
+      const back = marks.lookup(key);
+      expect(back !== null).toBe(originInKernel);
+      if (back) expect(back.readBigUInt64LE(VigilMark.fields.marked_ns.offset)).toBe(0n);
+    } finally {
+      marks.close();
+    }
+    // a file executed unmarked (6.15+: the guard remembers it had no attribute, until its ctime changes),
+    // then marked by hand while the agent runs: the kernel map learns it only at the next start
+    expect(run(PLAIN)).toBe(0);
+    const mark = vigil('provenance', 'mark', PLAIN);
+    expect(mark.code, mark.err).toBe(0);
+    expect(run(PLAIN)).toBe(originInKernel ? 'EPERM' : 0);
   });
 
   it('tamper protection: while the agent runs neither the file\'s owner nor root (any process but vigil) can rewrite or remove the origin record; root\'s attempts are refused by the hook and reported; after the agent stops root can', async () => {

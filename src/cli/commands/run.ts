@@ -149,7 +149,7 @@ function attachPolicy(provenance: ProvenanceService, guard: Enforcement | null, 
 
 /**
  * Tamper protection of origin records (BPF LSM: docs/provenance.md TAMPERING):
- * while this agent runs only vigil can set or remove trusted.vigil.* attributes.
+ * while this agent runs only vigil can set or remove trusted.vigil.* and security.bpf.vigil.* attributes.
  * Where the hooks cannot load, say why (the trusted.* namespace still needs
  * CAP_SYS_ADMIN: a file's owner cannot strip the mark, root can).
  */
@@ -157,7 +157,7 @@ function protectMarks(provenance: ProvenanceService, agent: Agent, log: Logger):
   libbpfQuiet = true;
   try {
     provenance.protect(agent.process, (ev) => agent.emit(ev), () => agent.syncProcesses());
-    log.info({ provenance_tamper: true }, 'provenance: tamper protection on (BPF LSM): while this agent runs, only vigil can set or remove trusted.vigil.* attributes (root and the file\'s owner get EPERM; attempts are reported as provenance_tamper events)');
+    log.info({ provenance_tamper: true }, 'provenance: tamper protection on (BPF LSM): while this agent runs, only vigil can set or remove trusted.vigil.* and security.bpf.vigil.* attributes (root and the file\'s owner get EPERM; attempts are reported as provenance_tamper events)');
   } catch (e) {
     if (e instanceof BpfError && e.log) log.debug({ libbpf_log: e.log }, 'tamper protection load log');
     const why = e instanceof BpfError ? bpfRefusal(e) : String((e as Error).message ?? e);
