@@ -115,8 +115,9 @@ export function showMark(file: string, store: ProvenanceStore | null, mode: Prov
 }
 
 /**
- * Mark a file by hand (kind "manual"): the xattr and the store. The running agent's kernel map
- * learns it at its next start; on Linux 6.15+ the exec guard reads security.bpf.vigil.mark at the next exec.
+ * Mark a file by hand (kind "manual"): the xattr (and, on Linux 6.15+, security.bpf.vigil.mark,
+ * which the exec guard reads at exec) and the store. The CLI puts the mark into an armed
+ * guard's map itself; otherwise the kernel learns it at the next agent start.
  */
 export function markFile(file: string, store: ProvenanceStore | null, who: { exe: string; pid: number; uid: number }): OriginRecord {
   const path = realpathSync(file);
