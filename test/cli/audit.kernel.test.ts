@@ -32,7 +32,9 @@ describe.each(['line', 'block'] as const)('vigil run with audit_log.chain, forma
         const agent = spawn(process.execPath, [VIGIL, 'run', '-c', cfg, '--no-enforce', '--sensors', 'exec', '--stats-interval', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
         let err = '';
         agent.stderr!.on('data', (d) => (err += d));
-        await waitFor(() => err.includes('vigil running'), 30_000);
+        // an agent that exits first fails at once, with what it said
+        await waitFor(() => err.includes('vigil running') || agent.exitCode !== null, 30_000);
+        if (!err.includes('vigil running')) throw new Error(`vigil run exited (${agent.exitCode}) before running:\n${err}`);
         return { agent, stderr: () => err };
       };
       const execs = (marker: string) => {

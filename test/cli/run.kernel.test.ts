@@ -17,7 +17,9 @@ describe('vigil run', () => {
     const agent = spawn(process.execPath, [VIGIL, 'run', '--events-out', out, '--db', db, '--stats-interval', '1s'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     agent.stderr.on('data', (d) => (stderr += d));
-    await waitFor(() => stderr.includes('vigil running'), 30_000);
+    // an agent that exits first fails at once, with what it said
+    await waitFor(() => stderr.includes('vigil running') || agent.exitCode !== null, 30_000);
+    if (!stderr.includes('vigil running')) throw new Error(`vigil run exited (${agent.exitCode}) before running:\n${stderr}`);
 
     const marker = `vigil-e2e-${process.pid}`;
     spawnSync('/bin/sh', ['-c', `/bin/echo ${marker} "quoted arg" > /dev/null`]);

@@ -55,7 +55,13 @@ async function waitFor(pred: () => boolean, ms: number, what = 'condition'): Pro
   }
 }
 
-const running = (a: Agent) => waitFor(() => a.stderr().includes('vigil running'), 30_000, 'vigil running');
+/** Until it says it runs; an agent that exits first, or is not running within 30 s, fails with what it said. */
+const running = async (a: Agent) => {
+  await waitFor(() => a.stderr().includes('vigil running') || a.proc.exitCode !== null || a.proc.signalCode !== null, 30_000, 'vigil running').catch((e: Error) => {
+    throw new Error(`${e.message}; its stderr:\n${a.stderr()}`);
+  });
+  if (!a.stderr().includes('vigil running')) throw new Error(`vigil run exited (${a.proc.exitCode ?? a.proc.signalCode}) before running:\n${a.stderr()}`);
+};
 
 /** Run a command a few times so the agent has records to write. */
 function execs(marker: string, n: number): void {
