@@ -12,7 +12,7 @@ import { encodeOrigin, ORIGIN_MAX_BYTES, ORIGIN_XATTR, parseOrigin, type OriginR
 import type { ProvenanceStore, StoredMark } from './store.js';
 import type { ProvenanceMode } from './service.js';
 import { withTamperExemption } from './tamper.js';
-import { removeMarkXattr, writeMarkXattr } from './mark-xattr.js';
+import { markXattrInKernel, readMarkXattr, removeMarkXattr, writeMarkXattr } from './mark-xattr.js';
 
 export const CHAIN_MAX = 16;
 
@@ -35,6 +35,11 @@ export interface MarkReport {
   /** the xattr could not be read (file system without xattrs, permission) */
   originError?: string;
   stored: StoredMark | null;
+  /**
+   * security.bpf.vigil.mark, the mark the exec guard reads itself (Linux 6.15+, docs/provenance.md
+   * IN-KERNEL ORIGIN): whether the file has it; absent from the report where the kernel does not read it
+   */
+  markAttribute?: 'present' | 'absent';
   chain: ChainLink[];
   /** what an exec gets under `mode` where the exec guard runs (BPF LSM); elsewhere nothing is refused */
   /** rule: the rule allowing it for every uid; uids: rules on the exec uid that allow it for those uids only */
@@ -111,7 +116,13 @@ export function showMark(file: string, store: ProvenanceStore | null, mode: Prov
     else verdict.reason = `marked, no allow rule matches${uids.length ? ' every uid' : ''}: runs (${mode === 'off' ? 'provenance.mode is off' : 'monitor'}), reported${only}`;
     if (uids.length) verdict.uids = uids;
   }
-  return { path, dev, ino, origin, ...(error ? { originError: error } : {}), stored, chain, verdict };
+  let markAttribute: 'present' | 'absent' | undefined;
+  try {
+    if (markXattrInKernel()) markAttribute = readMarkXattr(path) ? 'present' : 'absent';
+  } catch {
+    markAttribute = undefined; // unreadable: the origin line already says why
+  }
+  return { path, dev, ino, origin, ...(error ? { originError: error } : {}), stored, ...(markAttribute ? { markAttribute } : {}), chain, verdict };
 }
 
 /**

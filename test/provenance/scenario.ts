@@ -15,9 +15,10 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Agent } from '../../src/agent/agent.js';
 import { SENSORS, EventSchema } from '../../src/sensors/index.js';
-import { MARKS_MAP, markKey } from '../../src/events/taint.js';
+import { encodeMarkXattr, MARKS_MAP, MARK_XATTR, markKey, TaintFlags } from '../../src/events/taint.js';
 import { ProvenanceService, ProvenanceStore, showMark, markFile, clearFile, ORIGIN_XATTR, type MarkedExec } from '../../src/provenance/index.js';
 import { getXattr, setXattr } from '../../src/kernel/xattr.js';
+import { markXattrInKernel } from '../../src/provenance/mark-xattr.js';
 import { kernelDev } from '../../src/enforcement/index.js';
 import { runDoctor } from '../../src/doctor/doctor.js';
 
@@ -117,6 +118,9 @@ export function provenanceScenario(title: string): void {
       expect(r.verdict.exec).toBe('allowed');
       // the raw xattr is the documented JSON
       expect(JSON.parse(getXattr(dl, ORIGIN_XATTR)!.toString()).v).toBe(1);
+      // where the kernel reads it (6.15+), the mark the exec guard reads itself: 16 bytes, magic VGM1, depth 0
+      expect(r.markAttribute).toBe(markXattrInKernel() ? 'present' : undefined);
+      if (markXattrInKernel()) expect(getXattr(dl, MARK_XATTR)).toEqual(encodeMarkXattr(0, TaintFlags.NET));
     });
 
     it('cp of the download is marked as derived from it (bounded depth), and its chain leads to the server', async () => {
@@ -193,8 +197,10 @@ export function provenanceScenario(title: string): void {
       writeFileSync(f, 'x');
       markFile(f, store, { exe: process.execPath, pid: process.pid, uid: 0 });
       expect(showMark(f, store, 'monitor').origin).toMatchObject({ ok: true, record: { kind: 'manual' } });
+      expect(showMark(f, store, 'monitor').markAttribute).toBe(markXattrInKernel() ? 'present' : undefined);
       expect(clearFile(f, store)).toEqual({ xattr: true, stored: true });
       expect(showMark(f, store, 'monitor')).toMatchObject({ origin: null, stored: null });
+      expect(showMark(f, store, 'monitor').markAttribute).toBe(markXattrInKernel() ? 'absent' : undefined);
     });
 
     it('doctor says whether marked files are blocked here, and why not', async () => {

@@ -94,6 +94,8 @@ function human(r: MarkReport): string {
     out.push(`landed    ${safeText(o.path)}`);
     if (o.remote) out.push(`remote    ${safeText(o.remote.address)}:${o.remote.port}${o.remote.host ? ` (${safeText(o.remote.host)})` : ''}${o.remote.time ? ` at ${o.remote.time}` : ''}`);
   }
+  if (r.markAttribute === 'present') out.push('kernel    security.bpf.vigil.mark set: the exec guard reads the mark from the file at exec (Linux 6.15+)');
+  else if (r.markAttribute === 'absent' && (r.origin || r.stored)) out.push('kernel    no security.bpf.vigil.mark: the exec guard knows this mark only from its map (re-armed from the store at start)');
   for (const [i, l] of r.chain.entries()) {
     const what = l.record ? `${l.record.kind}${l.record.remote ? ` from ${safeText(l.record.remote.address)}:${l.record.remote.port}` : ''}` : '';
     out.push(`${i === 0 ? 'derived   ' : '          '}← ${safeText(l.path || '(path unknown)')} [${l.state}${l.problem ? `: ${safeText(l.problem)}` : ''}]${what ? ` ${what}` : ''}`);
@@ -113,7 +115,7 @@ export function register(program: Command): void {
 
   common(cmd.command('show').addArgument(arg('<file>', 'the file to look at', 'file')))
     .description('the origin record of FILE, its derived_from chain and the verdict an exec would get')
-    .option('--json', 'one JSON object: {path, dev, ino, origin: {ok, record} | {ok: false, problem, detail} | null, stored, chain, verdict}')
+    .option('--json', 'one JSON object: {path, dev, ino, origin: {ok, record} | {ok: false, problem, detail} | null, stored, markAttribute (present|absent, Linux 6.15+ only), chain, verdict}')
     .addHelpText('after', '\nExamples:\n  vigil provenance show ./downloaded.bin\n  vigil provenance show --json ./a.out | jq .origin\n\nExit status: 0 when shown (a bad record is reported, not an error), 4 when FILE cannot be read.')
     .action((file: string, flags: Flags) => {
       regularFile(file);
