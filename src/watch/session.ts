@@ -69,6 +69,13 @@ export class WatchSession {
   private readonly endpoints = new Map<string, WatchSummary['endpoints'][number]>();
   /** "pid:fd" of a connected socket → its endpoint (tls_data names the fd it used) */
   private readonly sockets = new Map<string, WatchSummary['endpoints'][number]>();
+  /**
+   * TLS calls on a "pid:fd" whose connect has not been read yet: the TLS and network
+   * sensors have rings of their own, read in either order, so a connection's first
+   * tls_data may come before its network_connection. Joined to the endpoint when the
+   * connect comes (only calls made after it: an fd is reused once closed).
+   */
+  private readonly unjoined = new Map<string, Array<{ ts: string; n: number; send: boolean }>>();
   private readonly tls = { sent_bytes: 0, received_bytes: 0, calls: 0, truncated_calls: 0 };
   private readonly tlsBy = new Map<number, { ProcessId: number; Image: string; sent: number; received: number }>();
   readonly alerts: WatchAlert[] = [];
@@ -252,7 +259,15 @@ export class WatchSession {
       const fd = (ev.vigil as Ev | undefined)?.fd;
       if (typeof fd === 'number') {
         if (this.sockets.size > 65536) this.sockets.clear();
-        this.sockets.set(`${pid}:${fd}`, e);
+        const key = `${pid}:${fd}`;
+        this.sockets.set(key, e);
+        const early = this.unjoined.get(key);
+        if (early) {
+          this.unjoined.delete(key);
+          // timestamps are fixed-width RFC 3339 UTC: as strings they sort as times
+          const since = String(ev.timestamp ?? '');
+          for (const t of early) if (t.ts >= since) this.addTls(e, t.send, t.n);
+        }
       }
       e.connections++;
       if (host) e.host = host;
@@ -278,14 +293,23 @@ export class WatchSession {
     if (b) b[send ? 'sent' : 'received'] += n;
     const fd = (ev.vigil as Ev | undefined)?.fd;
     const ep = typeof fd === 'number' ? this.sockets.get(`${pid}:${fd}`) : undefined;
-    if (ep) {
-      if (send) ep.tls_sent = (ep.tls_sent ?? 0) + n;
-      else ep.tls_received = (ep.tls_received ?? 0) + n;
+    if (ep) this.addTls(ep, send, n);
+    else if (typeof fd === 'number') {
+      // its connect may not have been read yet (another ring): kept for it, bounded
+      const key = `${pid}:${fd}`;
+      let l = this.unjoined.get(key);
+      if (!l && this.unjoined.size < 4096) this.unjoined.set(key, (l = []));
+      if (l && l.length < 256) l.push({ ts: String(ev.timestamp ?? ''), n, send });
     }
     const data = String(ev.Data ?? '');
     const shown = data.length > 120 ? `${data.slice(0, 120)}…` : data;
     const peer = ep ? ` ${send ? '→' : '←'} ${safeText(ep.host ?? ep.ip)}:${ep.port}` : '';
     this.human(`tls${send ? '> ' : '< '} ${pid} ${this.img(ev)}${peer}  ${n} B${trunc ? ' (cut)' : ''}  ${safeText(shown)}`);
+  }
+
+  private addTls(ep: WatchSummary['endpoints'][number], send: boolean, n: number): void {
+    if (send) ep.tls_sent = (ep.tls_sent ?? 0) + n;
+    else ep.tls_received = (ep.tls_received ?? 0) + n;
   }
 
   /** A Sigma rule fired on an event of the tree. */
