@@ -11,6 +11,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProvenanceService, ProvenanceStore, showMark } from '../../src/provenance/index.js';
 import { drainUntil, markEvent, provenanceAgent, provenanceScenario } from './scenario.js';
+import { completeLines } from '../cli/wait.js';
 
 describe('in-process agent', () => provenanceScenario('file provenance (real BPF, monitor mode on this kernel)'));
 
@@ -48,9 +49,14 @@ describe('a marked file deleted, its inode number reused', () => {
         'else:',
         '    print("no reuse", flush=True)',
       ].join('\n')], { stdio: ['pipe', 'pipe', 'inherit'] });
-      const lines: string[] = [];
+      // whole lines only: a 'data' chunk may end part-way through one
+      let out = '';
+      let lines: string[] = [];
       py.stdout.setEncoding('utf8');
-      py.stdout.on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+      py.stdout.on('data', (d: string) => {
+        out += d;
+        lines = completeLines(out);
+      });
       await until('the first file', () => lines.length > 0);
       const first = join(dir, 'first');
       await until('the mark of the first file', () => markOf(first));
