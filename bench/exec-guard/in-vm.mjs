@@ -12,10 +12,16 @@
 //   none       the guard attached with no rules
 //   path-walk  as path, plus one rule on another file named like the storm's binary:
 //              every exec passes the name prefilter and walks its path (worst case)
+//   provenance no rules, the provenance policy on (monitor), no marks: the guard's exec and
+//              mmap programs each look the file up in vigil_marks
+//   origin     as provenance, plus the sleepable origin programs (Linux 6.15+: they read an
+//              unmarked file's security.bpf.vigil.mark once per inode, then hit their cache);
+//              compare its overhead with provenance's for their cost
 // CPU: pin the storm (fork parent and children) to this guest CPU with taskset, or "none".
 //
 // "Without" = the guard's programs detached (no BPF LSM program on bprm_check_security);
-// "with" = both programs attached (inode/path and the sleepable sha256 one), maps as reconciled.
+// "with" = both programs attached (inode/path and the sleepable sha256 one), maps as reconciled;
+// provenance and origin attach the mmap_file programs too (the kernel maps the binary's segments).
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,6 +60,16 @@ const twin = join(T, 'other', 'true-static');
 copyFileSync(bin, twin);
 const twinRule = { id: RULES + 1, kind: 'path', path: twin, resolvedPath: twin, sha256: null, mode: 'enforce', comment: null, createdMs: 0 };
 
+/** the object has the origin programs (the compat build has none) */
+function obj0HasOrigin() {
+  const o = BpfObject.open(defaultObjectPath(), {});
+  try {
+    return o.programs().some((p) => p.name === PROGRAMS.origin);
+  } finally {
+    o.close();
+  }
+}
+
 // Load once: arm (pins maps and links), then drop the pinned links (detached) and
 // attach/detach the same programs from our own load of the object, reusing the pinned maps.
 ExecGuard.disarm(PIN);
@@ -61,11 +77,13 @@ const { guard } = ExecGuard.arm({ pinDir: PIN });
 for (const l of Object.values(LINK_PINS)) {
   try { unlinkSync(join(PIN, l)); } catch { /* the hash program may be absent */ }
 }
-const obj = BpfObject.open(defaultObjectPath(), { maxEntries: { events: 256 * 1024 }, skipPrograms: guard.hashProgram ? [] : [PROGRAMS.hash] });
+const skip = [...(guard.hashProgram ? [] : [PROGRAMS.hash, PROGRAMS.mmapHash]), ...(guard.originProgram || !obj0HasOrigin() ? [] : [PROGRAMS.origin, PROGRAMS.mmapOrigin])];
+const obj = BpfObject.open(defaultObjectPath(), { maxEntries: { events: 256 * 1024 }, skipPrograms: skip });
 const pinned = MAPS.map((m) => BpfMap.openPinned(join(PIN, m)));
 MAPS.forEach((m, i) => obj.reuseMap(m, pinned[i].fd));
 obj.load();
-const progs = guard.hashProgram ? [PROGRAMS.inode, PROGRAMS.hash] : [PROGRAMS.inode];
+const base = guard.hashProgram ? [PROGRAMS.inode, PROGRAMS.hash] : [PROGRAMS.inode];
+let progs = base;
 let links = [];
 const attach = () => { links = progs.map((p) => obj.program(p).attachLsm()); };
 const detach = () => { for (const l of links.splice(0)) l.destroy(); };
@@ -74,6 +92,18 @@ say(`guard: programs ${progs.join(' + ')}; storm ${cpu === 'none' ? 'not pinned'
 const refused = (f) => { try { execFileSync(f); return false; } catch (e) { return e.code === 'EPERM'; } };
 
 function setRules(kind) {
+  progs = base;
+  guard.setProvenancePolicy('off');
+  if (kind === 'provenance' || kind === 'origin') {
+    guard.reconcile([], 'enforce');
+    guard.setProvenancePolicy('monitor');
+    progs = [...base, PROGRAMS.mmap];
+    if (kind === 'origin') {
+      if (!guard.originProgram) throw new Error('origin: the guard has no origin programs on this kernel (Linux 6.15+)');
+      progs = [...progs, PROGRAMS.origin, PROGRAMS.mmapOrigin];
+    }
+    return `no rules, provenance monitor, no marks; programs ${progs.join(' + ')}`;
+  }
   if (kind === 'path' || kind === 'path-walk') {
     const r = guard.reconcile(kind === 'path' ? pathRules : [...pathRules, twinRule], 'enforce');
     return `${r.inode} inode + ${r.path} path entries (${[...guard.map('deny_name').keys()].length} names)`;
