@@ -230,7 +230,11 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
     expect(agent!.err).toMatch(new RegExp(`, ${want.length} tamper attempts refused`));
     // the hooks went with the agent: root can again (the kernel's mark stays in the pinned guard's map)
     expect(tamper()).toBe('owner_set=EPERM owner_remove=EPERM root_set=OK root_remove=OK');
-    expect(tamper(MARK_XATTR)).toBe('owner_set=EPERM owner_remove=EPERM root_set=OK root_remove=OK');
+    // with no hook refusing, a security.* name is capability-checked from 6.10 only: before, BPF LSM in
+    // the LSM list makes the kernel skip that check (the default of its inode_*xattr hooks lets it
+    // pass), so the owner can set and remove such a name; vigil's hook closes that for its own names
+    // while it runs (above). Kernels before 6.15 do not read this attribute.
+    expect(tamper(MARK_XATTR)).toBe(capFirst ? 'owner_set=EPERM owner_remove=EPERM root_set=OK root_remove=OK' : 'owner_set=OK owner_remove=OK root_set=OK root_remove=OK');
   });
 
   it('soak: a downloaded program runs and a pending rule for it appears; review accepts it', async () => {
