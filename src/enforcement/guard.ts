@@ -172,30 +172,33 @@ export class ExecGuard {
     const why = (e: unknown): string => (e instanceof BpfError ? (e.reason ?? e.message) : (e as Error).message);
     try {
       // Optional sleepable programs: with both sets first, then without the origin set,
-      // then without the sha256 set, then without both; the first combination the kernel
-      // takes is loaded. If the guard without both is refused, that error is the one that counts.
-      const tries = new Map<string, [boolean, boolean]>();
-      for (const t of [[hash, origin], [hash, false], [false, origin], [false, false]] as Array<[boolean, boolean]>) tries.set(t.join(), t);
+      // then without the sha256 set; the first combination the kernel takes is loaded.
       let originErr: unknown;
       let hashErr: unknown;
+      let loaded: [boolean, boolean] = [false, false];
+      const tries = new Map<string, [boolean, boolean]>();
+      for (const t of [[hash, origin], [hash, false], [false, origin]] as Array<[boolean, boolean]>) if (t[0] || t[1]) tries.set(t.join(), t);
       for (const [h, o] of tries.values()) {
         try {
           obj = open(skipped(h, o));
           obj.load();
-          if (hash && !h) hashUnavailable = hashRefusal(hashErr);
-          if (origin && !o) originUnavailable = `the origin programs were refused: ${why(originErr)} (${ORIGIN_NEEDS})`;
-          hash = h;
-          origin = o;
+          loaded = [h, o];
           break;
         } catch (e) {
           obj?.close();
           obj = null;
           if (o) originErr = e;
           if (h) hashErr = e;
-          if (!h && !o) throw e;
         }
       }
-      if (!obj) throw new BpfError({ op: `load ${basename(objectPath)}`, errno: 22, hint: 'no combination of the guard\'s programs loaded' });
+      // without both: if this is refused, that error is the one that counts
+      if (!obj) {
+        obj = open(skipped(false, false));
+        obj.load();
+      }
+      if (hash && !loaded[0]) hashUnavailable = hashRefusal(hashErr);
+      if (origin && !loaded[1]) originUnavailable = `the origin programs were refused: ${why(originErr)} (${ORIGIN_NEEDS})`;
+      [hash, origin] = loaded;
       mkdirSync(pinDir, { recursive: true });
       for (const name of MAPS) obj.map(name).pin(join(pinDir, name));
       // settings before the hook goes live
@@ -214,35 +217,31 @@ export class ExecGuard {
         l.pin(join(pinDir, LINK_PINS[k]));
         l.disconnect();
       }
-      if (hash) {
+      // the optional sets: a set that loaded but does not attach is left out whole
+      const attachSet = (o: BpfObject, keys: ReadonlyArray<keyof typeof PROGRAMS & keyof typeof LINK_PINS>): string | null => {
         const pinned: string[] = [];
         try {
-          for (const k of ['hash', 'mmapHash'] as const) {
-            const l = obj.program(PROGRAMS[k]).attachLsm();
+          for (const k of keys) {
+            const l = o.program(PROGRAMS[k]).attachLsm();
             l.pin(join(pinDir, LINK_PINS[k]));
             pinned.push(join(pinDir, LINK_PINS[k]));
             l.disconnect();
           }
+          return null;
         } catch (e) {
           for (const p of pinned) unlinkSync(p);
-          hash = false;
-          hashUnavailable = `the sha256 programs loaded but did not attach: ${(e as Error).message}`;
+          return (e as Error).message;
         }
+      };
+      const hashAttach = hash ? attachSet(obj, ['hash', 'mmapHash']) : null;
+      if (hashAttach !== null) {
+        hash = false;
+        hashUnavailable = `the sha256 programs loaded but did not attach: ${hashAttach}`;
       }
-      if (origin) {
-        const pinned: string[] = [];
-        try {
-          for (const k of ['origin', 'mmapOrigin'] as const) {
-            const l = obj.program(PROGRAMS[k]).attachLsm();
-            l.pin(join(pinDir, LINK_PINS[k]));
-            pinned.push(join(pinDir, LINK_PINS[k]));
-            l.disconnect();
-          }
-        } catch (e) {
-          for (const p of pinned) unlinkSync(p);
-          origin = false;
-          originUnavailable = `the origin programs loaded but did not attach: ${(e as Error).message}`;
-        }
+      const originAttach = origin ? attachSet(obj, ['origin', 'mmapOrigin']) : null;
+      if (originAttach !== null) {
+        origin = false;
+        originUnavailable = `the origin programs loaded but did not attach: ${originAttach}`;
       }
     } catch (e) {
       obj?.close();
