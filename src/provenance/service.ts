@@ -272,9 +272,10 @@ export class ProvenanceService {
     }
     try {
       setXattr(path, ORIGIN_XATTR, encodeOrigin(record));
-      // the mark the exec guard reads itself where the kernel can (6.15+: security.bpf.vigil.mark)
-      writeMarkXattr(path, record.kind, record.depth);
       this.counters.xattr_written++;
+      // the mark the exec guard reads itself where the kernel can (6.15+: security.bpf.vigil.mark);
+      // its failure is counted below as the record's would be
+      writeMarkXattr(path, record.kind, record.depth);
     } catch (e) {
       this.counters.xattr_failed++;
       // said once per cause (a file system without trusted.* xattrs fails for every file on it); all are counted
