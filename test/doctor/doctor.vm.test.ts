@@ -6,13 +6,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { release } from 'node:os';
+import { kernelAtLeast } from '../vm/kernel.js';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const inVm = process.env.VIGIL_IN_VM === '1';
 const REPO = resolve(new URL('.', import.meta.url).pathname, '../..');
-const [major, minor] = release().split('.').map(Number) as [number, number];
-const atLeast = (a: number, b: number) => major > a || (major === a && minor >= b);
+const atLeast = kernelAtLeast;
 const hasBpfLoop = atLeast(5, 17);
 
 interface Check { id: string; status: string; detail: string; hint?: string }

@@ -6,7 +6,7 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { appendFileSync, copyFileSync, chmodSync, existsSync, linkSync, mkdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { release } from 'node:os';
+import { kernelAtLeast } from '../vm/kernel.js';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExecGuard } from '../../src/enforcement/index.js';
@@ -16,8 +16,7 @@ import { RulesStore } from '../../src/enforcement/rules-store.js';
 const inVm = process.env.VIGIL_IN_VM === '1';
 // In-kernel sha256 needs bpf_ima_file_hash (5.18) in a sleepable bprm_check_security
 // (5.11): the suite's 6.x kernels have both (Debian builds them with IMA), 5.10 neither.
-const [major, minor] = release().split('.').map(Number) as [number, number];
-const kernelHashes = major > 5 || (major === 5 && minor >= 18);
+const kernelHashes = kernelAtLeast(5, 18);
 const REPO = resolve(new URL('.', import.meta.url).pathname, '../..');
 const T = '/tmp/vigil-guard-test';
 const DB = join(T, 'vigil.db');

@@ -12,7 +12,7 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { release } from 'node:os';
+import { kernelAtLeast } from '../vm/kernel.js';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provenanceScenario } from './scenario.js';
@@ -24,9 +24,8 @@ import { withTamperExemption } from '../../src/provenance/tamper.js';
 import { VIGIL, waitFor } from '../cli/wait.js';
 
 const inVm = process.env.VIGIL_IN_VM === '1';
-const [major, minor] = release().split('.').map(Number) as [number, number];
 /** BPF programs read security.bpf.* attributes (bpf_get_file_xattr): the guard's origin programs load */
-const originInKernel = major > 6 || (major === 6 && minor >= 15);
+const originInKernel = kernelAtLeast(6, 15);
 // in a describe of its own: the scenario's in-process agent (hooks beforeAll/afterAll) is stopped
 // before the exec-policy tests start theirs; left running, it wrote the origin records of their
 // downloads from this test process, which the tamper hooks rightly refuse (it is not the agent)
@@ -214,7 +213,7 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
     // the LSMs: from 6.10 the kernel checks CAP_SYS_ADMIN before the inode_*xattr hooks (the owner
     // never reaches vigil's), before 6.10 the hooks run first, so vigil's refuses the owner too
     expect(tamper(MARK_XATTR)).toBe('owner_set=EPERM owner_remove=EPERM root_set=EPERM root_remove=EPERM');
-    const capFirst = major > 6 || (major === 6 && minor >= 10);
+    const capFirst = kernelAtLeast(6, 10);
     const want = [
       ...['root'].concat(capFirst ? [] : ['owner']).flatMap((who) => [`xattr_set_refused ${MARK_XATTR} ${who}`, `xattr_remove_refused ${MARK_XATTR} ${who}`]),
       'xattr_set_refused trusted.vigil.origin root', 'xattr_remove_refused trusted.vigil.origin root',
