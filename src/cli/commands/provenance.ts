@@ -94,7 +94,7 @@ function human(r: MarkReport): string {
     out.push(`landed    ${safeText(o.path)}`);
     if (o.remote) out.push(`remote    ${safeText(o.remote.address)}:${o.remote.port}${o.remote.host ? ` (${safeText(o.remote.host)})` : ''}${o.remote.time ? ` at ${o.remote.time}` : ''}`);
   }
-  if (r.markAttribute === 'present') out.push('kernel    security.bpf.vigil.mark set: the exec guard reads the mark from the file at exec (Linux 6.15+)');
+  if (r.markAttribute === 'present') out.push('kernel    security.bpf.vigil.mark set: where the exec guard runs (BPF LSM, Linux 6.15+) it reads the mark from the file at exec');
   else if (r.markAttribute === 'absent' && (r.origin || r.stored)) out.push('kernel    no security.bpf.vigil.mark: the exec guard knows this mark only from its map (re-armed from the store at start)');
   for (const [i, l] of r.chain.entries()) {
     const what = l.record ? `${l.record.kind}${l.record.remote ? ` from ${safeText(l.record.remote.address)}:${l.record.remote.port}` : ''}` : '';
