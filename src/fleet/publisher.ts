@@ -73,11 +73,45 @@ interface OpenBatch {
   t0: number;
 }
 
-/** first size of a batch buffer (it doubles as records arrive, up to the batch bound) */
-const BATCH_START_BYTES = 32 * 1024;
+/** smallest batch buffer; sizes are powers of two (a batch outgrowing one moves to the next) */
+const BATCH_MIN_BYTES = 16 * 1024;
+/** buffers of one size kept for reuse */
+const POOL_PER_SIZE = 8;
+
+/**
+ * Batch buffers for reuse: a batch's buffer comes back when the spool and the server
+ * are done with it (acknowledged, and written or skipped), so at a steady rate the
+ * same few buffers carry every batch instead of fresh ones the garbage collector
+ * has to find. Only buffers this pool handed out are taken back.
+ */
+class BatchBuffers {
+  private readonly free = new Map<number, Buffer[]>();
+  private readonly issued = new WeakSet<ArrayBuffer>();
+
+  take(atLeast: number): Buffer {
+    let size = BATCH_MIN_BYTES;
+    while (size < atLeast) size *= 2;
+    const b = this.free.get(size)?.pop();
+    if (b) return b;
+    const fresh = Buffer.allocUnsafeSlow(size);
+    this.issued.add(fresh.buffer as ArrayBuffer);
+    return fresh;
+  }
+
+  give(ab: ArrayBuffer): void {
+    if (!this.issued.has(ab)) return;
+    let list = this.free.get(ab.byteLength);
+    if (!list) this.free.set(ab.byteLength, (list = []));
+    if (list.length < POOL_PER_SIZE) list.push(Buffer.from(ab));
+    else this.issued.delete(ab);
+  }
+}
 
 export class FleetPublisher {
   private readonly batches = new Map<string, OpenBatch>();
+  /** bytes the last batch of each subject held: the next one starts with room for a bit more */
+  private readonly lastSize = new Map<string, number>();
+  private readonly bufs = new BatchBuffers();
   private buffered = 0;
   private timer: NodeJS.Timeout | null = null;
   private nc: NatsConnection | null = null;
@@ -115,6 +149,7 @@ export class FleetPublisher {
     this.window = opts.window ?? 32;
     this.now = opts.now ?? Date.now;
     this.sendSeq = opts.spool.headSeq;
+    opts.spool.releaseTo((ab) => this.bufs.give(ab));
   }
 
   /** Take one record (never blocks); false = dropped, counted. */
@@ -127,13 +162,15 @@ export class FleetPublisher {
     this.s.accepted++;
     let b = this.batches.get(subject);
     if (!b) {
-      b = { kind, buf: Buffer.allocUnsafeSlow(RECORD_HEADROOM + Math.max(BATCH_START_BYTES, len * 3)), off: RECORD_HEADROOM, count: 0, chars: 0, t0: this.now() };
+      const hint = this.lastSize.get(subject) ?? 0;
+      b = { kind, buf: this.bufs.take(RECORD_HEADROOM + Math.max(hint + (hint >> 2), len * 3)), off: RECORD_HEADROOM, count: 0, chars: 0, t0: this.now() };
       this.batches.set(subject, b);
     }
     // a UTF-16 unit is at most 3 bytes of UTF-8; the newline is one
     if (b.off + json.length * 3 + 1 > b.buf.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(b.buf.length * 2, b.off + json.length * 3 + 1));
+      const grown = this.bufs.take(b.off + json.length * 3 + 1);
       b.buf.copy(grown, RECORD_HEADROOM, RECORD_HEADROOM, b.off);
+      this.bufs.give(b.buf.buffer as ArrayBuffer);
       b.buf = grown;
     }
     b.off += b.buf.write(json, b.off);
@@ -161,15 +198,10 @@ export class FleetPublisher {
   private seal(subject: string, b: OpenBatch): void {
     this.batches.delete(subject);
     this.buffered -= b.chars;
-    // a buffer mostly empty is not kept (the spool holds recent batches in memory):
-    // a small batch is copied into one its size
-    let buf = b.buf.subarray(0, b.off);
-    if (b.off < b.buf.length / 2) {
-      buf = Buffer.allocUnsafeSlow(b.off);
-      b.buf.copy(buf, RECORD_HEADROOM, RECORD_HEADROOM, b.off);
-    }
-    const rec = this.opts.spool.append({ subject, kind: b.kind, count: b.count, t0: b.t0, body: buf, bodyStart: RECORD_HEADROOM });
+    this.lastSize.set(subject, b.off - RECORD_HEADROOM);
+    const rec = this.opts.spool.append({ subject, kind: b.kind, count: b.count, t0: b.t0, body: b.buf.subarray(0, b.off), bodyStart: RECORD_HEADROOM });
     if (!rec) {
+      this.bufs.give(b.buf.buffer as ArrayBuffer);
       this.s.droppedSpool += b.count;
       return;
     }
@@ -206,6 +238,8 @@ export class FleetPublisher {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.sendSeq = this.opts.spool.headSeq;
+    // what the server has not taken goes to disk now, not after its delay
+    if (!up) this.opts.spool.writeNow();
     if (up) {
       this.opts.onInfo?.(`connected: sending from batch ${this.sendSeq} (${this.opts.spool.stats().backlog} waiting)`);
       this.backoffMs = 250;

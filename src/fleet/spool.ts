@@ -1,10 +1,15 @@
 /**
  * The agent's outbox: a bounded, append-only queue of batch messages on disk,
- * replayed in order. Every batch is written here before it is published; it
- * leaves when the server has acknowledged it (and everything before it).
+ * replayed in order. Every batch enters it before it is published and leaves when
+ * the server has acknowledged it (and everything before it). A batch goes to the
+ * disk only if it is still unacknowledged `writeDelayMs` after it entered (default
+ * 500 ms; 0 = at once): while the server keeps up, batches are acknowledged within
+ * milliseconds and never touch the disk; while it is away or slow, everything it
+ * has not taken is on disk half a second later.
  *
  * Layout (one directory):
  *   meta.json               {"epoch": "...", "acked": N}   all batches <= N acknowledged
+ *   reserved                R: seqs up to R may have been handed out (and published)
  *   <first seq, 16 digits>.seg   records, appended; a new segment every segmentBytes
  * Record:
  *   u32le len  (bytes after this field)
@@ -19,10 +24,13 @@
  * A crash can leave a cut record at the end of the last segment: it is cut off on
  * open. A record whose checksum fails is skipped on replay and counted. Writes are
  * asynchronous (write() of the sink never waits for the disk); they are not
- * fsync'ed: a power loss can take the last seconds, a crash of the agent cannot.
- * Batch seqs are per spool and never reused; Nats-Msg-Id is host.epoch.seq, so
- * a new spool (wiped state) cannot collide with ids still in the server's
- * de-duplication window.
+ * fsync'ed: a power loss can take the last seconds; a crash of the agent can take
+ * the batches younger than `writeDelayMs` that the server had not acknowledged.
+ * Batch seqs are per spool and never reused, across restarts too: a batch acknowledged
+ * before it reached the disk leaves no trace there, so `reserved` reserves seqs ahead
+ * (written, synchronously, before a seq beyond it is handed out) and a restart
+ * continues after the reservation. Nats-Msg-Id is host.epoch.seq, so a new spool (wiped
+ * state) cannot collide with ids still in the server's de-duplication window either.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, ftruncateSync, unlinkSync, writeFileSync, writev } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
@@ -53,6 +61,13 @@ export interface SpoolOptions {
   memBytes?: number;
   /** batches accepted but not yet written (a slow or stalled disk) before batches are dropped */
   maxUnwrittenBytes?: number;
+  /**
+   * a batch is written to disk only if still unacknowledged this long after append
+   * (default 500; 0 = every batch at once); also written at once past `memBytes`
+   * of batches waiting, and on flush()/close()
+   */
+  writeDelayMs?: number;
+  now?: () => number;
   onError?: (e: Error) => void;
 }
 
@@ -82,6 +97,8 @@ interface Segment {
 }
 
 const HDR = 10;
+/** seqs reserved at a time (one small synchronous write per this many batches) */
+export const RESERVE = 4096;
 
 /** The record's bytes; `body` may be the batch's text, written in place (one copy). */
 export function encodeRecord(r: Omit<SpoolRecord, 'body'> & { body: Buffer | string }): { buf: Buffer; body: Buffer } {
@@ -159,9 +176,20 @@ export class Spool {
   private _last = 0;
   private bytes = 0;
   private unwritten = 0;
+  /** every batch up to this one is written (or failed, counted) or was skipped */
   private writtenSeq = 0;
-  private queue: Array<{ seg: Segment; buf: Buffer; seq: number }> = [];
+  private queue: Array<{ seg: Segment; buf: Buffer; seq: number; due: number }> = [];
   private writing = false;
+  /** flush() waiting: write what is queued now, whatever its delay */
+  private forceWrite = false;
+  private delayTimer: NodeJS.Timeout | null = null;
+  private readonly delay: number;
+  private readonly now: () => number;
+  /** seqs up to this one may have been handed out (saved in meta.json first) */
+  private reserved = 0;
+  /** seqs (lo..hi) used by a run before a restart and not on disk: nothing to send */
+  private gap: { lo: number; hi: number } | null = null;
+  private release: ((buf: ArrayBuffer) => void) | null = null;
   private waiters: Array<() => void> = [];
   private cache: { seg: Segment; recs: Map<number, SpoolRecord>; max: number } | null = null;
   private metaTimer: NodeJS.Timeout | null = null;
@@ -173,6 +201,8 @@ export class Spool {
     this.epoch = epoch;
     this.segMax = opts.segmentBytes ?? Math.max(64 * 1024, Math.min(8 * 1024 * 1024, Math.floor(opts.maxBytes / 8)));
     this.memMax = opts.memBytes ?? 8 * 1024 * 1024;
+    this.delay = opts.writeDelayMs ?? 500;
+    this.now = opts.now ?? Date.now;
   }
 
   /** Open (or create) the spool in `dir`: a synchronous scan of the last segment only. */
@@ -215,11 +245,35 @@ export class Spool {
       sp.segs.push({ first, last, path, bytes, sealed: true, fd: null, queued: 0 });
       sp.bytes += bytes;
     }
-    sp._last = Math.max(sp.acked, sp.segs.length ? sp.segs[sp.segs.length - 1]!.last : 0);
+    const onDisk = Math.max(sp.acked, sp.segs.length ? sp.segs[sp.segs.length - 1]!.last : 0);
+    let reserved = onDisk;
+    const resPath = join(opts.dir, 'reserved');
+    if (existsSync(resPath)) {
+      const r = Number(readFileSync(resPath, 'utf8').trim());
+      if (Number.isSafeInteger(r) && r > onDisk) reserved = r;
+      else if (!Number.isSafeInteger(r)) opts.onError?.(new Error(`spool ${resPath} unreadable: continuing after the last batch on disk (${onDisk})`));
+    }
+    // seqs after the last batch on disk, up to the reservation, may have been published
+    // by the last run (acknowledged before they reached the disk): never reused, and
+    // nothing of them to send
+    if (reserved > onDisk) {
+      if (sp.acked >= onDisk) sp.acked = reserved;
+      else sp.gap = { lo: onDisk + 1, hi: reserved };
+    }
+    sp._last = reserved;
+    sp.reserved = reserved;
     sp.writtenSeq = sp._last;
     sp.deleteAcked();
-    if (!existsSync(metaPath)) sp.saveMetaSync();
+    if (!existsSync(metaPath) || sp.acked === reserved) sp.saveMetaSync();
     return sp;
+  }
+
+  /**
+   * `fn` gets the buffer under a record's body once neither the spool nor the sender
+   * needs it (acknowledged, and written or skipped): its owner may reuse it.
+   */
+  releaseTo(fn: (buf: ArrayBuffer) => void): void {
+    this.release = fn;
   }
 
   /** seq of the last batch appended */
@@ -233,7 +287,7 @@ export class Spool {
   }
 
   isAcked(seq: number): boolean {
-    return seq <= this.acked || this.ackedAbove.has(seq);
+    return seq <= this.acked || this.ackedAbove.has(seq) || (this.gap !== null && seq >= this.gap.lo && seq <= this.gap.hi);
   }
 
   /**
@@ -249,6 +303,11 @@ export class Spool {
     const { buf, body } = p.bodyStart !== undefined && typeof p.body !== 'string' ? encodeRecordInPlace(meta, p.body, p.bodyStart, p.body.length) : encodeRecord({ ...meta, body: p.body });
     const rec: SpoolRecord = { subject: p.subject, kind: p.kind, count: p.count, t0: p.t0, seq, msgId, body };
     if (this.bytes + buf.length > this.opts.maxBytes || this.unwritten + buf.length > (this.opts.maxUnwrittenBytes ?? 64 * 1024 * 1024)) {
+      this.s.droppedBatches++;
+      this.s.droppedRecords += p.count;
+      return null;
+    }
+    if (seq > this.reserved && !this.reserve(seq + RESERVE - 1)) {
       this.s.droppedBatches++;
       this.s.droppedRecords += p.count;
       return null;
@@ -274,7 +333,7 @@ export class Spool {
     this.s.appended++;
     this.mem.set(seq, rec);
     this.memUsed += rec.body.length;
-    this.queue.push({ seg, buf, seq });
+    this.queue.push({ seg, buf, seq, due: this.delay > 0 ? this.now() + this.delay : 0 });
     this.pump();
     this.evict();
     return rec;
@@ -319,30 +378,56 @@ export class Spool {
     }
     this.pinned.delete(seq);
     this.s.acked++;
+    const written = seq <= this.writtenSeq;
     if (seq === this.acked + 1) {
       this.acked = seq;
-      while (this.ackedAbove.delete(this.acked + 1)) this.acked++;
+      for (;;) {
+        if (this.ackedAbove.delete(this.acked + 1)) this.acked++;
+        else if (this.gap && this.acked + 1 === this.gap.lo) {
+          this.acked = this.gap.hi;
+          this.gap = null;
+        } else break;
+      }
       this.deleteAcked();
       this.scheduleMeta();
     } else {
       this.ackedAbove.add(seq);
     }
+    // on disk already: its bytes are free; still waiting for its write: it will not be written
+    if (written) {
+      if (r) this.release?.(r.body.buffer as ArrayBuffer);
+    } else if (!this.writing) this.skipAcked();
   }
 
   stats(): SpoolStats {
-    return { ...this.s, bytes: this.bytes, backlog: this._last - this.acked - this.ackedAbove.size };
+    const gap = this.gap ? this.gap.hi - this.gap.lo + 1 : 0;
+    return { ...this.s, bytes: this.bytes, backlog: this._last - this.acked - this.ackedAbove.size - gap };
   }
 
-  /** Everything appended so far is on disk (or failed, counted) and meta.json is saved. */
+  /** Everything appended so far and not acknowledged is on disk (or failed, counted) and meta.json is saved. */
   async flush(): Promise<void> {
-    if (this.writing || this.queue.length) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.writing || this.queue.length) {
+      this.forceWrite = true;
+      const done = new Promise<void>((r) => this.waiters.push(r));
+      this.pump();
+      await done;
+    }
     await this.saveMeta();
+  }
+
+  /** Write what waits for its delay now (the server went away). */
+  writeNow(): void {
+    if (!this.queue.length) return;
+    this.forceWrite = true;
+    this.pump();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     await this.flush();
     this.closed = true;
+    if (this.delayTimer) clearTimeout(this.delayTimer);
+    this.delayTimer = null;
     if (this.metaTimer) clearTimeout(this.metaTimer);
     this.metaTimer = null;
     await this.metaWriting;
@@ -363,17 +448,70 @@ export class Spool {
     }
   }
 
+  /** Batches acknowledged before their write leave the head of the queue unwritten. */
+  private skipAcked(): void {
+    while (this.queue.length && this.skippable(this.queue[0]!.seq)) this.skip(this.queue.shift()!);
+  }
+
+  /** acknowledged before its write (with a write delay of 0 every batch is written) */
+  private skippable(seq: number): boolean {
+    return this.delay > 0 && this.isAcked(seq);
+  }
+
+  private skip(it: { seg: Segment; buf: Buffer; seq: number }): void {
+    const seg = it.seg;
+    seg.queued--;
+    seg.bytes -= it.buf.length;
+    this.bytes -= it.buf.length;
+    this.unwritten -= it.buf.length;
+    // only called while no write is under way: everything before the head is done
+    this.writtenSeq = it.seq;
+    this.release?.(it.buf.buffer as ArrayBuffer);
+    if (seg.sealed && seg.queued === 0 && seg.fd !== null) {
+      closeSync(seg.fd);
+      seg.fd = null;
+    }
+  }
+
   private pump(): void {
     if (this.writing) return;
+    this.skipAcked();
     if (!this.queue.length) {
+      this.forceWrite = false;
+      this.deleteAcked();
       for (const w of this.waiters.splice(0)) w();
       return;
     }
-    const seg = this.queue[0]!.seg;
-    let n = 0;
+    const now = this.now();
+    const head = this.queue[0]!;
+    if (!this.forceWrite && head.due > now && this.unwritten <= this.memMax) {
+      if (!this.delayTimer) {
+        this.delayTimer = setTimeout(() => {
+          this.delayTimer = null;
+          this.pump();
+        }, head.due - now);
+        this.delayTimer.unref();
+      }
+      return;
+    }
+    const seg = head.seg;
+    const items: typeof this.queue = [];
     let size = 0;
-    while (n < this.queue.length && this.queue[n]!.seg === seg && n < 256 && size < 4 * 1024 * 1024) size += this.queue[n++]!.buf.length;
-    const items = this.queue.splice(0, n);
+    while (this.queue.length && this.queue[0]!.seg === seg && items.length < 256 && size < 4 * 1024 * 1024) {
+      const it = this.queue[0]!;
+      if (this.skippable(it.seq)) {
+        this.skip(this.queue.shift()!);
+        continue;
+      }
+      if (!this.forceWrite && it.due > now && this.unwritten <= this.memMax) break;
+      this.queue.shift();
+      items.push(it);
+      size += it.buf.length;
+    }
+    if (!items.length) {
+      this.pump();
+      return;
+    }
     this.writing = true;
     const done = (err: Error | null) => {
       seg.queued -= items.length;
@@ -385,6 +523,8 @@ export class Spool {
         // keep them in memory whatever the memory bound says: they exist nowhere else
         for (const it of items) if (this.mem.has(it.seq)) this.pinned.add(it.seq);
       }
+      // acknowledged while being written: nobody needs their bytes any more
+      for (const it of items) if (this.isAcked(it.seq)) this.release?.(it.buf.buffer as ArrayBuffer);
       if (seg.sealed && seg.queued === 0 && seg.fd !== null) {
         closeSync(seg.fd);
         seg.fd = null;
@@ -439,6 +579,21 @@ export class Spool {
     if (cur && !cur.sealed && cur.last <= this.acked && cur.queued === 0 && cur.bytes >= this.segMax / 2) {
       cur.sealed = true;
       this.deleteAcked();
+    }
+  }
+
+  /** Reserve seqs up to `upTo` on disk (synchronously); false = could not. */
+  private reserve(upTo: number): boolean {
+    const path = join(this.opts.dir, 'reserved');
+    try {
+      writeFileSync(`${path}.tmp`, `${upTo}\n`, { mode: 0o600 });
+      renameSync(`${path}.tmp`, path);
+      this.reserved = upTo;
+      return true;
+    } catch (e) {
+      this.s.writeErrors++;
+      this.opts.onError?.(new Error(`spool ${path}: ${(e as Error).message} (batches are dropped until seqs can be reserved)`));
+      return false;
     }
   }
 

@@ -34,8 +34,8 @@ async function connect(): Promise<NatsConnection> {
   return nc;
 }
 
-function agent(host: string, o: { spoolDir?: string; maxBytes?: number } = {}) {
-  const spool = Spool.open({ dir: o.spoolDir ?? join(mkdtempSync(join(tmpdir(), 'vigil-pub-')), 'spool'), idPrefix: host, maxBytes: o.maxBytes ?? 64 << 20 });
+function agent(host: string, o: { spoolDir?: string; maxBytes?: number; writeDelayMs?: number } = {}) {
+  const spool = Spool.open({ dir: o.spoolDir ?? join(mkdtempSync(join(tmpdir(), 'vigil-pub-')), 'spool'), idPrefix: host, maxBytes: o.maxBytes ?? 64 << 20, ...(o.writeDelayMs !== undefined ? { writeDelayMs: o.writeDelayMs } : {}) });
   const publisher = new FleetPublisher({ hostId: host, spool, lingerMs: 20, batchMaxRecords: 100 });
   const sink = new FleetSink({ hostId: host, publisher, onClose: () => spool.close() });
   return { spool, publisher, sink };
@@ -127,7 +127,8 @@ describe('fleet publisher on a real nats-server', () => {
 
   it('a crash before the ack cursor reached the disk resends stored batches: the server keeps each once (Nats-Msg-Id)', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'vigil-pub-')), 'spool');
-    const first = agent('host-e', { spoolDir: dir });
+    // every batch on disk at once (write-ahead), so the crash leaves acknowledged batches there
+    const first = agent('host-e', { spoolDir: dir, writeDelayMs: 0 });
     const staleMeta = readFileSync(join(dir, 'meta.json')); // acked: 0
     first.publisher.attach(await connect());
     for (let i = 0; i < 300; i++) emit(first.sink, 'crash', i);

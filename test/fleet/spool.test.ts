@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RECORD_HEADROOM, Spool, decodeRecords, encodeRecord, encodeRecordInPlace, type SpoolRecord } from '../../src/fleet/spool.js';
+import { RECORD_HEADROOM, RESERVE, Spool, decodeRecords, encodeRecord, encodeRecordInPlace, type SpoolRecord } from '../../src/fleet/spool.js';
 
 const dir = () => join(mkdtempSync(join(tmpdir(), 'vigil-spool-')), 'spool');
 const batch = (i: number, size = 100) => ({ subject: `vigil.events.h1.process_creation`, kind: 'event' as const, count: 1, t0: 1000 + i, body: Buffer.from(`{"i":${i},"pad":"${'x'.repeat(size)}"}\n`) });
@@ -35,12 +35,14 @@ describe('spool', () => {
     const b = Spool.open({ dir: d, idPrefix: 'h1', maxBytes: 1 << 20, segmentBytes: 4096, memBytes: 2048 });
     expect(b.epoch).toBe(a.epoch);
     expect(b.headSeq).toBe(31);
-    expect(b.lastSeq).toBe(100);
+    expect(b.stats().backlog).toBe(70);
     expect(await replay(b)).toEqual(Array.from({ length: 70 }, (_, i) => i + 30));
-    // new batches continue the sequence; ids are never reused
+    // new batches continue after every seq the last run may have handed out; ids are never reused
     const r = b.append(batch(100))!;
-    expect(r.seq).toBe(101);
-    expect(r.msgId).toBe(`h1.${a.epoch}.101`);
+    expect(r.seq).toBe(RESERVE + 1);
+    expect(r.msgId).toBe(`h1.${a.epoch}.${RESERVE + 1}`);
+    // the batches of the last run still go first, then the new one
+    expect(await replay(b)).toEqual([...Array.from({ length: 70 }, (_, i) => i + 30), 100]);
     await b.close();
   });
 
@@ -96,7 +98,7 @@ describe('spool', () => {
 
     const b = Spool.open({ dir: d, idPrefix: 'h', maxBytes: 1 << 20, segmentBytes: 1024 });
     expect(statSync(last).size).toBe(size);
-    expect(b.lastSeq).toBe(30);
+    expect(b.stats().backlog).toBe(30);
     const lost = recs.slice(1).map(idx);
     expect(await replay(b)).toEqual(Array.from({ length: 30 }, (_, i) => i).filter((i) => !lost.includes(i)));
     expect(b.stats().corrupt).toBe(lost.length);
@@ -125,6 +127,48 @@ describe('spool', () => {
     expect(r?.body.toString()).toBe(body.toString());
     expect(r?.count).toBe(2);
     await b.close();
+  });
+
+  it('a batch acknowledged within its write delay never reaches the disk; one that is not, does', async () => {
+    const d = dir();
+    const sp = Spool.open({ dir: d, idPrefix: 'h', maxBytes: 1 << 20, writeDelayMs: 200 });
+    const released: ArrayBuffer[] = [];
+    sp.releaseTo((ab) => released.push(ab));
+    const quick = sp.append(batch(0))!;
+    const slow = sp.append(batch(1))!;
+    sp.ack(quick.seq);
+    // its bytes are free at once
+    expect(released.length).toBe(1);
+    expect(released[0]).toBe(quick.body.buffer);
+    await new Promise((r) => setTimeout(r, 400));
+    const onDisk = () => readdirSync(d).filter((n) => n.endsWith('.seg')).flatMap((n) => decodeRecords(readFileSync(join(d, n))).records.map(idx));
+    expect(onDisk()).toEqual([1]);
+    expect(sp.stats().bytes).toBe(statSync(join(d, readdirSync(d).find((n) => n.endsWith('.seg'))!)).size);
+    sp.ack(slow.seq);
+    expect(released.length).toBe(2);
+    expect(released[1]).toBe(slow.body.buffer);
+    await sp.close();
+  });
+
+  it('a crash after batches were acknowledged but before anything reached the disk: the next run never reuses their seqs', async () => {
+    const d = dir();
+    const a = Spool.open({ dir: d, idPrefix: 'h', maxBytes: 1 << 20 });
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push(a.append(batch(i))!.msgId);
+    for (let s = 1; s <= 10; s++) a.ack(s);
+    expect(readdirSync(d).filter((n) => n.endsWith('.seg'))).toEqual([]);
+    // the crash: `a` is never closed, meta.json still says nothing was acknowledged
+    const b = Spool.open({ dir: d, idPrefix: 'h', maxBytes: 1 << 20 });
+    expect(b.stats().backlog).toBe(0);
+    const r = b.append(batch(10))!;
+    expect(ids).not.toContain(r.msgId);
+    expect(r.seq).toBeGreaterThan(10);
+    expect(await replay(b)).toEqual([10]);
+    await b.close();
+    const c = Spool.open({ dir: d, idPrefix: 'h', maxBytes: 1 << 20 });
+    expect(await replay(c)).toEqual([10]);
+    expect(c.append(batch(11))!.seq).toBeGreaterThan(r.seq);
+    await c.close();
   });
 
   it('a wiped state directory starts a new epoch (message ids cannot collide with old ones)', async () => {
