@@ -100,8 +100,13 @@ const HDR = 10;
 /** seqs reserved at a time (one small synchronous write per this many batches) */
 export const RESERVE = 4096;
 
+/** Fill in a framed record's checksum (done when it goes to disk, not before). */
+export function checksumRecord(buf: Buffer): void {
+  buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
+}
+
 /** The record's bytes; `body` may be the batch's text, written in place (one copy). */
-export function encodeRecord(r: Omit<SpoolRecord, 'body'> & { body: Buffer | string }): { buf: Buffer; body: Buffer } {
+export function encodeRecord(r: Omit<SpoolRecord, 'body'> & { body: Buffer | string }, checksum = true): { buf: Buffer; body: Buffer } {
   const hdr = Buffer.from(JSON.stringify({ seq: r.seq, s: r.subject, id: r.msgId, k: r.kind, n: r.count, t0: r.t0 }));
   const bodyLen = typeof r.body === 'string' ? Buffer.byteLength(r.body) : r.body.length;
   const buf = Buffer.allocUnsafe(HDR + hdr.length + bodyLen);
@@ -110,7 +115,7 @@ export function encodeRecord(r: Omit<SpoolRecord, 'body'> & { body: Buffer | str
   hdr.copy(buf, HDR);
   if (typeof r.body === 'string') buf.write(r.body, HDR + hdr.length, 'utf8');
   else r.body.copy(buf, HDR + hdr.length);
-  buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
+  if (checksum) checksumRecord(buf);
   return { buf, body: buf.subarray(HDR + hdr.length) };
 }
 
@@ -125,16 +130,17 @@ export const RECORD_HEADROOM = 512;
  * The record framed in place: `buf[start, end)` is the body, `buf[0, start)` is free.
  * Falls back to a copy (encodeRecord) when the header does not fit in front.
  */
-export function encodeRecordInPlace(r: Omit<SpoolRecord, 'body'>, buf: Buffer, start: number, end: number): { buf: Buffer; body: Buffer } {
+export function encodeRecordInPlace(r: Omit<SpoolRecord, 'body'>, buf: Buffer, start: number, end: number, checksum = true): { buf: Buffer; body: Buffer } {
   const hdr = JSON.stringify({ seq: r.seq, s: r.subject, id: r.msgId, k: r.kind, n: r.count, t0: r.t0 });
   const hl = Buffer.byteLength(hdr);
   const at = start - hl - HDR;
-  if (at < 0) return encodeRecord({ ...r, body: buf.subarray(start, end) });
+  if (at < 0) return encodeRecord({ ...r, body: buf.subarray(start, end) }, checksum);
   buf.writeUInt32LE(end - at - 4, at);
   buf.writeUInt16LE(hl, at + 8);
   buf.write(hdr, at + HDR, 'utf8');
-  buf.writeUInt32LE(crc32(buf.subarray(at + 8, end)), at + 4);
-  return { buf: buf.subarray(at, end), body: buf.subarray(start, end) };
+  const rec = buf.subarray(at, end);
+  if (checksum) checksumRecord(rec);
+  return { buf: rec, body: buf.subarray(start, end) };
 }
 
 /** Parse records from a segment's bytes; stops at the first cut or corrupt record. */
@@ -300,7 +306,7 @@ export class Spool {
     const seq = this._last + 1;
     const msgId = `${this.opts.idPrefix}.${this.epoch}.${seq}`;
     const meta = { subject: p.subject, kind: p.kind, count: p.count, t0: p.t0, seq, msgId };
-    const { buf, body } = p.bodyStart !== undefined && typeof p.body !== 'string' ? encodeRecordInPlace(meta, p.body, p.bodyStart, p.body.length) : encodeRecord({ ...meta, body: p.body });
+    const { buf, body } = p.bodyStart !== undefined && typeof p.body !== 'string' ? encodeRecordInPlace(meta, p.body, p.bodyStart, p.body.length, false) : encodeRecord({ ...meta, body: p.body }, false);
     const rec: SpoolRecord = { subject: p.subject, kind: p.kind, count: p.count, t0: p.t0, seq, msgId, body };
     if (this.bytes + buf.length > this.opts.maxBytes || this.unwritten + buf.length > (this.opts.maxUnwrittenBytes ?? 64 * 1024 * 1024)) {
       this.s.droppedBatches++;
@@ -540,7 +546,11 @@ export class Spool {
       done(e as Error);
       return;
     }
-    const bufs = items.map((i) => i.buf);
+    // the checksum is computed here: most batches are acknowledged before they would be written
+    const bufs = items.map((i) => {
+      checksumRecord(i.buf);
+      return i.buf;
+    });
     const writeAll = (list: Buffer[]) => {
       writev(seg.fd!, list, (err, written) => {
         if (err) return done(err);
@@ -599,6 +609,9 @@ export class Spool {
 
   private scheduleMeta(): void {
     if (this.metaTimer || this.closed) return;
+    // the cursor only says which batches on disk to skip after a restart: with none on
+    // disk it has nothing to say (seqs continue after the reservation anyway)
+    if (!this.segs.some((s) => s.bytes > 0)) return;
     // the ack cursor on disk may lag by a second: after a crash those batches are sent
     // again and the server's duplicate window drops them
     this.metaTimer = setTimeout(() => {
