@@ -6,7 +6,7 @@
  * reading the events stream. Not part of CI.
  *
  *   npm run build && node bench/fleet/run.mjs [--agents 100] [--rate 1600] [--seconds 20]
- *       [--workers 4] [--batch 1000] [--linger 200] [--events FILE] [--agent-us N] [--json]
+ *       [--workers 4] [--batch 1000] [--linger 200] [--events FILE] [--agent-us N] [--json] [--timeline]
  *
  * --agent-us: the agent's own CPU per event without the fleet (bench/pipeline/run.mjs,
  * "µs CPU/event" of the stage the agent runs with); the publishing cost is then also
@@ -46,6 +46,7 @@ const BATCH = Number(opt('--batch', 1000));
 const LINGER = Number(opt('--linger', 200));
 const WARMUP = 3;
 const asJson = argv.includes('--json');
+const TIMELINE = argv.includes('--timeline');
 const AGENT_US = opt('--agent-us', null) === null ? null : Number(opt('--agent-us', 0));
 let eventsFile = opt('--events', `${root}bench/.build/fleet/events.jsonl`);
 const say = (s) => (asJson ? process.stderr : process.stdout).write(`${s}\n`);
@@ -92,6 +93,9 @@ let consumed = 0;
 let counting = false;
 let steadyConsumed = 0;
 let maxLat = 0;
+// per second from the start of emitting: events consumed and their worst latency
+const runStart = { t: 0 };
+const perSecond = [];
 const js = jetstream(admin);
 const consumer = await js.consumers.get(EVENTS_STREAM, { deliver_policy: DeliverPolicy.New });
 const messages = await consumer.consume({ max_messages: 256 });
@@ -101,6 +105,13 @@ const consumerCpu0 = process.cpuUsage();
     const n = Number(m.headers?.get(H.count) ?? 0);
     const lat = Date.now() - Number(m.headers?.get(H.t0) ?? 0);
     consumed += n;
+    if (runStart.t) {
+      const sec = Math.floor((Date.now() - runStart.t) / 1000);
+      const b = (perSecond[sec] ??= { n: 0, max: 0, pending: 0 });
+      b.n += n;
+      if (lat > b.max) b.max = lat;
+      b.pending = m.info.pending;
+    }
     if (counting) {
       steadyConsumed += n;
       hist[Math.min(60_000, Math.max(0, lat))] += n;
@@ -128,6 +139,7 @@ await Promise.all(workers.map((w) => w.ready));
 say(`${N} agents in ${workers.length} processes, ${RATE} events/s each (${(N * RATE).toLocaleString('en')} events/s offered), ${lines.length.toLocaleString('en')} recorded events of ${avgBytes} bytes on average; batches of at most ${BATCH} events, linger ${LINGER} ms`);
 
 for (const w of workers) w.child.send({ cmd: 'start' });
+runStart.t = Date.now();
 await new Promise((r) => setTimeout(r, WARMUP * 1000));
 for (const w of workers) w.child.send({ cmd: 'mark' });
 counting = true;
@@ -208,6 +220,7 @@ else {
   say(`nats-server ${result.nats_server_cores} cores, consumer ${result.consumer_cores} cores; drops ${result.dropped}, publish errors ${result.publish_errors}, published ${result.published.toLocaleString('en')}, consumed ${result.consumed_total.toLocaleString('en')}`);
   say(`CPU per event: publishers ${result.cpu_us_per_event.publishers} µs, nats-server ${result.cpu_us_per_event.nats_server} µs, consumer ${result.cpu_us_per_event.consumer} µs: all on ${result.cores} idle cores ≈ ${result.capacity_estimate_events_per_s.toLocaleString('en')} events/s; server and consumer alone (agents elsewhere) ≈ ${result.server_side_capacity_estimate_events_per_s.toLocaleString('en')} events/s (load average during the run ${result.load_average_1m})`);
   if (result.last_error) say(`last publish error: ${result.last_error}`);
+  if (TIMELINE) say(`per second from the start (warm-up ${WARMUP} s; events consumed/worst latency/batches in the stream not yet delivered): ${perSecond.map((b, i) => `${i}s ${Math.round((b?.n ?? 0) / 1000)}k/${b?.max ?? 0}ms/${b?.pending ?? 0}`).join(' ')}`);
   const ok = result.consumed_events_per_s >= 150_000 && result.latency_ms.p99 < 1000;
   say(`target (>= 150,000 events/s, p99 < 1 s): ${ok ? 'met' : 'NOT met'}`);
 }

@@ -150,13 +150,14 @@ export function makeConfigSchema<S extends z.ZodType, O extends z.ZodType = type
         host_id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, '_' and '-' (at most 64)").nullable().default(null),
         state_dir: z.string().min(1).default('/var/lib/vigil/fleet'),
         spool_max_bytes: size.default('1GiB'),
+        spool_write_delay: duration.default('500ms'),
         heartbeat: duration.default('10s'),
         batch_max_events: z.number().int().min(1).max(100_000).default(1000),
         batch_linger: duration.default('200ms'),
         publish: z.array(z.enum(['events', 'alerts'])).default(['events', 'alerts']),
       })
       .strict()
-      .default({ url: null, creds: null, host_id: null, state_dir: '/var/lib/vigil/fleet', spool_max_bytes: '1GiB', heartbeat: '10s', batch_max_events: 1000, batch_linger: '200ms', publish: ['events', 'alerts'] }),
+      .default({ url: null, creds: null, host_id: null, state_dir: '/var/lib/vigil/fleet', spool_max_bytes: '1GiB', spool_write_delay: '500ms', heartbeat: '10s', batch_max_events: 1000, batch_linger: '200ms', publish: ['events', 'alerts'] }),
   })
   .strict();
 }

@@ -32,6 +32,8 @@ export interface FleetAgentOptions {
   rulesDb: string;
   log: Logger;
   spoolMaxBytes?: number;
+  /** a batch goes to disk if still unacknowledged this long after it was sealed (0 = at once) */
+  spoolWriteDelayMs?: number;
   heartbeatMs?: number;
   batchMaxRecords?: number;
   lingerMs?: number;
@@ -101,6 +103,7 @@ export class FleetAgent {
       dir: join(opts.stateDir, 'spool'),
       idPrefix: opts.hostId,
       maxBytes: opts.spoolMaxBytes ?? 1024 ** 3,
+      ...(opts.spoolWriteDelayMs !== undefined ? { writeDelayMs: opts.spoolWriteDelayMs } : {}),
       onError: (e) => log.error(`fleet: ${e.message}`),
     });
     this.publisher = new FleetPublisher({
@@ -261,6 +264,7 @@ export interface FleetSection {
   host_id: string | null;
   state_dir: string;
   spool_max_bytes: number | string;
+  spool_write_delay: number | string;
   heartbeat: number | string;
   batch_max_events: number;
   batch_linger: number | string;
@@ -286,6 +290,7 @@ export function createFleetAgent(f: FleetSection, o: { rulesDb: string; log: Log
     rulesDb: o.rulesDb,
     log: o.log,
     spoolMaxBytes: parseSize(f.spool_max_bytes),
+    spoolWriteDelayMs: parseDuration(f.spool_write_delay),
     heartbeatMs: parseDuration(f.heartbeat),
     batchMaxRecords: f.batch_max_events,
     lingerMs: parseDuration(f.batch_linger),
