@@ -197,7 +197,12 @@ export class Spool {
   private gap: { lo: number; hi: number } | null = null;
   private release: ((buf: ArrayBuffer) => void) | null = null;
   private waiters: Array<() => void> = [];
-  private cache: { seg: Segment; recs: Map<number, SpoolRecord>; max: number } | null = null;
+  /**
+   * the segment read last: its records; `upTo` = writtenSeq when it was read (what is
+   * on disk up to there is final); `cutAfter` = the last good record's seq if a corrupt
+   * record cut the rest off
+   */
+  private cache: { seg: Segment; recs: Map<number, SpoolRecord>; upTo: number; cutAfter: number | null } | null = null;
   private metaTimer: NodeJS.Timeout | null = null;
   private metaWriting: Promise<void> | null = null;
   private closed = false;
@@ -356,21 +361,26 @@ export class Spool {
     if (hit) return hit;
     const seg = this.segs.find((s) => s.first <= seq && seq <= s.last);
     if (!seg) return null;
-    if (this.cache?.seg !== seg || seq > this.cache.max) {
+    if (this.cache?.seg !== seg || seq > this.cache.upTo) {
+      const upTo = this.writtenSeq;
       let buf: Buffer;
+      let unreadable = false;
       try {
         buf = await readFile(seg.path);
       } catch (e) {
         this.opts.onError?.(new Error(`spool ${seg.path}: ${(e as Error).message}`));
         buf = Buffer.alloc(0);
+        unreadable = true;
       }
       const d = decodeRecords(buf);
-      if (d.corrupt) this.opts.onError?.(new Error(`spool ${seg.path}: corrupt record at byte ${d.end}: the batches after it in this segment are skipped`));
-      this.cache = { seg, recs: new Map(d.records.map((r) => [r.seq, r])), max: d.corrupt ? seg.last : d.records.length ? d.records[d.records.length - 1]!.seq : 0 };
+      if (d.corrupt && !unreadable) this.opts.onError?.(new Error(`spool ${seg.path}: corrupt record at byte ${d.end}: the batches after it in this segment are skipped`));
+      this.cache = { seg, recs: new Map(d.records.map((r) => [r.seq, r])), upTo, cutAfter: d.corrupt || unreadable ? (d.records.length ? d.records[d.records.length - 1]!.seq : seg.first - 1) : null };
     }
     const r = this.get(seq);
     if (r) return r;
-    this.s.corrupt++;
+    // not in the segment: lost if a corrupt record cut it off; otherwise never written
+    // (the server acknowledged it before its write delay was up): nothing to send
+    if (this.cache!.cutAfter !== null && seq > this.cache!.cutAfter) this.s.corrupt++;
     return null;
   }
 
