@@ -94,7 +94,7 @@ let counting = false;
 let steadyConsumed = 0;
 let maxLat = 0;
 // per second from the start of emitting: events consumed and their worst latency
-const runStart = { t: 0 };
+let runStart = 0;
 const perSecond = [];
 const js = jetstream(admin);
 const consumer = await js.consumers.get(EVENTS_STREAM, { deliver_policy: DeliverPolicy.New });
@@ -105,8 +105,8 @@ const consumerCpu0 = process.cpuUsage();
     const n = Number(m.headers?.get(H.count) ?? 0);
     const lat = Date.now() - Number(m.headers?.get(H.t0) ?? 0);
     consumed += n;
-    if (runStart.t) {
-      const sec = Math.floor((Date.now() - runStart.t) / 1000);
+    if (runStart) {
+      const sec = Math.floor((Date.now() - runStart) / 1000);
       const b = (perSecond[sec] ??= { n: 0, max: 0, pending: 0 });
       b.n += n;
       if (lat > b.max) b.max = lat;
@@ -139,7 +139,7 @@ await Promise.all(workers.map((w) => w.ready));
 say(`${N} agents in ${workers.length} processes, ${RATE} events/s each (${(N * RATE).toLocaleString('en')} events/s offered), ${lines.length.toLocaleString('en')} recorded events of ${avgBytes} bytes on average; batches of at most ${BATCH} events, linger ${LINGER} ms`);
 
 for (const w of workers) w.child.send({ cmd: 'start' });
-runStart.t = Date.now();
+runStart = Date.now();
 await new Promise((r) => setTimeout(r, WARMUP * 1000));
 for (const w of workers) w.child.send({ cmd: 'mark' });
 counting = true;

@@ -166,6 +166,12 @@ export function decodeRecords(buf: Buffer): { records: SpoolRecord[]; end: numbe
   return { records, end: off, corrupt: false };
 }
 
+/** `path` holds `text` now, whole (written beside it, then renamed over it), owner-only. */
+function replaceFileSync(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text, { mode: 0o600 });
+  renameSync(`${path}.tmp`, path);
+}
+
 const segName = (first: number) => `${String(first).padStart(16, '0')}.seg`;
 
 export class Spool {
@@ -191,7 +197,7 @@ export class Spool {
   private delayTimer: NodeJS.Timeout | null = null;
   private readonly delay: number;
   private readonly now: () => number;
-  /** seqs up to this one may have been handed out (saved in meta.json first) */
+  /** seqs up to this one may have been handed out (written to the `reserved` file first) */
   private reserved = 0;
   /** seqs (lo..hi) used by a run before a restart and not on disk: nothing to send */
   private gap: { lo: number; hi: number } | null = null;
@@ -423,9 +429,8 @@ export class Spool {
   /** Everything appended so far and not acknowledged is on disk (or failed, counted) and meta.json is saved. */
   async flush(): Promise<void> {
     if (this.writing || this.queue.length) {
-      this.forceWrite = true;
       const done = new Promise<void>((r) => this.waiters.push(r));
-      this.pump();
+      this.writeNow();
       await done;
     }
     await this.saveMeta();
@@ -491,43 +496,44 @@ export class Spool {
 
   private pump(): void {
     if (this.writing) return;
-    this.skipAcked();
-    if (!this.queue.length) {
-      this.forceWrite = false;
-      this.deleteAcked();
-      for (const w of this.waiters.splice(0)) w();
-      return;
-    }
     const now = this.now();
-    const head = this.queue[0]!;
-    if (!this.forceWrite && head.due > now && this.unwritten <= this.memMax) {
-      if (!this.delayTimer) {
-        this.delayTimer = setTimeout(() => {
-          this.delayTimer = null;
-          this.pump();
-        }, head.due - now);
-        this.delayTimer.unref();
-      }
-      return;
-    }
-    const seg = head.seg;
+    // a batch waits for its delay unless flush()/writeNow() asked, or too much waits in memory
+    const waits = (it: { due: number }) => !this.forceWrite && it.due > now && this.unwritten <= this.memMax;
+    // the batches due now, from the head of the queue, of one segment; those acknowledged meanwhile are skipped
     const items: typeof this.queue = [];
     let size = 0;
-    while (this.queue.length && this.queue[0]!.seg === seg && items.length < 256 && size < 4 * 1024 * 1024) {
+    /** the segment of the batches taken */
+    let taken: Segment | null = null;
+    while (this.queue.length && items.length < 256 && size < 4 * 1024 * 1024) {
       const it = this.queue[0]!;
       if (this.skippable(it.seq)) {
         this.skip(this.queue.shift()!);
         continue;
       }
-      if (!this.forceWrite && it.due > now && this.unwritten <= this.memMax) break;
+      if (waits(it) || (taken !== null && it.seg !== taken)) break;
+      taken = it.seg;
       this.queue.shift();
       items.push(it);
       size += it.buf.length;
     }
-    if (!items.length) {
-      this.pump();
+    if (taken === null) {
+      const head = this.queue[0];
+      if (head) {
+        if (!this.delayTimer) {
+          this.delayTimer = setTimeout(() => {
+            this.delayTimer = null;
+            this.pump();
+          }, head.due - now);
+          this.delayTimer.unref();
+        }
+        return;
+      }
+      this.forceWrite = false;
+      this.deleteAcked();
+      for (const w of this.waiters.splice(0)) w();
       return;
     }
+    const seg = taken;
     this.writing = true;
     const done = (err: Error | null) => {
       seg.queued -= items.length;
@@ -606,8 +612,7 @@ export class Spool {
   private reserve(upTo: number): boolean {
     const path = join(this.opts.dir, 'reserved');
     try {
-      writeFileSync(`${path}.tmp`, `${upTo}\n`, { mode: 0o600 });
-      renameSync(`${path}.tmp`, path);
+      replaceFileSync(path, `${upTo}\n`);
       this.reserved = upTo;
       return true;
     } catch (e) {
@@ -647,8 +652,7 @@ export class Spool {
   private saveMetaSync(): void {
     const path = join(this.opts.dir, 'meta.json');
     try {
-      writeFileSync(`${path}.tmp`, JSON.stringify({ epoch: this.epoch, acked: this.acked }), { mode: 0o600 });
-      renameSync(`${path}.tmp`, path);
+      replaceFileSync(path, JSON.stringify({ epoch: this.epoch, acked: this.acked }));
     } catch (e) {
       this.opts.onError?.(new Error(`spool meta: ${(e as Error).message}`));
     }

@@ -13,6 +13,9 @@ const dir = () => join(mkdtempSync(join(tmpdir(), 'vigil-spool-')), 'spool');
 const batch = (i: number, size = 100) => ({ subject: `vigil.events.h1.process_creation`, kind: 'event' as const, count: 1, t0: 1000 + i, body: Buffer.from(`{"i":${i},"pad":"${'x'.repeat(size)}"}\n`) });
 const idx = (r: SpoolRecord | null | undefined) => (r ? JSON.parse(r.body.toString()).i : null);
 
+/** the batches in the segment files of `d`, in file order */
+const onDisk = (d: string) => readdirSync(d).filter((n) => n.endsWith('.seg')).sort().flatMap((n) => decodeRecords(readFileSync(join(d, n))).records.map(idx));
+
 async function replay(sp: Spool): Promise<number[]> {
   const got: number[] = [];
   for (let s = sp.headSeq; s <= sp.lastSeq; s++) {
@@ -141,8 +144,7 @@ describe('spool', () => {
     expect(released.length).toBe(1);
     expect(released[0]).toBe(quick.body.buffer);
     await new Promise((r) => setTimeout(r, 400));
-    const onDisk = () => readdirSync(d).filter((n) => n.endsWith('.seg')).flatMap((n) => decodeRecords(readFileSync(join(d, n))).records.map(idx));
-    expect(onDisk()).toEqual([1]);
+    expect(onDisk(d)).toEqual([1]);
     expect(sp.stats().bytes).toBe(statSync(join(d, readdirSync(d).find((n) => n.endsWith('.seg'))!)).size);
     sp.ack(slow.seq);
     expect(released.length).toBe(2);
@@ -177,8 +179,7 @@ describe('spool', () => {
     for (let i = 0; i < 6; i++) a.append(batch(i));
     for (const s of [1, 3, 5]) a.ack(s); // out of order: the write skips them anyway
     await new Promise((r) => setTimeout(r, 200));
-    const onDisk = readdirSync(d).filter((n) => n.endsWith('.seg')).flatMap((n) => decodeRecords(readFileSync(join(d, n))).records.map(idx));
-    expect(onDisk).toEqual([1, 3, 5]);
+    expect(onDisk(d)).toEqual([1, 3, 5]);
     // the crash: never closed, no ack cursor on disk
     const b = Spool.open({ dir: d, idPrefix: 'h', maxBytes: 1 << 20 });
     expect(await replay(b)).toEqual([1, 3, 5]);
