@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // bench/api-search: event search through the local API on a store of N events (default 1,000,000),
-// before and after the text index (store schema 4), and the store's write throughput with and without it.
+// before and after the text index (store schema 5: chunked), and the store's write throughput with and without it.
 //
 //   npm run build && node bench/api-search/run.mjs [--events 1000000] [--runs 20] [--runs-before 3]
 //                     [--write-events 100000] [--write-runs 3] [--keep DIR]
@@ -14,7 +14,7 @@
 //    each) without the text index: schema 3, as a store written before it.
 // 3. Before: starts the real API server (fastify, the bearer token) on loopback and times GET
 //    /api/events and /api/alerts with the console's filters (--runs-before runs: slow ones take s).
-// 4. Migrates the store to schema 4 (opening it for writing indexes the events already stored; timed).
+// 4. Migrates the store to schema 5 (opening it for writing indexes the events already stored; timed).
 // 5. After: the same searches, --runs runs each after one warm-up: median and p95 end to end over
 //    HTTP, next to the baseline of the same run (the newest 100 events, no filter). Target: < 200 ms.
 // Not in CI. The N-event store holds whole rows (no process rows), as the store's version-1 shape;
@@ -90,9 +90,9 @@ function processBatch(from, to) {
   return { rows, procs, alerts: 0 };
 }
 
-/** A store without the text index: the table and trigger of schema 4 dropped (schema 3's indexes). */
+/** A store without the text index: its tables and triggers dropped (schema 3's indexes). */
 function withoutTextIndex(st) {
-  st.db.exec('DROP TRIGGER records_text_delete; DROP TABLE records_text; PRAGMA user_version = 3;');
+  st.db.exec('DROP TRIGGER records_text_delete; DROP TRIGGER records_text_chunk_delete; DROP TABLE records_text_chunks; DROP TABLE records_text; PRAGMA user_version = 3;');
 }
 
 const BATCH = 10_000;
@@ -214,7 +214,7 @@ const before = await measure(RUNS_BEFORE);
 const mig0 = performance.now();
 EventStore.open(db).close();
 const migMs = performance.now() - mig0;
-console.log(`migration to schema 4 (indexing the ${N.toLocaleString('en')} stored events): ${(migMs / 1000).toFixed(1)} s`);
+console.log(`migration to schema 5 (indexing the ${N.toLocaleString('en')} stored events): ${(migMs / 1000).toFixed(1)} s`);
 const after = await measure(RUNS);
 const baseMed = after[0].median;
 console.log(`\nGET over HTTP with the bearer token, after one warm-up: before (schema 3, ${RUNS_BEFORE} runs) and after (text index, ${RUNS} runs); target < 200 ms\n`);

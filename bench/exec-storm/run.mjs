@@ -107,13 +107,13 @@ if (!existsSync('/usr/sbin/auditd')) {
 }
 
 /** A monitor: start() resolves once it records; measure around the storm; stop() gives its output sizes. */
-function vigilMonitor(name, wakeBytes) {
+function vigilMonitor(name, wakeBytes, extraConfig = '') {
   return {
     name,
     async run() {
       const dir = mkdtempSync(join(tmpdir(), `vigil-storm-${name}-`));
       const cfg = join(dir, 'vigil.yaml');
-      writeFileSync(cfg, `ring_buffer_wakeup: { bytes: ${wakeBytes}, max_latency: 50ms }\n`);
+      writeFileSync(cfg, `ring_buffer_wakeup: { bytes: ${wakeBytes}, max_latency: 50ms }\n${extraConfig}`);
       const args = [VIGIL, 'run', '-c', cfg, '--events-out', join(dir, 'events.jsonl'), '--db', join(dir, 'vigil.db'), '--rules', RULES, '--no-enforce', '--stats-interval', '0'];
       if (SENSORS) args.push('--sensors', SENSORS);
       const p = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -240,7 +240,7 @@ const auditMonitor = {
 };
 
 const noneMonitor = { name: 'none', run: async () => ({ secs: storm() }) };
-const monitors = [noneMonitor, vigilMonitor('vigil', '1MiB'), vigilMonitor('vigil-wake1', 0), auditMonitor];
+const monitors = [noneMonitor, vigilMonitor('vigil', '1MiB'), vigilMonitor('vigil-wake1', 0), vigilMonitor('vigil-noindex', '1MiB', 'store: { text_index: false }\n'), auditMonitor];
 
 storm(); // warm the page cache and the binaries
 const results = Object.fromEntries(monitors.map((m) => [m.name, []]));

@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import { ensurePrivateFile } from './files.js';
 import { jsonString } from './json.js';
 
-export const STORE_SCHEMA_VERSION = 4;
+export const STORE_SCHEMA_VERSION = 5;
 
 /** One event or alert row: kind, epoch ms, category, process row id, process-field mask, rule id, level, JSON. */
 export type StoreRow = [
@@ -217,7 +217,7 @@ export class EventStore {
     const pstmt = (this.insertProcStmt ??= this.db.prepare(
       'INSERT INTO processes (id, guid, pid, ppid, parent, image, command_line, cwd, uid, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ));
-    const text = this.hasTextIndex() ? (this.textStmt ??= this.db.prepare('INSERT INTO records_text (rowid, t) VALUES (?, ?)')) : null;
+    const text = this.hasTextIndex() ? (this.textChunks ??= new TextChunks(this.db)) : null;
     this.tx ??= this.db.transaction((ps: ProcessRow[], rs: StoreRow[]) => {
       for (const p of ps) {
         pstmt.run(p);
@@ -227,16 +227,18 @@ export class EventStore {
         const id = stmt.run(r).lastInsertRowid;
         if (text && r[0] === 'event') {
           const p = this.proc(r[3], this.textProcs);
-          text.run(id, recordText(r[7], p, p ? this.proc(p.parent, this.textProcs) : null, r[4]));
+          text.add(Number(id), r[7], p, p ? this.proc(p.parent, this.textProcs) : null, r[4]);
         }
       }
+      // a chunk ends with its transaction: the index holds every committed event
+      text?.flush();
       // the writer's cache of process rows for the text: bounded
       if (this.textProcs.size > 100_000) this.textProcs.clear();
     });
     this.tx(procs, rows);
   }
 
-  private textStmt?: Database.Statement;
+  private textChunks?: TextChunks;
   /** process rows by id, for the text of the event rows that refer to them */
   private readonly textProcs = new Map<number, ProcRow | null>();
 
@@ -281,7 +283,7 @@ export class EventStore {
    * their whole lineage (at most `maxDepth` ancestors).
    */
   query(q: StoreQuery, maxDepth = 16): StoredRecord[] {
-    const { sql, args, probe } = this.plan(q, maxDepth);
+    const { sql, args, probe, chunked } = this.plan(q, maxDepth);
     type Row = { id: number; ts: number; json: string; proc: number | null; pmask: number };
     let rows: Row[] | null = null;
     if (probe) {
@@ -291,7 +293,10 @@ export class EventStore {
       const got = this.db.prepare(probe.sql).all(...probe.args) as Row[];
       if (got.length >= (q.limit ?? 100)) rows = got;
     }
-    rows ??= this.db.prepare(sql).all(...args) as Row[];
+    if (!rows) {
+      rows = this.db.prepare(sql).all(...args) as Row[];
+      if (chunked) rows = rows.sort((a, b) => (chunked.desc ? b.id - a.id : a.id - b.id)).slice(0, chunked.limit);
+    }
     const procs = new Map<number, ProcRow | null>();
     return rows.map((r) => ({ id: r.id, ts: r.ts, json: r.proc === null || !r.pmask ? r.json : JSON.stringify(this.rebuild(r, procs, maxDepth)) }));
   }
@@ -304,13 +309,20 @@ export class EventStore {
 
   private textTable?: boolean;
 
-  /** Whether the store has the text index (schema 4; a read-only open of an older store has not). */
+  /**
+   * Whether the store has the text index in its chunked form (schema 5; a read-only open of
+   * an older store has not: schema 4's index of a document per row is not used, and is
+   * made again in chunks when a writer opens the store).
+   */
   hasTextIndex(): boolean {
-    return (this.textTable ??= !!this.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'records_text'").get());
+    return (this.textTable ??= hasChunkedIndex(this.db));
   }
 
   /** The SQL and arguments of a query. */
-  private plan(q: StoreQuery, maxDepth: number): { sql: string; args: unknown[]; probe?: { sql: string; args: unknown[] } } {
+  private plan(
+    q: StoreQuery,
+    maxDepth: number,
+  ): { sql: string; args: unknown[]; probe?: { sql: string; args: unknown[] }; chunked?: { desc: boolean; limit: number } } {
     const where: string[] = [];
     const args: unknown[] = [];
     // a literal, not a parameter: the partial index of alerts needs to see it
@@ -365,14 +377,22 @@ export class EventStore {
     if (grams.size && q.kind !== 'alert' && q.textIndex !== false && this.hasTextIndex() && !this.fewInRange(q)) {
       const match = [...grams].map((g) => `"${g.replace(/"/g, '""')}"`).join(' AND ');
       // a time bound also bounds the row ids the index walks: the candidates newer (or older)
-      // than the range are skipped, not read and refused one by one
+      // than the range are skipped, not read and refused one by one. A document is a chunk of
+      // rows named by its last row id (TextChunks): one that ends up to CHUNK_IDS - 1 ids after
+      // the range may still hold rows of it
       const [lo, hi] = this.idRange(q);
       const seek = order === 'DESC' ? q.until !== undefined : q.since !== undefined;
       const ts = `r.ts ${order}, r.id ${order}`;
       return {
-        sql: `SELECT ${cols} FROM records_text f CROSS JOIN ${from}
-          WHERE records_text MATCH ? AND f.rowid BETWEEN ? AND ? AND r.id = f.rowid AND ${where.join(' AND ')} ORDER BY f.rowid ${order} LIMIT ?`,
-        args: [match, lo, hi, ...args, limit],
+        // NOT INDEXED: a chunk's rows by their ids (records_category would read the category's rows in the range for every chunk)
+        sql: `SELECT ${cols} FROM records_text f CROSS JOIN records_text_chunks c CROSS JOIN ${from.replace('records r', 'records r NOT INDEXED')}
+          WHERE records_text MATCH ? AND f.rowid BETWEEN ? AND ? AND c.last = f.rowid AND r.id BETWEEN c.first AND c.last
+          AND ${where.join(' AND ')} ORDER BY f.rowid ${order} LIMIT ?`,
+        // chunks come in order, a chunk's rows in id order whichever the query's (SQLite would
+        // sort every candidate to order them within a chunk): the rows up to the chunk that
+        // holds the limit-th are enough, ordered and cut by query()
+        args: [match, lo, Math.min(Number.MAX_SAFE_INTEGER, hi + CHUNK_IDS - 1), ...args, limit + CHUNK_IDS - 1],
+        chunked: { desc: order === 'DESC', limit },
         ...(seek
           ? {
               probe: {
@@ -507,6 +527,12 @@ export class EventStore {
  */
 export function recordText(json: string, p: ProcRow | null, parent: ProcRow | null, pmask: number = PMASK_ALL): string {
   let out = US;
+  recordValues(json, p, parent, pmask, (v) => (out += v + US));
+  return out;
+}
+
+/** The values of recordText, each given to `emit` (in the text's order). */
+export function recordValues(json: string, p: ProcRow | null, parent: ProcRow | null, pmask: number, emit: (v: string) => void): void {
   let v: unknown = null;
   try {
     v = JSON.parse(json);
@@ -521,58 +547,115 @@ export function recordText(json: string, p: ProcRow | null, parent: ProcRow | nu
       if (k === 'vigil' && x !== null && typeof x === 'object' && !Array.isArray(x)) {
         // its members' values (and what is nested deeper, names too), not its own names
         const w = x as Record<string, unknown>;
-        for (const k2 in w) out = valueText(w[k2], out);
+        for (const k2 in w) values(w[k2], emit);
       } else {
-        out = valueText(x, out);
+        values(x, emit);
       }
     }
   }
   // of the process rows, only the values the row's event gets back from them (pmask): a file
   // event has no ParentImage, a process_termination no CommandLine (~40 % of the text was these)
   if (p) {
-    if (pmask & PMASK.ProcessGuid) out += p.guid + US;
-    if (pmask & PMASK.ProcessId) out += p.pid + US;
-    if (pmask & PMASK.ParentProcessId) out += p.ppid + US;
-    if (pmask & PMASK.Image) out += p.image + US;
+    if (pmask & PMASK.ProcessGuid) emit(p.guid);
+    if (pmask & PMASK.ProcessId) emit(String(p.pid));
+    if (pmask & PMASK.ParentProcessId) emit(String(p.ppid));
+    if (pmask & PMASK.Image) emit(p.image);
     // vigil.argv may be rebuilt from CommandLine
-    if (pmask & (PMASK.CommandLine | PMASK.Detail)) out += p.command_line + US;
-    if (pmask & PMASK.CurrentDirectory) out += p.cwd + US;
+    if (pmask & (PMASK.CommandLine | PMASK.Detail)) emit(p.command_line);
+    if (pmask & PMASK.CurrentDirectory) emit(p.cwd);
     if (pmask & PMASK.Detail && p.detail) {
       // vigil.argv, argc, exe_dev, exe_ino: vigil's members, so their values only
       try {
         const d = JSON.parse(p.detail) as Record<string, unknown>;
-        for (const k in d) out = valueText(d[k], out);
+        for (const k in d) values(d[k], emit);
       } catch {
         /* a detail that is not JSON: not indexed */
       }
     }
   }
   if (parent) {
-    if (pmask & PMASK.ParentProcessGuid) out += parent.guid + US;
-    if (pmask & PMASK.ParentImage) out += parent.image + US;
-    if (pmask & PMASK.ParentCommandLine) out += parent.command_line + US;
+    if (pmask & PMASK.ParentProcessGuid) emit(parent.guid);
+    if (pmask & PMASK.ParentImage) emit(parent.image);
+    if (pmask & PMASK.ParentCommandLine) emit(parent.command_line);
   }
-  return out;
 }
 
-/** `out` with x's scalar values (and nested members' names) appended, each followed by US. */
-function valueText(x: unknown, out: string): string {
-  if (x === null || x === undefined) return out;
-  if (typeof x !== 'object') return out + (typeof x === 'boolean' ? (x ? '1' : '0') : String(x)) + US;
+/** x's scalar values (and nested members' names) given to `emit`. */
+function values(x: unknown, emit: (v: string) => void): void {
+  if (x === null || x === undefined) return;
+  if (typeof x !== 'object') return emit(typeof x === 'boolean' ? (x ? '1' : '0') : String(x));
   if (Array.isArray(x)) {
-    for (const y of x) out = valueText(y, out);
-    return out;
+    for (const y of x) values(y, emit);
+    return;
   }
   const o = x as Record<string, unknown>;
-  for (const k in o) out = valueText(o[k], out + k + US);
-  return out;
+  for (const k in o) {
+    emit(k);
+    values(o[k], emit);
+  }
 }
 
-/** Index the event rows a store holds (migration to version 4), 10,000 rows at a time. */
+/**
+ * Record ids a document of the text index spans at most. The index holds a document per
+ * chunk of event rows written in one transaction, not per row: FTS5's cost is per trigram
+ * it files, and rows of a chunk share most of theirs (the same programs, parents, users,
+ * categories), which a chunk files once. Measured (bench/exec-storm, the store's writer):
+ * a chunk of up to 64 ids costs about half the CPU of a document per row. A match reads
+ * the candidate chunks' rows (at most 64 each) and checks each by the exact condition.
+ */
+export const CHUNK_IDS = 64;
+
+/**
+ * The text index's writer: event rows' texts (recordText) gathered into chunks of
+ * consecutive record ids, each filed as one document whose rowid is its last row's id, its
+ * span kept in records_text_chunks (last → first). Deleting that last row deletes the
+ * chunk (triggers): the store is pruned oldest first, so a chunk goes with its newest row.
+ */
+export class TextChunks {
+  private readonly ins: Database.Statement;
+  private readonly span: Database.Statement;
+  private first = 0;
+  private last = 0;
+  private text = US;
+  /** the chunk's values: each filed once (a value's trigrams are in the chunk's text or not) */
+  private readonly seen = new Set<string>();
+  private readonly emit = (v: string): void => {
+    if (this.seen.has(v)) return;
+    this.seen.add(v);
+    this.text += v + US;
+  };
+  constructor(db: Database.Database) {
+    this.ins = db.prepare('INSERT INTO records_text (rowid, t) VALUES (?, ?)');
+    this.span = db.prepare('INSERT INTO records_text_chunks (last, first) VALUES (?, ?)');
+  }
+  /** An event row (its id greater than the last one added): its values (recordValues) join the chunk. */
+  add(id: number, json: string, p: ProcRow | null, parent: ProcRow | null, pmask: number): void {
+    if (this.last && id - this.first >= CHUNK_IDS) this.flush();
+    if (!this.last) this.first = id;
+    this.last = id;
+    recordValues(json, p, parent, pmask, this.emit);
+  }
+  /** File the open chunk (a transaction's end). */
+  flush(): void {
+    if (!this.last) return;
+    this.ins.run(this.last, this.text);
+    this.span.run(this.last, this.first);
+    this.text = US;
+    this.seen.clear();
+    this.last = 0;
+  }
+}
+
+/** The text index in chunks (schema 5): records_text and its chunk table. */
+function hasChunkedIndex(db: Database.Database): boolean {
+  return (db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE name IN ('records_text', 'records_text_chunks')").get() as { n: number }).n === 2;
+}
+
+/** Index the event rows a store holds (the index made anew), 10,000 rows at a time. */
 function indexStored(db: Database.Database): void {
   const page = db.prepare("SELECT id, json, proc, pmask FROM records WHERE kind = 'event' AND id > ? ORDER BY id LIMIT 10000");
   const getProc = db.prepare('SELECT id, guid, pid, ppid, parent, image, command_line, cwd, detail FROM processes WHERE id = ?');
-  const ins = db.prepare('INSERT INTO records_text (rowid, t) VALUES (?, ?)');
+  const chunks = new TextChunks(db);
   const cache = new Map<number, ProcRow | null>();
   const proc = (id: number | null): ProcRow | null => {
     if (id === null) return null;
@@ -586,10 +669,10 @@ function indexStored(db: Database.Database): void {
   let last = 0;
   for (;;) {
     const rows = page.all(last) as Array<{ id: number; json: string; proc: number | null; pmask: number }>;
-    if (!rows.length) return;
+    if (!rows.length) return chunks.flush();
     for (const r of rows) {
       const p = proc(r.proc);
-      ins.run(r.id, recordText(r.json, p, p ? proc(p.parent) : null, r.pmask));
+      chunks.add(r.id, r.json, p, p ? proc(p.parent) : null, r.pmask);
     }
     last = rows[rows.length - 1]!.id;
   }
@@ -643,33 +726,41 @@ function migrate(db: Database.Database): void {
     `);
     // version 4: field matches through a trigram index of each event row's text (records_text,
     // made by setTextIndex after this: the store's events are indexed then, once; or not, with
-    // store.text_index off)
+    // store.text_index off); version 5: the index holds chunks of rows (TextChunks), made
+    // anew by setTextIndex from a version 4 store's rows
     db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
   })();
 }
 
 /**
  * Make the store's text index (records_text) exist or not (store.text_index). Made: FTS5,
- * contentless (it holds the trigrams and row ids, not the text); insertBatch adds each event
- * row's text, a trigger takes deleted rows out; the events already stored are indexed here.
+ * contentless (it holds the trigrams and row ids, not the text); insertBatch adds each
+ * transaction's event rows in chunks (TextChunks), a trigger takes a chunk out with its last
+ * row; the events already stored are indexed here (a version 4 index is made again).
  * Dropped: field matches read the rows (docs/events.md); turned on again, the index is made
  * again from every stored event.
  */
 function setTextIndex(db: Database.Database, on: boolean): void {
   const has = !!db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'records_text'").get();
-  if (has === on) return;
+  if (on ? hasChunkedIndex(db) : !has) return;
   db.transaction(() => {
-    if (!on) {
-      db.exec('DROP TRIGGER IF EXISTS records_text_delete; DROP TABLE records_text;');
-      return;
-    }
+    // off, or schema 4's index (a document per row): dropped; on: made in chunks
+    db.exec(`DROP TRIGGER IF EXISTS records_text_delete; DROP TRIGGER IF EXISTS records_text_chunk_delete;
+      DROP TABLE IF EXISTS records_text; DROP TABLE IF EXISTS records_text_chunks;`);
+    if (!on) return;
     db.exec(`
         CREATE VIRTUAL TABLE records_text USING fts5(t, tokenize = 'trigram', detail = none, content = '', contentless_delete = 1);
         -- a deleted row is a tombstone until its segment is merged anyway: pruning 10,000 rows took
         -- ~950 ms with FTS5's default (a segment 10% deleted is rewritten at once), ~100 ms without
         INSERT INTO records_text (records_text, rank) VALUES ('deletemerge', 0);
-        CREATE TRIGGER IF NOT EXISTS records_text_delete AFTER DELETE ON records WHEN old.kind = 'event' BEGIN
-          DELETE FROM records_text WHERE rowid = old.id;
+        -- a chunk's span (TextChunks): its document's rowid is its last row's id
+        CREATE TABLE records_text_chunks (last INTEGER PRIMARY KEY, first INTEGER NOT NULL);
+        -- exact rowids only: FTS5 deletes by a rowid range scan the whole index
+        CREATE TRIGGER records_text_delete AFTER DELETE ON records WHEN old.kind = 'event' BEGIN
+          DELETE FROM records_text_chunks WHERE last = old.id;
+        END;
+        CREATE TRIGGER records_text_chunk_delete AFTER DELETE ON records_text_chunks BEGIN
+          DELETE FROM records_text WHERE rowid = old.last;
         END;
       `);
     indexStored(db);

@@ -1,7 +1,7 @@
 /**
- * The store's text index (records_text, schema 4): field matches with a literal of
- * three characters or more are answered through it, and it only narrows: every
- * match gives the same rows through the index as through a scan of the table.
+ * The store's text index (records_text, schema 5: a document per chunk of rows): field
+ * matches with a literal of three characters or more are answered through it, and it only
+ * narrows: every match gives the same rows through the index as through a scan of the table.
  * SQLite's plan is checked so that a change that stops using the index fails here.
  */
 import { describe, expect, it } from 'vitest';
@@ -12,6 +12,21 @@ import { join } from 'node:path';
 import { EventStore, PMASK, matchTrigrams, toRow, type FieldMatch, type ProcessRow, type StoreRow } from '../../src/store/store.js';
 
 const tmp = (name: string) => join(mkdtempSync(join(tmpdir(), 'vigil-search-')), name);
+
+/**
+ * What the index holds: its documents, the chunks they stand for, the event rows those
+ * cover (each once) and the chunks none of whose rows is left.
+ */
+function indexed(st: EventStore): { docs: number; chunks: number; covered: number; events: number; orphans: number } {
+  const n = (sql: string) => (st.db.prepare(sql).get() as { n: number }).n;
+  return {
+    docs: n('SELECT COUNT(*) AS n FROM records_text'),
+    chunks: n('SELECT COUNT(*) AS n FROM records_text_chunks'),
+    covered: n("SELECT COUNT(*) AS n FROM records r JOIN records_text_chunks c ON r.id BETWEEN c.first AND c.last WHERE r.kind = 'event'"),
+    events: n("SELECT COUNT(*) AS n FROM records WHERE kind = 'event'"),
+    orphans: n('SELECT COUNT(*) AS n FROM records_text_chunks c WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id BETWEEN c.first AND c.last)'),
+  };
+}
 
 /** A store with process rows (moved fields, detail, a parent) and whole rows. */
 function fill(st: EventStore): void {
@@ -150,6 +165,60 @@ describe('store: text index (records_text)', () => {
     st.close();
   });
 
+  it('chunks: rows of many transactions and chunks come in order, cut at the limit, alerts between them not matched', () => {
+    const st = EventStore.open(tmp('chunks.db'));
+    let ts = 0;
+    // 7 transactions of 50 rows (an alert every 10th): chunks end with a transaction or at 64 ids
+    for (let t = 0; t < 7; t++) {
+      const rows: StoreRow[] = [];
+      for (let i = 0; i < 50; i++) {
+        ts++;
+        if (i % 10 === 9) rows.push(['alert', ts, 'process_creation', null, 0, 'r1', 'high', JSON.stringify({ TargetFilename: '/tmp/hit-alert' })]);
+        else rows.push(['event', ts, 'file_event', null, 0, null, null, JSON.stringify({ category: 'file_event', TargetFilename: i % 3 ? `/tmp/hit-${ts}` : `/var/miss-${ts}` })]);
+      }
+      st.insertBatch(rows);
+    }
+    const m = { field: 'TargetFilename', op: '~' as const, value: '/tmp/hit*' };
+    for (const order of ['asc', 'desc'] as const) {
+      for (const limit of [1, 5, 63, 64, 65, 100, 1000]) {
+        for (const bounds of [{}, { since: 120 }, { until: 200 }, { since: 70, until: 290 }]) {
+          const q = { fields: [m], order, limit, ...bounds };
+          expect(st.query(q).map((r) => r.id), JSON.stringify(q)).toEqual(st.query({ ...q, textIndex: false }).map((r) => r.id));
+        }
+      }
+    }
+    expect(st.query({ fields: [m], limit: 3 }).map((r) => r.ts)).toEqual([348, 347, 345]);
+    expect(indexed(st)).toMatchObject({ covered: indexed(st).events, orphans: 0 });
+    st.close();
+  });
+
+  it('a version 4 store (a document per row) is indexed again in chunks; a reader of it before that reads the rows', () => {
+    const path = tmp('v4.db');
+    const st = EventStore.open(path);
+    st.insertBatch(Array.from({ length: 100 }, (_, i): StoreRow => ['event', i, 'file_event', null, 0, null, null, JSON.stringify({ category: 'file_event', TargetFilename: `/v4/file-${i}` })]));
+    st.close();
+    // made as schema 4 made it: a document per row, named by the row's id
+    const v4 = new Database(path);
+    v4.exec(`DROP TRIGGER records_text_delete; DROP TRIGGER records_text_chunk_delete; DROP TABLE records_text_chunks; DROP TABLE records_text;
+      CREATE VIRTUAL TABLE records_text USING fts5(t, tokenize = 'trigram', detail = none, content = '', contentless_delete = 1);
+      CREATE TRIGGER records_text_delete AFTER DELETE ON records WHEN old.kind = 'event' BEGIN DELETE FROM records_text WHERE rowid = old.id; END;
+      INSERT INTO records_text (rowid, t) SELECT id, char(31) || json_extract(json, '$.TargetFilename') || char(31) FROM records;
+      PRAGMA user_version = 4;`);
+    v4.close();
+    const q = { fields: [{ field: 'TargetFilename', op: '=' as const, value: '/v4/file-70' }] };
+    const ro = EventStore.open(path, { readonly: true });
+    expect(ro.hasTextIndex()).toBe(false);
+    expect(ro.explain(q).some((d) => /VIRTUAL TABLE/.test(d))).toBe(false);
+    expect(ro.query(q).map((r) => r.ts)).toEqual([70]);
+    ro.close();
+    const again = EventStore.open(path);
+    expect(again.db.pragma('user_version', { simple: true })).toBe(5);
+    expect(indexed(again)).toEqual({ docs: 2, chunks: 2, covered: 100, events: 100, orphans: 0 });
+    expect(again.explain(q)[0]).toMatch(/^SCAN f VIRTUAL TABLE/);
+    expect(again.query(q).map((r) => r.ts)).toEqual([70]);
+    again.close();
+  });
+
   it('migrates a version 3 store: its events are indexed, new ones too, and pruned rows leave the index', () => {
     const path = tmp('v3.db');
     const v3 = new Database(path);
@@ -169,24 +238,26 @@ describe('store: text index (records_text)', () => {
     expect(ro.query({ fields: [{ field: 'TargetFilename', op: '=', value: '/old/file-7' }] }).length).toBe(1);
     ro.close();
     const st = EventStore.open(path);
-    expect(st.db.pragma('user_version', { simple: true })).toBe(4);
-    const n = () => (st.db.prepare('SELECT COUNT(*) AS n FROM records_text').get() as { n: number }).n;
-    expect(n()).toBe(300);
+    expect(st.db.pragma('user_version', { simple: true })).toBe(5);
+    // 300 rows in chunks of 64 ids
+    expect(indexed(st)).toEqual({ docs: 5, chunks: 5, covered: 300, events: 300, orphans: 0 });
     const q = { fields: [{ field: 'TargetFilename', op: '=' as const, value: '/old/file-7' }] };
     expect(st.explain(q)[0]).toMatch(/^SCAN f VIRTUAL TABLE/);
     expect(st.query(q).map((r) => JSON.parse(r.json).CommandLine)).toEqual(['old-tool --flag']);
     expect(st.query({ fields: [{ field: 'Image', op: '~', value: '*old-tool' }] }).length).toBe(100);
     st.insertBatch([toRow('event', { category: 'file_event', TargetFilename: '/new/one' }, '{"category":"file_event","TargetFilename":"/new/one"}')]);
     expect(st.query({ fields: [{ field: 'TargetFilename', op: '~', value: '/new/*' }] }).length).toBe(1);
-    expect(n()).toBe(301);
+    expect(indexed(st)).toEqual({ docs: 6, chunks: 6, covered: 301, events: 301, orphans: 0 });
+    // ids 1-251 pruned: the chunks that end there go (1-64 … 129-192); 193-256 keeps its rows 252-256
     expect(st.prune(50, false)).toBe(251);
-    expect(n()).toBe(50);
+    expect(indexed(st)).toEqual({ docs: 3, chunks: 3, covered: 50, events: 50, orphans: 0 });
+    expect(st.query({ fields: [{ field: 'TargetFilename', op: '=', value: '/old/file-251' }] }).length).toBe(1);
     expect(st.query({ fields: [{ field: 'TargetFilename', op: '=', value: '/old/file-7' }] })).toEqual([]);
     expect(st.query({ fields: [{ field: 'TargetFilename', op: '=', value: '/old/file-299' }] }).length).toBe(1);
     st.close();
     // opened again: nothing to migrate
     const again = EventStore.open(path);
-    expect((again.db.prepare('SELECT COUNT(*) AS n FROM records_text').get() as { n: number }).n).toBe(50);
+    expect(indexed(again)).toEqual({ docs: 3, chunks: 3, covered: 50, events: 50, orphans: 0 });
     again.close();
   });
 
@@ -201,11 +272,12 @@ describe('store: text index (records_text)', () => {
     const ins = v3.prepare('INSERT INTO records (kind, ts, category, proc, pmask, rule_id, level, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     for (let i = 0; i < 20; i++) ins.run('event', i, 'file_event', null, 0, null, null, JSON.stringify({ category: 'file_event', timestamp: 'x', TargetFilename: `/old/file-${i}` }));
     v3.close();
-    const table = (st: EventStore) => !!st.db.prepare("SELECT 1 FROM sqlite_master WHERE name IN ('records_text', 'records_text_delete')").get();
+    const table = (st: EventStore) =>
+      !!st.db.prepare("SELECT 1 FROM sqlite_master WHERE name IN ('records_text', 'records_text_delete', 'records_text_chunks', 'records_text_chunk_delete')").get();
     const q = { fields: [{ field: 'TargetFilename', op: '=' as const, value: '/old/file-7' }] };
     // off: migrated to 4, no index made; matches are a scan of the rows
     const off = EventStore.open(path, { textIndex: false });
-    expect(off.db.pragma('user_version', { simple: true })).toBe(4);
+    expect(off.db.pragma('user_version', { simple: true })).toBe(5);
     expect(table(off)).toBe(false);
     expect(off.explain(q).some((d) => /VIRTUAL TABLE/.test(d))).toBe(false);
     expect(off.query(q).length).toBe(1);
@@ -213,7 +285,7 @@ describe('store: text index (records_text)', () => {
     // on: the stored events are indexed (what was written while it was off too)
     const on = EventStore.open(path);
     expect(on.hasTextIndex()).toBe(true);
-    expect((on.db.prepare('SELECT COUNT(*) AS n FROM records_text').get() as { n: number }).n).toBe(20);
+    expect(indexed(on)).toEqual({ docs: 1, chunks: 1, covered: 20, events: 20, orphans: 0 });
     expect(on.explain(q)[0]).toMatch(/^SCAN f VIRTUAL TABLE/);
     expect(on.query(q).length).toBe(1);
     on.close();
