@@ -218,16 +218,19 @@ export class EventStore {
       'INSERT INTO processes (id, guid, pid, ppid, parent, image, command_line, cwd, uid, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ));
     const text = this.hasTextIndex() ? (this.textChunks ??= new TextChunks(this.db)) : null;
+    const tstmt = text ? (this.insertTextStmt ??= this.db.prepare('INSERT INTO records (kind, ts, category, proc, pmask, rule_id, level, json, tkey) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')) : null;
     this.tx ??= this.db.transaction((ps: ProcessRow[], rs: StoreRow[]) => {
       for (const p of ps) {
         pstmt.run(p);
         if (text) this.textProcs.set(p[0], { id: p[0], guid: p[1], pid: p[2], ppid: p[3], parent: p[4], image: p[5], command_line: p[6], cwd: p[7], detail: p[9] });
       }
       for (const r of rs) {
-        const id = stmt.run(r).lastInsertRowid;
-        if (text && r[0] === 'event') {
+        if (text && tstmt && r[0] === 'event') {
           const p = this.proc(r[3], this.textProcs);
-          text.add(Number(id), r[7], p, p ? this.proc(p.parent, this.textProcs) : null, r[4]);
+          const row = text.row(r[7], p, p ? this.proc(p.parent, this.textProcs) : null, r[4], r[2]);
+          text.add(Number(tstmt.run(r, row.key).lastInsertRowid), row);
+        } else {
+          stmt.run(r);
         }
       }
       // a chunk ends with its transaction: the index holds every committed event
@@ -239,6 +242,7 @@ export class EventStore {
   }
 
   private textChunks?: TextChunks;
+  private insertTextStmt?: Database.Statement;
   /** process rows by id, for the text of the event rows that refer to them */
   private readonly textProcs = new Map<number, ProcRow | null>();
 
@@ -386,7 +390,7 @@ export class EventStore {
       return {
         // NOT INDEXED: a chunk's rows by their ids (records_category would read the category's rows in the range for every chunk)
         sql: `SELECT ${cols} FROM records_text f CROSS JOIN records_text_chunks c CROSS JOIN ${from.replace('records r', 'records r NOT INDEXED')}
-          WHERE records_text MATCH ? AND f.rowid BETWEEN ? AND ? AND c.last = f.rowid AND r.id BETWEEN c.first AND c.last
+          WHERE records_text MATCH ? AND f.rowid BETWEEN ? AND ? AND c.last = f.rowid AND r.id BETWEEN c.first AND c.last AND r.tkey = c.tkey
           AND ${where.join(' AND ')} ORDER BY f.rowid ${order} LIMIT ?`,
         // chunks come in order, a chunk's rows in id order whichever the query's (SQLite would
         // sort every candidate to order them within a chunk): the rows up to the chunk that
@@ -513,32 +517,33 @@ export class EventStore {
 }
 
 /**
- * The text of an event row the text index (records_text) holds: every scalar value of
- * its JSON but `timestamp` and `Ancestors`, and the values it gets back from its process
- * row, the row's detail and its parent's row (those its pmask names: CommandLine also for
- * vigil.argv, which may be rebuilt from it); each between US (\x1f) characters.
+ * The values of an event row the text index (records_text) holds, each given to `emit`
+ * (a chunk's text has each distinct value once, between US (\x1f) characters: TextChunks):
+ * every scalar value of its JSON but `timestamp` and `Ancestors`, and the values it gets
+ * back from its process row, the row's detail and its parent's row (those its pmask names:
+ * CommandLine also for vigil.argv, which may be rebuilt from it).
  * Member names of objects nested in a member's value are there too (such a value matches
  * as its JSON text), except the names of `vigil`'s own members (a match on `vigil` as a
  * whole is not indexed: matchTrigrams): they were ~16 % of the text and every row has them.
  * Booleans are 1 and 0, as json_extract gives them; numbers as JavaScript writes them
  * (vigil's events hold integers). A field match's literal text is in this text for every
  * row it matches (matchTrigrams): the index only narrows, the exact condition decides.
- * (A store indexed by an older vigil holds more text per row: still a superset.)
  */
-export function recordText(json: string, p: ProcRow | null, parent: ProcRow | null, pmask: number = PMASK_ALL): string {
-  let out = US;
-  recordValues(json, p, parent, pmask, (v) => (out += v + US));
-  return out;
+export function recordValues(json: string, p: ProcRow | null, parent: ProcRow | null, pmask: number, emit: (v: string) => void): void {
+  valuesOf(parseRow(json), p, parent, pmask, emit);
 }
 
-/** The values of recordText, each given to `emit` (in the text's order). */
-export function recordValues(json: string, p: ProcRow | null, parent: ProcRow | null, pmask: number, emit: (v: string) => void): void {
-  let v: unknown = null;
+/** A row's JSON as an object (null: not JSON, or not an object: nothing of it is indexed, and no field of it matches). */
+function parseRow(json: string): Record<string, unknown> | null {
   try {
-    v = JSON.parse(json);
+    const v: unknown = JSON.parse(json);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
   } catch {
-    /* not JSON: nothing of it is indexed (and no field of it matches) */
+    return null;
   }
+}
+
+function valuesOf(v: Record<string, unknown> | null, p: ProcRow | null, parent: ProcRow | null, pmask: number, emit: (v: string) => void): void {
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
     const o = v as Record<string, unknown>;
     for (const k in o) {
@@ -605,44 +610,82 @@ function values(x: unknown, emit: (v: string) => void): void {
  */
 export const CHUNK_IDS = 64;
 
+/** An event row on its way into a chunk: its parsed JSON, its process rows and its chunk key. */
+interface TextRow {
+  key: number;
+  keyText: string;
+  v: Record<string, unknown> | null;
+  p: ProcRow | null;
+  parent: ProcRow | null;
+  pmask: number;
+}
+
+/** A chunk being filled: its first and last row ids and its text (each distinct value once). */
+interface OpenChunk {
+  key: number;
+  first: number;
+  last: number;
+  text: string;
+  seen: Set<string>;
+}
+
 /**
- * The text index's writer: event rows' texts (recordText) gathered into chunks of
- * consecutive record ids, each filed as one document whose rowid is its last row's id, its
- * span kept in records_text_chunks (last → first). Deleting that last row deletes the
- * chunk (triggers): the store is pruned oldest first, so a chunk goes with its newest row.
+ * The text index's writer: event rows' values (recordValues) gathered into chunks, each
+ * filed as one document whose rowid is its last row's id. A chunk holds rows of one program
+ * (the Image of the row's process, or its category without one), written in one
+ * transaction, at most CHUNK_IDS ids apart: several fill side by side, and each row's `tkey`
+ * says which it is in (a number per program within the transaction; records_text_chunks
+ * keeps the chunk's span and key). Rows of one program share most of their values, and a
+ * match on two fields (User=root with Image~*\/ls) is not misled by another program's rows
+ * next to them. Deleting a chunk's last row deletes the chunk (triggers): the store is
+ * pruned oldest first, so a chunk goes with its newest row.
  */
 export class TextChunks {
   private readonly ins: Database.Statement;
   private readonly span: Database.Statement;
-  private first = 0;
-  private last = 0;
-  private text = US;
-  /** the chunk's values: each filed once (a value's trigrams are in the chunk's text or not) */
-  private readonly seen = new Set<string>();
-  private readonly emit = (v: string): void => {
-    if (this.seen.has(v)) return;
-    this.seen.add(v);
-    this.text += v + US;
-  };
+  private readonly open = new Map<string, OpenChunk>();
+  private readonly keys = new Map<string, number>();
   constructor(db: Database.Database) {
     this.ins = db.prepare('INSERT INTO records_text (rowid, t) VALUES (?, ?)');
-    this.span = db.prepare('INSERT INTO records_text_chunks (last, first) VALUES (?, ?)');
+    this.span = db.prepare('INSERT INTO records_text_chunks (last, first, tkey) VALUES (?, ?, ?)');
   }
-  /** An event row (its id greater than the last one added): its values (recordValues) join the chunk. */
-  add(id: number, json: string, p: ProcRow | null, parent: ProcRow | null, pmask: number): void {
-    if (this.last && id - this.first >= CHUNK_IDS) this.flush();
-    if (!this.last) this.first = id;
-    this.last = id;
-    recordValues(json, p, parent, pmask, this.emit);
+  /** An event row's chunk key (its program) and parsed JSON, before it is inserted with that key. */
+  row(json: string, p: ProcRow | null, parent: ProcRow | null, pmask: number, category: string): TextRow {
+    const v = parseRow(json);
+    const image = p && pmask & PMASK.Image ? p.image : v?.Image;
+    const keyText = typeof image === 'string' ? image : `\0${category}`;
+    let key = this.keys.get(keyText);
+    if (key === undefined) this.keys.set(keyText, (key = this.keys.size + 1));
+    return { key, keyText, v, p, parent, pmask };
   }
-  /** File the open chunk (a transaction's end). */
+  /** The row, inserted with its key as `id` (greater than every id added before): its values join its chunk. */
+  add(id: number, r: TextRow): void {
+    let c = this.open.get(r.keyText);
+    if (c && id - c.first >= CHUNK_IDS) {
+      this.file(c);
+      c = undefined;
+    }
+    if (!c) {
+      c = { key: r.key, first: id, last: id, text: US, seen: new Set() };
+      this.open.set(r.keyText, c);
+    }
+    c.last = id;
+    const chunk = c;
+    valuesOf(r.v, r.p, r.parent, r.pmask, (v) => {
+      if (chunk.seen.has(v)) return;
+      chunk.seen.add(v);
+      chunk.text += v + US;
+    });
+  }
+  /** File every open chunk (a transaction's end): keys start again with the next one. */
   flush(): void {
-    if (!this.last) return;
-    this.ins.run(this.last, this.text);
-    this.span.run(this.last, this.first);
-    this.text = US;
-    this.seen.clear();
-    this.last = 0;
+    for (const c of this.open.values()) this.file(c);
+    this.open.clear();
+    this.keys.clear();
+  }
+  private file(c: OpenChunk): void {
+    this.ins.run(c.last, c.text);
+    this.span.run(c.last, c.first, c.key);
   }
 }
 
@@ -653,7 +696,8 @@ function hasChunkedIndex(db: Database.Database): boolean {
 
 /** Index the event rows a store holds (the index made anew), 10,000 rows at a time. */
 function indexStored(db: Database.Database): void {
-  const page = db.prepare("SELECT id, json, proc, pmask FROM records WHERE kind = 'event' AND id > ? ORDER BY id LIMIT 10000");
+  const page = db.prepare("SELECT id, category, json, proc, pmask FROM records WHERE kind = 'event' AND id > ? ORDER BY id LIMIT 10000");
+  const setKey = db.prepare('UPDATE records SET tkey = ? WHERE id = ?');
   const getProc = db.prepare('SELECT id, guid, pid, ppid, parent, image, command_line, cwd, detail FROM processes WHERE id = ?');
   const chunks = new TextChunks(db);
   const cache = new Map<number, ProcRow | null>();
@@ -668,12 +712,16 @@ function indexStored(db: Database.Database): void {
   };
   let last = 0;
   for (;;) {
-    const rows = page.all(last) as Array<{ id: number; json: string; proc: number | null; pmask: number }>;
+    const rows = page.all(last) as Array<{ id: number; category: string; json: string; proc: number | null; pmask: number }>;
     if (!rows.length) return chunks.flush();
     for (const r of rows) {
       const p = proc(r.proc);
-      chunks.add(r.id, r.json, p, p ? proc(p.parent) : null, r.pmask);
+      const t = chunks.row(r.json, p, p ? proc(p.parent) : null, r.pmask, r.category);
+      setKey.run(t.key, r.id);
+      chunks.add(r.id, t);
     }
+    // a page is a transaction's worth: its keys end with it
+    chunks.flush();
     last = rows[rows.length - 1]!.id;
   }
 }
@@ -690,6 +738,10 @@ function migrate(db: Database.Database): void {
         ALTER TABLE records ADD COLUMN pmask INTEGER NOT NULL DEFAULT 0;
       `);
     }
+    if (hasRecords && !(db.prepare("SELECT 1 FROM pragma_table_info('records') WHERE name = 'tkey'").get())) {
+      // version 5: an event row's chunk of the text index (TextChunks)
+      db.exec('ALTER TABLE records ADD COLUMN tkey INTEGER');
+    }
     db.exec(`
       CREATE TABLE IF NOT EXISTS records (
         id INTEGER PRIMARY KEY,
@@ -700,7 +752,8 @@ function migrate(db: Database.Database): void {
         pmask INTEGER NOT NULL DEFAULT 0,
         rule_id TEXT,
         level TEXT,
-        json TEXT NOT NULL
+        json TEXT NOT NULL,
+        tkey INTEGER
       );
       -- two indexes per event row at most: (category, ts) for category and time queries,
       -- (ts) for time bounds without a category (version 3: --since and the API's searches
@@ -754,7 +807,7 @@ function setTextIndex(db: Database.Database, on: boolean): void {
         -- ~950 ms with FTS5's default (a segment 10% deleted is rewritten at once), ~100 ms without
         INSERT INTO records_text (records_text, rank) VALUES ('deletemerge', 0);
         -- a chunk's span (TextChunks): its document's rowid is its last row's id
-        CREATE TABLE records_text_chunks (last INTEGER PRIMARY KEY, first INTEGER NOT NULL);
+        CREATE TABLE records_text_chunks (last INTEGER PRIMARY KEY, first INTEGER NOT NULL, tkey INTEGER NOT NULL);
         -- exact rowids only: FTS5 deletes by a rowid range scan the whole index
         CREATE TRIGGER records_text_delete AFTER DELETE ON records WHEN old.kind = 'event' BEGIN
           DELETE FROM records_text_chunks WHERE last = old.id;
@@ -808,7 +861,7 @@ function literalRuns(toks: ReadonlyArray<string | null>, anchor: string): string
 }
 
 /**
- * The trigrams every row a field match matches has in its indexed text (recordText),
+ * The trigrams every row a field match matches has in its indexed text (recordValues),
  * or null when the match has no literal of three characters (then the text index is
  * not used for it): `F=V` gives V between US characters (numbers as JavaScript writes
  * them); `F~GLOB` gives its literal runs (split at wildcards and at JSON punctuation,
@@ -819,7 +872,7 @@ function literalRuns(toks: ReadonlyArray<string | null>, anchor: string): string
  * CommandLine).
  */
 export function matchTrigrams(f: FieldMatch): string[] | null {
-  // vigil as a whole: its own member names are not in the text (recordText)
+  // vigil as a whole: its own member names are not in the text (recordValues)
   if (f.field === 'timestamp' || f.field === 'Ancestors' || f.field.startsWith('Ancestors.') || f.field === 'vigil') return null;
   const anchors = !(f.field === 'vigil.argv' || f.field.startsWith('vigil.argv.'));
   const a = anchors ? US_CHAR : '';

@@ -22,7 +22,7 @@ function indexed(st: EventStore): { docs: number; chunks: number; covered: numbe
   return {
     docs: n('SELECT COUNT(*) AS n FROM records_text'),
     chunks: n('SELECT COUNT(*) AS n FROM records_text_chunks'),
-    covered: n("SELECT COUNT(*) AS n FROM records r JOIN records_text_chunks c ON r.id BETWEEN c.first AND c.last WHERE r.kind = 'event'"),
+    covered: n("SELECT COUNT(*) AS n FROM records r JOIN records_text_chunks c ON r.id BETWEEN c.first AND c.last AND r.tkey = c.tkey WHERE r.kind = 'event'"),
     events: n("SELECT COUNT(*) AS n FROM records WHERE kind = 'event'"),
     orphans: n('SELECT COUNT(*) AS n FROM records_text_chunks c WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id BETWEEN c.first AND c.last)'),
   };
@@ -189,6 +189,30 @@ describe('store: text index (records_text)', () => {
     }
     expect(st.query({ fields: [m], limit: 3 }).map((r) => r.ts)).toEqual([348, 347, 345]);
     expect(indexed(st)).toMatchObject({ covered: indexed(st).events, orphans: 0 });
+    st.close();
+  });
+
+  it('chunks hold one program each: two fields of different programs side by side are no candidate', () => {
+    const st = EventStore.open(tmp('programs.db'));
+    // root's bash and user's ls, alternating in one transaction (and a process row for half of them)
+    const procs: ProcessRow[] = [[1, '{p-1}', 10, 1, null, '/usr/bin/ls', 'ls -la', '/home/u', 1000, null]];
+    const rows: StoreRow[] = [];
+    for (let i = 0; i < 100; i++) {
+      if (i % 2) rows.push(['event', i, 'process_creation', 1, PMASK.Image | PMASK.CommandLine, null, null, JSON.stringify({ category: 'process_creation', User: 'user' })]);
+      else rows.push(['event', i, 'process_creation', null, 0, null, null, JSON.stringify({ category: 'process_creation', Image: '/usr/bin/bash', User: 'root' })]);
+    }
+    st.insertBatch(rows, procs);
+    // two programs: chunks of up to 64 ids each, side by side
+    expect(indexed(st)).toEqual({ docs: 4, chunks: 4, covered: 100, events: 100, orphans: 0 });
+    const both = [
+      { field: 'User', op: '=' as const, value: 'root' },
+      { field: 'Image', op: '~' as const, value: '*/ls' },
+    ];
+    const grams = [...new Set(both.flatMap((m) => matchTrigrams(m)!))].map((g) => `"${g}"`).join(' AND ');
+    expect((st.db.prepare('SELECT COUNT(*) AS n FROM records_text WHERE records_text MATCH ?').get(grams) as { n: number }).n).toBe(0);
+    expect(st.query({ fields: both })).toEqual([]);
+    expect(st.query({ fields: [both[0]!], limit: 1000 }).length).toBe(50);
+    expect(st.query({ fields: [both[1]!, { field: 'User', op: '=', value: 'user' }], limit: 7 }).map((r) => r.ts)).toEqual([99, 97, 95, 93, 91, 89, 87]);
     st.close();
   });
 
