@@ -417,8 +417,14 @@ export class ExecGuard {
     res.inode = want.deny_inode.size;
     res.path = want.deny_path.size;
     res.hash = want.deny_hash.size;
-    // the provenance policy is the agent's, not the rules': kept as it is
-    this.setSettings({ ...this.settings(), mode: globalMode, pathRules: res.path, hashRules: this.hashProgram ? res.hash : 0 });
+    // the provenance and script policies are the agent's, not the rules': kept as they are.
+    // Written only when the rules' part changed: the agent reconciles every 2 s, and a
+    // read-modify-write of the same entry each time lost, now and then, a policy another
+    // process (a test, a CLI) set between its read and its write (the VM suite on 5.10: a
+    // script policy set to report was back to refuse when the script ran)
+    const cur = this.settings();
+    const hashRules = this.hashProgram ? res.hash : 0;
+    if (cur.mode !== globalMode || cur.pathRules !== res.path || cur.hashRules !== hashRules) this.setSettings({ ...cur, mode: globalMode, pathRules: res.path, hashRules });
     return res;
   }
 
