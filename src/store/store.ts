@@ -516,8 +516,18 @@ export class EventStore {
   }
 }
 
+/** A row's JSON as an object (null: not JSON, or not an object: nothing of it is indexed, and no field of it matches). */
+function parseRow(json: string): Record<string, unknown> | null {
+  try {
+    const v: unknown = JSON.parse(json);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * The values of an event row the text index (records_text) holds, each given to `emit`
+ * The values of an event row (its JSON parsed: parseRow) the text index (records_text) holds, each given to `emit`
  * (a chunk's text has each distinct value once, between US (\x1f) characters: TextChunks):
  * every scalar value of its JSON but `timestamp` and `Ancestors`, and the values it gets
  * back from its process row, the row's detail and its parent's row (those its pmask names:
@@ -529,23 +539,8 @@ export class EventStore {
  * (vigil's events hold integers). A field match's literal text is in this text for every
  * row it matches (matchTrigrams): the index only narrows, the exact condition decides.
  */
-export function recordValues(json: string, p: ProcRow | null, parent: ProcRow | null, pmask: number, emit: (v: string) => void): void {
-  valuesOf(parseRow(json), p, parent, pmask, emit);
-}
-
-/** A row's JSON as an object (null: not JSON, or not an object: nothing of it is indexed, and no field of it matches). */
-function parseRow(json: string): Record<string, unknown> | null {
-  try {
-    const v: unknown = JSON.parse(json);
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
-function valuesOf(v: Record<string, unknown> | null, p: ProcRow | null, parent: ProcRow | null, pmask: number, emit: (v: string) => void): void {
-  if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
-    const o = v as Record<string, unknown>;
+function valuesOf(o: Record<string, unknown> | null, p: ProcRow | null, parent: ProcRow | null, pmask: number, emit: (v: string) => void): void {
+  if (o) {
     for (const k in o) {
       if (k === 'timestamp' || k === 'Ancestors') continue;
       const x = o[k];
@@ -601,19 +596,15 @@ function values(x: unknown, emit: (v: string) => void): void {
 }
 
 /**
- * Record ids a document of the text index spans at most. The index holds a document per
- * chunk of event rows written in one transaction, not per row: FTS5's cost is per trigram
- * it files, and rows of a chunk share most of theirs (the same programs, parents, users,
- * categories), which a chunk files once. Measured (bench/exec-storm, the store's writer):
- * a chunk of up to 64 ids costs about half the CPU of a document per row. A match reads
- * the candidate chunks' rows (at most 64 each) and checks each by the exact condition.
+ * Record ids a document of the text index (a chunk: TextChunks) spans at most. A match
+ * reads the candidate chunks' rows (at most 64 ids apart each) and checks each by the exact
+ * condition; query() reads CHUNK_IDS - 1 rows past its limit to order them.
  */
-export const CHUNK_IDS = 64;
+const CHUNK_IDS = 64;
 
 /** An event row on its way into a chunk: its parsed JSON, its process rows and its chunk key. */
 interface TextRow {
   key: number;
-  keyText: string;
   v: Record<string, unknown> | null;
   p: ProcRow | null;
   parent: ProcRow | null;
@@ -630,20 +621,23 @@ interface OpenChunk {
 }
 
 /**
- * The text index's writer: event rows' values (recordValues) gathered into chunks, each
+ * The text index's writer: event rows' values (valuesOf) gathered into chunks, each
  * filed as one document whose rowid is its last row's id. A chunk holds rows of one program
  * (the Image of the row's process, or its category without one), written in one
  * transaction, at most CHUNK_IDS ids apart: several fill side by side, and each row's `tkey`
  * says which it is in (a number per program within the transaction; records_text_chunks
- * keeps the chunk's span and key). Rows of one program share most of their values, and a
+ * keeps the chunk's span and key). Rows of one program share most of their values, filed
+ * once per chunk (FTS5's cost is per trigram filed; bench/exec-storm: the index's cost per
+ * exec ~145 → ~64 µs against a document per row), and a
  * match on two fields (User=root with Image~*\/ls) is not misled by another program's rows
  * next to them. Deleting a chunk's last row deletes the chunk (triggers): the store is
  * pruned oldest first, so a chunk goes with its newest row.
  */
-export class TextChunks {
+class TextChunks {
   private readonly ins: Database.Statement;
   private readonly span: Database.Statement;
-  private readonly open = new Map<string, OpenChunk>();
+  /** the open chunks by key */
+  private readonly open = new Map<number, OpenChunk>();
   private readonly keys = new Map<string, number>();
   constructor(db: Database.Database) {
     this.ins = db.prepare('INSERT INTO records_text (rowid, t) VALUES (?, ?)');
@@ -656,18 +650,18 @@ export class TextChunks {
     const keyText = typeof image === 'string' ? image : `\0${category}`;
     let key = this.keys.get(keyText);
     if (key === undefined) this.keys.set(keyText, (key = this.keys.size + 1));
-    return { key, keyText, v, p, parent, pmask };
+    return { key, v, p, parent, pmask };
   }
   /** The row, inserted with its key as `id` (greater than every id added before): its values join its chunk. */
   add(id: number, r: TextRow): void {
-    let c = this.open.get(r.keyText);
+    let c = this.open.get(r.key);
     if (c && id - c.first >= CHUNK_IDS) {
       this.file(c);
       c = undefined;
     }
     if (!c) {
       c = { key: r.key, first: id, last: id, text: US, seen: new Set() };
-      this.open.set(r.keyText, c);
+      this.open.set(r.key, c);
     }
     c.last = id;
     const chunk = c;
@@ -861,7 +855,7 @@ function literalRuns(toks: ReadonlyArray<string | null>, anchor: string): string
 }
 
 /**
- * The trigrams every row a field match matches has in its indexed text (recordValues),
+ * The trigrams every row a field match matches has in its indexed text (valuesOf),
  * or null when the match has no literal of three characters (then the text index is
  * not used for it): `F=V` gives V between US characters (numbers as JavaScript writes
  * them); `F~GLOB` gives its literal runs (split at wildcards and at JSON punctuation,
@@ -872,7 +866,7 @@ function literalRuns(toks: ReadonlyArray<string | null>, anchor: string): string
  * CommandLine).
  */
 export function matchTrigrams(f: FieldMatch): string[] | null {
-  // vigil as a whole: its own member names are not in the text (recordValues)
+  // vigil as a whole: its own member names are not in the text (valuesOf)
   if (f.field === 'timestamp' || f.field === 'Ancestors' || f.field.startsWith('Ancestors.') || f.field === 'vigil') return null;
   const anchors = !(f.field === 'vigil.argv' || f.field.startsWith('vigil.argv.'));
   const a = anchors ? US_CHAR : '';
@@ -1127,9 +1121,6 @@ export interface StoreSplit {
   pmask: number;
   detail: string | null;
 }
-
-/** Every mask bit. */
-const PMASK_ALL = 2047;
 
 /** The mask bits that need the parent's row. */
 export const PMASK_PARENT = PMASK.ParentProcessGuid | PMASK.ParentImage | PMASK.ParentCommandLine;
