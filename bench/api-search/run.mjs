@@ -19,6 +19,7 @@
 //    HTTP, next to the baseline of the same run (the newest 100 events, no filter). Target: < 200 ms.
 // Not in CI. The N-event store holds whole rows (no process rows), as the store's version-1 shape;
 // the text index holds the same text for both shapes.
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,12 @@ const IMAGES = ['/usr/bin/bash', '/usr/bin/ls', '/usr/bin/cat', '/usr/bin/grep',
 const CATS = ['process_creation', 'process_creation', 'process_termination', 'file_event', 'network_connection'];
 const t0ms = Date.now() - N * 3; // one event every 3 ms, ending now (~50 minutes for 1M)
 
+/** A ProcessGuid as vigil makes one (ProcessContext.guid: a SHA-1 in GUID form, so its characters are random). */
+function guid(key) {
+  const h = createHash('sha1').update(`bench:${key}`).digest('hex');
+  return `{${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}}`;
+}
+
 function event(i) {
   const cat = CATS[i % CATS.length];
   // rare ones the searches look for: curl 1 in 1,000, base64 -d 1 in 100,000
@@ -50,7 +57,7 @@ function event(i) {
   const cmd = image === '/usr/bin/base64' ? 'base64 -d /tmp/payload' : `${image.split('/').pop()} --arg ${i % 977} /home/user/project/file-${i % 5003}.txt`;
   const ts = new Date(t0ms + i * 3).toISOString().replace('Z', '000Z');
   return {
-    category: cat, timestamp: ts, ProcessGuid: `{00000000-0000-0000-0000-${String(i).padStart(12, '0')}}`, ProcessId: 1000 + (i % 30000),
+    category: cat, timestamp: ts, ProcessGuid: guid(i), ProcessId: 1000 + (i % 30000),
     Image: image, CommandLine: cmd, CurrentDirectory: '/home/user/project', User: i % 50 === 0 ? 'root' : 'user', ParentProcessId: 900 + (i % 500),
     ParentImage: '/usr/bin/bash', ParentCommandLine: 'bash', Hostname: 'bench', vigil: { comm: image.split('/').pop() },
   };
@@ -79,7 +86,7 @@ const PARENTS = 500;
 function processBatch(from, to) {
   const rows = [];
   const procs = [];
-  if (from === 0) for (let k = 0; k < PARENTS; k++) procs.push([k + 1, `{00000000-0000-0000-0001-${String(k).padStart(12, '0')}}`, 900 + k, 1, null, '/usr/bin/bash', 'bash', '/home/user', 1000, null]);
+  if (from === 0) for (let k = 0; k < PARENTS; k++) procs.push([k + 1, guid(`parent-${k}`), 900 + k, 1, null, '/usr/bin/bash', 'bash', '/home/user', 1000, null]);
   for (let j = from; j < to; j++) {
     const ev = event(j - (j % 2));
     const id = PARENTS + 1 + (j >> 1);
@@ -154,7 +161,7 @@ console.log(`store: ${N.toLocaleString('en')} events + ${alerts} alerts inserted
 const token = 'B'.repeat(43);
 const headers = { Authorization: `Bearer ${token}` };
 const enc = encodeURIComponent;
-const mid = `{00000000-0000-0000-0000-${String(Math.floor(N / 2)).padStart(12, '0')}}`;
+const mid = guid(Math.floor(N / 2));
 // time bounds as RFC 3339 times relative to the newest event (the same rows before and after)
 const endMs = t0ms + N * 3;
 const ago = (min) => enc(new Date(endMs - min * 60_000).toISOString());

@@ -538,6 +538,7 @@ function parseRow(json: string): Record<string, unknown> | null {
  * Booleans are 1 and 0, as json_extract gives them; numbers as JavaScript writes them
  * (vigil's events hold integers). A field match's literal text is in this text for every
  * row it matches (matchTrigrams): the index only narrows, the exact condition decides.
+ * The values of CUT's fields are there in part only (cutValue).
  */
 function valuesOf(o: Record<string, unknown> | null, p: ProcRow | null, parent: ProcRow | null, pmask: number, emit: (v: string) => void): void {
   if (o) {
@@ -547,16 +548,23 @@ function valuesOf(o: Record<string, unknown> | null, p: ProcRow | null, parent: 
       if (k === 'vigil' && x !== null && typeof x === 'object' && !Array.isArray(x)) {
         // its members' values (and what is nested deeper, names too), not its own names
         const w = x as Record<string, unknown>;
-        for (const k2 in w) values(w[k2], emit);
+        for (const k2 in w) {
+          const c = VIGIL_CUT.get(k2);
+          const y = w[k2];
+          if (c && (typeof y === 'string' || typeof y === 'number')) emit(cutValue(String(y), c));
+          else values(y, emit);
+        }
       } else {
-        values(x, emit);
+        const c = k === 'ProcessGuid' || k === 'ParentProcessGuid' ? GUID_CUT : undefined;
+        if (c && typeof x === 'string') emit(cutValue(x, c));
+        else values(x, emit);
       }
     }
   }
   // of the process rows, only the values the row's event gets back from them (pmask): a file
   // event has no ParentImage, a process_termination no CommandLine (~40 % of the text was these)
   if (p) {
-    if (pmask & PMASK.ProcessGuid) emit(p.guid);
+    if (pmask & PMASK.ProcessGuid) emit(cutValue(p.guid, GUID_CUT));
     if (pmask & PMASK.ProcessId) emit(String(p.pid));
     if (pmask & PMASK.ParentProcessId) emit(String(p.ppid));
     if (pmask & PMASK.Image) emit(p.image);
@@ -574,10 +582,45 @@ function valuesOf(o: Record<string, unknown> | null, p: ProcRow | null, parent: 
     }
   }
   if (parent) {
-    if (pmask & PMASK.ParentProcessGuid) emit(parent.guid);
+    if (pmask & PMASK.ParentProcessGuid) emit(cutValue(parent.guid, GUID_CUT));
     if (pmask & PMASK.ParentImage) emit(parent.image);
     if (pmask & PMASK.ParentCommandLine) emit(parent.command_line);
   }
+}
+
+/**
+ * How much of a value the text index holds, for the fields whose values are nearly all
+ * unique to their row: `keep` its first characters, or `drop` its last ones (a value no
+ * longer than that is held whole). A chunk's rows then share these values (TextChunks
+ * holds each distinct value once): ProcessGuid's 38 characters, boot_ns, start_ns and seq
+ * were 85 % of the text of an exec storm's rows (51 trigrams a row), and FTS5's cost is
+ * per trigram. A match on such a field gives the trigrams of the part held (matchTrigrams):
+ * a GUID's first 13 characters (44 bits of a hash) still single out its process; the
+ * clocks to 10 ms and seq to its hundreds leave a few chunks to read.
+ */
+interface Cut {
+  keep?: number;
+  drop?: number;
+}
+const GUID_CUT: Cut = { keep: 13 };
+/** vigil's members so cut, by name */
+const VIGIL_CUT = new Map<string, Cut>([
+  ['boot_ns', { drop: 7 }],
+  ['start_ns', { drop: 7 }],
+  ['seq', { drop: 2 }],
+]);
+/** CUT's fields by their path in a field match */
+const CUT = new Map<string, Cut>([['ProcessGuid', GUID_CUT], ['ParentProcessGuid', GUID_CUT], ...[...VIGIL_CUT].map(([k, c]) => [`vigil.${k}`, c] as const)]);
+const SURROGATE = /[\ud800-\udfff]/;
+
+/** The part of a value of a CUT field the text index holds, in characters (code points). */
+function cutValue(s: string, c: Cut): string {
+  const n = c.keep ?? c.drop!;
+  if (s.length <= n) return s;
+  if (!SURROGATE.test(s)) return c.keep !== undefined ? s.slice(0, n) : s.slice(0, s.length - n);
+  const cps = Array.from(s);
+  if (cps.length <= n) return s;
+  return (c.keep !== undefined ? cps.slice(0, n) : cps.slice(0, cps.length - n)).join('');
 }
 
 /** x's scalar values (and nested members' names) given to `emit`. */
@@ -854,6 +897,19 @@ function literalRuns(toks: ReadonlyArray<string | null>, anchor: string): string
   return runs;
 }
 
+const STAR = Symbol('*');
+/** A glob's characters, escapes resolved, with null for ? and STAR for *. */
+function globTokens(glob: string): Array<string | null | typeof STAR> {
+  const g = Array.from(glob);
+  const toks: Array<string | null | typeof STAR> = [];
+  for (let i = 0; i < g.length; i++) {
+    const c = g[i]!;
+    if (c === '\\' && i + 1 < g.length) toks.push(g[++i]!);
+    else toks.push(c === '*' ? STAR : c === '?' ? null : c);
+  }
+  return toks;
+}
+
 /**
  * The trigrams every row a field match matches has in its indexed text (valuesOf),
  * or null when the match has no literal of three characters (then the text index is
@@ -863,7 +919,8 @@ function literalRuns(toks: ReadonlyArray<string | null>, anchor: string): string
  * where the glob is anchored at the start or end of the value. Not indexed: timestamp,
  * Ancestors (rebuilt from the process rows), `vigil` as a whole (its own member names
  * are not in the text), and the US anchors of vigil.argv (which may be rebuilt from
- * CommandLine).
+ * CommandLine). Of CUT's fields, the trigrams of the part of the value the text holds
+ * (cutValue), where a glob says which that is.
  */
 export function matchTrigrams(f: FieldMatch): string[] | null {
   // vigil as a whole: its own member names are not in the text (valuesOf)
@@ -871,7 +928,33 @@ export function matchTrigrams(f: FieldMatch): string[] | null {
   const anchors = !(f.field === 'vigil.argv' || f.field.startsWith('vigil.argv.'));
   const a = anchors ? US_CHAR : '';
   const runs: string[] = [];
-  if (f.op === '=') {
+  const cut = CUT.get(f.field);
+  if (cut) {
+    // the text holds the part cutValue keeps of a string or number value (of a value of
+    // another type, all of it: the literals of a part of its JSON text are in it too)
+    if (/[^\x00-\x7f]/.test(f.value)) return null; // JavaScript and SQLite (lower(): ASCII only) may count such characters apart
+    let toks: Array<string | null>;
+    let star: number;
+    if (f.op === '=') {
+      const v = coerce(f.value);
+      if (typeof v === 'number' && !Number.isSafeInteger(v)) return null;
+      toks = Array.from(String(v));
+      star = toks.length;
+    } else {
+      const g = globTokens(f.value.toLowerCase());
+      toks = g.map((t) => (t === STAR ? null : t));
+      star = g.indexOf(STAR) < 0 ? g.length : g.indexOf(STAR);
+    }
+    // where the kept part ends is known up to the first * (a value has as many characters as a glob without *)
+    let end: number;
+    if (cut.keep !== undefined) end = Math.min(star, cut.keep);
+    else if (star < toks.length) return null;
+    else end = toks.length > cut.drop! ? toks.length - cut.drop! : toks.length;
+    const whole = end === toks.length;
+    toks = whole ? toks : [...toks.slice(0, end), null];
+    if (f.op === '~' || toks[0] === '{' || toks[0] === '[') runs.push(...literalRuns(toks, f.op === '~' ? a : ''));
+    else runs.push(a + toks.join('') + (whole ? a : ''));
+  } else if (f.op === '=') {
     const v = coerce(f.value);
     // numbers: only integers JavaScript and SQLite write alike
     if (typeof v === 'number' && !Number.isSafeInteger(v)) return null;
@@ -881,14 +964,7 @@ export function matchTrigrams(f: FieldMatch): string[] | null {
     else runs.push(a + text + a);
   } else {
     // the glob as literal characters and wildcards (null), escapes resolved as globToSqlite does
-    const g = Array.from(f.value.toLowerCase());
-    const toks: Array<string | null> = [];
-    for (let i = 0; i < g.length; i++) {
-      const c = g[i]!;
-      if (c === '\\' && i + 1 < g.length) toks.push(g[++i]!);
-      else toks.push(c === '*' || c === '?' ? null : c);
-    }
-    runs.push(...literalRuns(toks, a));
+    runs.push(...literalRuns(globTokens(f.value.toLowerCase()).map((t) => (t === STAR ? null : t)), a));
   }
   const out = new Set<string>();
   for (const r of runs) {

@@ -216,6 +216,84 @@ describe('store: text index (records_text)', () => {
     st.close();
   });
 
+  it('GUIDs and clocks are held in part (a GUID\'s first 13 characters, clocks to 10 ms, seq to its hundreds): matches on them still give what a scan gives', () => {
+    const st = EventStore.open(tmp('cut.db'));
+    const G = '{313999d7-d7d3-74fc-15c0-8e4d629159e3}';
+    const G2 = '{313999d7-d7d3-0000-0000-000000000000}'; // the same kept part: a candidate the exact condition refuses
+    const procs: ProcessRow[] = [
+      [1, G, 100, 1, null, '/usr/bin/storm', 'storm 3', '/tmp', 0, null],
+      [2, G2, 101, 100, 1, '/usr/bin/true', 'true --x', '/tmp', 0, null],
+      [3, '{aa000000-0000-0000-0000-000000000001}', 102, 100, 1, '/usr/bin/true', 'true --y', '/tmp', 0, null],
+    ];
+    const all = PMASK.ProcessGuid | PMASK.ProcessId | PMASK.Image | PMASK.CommandLine | PMASK.ParentProcessGuid | PMASK.ParentImage;
+    const rows: StoreRow[] = [];
+    for (let i = 0; i < 150; i++) {
+      const proc = 1 + (i % 3);
+      const vigil = { schema: 1, seq: 6000 + i, boot_ns: String(4453689672597 + i * 1_000_003), start_ns: String(4453689179390 + proc), tid: 100 + proc };
+      rows.push(['event', 1000 + i, 'process_creation', proc, proc === 1 ? all & ~(PMASK.ParentProcessGuid | PMASK.ParentImage) : all, null, null, JSON.stringify({ category: 'process_creation', User: 'root', vigil })]);
+    }
+    // whole rows: the fields in the JSON (a GUID with characters past ASCII, one of four bytes among them), clocks as numbers
+    const whole = [
+      { category: 'file_event', ProcessGuid: 'ünïcødé-𝒳𝒴-guid-long-value', ParentProcessGuid: G, vigil: { seq: 6013, boot_ns: 4453689672597 } },
+      { category: 'file_event', ProcessGuid: '{313999D7-D7D3-74FC-15C0-8E4D629159E3}', vigil: { seq: { nested: 6013 }, boot_ns: null } },
+    ];
+    for (const w of whole) rows.push(toRow('event', w, JSON.stringify(w)));
+    st.insertBatch(rows, procs);
+    const matches: FieldMatch[] = [
+      { field: 'ProcessGuid', op: '=', value: G },
+      { field: 'ProcessGuid', op: '=', value: G2 },
+      { field: 'ProcessGuid', op: '~', value: '{313999d7*' },
+      { field: 'ProcessGuid', op: '~', value: '{313999D7-D7D3-74FC*' },
+      { field: 'ProcessGuid', op: '~', value: '{313999d7-d7d3-74fc-15c0-8e4d629159e?}' },
+      { field: 'ProcessGuid', op: '~', value: '*629159e3}' },
+      { field: 'ProcessGuid', op: '~', value: '?313999d7-d7d3*' },
+      { field: 'ProcessGuid', op: '=', value: 'ünïcødé-𝒳𝒴-guid-long-value' },
+      { field: 'ProcessGuid', op: '~', value: 'ünïcødé-𝒳𝒴*' },
+      { field: 'ProcessGuid', op: '~', value: '*guid-long-value' },
+      { field: 'ParentProcessGuid', op: '=', value: G },
+      { field: 'ParentProcessGuid', op: '~', value: '{313999d7-d7d3-74fc-15c0-8e4d629159e3}' },
+      { field: 'vigil.boot_ns', op: '=', value: String(4453689672597 + 77 * 1_000_003) },
+      { field: 'vigil.boot_ns', op: '=', value: '4453689672597' },
+      { field: 'vigil.boot_ns', op: '~', value: String(4453689672597 + 140 * 1_000_003) },
+      { field: 'vigil.boot_ns', op: '~', value: '44536896725??' },
+      { field: 'vigil.boot_ns', op: '~', value: '4453*' },
+      { field: 'vigil.start_ns', op: '=', value: '4453689179392' },
+      { field: 'vigil.seq', op: '=', value: '6013' },
+      { field: 'vigil.seq', op: '=', value: '6149' },
+      { field: 'vigil.seq', op: '=', value: '6150' },
+      { field: 'vigil.seq', op: '~', value: '60?3' },
+      { field: 'vigil.seq', op: '=', value: '{"nested":6013}' },
+      { field: 'vigil.tid', op: '=', value: '103' },
+    ];
+    for (const m of matches) {
+      for (const [order, limit] of [['desc', 100], ['asc', 100], ['desc', 1], ['asc', 3]] as const) {
+        const q = { fields: [m], order, limit };
+        expect(st.query(q).map((r) => r.id), `${m.field}${m.op}${m.value} ${order} ${limit}`).toEqual(st.query({ ...q, textIndex: false }).map((r) => r.id));
+      }
+    }
+    expect(st.query({ fields: [matches[0]!], limit: 1000 }).length).toBe(50);
+    expect(st.query({ fields: [matches[18]!] }).length).toBe(2);
+    // the kept part only: the trigrams of a GUID's first 13 characters, a clock's all but its last 7 digits
+    const guid = matchTrigrams(matches[0]!)!;
+    expect(guid.every((g) => '{313999d7-d7d'.includes(g))).toBe(true);
+    expect(guid.length).toBe(10);
+    expect(matchTrigrams(matches[13]!)).toEqual(['\x1f44', '445', '453', '536', '368']);
+    expect(matchTrigrams({ field: 'vigil.seq', op: '=', value: '12' })).toEqual(['\x1f12', '12\x1f']);
+    // where the kept part ends is not known: not indexed (the rows are read)
+    for (const i of [5, 7, 8, 9, 16]) expect(matchTrigrams(matches[i]!), matches[i]!.value).toBeNull();
+    for (const i of [0, 2, 3, 4, 6, 10, 11, 13, 14, 15, 17, 18, 21]) expect(st.explain({ fields: [matches[i]!] })[0], matches[i]!.value).toMatch(/^SCAN f VIRTUAL TABLE/);
+    // and the rest is not in the index: a trigram of the GUID's tail, and of a clock's last digits, find no chunk
+    const docs = (text: string) => {
+      const grams = Array.from({ length: text.length - 2 }, (_, i) => `"${text.slice(i, i + 3)}"`).join(' AND ');
+      return (st.db.prepare('SELECT COUNT(*) AS n FROM records_text WHERE records_text MATCH ?').get(grams) as { n: number }).n;
+    };
+    expect(docs('13999d')).toBeGreaterThan(0);
+    expect(docs('9159e3')).toBe(0);
+    expect(docs('\x1f445368')).toBeGreaterThan(0);
+    expect(docs('4453689')).toBe(0);
+    st.close();
+  });
+
   it('a version 4 store (a document per row) is indexed again in chunks; a reader of it before that reads the rows', () => {
     const path = tmp('v4.db');
     const st = EventStore.open(path);
