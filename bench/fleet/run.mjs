@@ -8,6 +8,11 @@
  *   npm run build && node bench/fleet/run.mjs [--agents 100] [--rate 1600] [--seconds 20]
  *       [--workers 4] [--batch 1000] [--linger 200] [--events FILE] [--agent-us N] [--json] [--timeline]
  *
+ * FLEET_WORKER_ARGS (environment): V8/Node flags for the agent worker processes, e.g.
+ * `--trace-gc`: at 1,600 events/s per agent a worker of 50 agents runs a mark-compact
+ * every ~0.2-0.4 s (its heap ~32-45 MB), mostly "GC in old space requested", and
+ * perf puts V8's concurrent marking and sweeping at about a quarter of its CPU.
+ *
  * --agent-us: the agent's own CPU per event without the fleet (bench/pipeline/run.mjs,
  * "µs CPU/event" of the stage the agent runs with); the publishing cost is then also
  * given as a share of the agent's CPU.
@@ -127,7 +132,7 @@ for (let w = 0; w < WORKERS; w++) {
   const ids = Array.from({ length: Math.min(per, N - w * per) }, (_, i) => `agent-${String(w * per + i).padStart(4, '0')}`);
   if (!ids.length) break;
   const cfg = { url, agents: ids, rate: RATE, events: eventsFile, stateRoot: join(work, 'agents'), batch: BATCH, lingerMs: LINGER, baselineMs: 2000 };
-  const child = fork(`${root}bench/fleet/agents.mjs`, [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(`${root}bench/fleet/agents.mjs`, [JSON.stringify(cfg)], { execArgv: process.env.FLEET_WORKER_ARGS ? process.env.FLEET_WORKER_ARGS.split(' ') : [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   workers.push({
     child,
     ready: new Promise((r) => child.on('message', (m) => m.ready && r())),

@@ -15,13 +15,19 @@
  * (full+fleet − full) / full+fleet, and fleet / (full + fleet) from the direct
  * measure. Medians of --rounds (default 5). Not part of CI.
  *
- *   npm run build && taskset -c 0 node bench/fleet/share.mjs [--rounds 5] [--batch 1000] [--dist DIR] [--json]
+ *   npm run build && taskset -c 0 node bench/fleet/share.mjs [--rounds 5] [--batch 1000] [--pace 50000] [--dist DIR] [--json]
  *
  * The replay runs as fast as the pipeline goes, so batches fill to --batch (the agent's
  * fleet.batch_max_events); a host sending fewer events than batch × 5 per second and
  * category has smaller batches (linger 200 ms): --batch 100 or 20 shows that cost.
  *
  * --sink-only: only the `fleet` stage (after one pipeline run to capture the records).
+ * --pace N: the `fleet` stage feeds the sink while at most N records are unacknowledged
+ * (default 50,000: the whole capture at once, ~21 MB, past the spool's 8 MiB of memory,
+ * so part of it is written to disk: the cost of a burst). --pace 5000 keeps it in memory,
+ * as an agent's steady stream does. Its line also gives each round's GC pauses: a round
+ * that meets a major GC (a mark-compact of the process's whole heap, most of which is the
+ * bench's own) costs 3-5x the others.
  * --dist: the compiled tree to load the agent from (default dist/; another build to
  * compare two versions of the publisher in the same conditions).
  * Needs bench/.build/pipeline (bench/pipeline/record.mjs, as root, makes it).
@@ -32,6 +38,7 @@ import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -40,6 +47,7 @@ const opt = (name, def) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] :
 const ROUNDS = Number(opt('--rounds', 5));
 const BATCH = Number(opt('--batch', 1000));
 const SINK_ONLY = argv.includes('--sink-only');
+const PACE = Number(opt('--pace', 50_000));
 const dist = resolve(opt('--dist', `${root}dist`));
 const asJson = argv.includes('--json');
 const { Agent } = await import(`${dist}/agent/agent.js`);
@@ -107,19 +115,23 @@ function fleetSink(dir) {
 async function runFleetOnly() {
   const tmp = mkdtempSync(join(tmpdir(), 'vigil-share-'));
   const f = await fleetSink(tmp);
+  let gcMs = 0;
+  const gcs = new PerformanceObserver((l) => { for (const e of l.getEntries()) gcMs += e.duration; });
+  gcs.observe({ entryTypes: ['gc'] });
   const cpu0 = process.cpuUsage();
   for (let i = 0; i < captured.length; ) {
-    const end = Math.min(captured.length, i + 8192);
+    const end = Math.min(captured.length, i + Math.min(8192, PACE));
     for (; i < end; i++) f.sink.write(captured[i]);
     await tick();
-    while (f.sink.stats().pending > 50_000) await sleep(1);
+    while (f.sink.stats().pending > PACE) await sleep(1);
   }
   await f.sink.close();
   const cpu = process.cpuUsage(cpu0);
+  gcs.disconnect();
   const p = f.publisher.stats();
   await f.nc.close();
   rmSync(tmp, { recursive: true, force: true });
-  return { stage: 'fleet', events: captured.length, cpuUs: (cpu.user + cpu.system) / captured.length, drops: p.dropped, published: p.published, batches: p.batchesPublished };
+  return { stage: 'fleet', events: captured.length, cpuUs: (cpu.user + cpu.system) / captured.length, gcMs, drops: p.dropped, published: p.published, batches: p.batchesPublished };
 }
 
 async function run(stage) {
@@ -184,6 +196,7 @@ const result = {
   fleet_sink_alone_us_per_event: Math.round(only.cpuUs * 100) / 100,
   fleet_sink_alone_share_pct: Math.round((only.cpuUs / (full.cpuUs + only.cpuUs)) * 1000) / 10,
   all_rounds_us: Object.fromEntries(Object.entries(by).map(([k, v]) => [k, v.map((x) => Math.round(x.cpuUs * 100) / 100)])),
+  fleet_rounds_gc_pause_ms: by.fleet.map((x) => Math.round(x.gcMs * 10) / 10),
   fleet_batches: fleet.batches,
   published: fleet.published,
   drops: full.drops + fleet.drops + (fleet.fleetDropped ?? 0) + only.drops,
@@ -193,7 +206,7 @@ else {
   console.log(`${result.events} events (bench/.build/pipeline, ${meta.kernel}), batches of up to ${BATCH}, ${ROUNDS} alternating rounds, medians; load average ${result.load_average_1m.join(' → ')}; ${dist}`);
   console.log(`agent without the fleet: ${result.full_us_per_event} µs CPU/event   rounds ${result.all_rounds_us.full.join(' ')}`);
   console.log(`agent with the fleet:    ${result.fleet_us_per_event} µs CPU/event   rounds ${result.all_rounds_us['full+fleet'].join(' ')}  (${fleet.published} published in ${fleet.batches} batches)`);
-  console.log(`fleet sink alone:        ${result.fleet_sink_alone_us_per_event} µs CPU/event   rounds ${result.all_rounds_us.fleet.join(' ')}  (${only.published} published in ${only.batches} batches)`);
+  console.log(`fleet sink alone:        ${result.fleet_sink_alone_us_per_event} µs CPU/event   rounds ${result.all_rounds_us.fleet.join(' ')}  (${only.published} published in ${only.batches} batches; GC pauses per round ${result.fleet_rounds_gc_pause_ms.join(' ')} ms)`);
   console.log(`publishing, with − without: ${result.publishing_us_per_event} µs/event = ${result.publishing_share_pct} % of the agent's CPU; the sink alone: ${result.fleet_sink_alone_share_pct} % (target < 5 %); drops ${result.drops}`);
 }
 await admin.close();
