@@ -548,16 +548,9 @@ function valuesOf(o: Record<string, unknown> | null, p: ProcRow | null, parent: 
       if (k === 'vigil' && x !== null && typeof x === 'object' && !Array.isArray(x)) {
         // its members' values (and what is nested deeper, names too), not its own names
         const w = x as Record<string, unknown>;
-        for (const k2 in w) {
-          const c = VIGIL_CUT.get(k2);
-          const y = w[k2];
-          if (c && (typeof y === 'string' || typeof y === 'number')) emit(cutValue(String(y), c));
-          else values(y, emit);
-        }
+        for (const k2 in w) cutOrValues(w[k2], VIGIL_CUT.get(k2), emit);
       } else {
-        const c = k === 'ProcessGuid' || k === 'ParentProcessGuid' ? GUID_CUT : undefined;
-        if (c && typeof x === 'string') emit(cutValue(x, c));
-        else values(x, emit);
+        cutOrValues(x, TOP_CUT.get(k), emit);
       }
     }
   }
@@ -603,6 +596,11 @@ interface Cut {
   drop?: number;
 }
 const GUID_CUT: Cut = { keep: 13 };
+/** the event's own members so cut, by name */
+const TOP_CUT = new Map<string, Cut>([
+  ['ProcessGuid', GUID_CUT],
+  ['ParentProcessGuid', GUID_CUT],
+]);
 /** vigil's members so cut, by name */
 const VIGIL_CUT = new Map<string, Cut>([
   ['boot_ns', { drop: 7 }],
@@ -610,8 +608,14 @@ const VIGIL_CUT = new Map<string, Cut>([
   ['seq', { drop: 2 }],
 ]);
 /** CUT's fields by their path in a field match */
-const CUT = new Map<string, Cut>([['ProcessGuid', GUID_CUT], ['ParentProcessGuid', GUID_CUT], ...[...VIGIL_CUT].map(([k, c]) => [`vigil.${k}`, c] as const)]);
+const CUT = new Map<string, Cut>([...TOP_CUT, ...[...VIGIL_CUT].map(([k, c]) => [`vigil.${k}`, c] as const)]);
 const SURROGATE = /[\ud800-\udfff]/;
+
+/** A member's value to `emit`: in part (cutValue) when its field is cut and it is a string or number, else whole (values). */
+function cutOrValues(x: unknown, c: Cut | undefined, emit: (v: string) => void): void {
+  if (c && (typeof x === 'string' || typeof x === 'number')) emit(cutValue(String(x), c));
+  else values(x, emit);
+}
 
 /** The part of a value of a CUT field the text index holds, in characters (code points). */
 function cutValue(s: string, c: Cut): string {
@@ -897,17 +901,20 @@ function literalRuns(toks: ReadonlyArray<string | null>, anchor: string): string
   return runs;
 }
 
-const STAR = Symbol('*');
-/** A glob's characters, escapes resolved, with null for ? and STAR for *. */
-function globTokens(glob: string): Array<string | null | typeof STAR> {
+/** A glob's characters, escapes resolved, with null for a wildcard (* and ?), and where its first * is (its length without one). */
+function globTokens(glob: string): { toks: Array<string | null>; star: number } {
   const g = Array.from(glob);
-  const toks: Array<string | null | typeof STAR> = [];
+  const toks: Array<string | null> = [];
+  let star = -1;
   for (let i = 0; i < g.length; i++) {
     const c = g[i]!;
     if (c === '\\' && i + 1 < g.length) toks.push(g[++i]!);
-    else toks.push(c === '*' ? STAR : c === '?' ? null : c);
+    else {
+      if (c === '*' && star < 0) star = toks.length;
+      toks.push(c === '*' || c === '?' ? null : c);
+    }
   }
-  return toks;
+  return { toks, star: star < 0 ? toks.length : star };
 }
 
 /**
@@ -941,9 +948,7 @@ export function matchTrigrams(f: FieldMatch): string[] | null {
       toks = Array.from(String(v));
       star = toks.length;
     } else {
-      const g = globTokens(f.value.toLowerCase());
-      toks = g.map((t) => (t === STAR ? null : t));
-      star = g.indexOf(STAR) < 0 ? g.length : g.indexOf(STAR);
+      ({ toks, star } = globTokens(f.value.toLowerCase()));
     }
     // where the kept part ends is known up to the first * (a value has as many characters as a glob without *)
     let end: number;
@@ -964,7 +969,7 @@ export function matchTrigrams(f: FieldMatch): string[] | null {
     else runs.push(a + text + a);
   } else {
     // the glob as literal characters and wildcards (null), escapes resolved as globToSqlite does
-    runs.push(...literalRuns(globTokens(f.value.toLowerCase()).map((t) => (t === STAR ? null : t)), a));
+    runs.push(...literalRuns(globTokens(f.value.toLowerCase()).toks, a));
   }
   const out = new Set<string>();
   for (const r of runs) {
