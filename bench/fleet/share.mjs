@@ -48,6 +48,10 @@ const ROUNDS = Number(opt('--rounds', 5));
 const BATCH = Number(opt('--batch', 1000));
 const SINK_ONLY = argv.includes('--sink-only');
 const PACE = Number(opt('--pace', 50_000));
+if (!Number.isSafeInteger(PACE) || PACE < 1) {
+  console.error(`share.mjs: --pace ${opt('--pace', '')}: a whole number of records, 1 or more`);
+  process.exit(2);
+}
 const dist = resolve(opt('--dist', `${root}dist`));
 const asJson = argv.includes('--json');
 const { Agent } = await import(`${dist}/agent/agent.js`);
