@@ -2,7 +2,7 @@
 /**
  * Exec storm: what recording every exec costs, vigil next to auditd.
  *
- *   node bench/exec-storm/run.mjs [--execs 3000] [--rounds 5] [--target dynamic|static] [--all-sensors] [--json]
+ *   node bench/exec-storm/run.mjs [--execs 3000] [--rounds 5] [--target dynamic|static] [--all-sensors] [--fleet] [--only M,M] [--json]
  *
  * One storm (bench/exec-storm/storm.c: static C, fork + execve + wait in a loop;
  * the exec'd program is /usr/bin/true with a four-word argv, or with --target
@@ -14,6 +14,12 @@
  *                the kernel wakes it once per MiB of records, and it reads every 50 ms
  *   vigil-wake1  the same, with the kernel's default wake-ups (ring_buffer_wakeup.bytes: 0:
  *                woken for each record that finds it caught up): the reader before batching
+ *   vigil-fleet  (with --fleet) `vigil` as above, also publishing every event and alert to a
+ *                fleet: Debian's nats-server (JetStream, file store, in a temporary
+ *                directory, on loopback; its CPU is another host's and is not counted) through
+ *                the agent's batches, on-disk spool and acknowledged publishes. The line
+ *                `fleet publishing` gives (vigil-fleet − vigil) / vigil-fleet: what publishing
+ *                costs the agent as a share of its CPU (issue 13: under 5 %)
  *   auditd       Debian's auditd (`auditd -n -l` with the stock auditd.conf, log in a
  *                temporary directory) and `auditctl -a always,exit -F arch=b64 -S execve`
  * Each monitor first records one storm that is not measured (a long-running agent
@@ -36,6 +42,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +55,15 @@ const EXECS = Number(opt('--execs', 3000));
 const ROUNDS = Number(opt('--rounds', 5));
 const TARGET = opt('--target', 'dynamic');
 const SENSORS = argv.includes('--all-sensors') ? null : 'exec';
+const FLEET = argv.includes('--fleet');
+// --only vigil-fleet,auditd: a subset (none and vigil always run: the figures are against them)
+const MONITORS = ['none', 'vigil', 'vigil-wake1', 'vigil-noindex', ...(FLEET ? ['vigil-fleet'] : []), 'auditd'];
+const ONLY = opt('--only', null)?.split(',') ?? null;
+if (ONLY?.some((n) => !MONITORS.includes(n))) {
+  console.error(`exec-storm: --only ${ONLY.filter((n) => !MONITORS.includes(n)).join(',')}: no such monitor (${MONITORS.join(', ')}${FLEET ? '' : '; vigil-fleet needs --fleet'})`);
+  process.exit(2);
+}
+const runs = (name) => !ONLY || ONLY.includes(name) || name === 'none' || name === 'vigil';
 const build = `${root}bench/.build/exec-storm`;
 mkdirSync(build, { recursive: true });
 execFileSync('gcc', ['-O2', '-static', '-o', `${build}/storm`, `${root}bench/exec-storm/storm.c`]);
@@ -97,15 +113,6 @@ function storm() {
 }
 const size = (p) => (existsSync(p) ? statSync(p).size : 0);
 
-if (pidOf('auditd')) {
-  console.error('exec-storm: an auditd is already running; stop it first (this bench starts its own)');
-  process.exit(2);
-}
-if (!existsSync('/usr/sbin/auditd')) {
-  console.error('exec-storm: needs the auditd package (apt-get install auditd)');
-  process.exit(2);
-}
-
 /** A monitor: start() resolves once it records; measure around the storm; stop() gives its output sizes. */
 function vigilMonitor(name, wakeBytes, extraConfig = '') {
   return {
@@ -113,7 +120,7 @@ function vigilMonitor(name, wakeBytes, extraConfig = '') {
     async run() {
       const dir = mkdtempSync(join(tmpdir(), `vigil-storm-${name}-`));
       const cfg = join(dir, 'vigil.yaml');
-      writeFileSync(cfg, `ring_buffer_wakeup: { bytes: ${wakeBytes}, max_latency: 50ms }\n${extraConfig}`);
+      writeFileSync(cfg, `ring_buffer_wakeup: { bytes: ${wakeBytes}, max_latency: 50ms }\n${typeof extraConfig === 'function' ? extraConfig(dir) : extraConfig}`);
       const args = [VIGIL, 'run', '-c', cfg, '--events-out', join(dir, 'events.jsonl'), '--db', join(dir, 'vigil.db'), '--rules', RULES, '--no-enforce', '--stats-interval', '0'];
       if (SENSORS) args.push('--sensors', SENSORS);
       const p = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -136,6 +143,7 @@ function vigilMonitor(name, wakeBytes, extraConfig = '') {
       const final = err.split('\n').find((l) => l.includes('"final: '));
       const stats = final ? JSON.parse(final).stats : null;
       const creations = stats?.byCategory?.process_creation ?? 0;
+      const fleetSink = stats?.sinks ? Object.entries(stats.sinks).find(([k]) => k === 'fleet')?.[1] : undefined;
       const out = {
         secs,
         cpu,
@@ -144,6 +152,8 @@ function vigilMonitor(name, wakeBytes, extraConfig = '') {
         wakeups: stats ? Object.values(stats.sensors).reduce((a, s) => a + s.ringWakeups, 0) : NaN,
         timerDrains: stats ? Object.values(stats.sensors).reduce((a, s) => a + (s.timerDrains ?? 0), 0) : NaN,
         events: stats?.events ?? 0,
+        published: fleetSink?.written,
+        alerts: stats?.alerts ?? 0,
         bytes: { jsonl: size(join(dir, 'events.jsonl')), sqlite: size(join(dir, 'vigil.db')) + size(join(dir, 'vigil.db-wal')) },
         storm: { jsonl: stormJsonl.bytes / stormJsonl.execs },
       };
@@ -240,7 +250,50 @@ const auditMonitor = {
 };
 
 const noneMonitor = { name: 'none', run: async () => ({ secs: storm() }) };
-const monitors = [noneMonitor, vigilMonitor('vigil', '1MiB'), vigilMonitor('vigil-wake1', 0), vigilMonitor('vigil-noindex', '1MiB', 'store: { text_index: false }\n'), auditMonitor];
+if (runs('auditd') && pidOf('auditd')) {
+  console.error('exec-storm: an auditd is already running; stop it first (this bench starts its own)');
+  process.exit(2);
+}
+if (runs('auditd') && !existsSync('/usr/sbin/auditd')) {
+  console.error('exec-storm: needs the auditd package (apt-get install auditd)');
+  process.exit(2);
+}
+
+/** With --fleet: a nats-server for vigil-fleet (JetStream on, its store in a temporary directory, loopback). */
+async function startNats() {
+  const work = mkdtempSync(join(tmpdir(), 'vigil-storm-nats-'));
+  const port = await new Promise((res) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => res(p));
+    });
+  });
+  const server = spawn('nats-server', ['-js', '-sd', join(work, 'store'), '-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  await new Promise((res, rej) => {
+    let err = '';
+    server.stderr.on('data', (d) => {
+      err += d;
+      if (err.includes('Server is ready')) res();
+    });
+    server.once('exit', (c) => rej(new Error(`nats-server exited ${c}: ${err}`)));
+  });
+  server.stderr.resume();
+  const url = `nats://127.0.0.1:${port}`;
+  execFileSync(process.execPath, [VIGIL, 'fleet', 'init', '--server', url], { stdio: 'ignore' });
+  return { url, stop: () => { server.kill('SIGTERM'); rmSync(work, { recursive: true, force: true }); } };
+}
+let nats = null;
+if (FLEET) {
+  if (spawnSync('nats-server', ['--version']).status !== 0) {
+    console.error('exec-storm: --fleet needs the nats-server package (apt-get install nats-server)');
+    process.exit(2);
+  }
+  nats = await startNats();
+}
+let fleetRun = 0;
+const fleetConfig = (dir) => `fleet: { url: "${nats.url}", host_id: storm-${++fleetRun}, state_dir: "${join(dir, 'fleet')}" }\n`;
+const allMonitors = [noneMonitor, vigilMonitor('vigil', '1MiB'), vigilMonitor('vigil-wake1', 0), vigilMonitor('vigil-noindex', '1MiB', 'store: { text_index: false }\n'), ...(FLEET ? [vigilMonitor('vigil-fleet', '1MiB', fleetConfig)] : []), auditMonitor];
+const monitors = allMonitors.filter((m) => runs(m.name));
 
 storm(); // warm the page cache and the binaries
 const results = Object.fromEntries(monitors.map((m) => [m.name, []]));
@@ -249,6 +302,10 @@ for (let r = 0; r < ROUNDS; r++) {
   for (const m of order) {
     const x = await m.run();
     results[m.name].push(x);
+    if (m.name === 'vigil-fleet' && x.published !== x.events + x.alerts) {
+      // the sink's count is what the server acknowledged: anything short of every record is a loss here
+      x.drops = (x.drops || 0) + Math.abs(x.events + x.alerts - (x.published ?? 0));
+    }
     process.stderr.write(`round ${r + 1}/${ROUNDS} ${m.name.padEnd(11)} ${(x.secs * 1000).toFixed(0)} ms${x.cpu !== undefined ? ` cpu ${(x.cpu * 1000).toFixed(0)} ms` : ''}\n`);
   }
 }
@@ -272,6 +329,13 @@ const rows = monitors.map((m) => {
     row.kauditd_cpu_ms_per_1000 = median(xs.map((x) => (x.kcpu / EXECS) * 1e6));
     row.lost = Math.max(...xs.map((x) => x.lost));
   }
+  if (m.name === 'vigil-fleet') {
+    // each round runs vigil and vigil-fleet one after the other: the pair's difference is less noisy than the medians'
+    const own = results.vigil;
+    row.fleet_share_rounds = xs.map((x, i) => (x.cpu - own[i].cpu) / x.cpu);
+    row.fleet_share_paired = median(row.fleet_share_rounds);
+    row.fleet_share = 1 - median(own.map((x) => x.cpu)) / median(xs.map((x) => x.cpu));
+  }
   if (m.name.startsWith('vigil')) {
     row.drops = Math.max(...xs.map((x) => x.drops));
     row.wakeups_per_1000 = median(xs.map((x) => (x.wakeups / EXECS) * 1000));
@@ -294,12 +358,20 @@ else {
   }
   const v = rows.find((r) => r.monitor === 'vigil');
   const a = rows.find((r) => r.monitor === 'auditd');
-  console.log(`vigil / auditd CPU per exec: ${((v.cpu_ms_per_1000 / a.cpu_ms_per_1000) * 100).toFixed(0)} % (auditd's process only), ${((v.cpu_ms_per_1000 / (a.cpu_ms_per_1000 + a.kauditd_cpu_ms_per_1000)) * 100).toFixed(0)} % (with kauditd)`);
-  console.log(
+  if (a) console.log(`vigil / auditd CPU per exec: ${((v.cpu_ms_per_1000 / a.cpu_ms_per_1000) * 100).toFixed(0)} % (auditd's process only), ${((v.cpu_ms_per_1000 / (a.cpu_ms_per_1000 + a.kauditd_cpu_ms_per_1000)) * 100).toFixed(0)} % (with kauditd)`);
+  const vf = rows.find((r) => r.monitor === 'vigil-fleet');
+  if (vf) {
+    console.log(
+      `fleet publishing, share of the agent's CPU (target < 5 %): ${(vf.fleet_share * 100).toFixed(1)} % of medians (vigil-fleet ${f(vf.cpu_ms_per_1000, 1)}, vigil ${f(v.cpu_ms_per_1000, 1)} ms per 1000 execs); ` +
+        `${(vf.fleet_share_paired * 100).toFixed(1)} % the median of each round's pair (${vf.fleet_share_rounds.map((x) => (x * 100).toFixed(1)).join(' ')})`,
+    );
+  }
+  if (a) console.log(
     `bytes per storm exec vs auditd's log: JSONL ${((v.storm_bytes_per_exec_jsonl / a.storm_bytes_per_exec_log) * 100).toFixed(0)} %; ` +
       `all bytes per exec recorded: JSONL ${((v.bytes_per_exec_jsonl / a.bytes_per_exec_log) * 100).toFixed(0)} %, SQLite ${((v.bytes_per_exec_sqlite / a.bytes_per_exec_log) * 100).toFixed(0)} % (the store cannot be split per exec)`,
   );
 }
+nats?.stop();
 const lost = rows.some((r) => (r.drops ?? 0) > 0 || (r.lost ?? 0) > 0);
 if (lost) {
   console.error('LOSSES: a monitor lost records; its figures are not comparable');
