@@ -42,11 +42,11 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { startNats } from '../fleet/nats.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const argv = process.argv.slice(2);
@@ -259,36 +259,14 @@ if (runs('auditd') && !existsSync('/usr/sbin/auditd')) {
   process.exit(2);
 }
 
-/** With --fleet: a nats-server for vigil-fleet (JetStream on, its store in a temporary directory, loopback). */
-async function startNats() {
-  const work = mkdtempSync(join(tmpdir(), 'vigil-storm-nats-'));
-  const port = await new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => res(p));
-    });
-  });
-  const server = spawn('nats-server', ['-js', '-sd', join(work, 'store'), '-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  await new Promise((res, rej) => {
-    let err = '';
-    server.stderr.on('data', (d) => {
-      err += d;
-      if (err.includes('Server is ready')) res();
-    });
-    server.once('exit', (c) => rej(new Error(`nats-server exited ${c}: ${err}`)));
-  });
-  server.stderr.resume();
-  const url = `nats://127.0.0.1:${port}`;
-  execFileSync(process.execPath, [VIGIL, 'fleet', 'init', '--server', url], { stdio: 'ignore' });
-  return { url, stop: () => { server.kill('SIGTERM'); rmSync(work, { recursive: true, force: true }); } };
-}
 let nats = null;
 if (FLEET) {
   if (spawnSync('nats-server', ['--version']).status !== 0) {
     console.error('exec-storm: --fleet needs the nats-server package (apt-get install nats-server)');
     process.exit(2);
   }
-  nats = await startNats();
+  nats = await startNats({ prefix: 'vigil-storm-nats-' });
+  execFileSync(process.execPath, [VIGIL, 'fleet', 'init', '--server', nats.url], { stdio: 'ignore' });
 }
 let fleetRun = 0;
 const fleetConfig = (dir) => `fleet: { url: "${nats.url}", host_id: storm-${++fleetRun}, state_dir: "${join(dir, 'fleet')}" }\n`;
@@ -371,7 +349,7 @@ else {
       `all bytes per exec recorded: JSONL ${((v.bytes_per_exec_jsonl / a.bytes_per_exec_log) * 100).toFixed(0)} %, SQLite ${((v.bytes_per_exec_sqlite / a.bytes_per_exec_log) * 100).toFixed(0)} % (the store cannot be split per exec)`,
   );
 }
-nats?.stop();
+await nats?.stop();
 const lost = rows.some((r) => (r.drops ?? 0) > 0 || (r.lost ?? 0) > 0);
 if (lost) {
   console.error('LOSSES: a monitor lost records; its figures are not comparable');

@@ -31,13 +31,13 @@
  *     its rate; nats-server's and the consumer's CPU
  *   - drops and publish errors (any drop fails the run)
  */
-import { fork, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { fork, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
+import { startNats } from './nats.mjs';
 import { DEFAULT_LIMITS, EVENTS_STREAM, H, connectFleet, ensureStreams } from '../../dist/fleet/index.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -65,24 +65,8 @@ const lines = readFileSync(eventsFile, 'utf8').split('\n').filter(Boolean);
 const avgBytes = Math.round(lines.reduce((n, l) => n + l.length + 1, 0) / lines.length);
 
 // --- nats-server on loopback, JetStream with a temp store
-const work = mkdtempSync(join(tmpdir(), 'vigil-fleet-bench-'));
-const port = await new Promise((res) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const p = s.address().port;
-    s.close(() => res(p));
-  });
-});
-const server = spawn('nats-server', ['-js', '-sd', join(work, 'store'), '-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
-await new Promise((res, rej) => {
-  let err = '';
-  server.stderr.on('data', (d) => {
-    err += d;
-    if (err.includes('Server is ready')) res();
-  });
-  server.once('exit', (c) => rej(new Error(`nats-server exited ${c}: ${err}`)));
-});
-server.stderr.resume();
-const url = `nats://127.0.0.1:${port}`;
+const nats = await startNats({ prefix: 'vigil-fleet-bench-' });
+const { server, work, url } = nats;
 const procCpuMs = (pid) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, clock ticks of 10 ms
@@ -233,7 +217,5 @@ else {
 await messages.close?.();
 await admin.close();
 await Promise.all(workers.map((w) => w.exited)); // their spools are closed before the directory goes
-server.kill('SIGTERM');
-await new Promise((r) => server.once('exit', r));
-rmSync(work, { recursive: true, force: true });
+await nats.stop();
 process.exitCode = result.dropped || result.publish_errors || !result.drained ? 1 : 0;

@@ -32,14 +32,13 @@
  * compare two versions of the publisher in the same conditions).
  * Needs bench/.build/pipeline (bench/pipeline/record.mjs, as root, makes it).
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
+import { startNats } from './nats.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const argv = process.argv.slice(2);
@@ -82,24 +81,8 @@ const detector = { evaluate: (ev) => sigma.evaluate(ev), stats: () => sigma.stat
 const sensors = Object.fromEntries(SENSORS.map((p) => [p.name, { ...p.config.parse(undefined), enabled: p.objects.some((o) => meta.sources.includes(o)) }]));
 
 // nats-server on every core (this process may be pinned with taskset; the server is another host's work)
-const work = mkdtempSync(join(tmpdir(), 'vigil-fleet-share-'));
-const port = await new Promise((res) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const p = s.address().port;
-    s.close(() => res(p));
-  });
-});
-const server = spawn('taskset', ['-c', `0-${cpus().length - 1}`, 'nats-server', '-js', '-sd', join(work, 'store'), '-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
-await new Promise((res, rej) => {
-  let err = '';
-  server.stderr.on('data', (d) => {
-    err += d;
-    if (err.includes('Server is ready')) res();
-  });
-  server.once('exit', (c) => rej(new Error(`nats-server exited ${c}: ${err}`)));
-});
-server.stderr.resume();
-const url = `nats://127.0.0.1:${port}`;
+const nats = await startNats({ prefix: 'vigil-fleet-share-', allCores: true });
+const { url } = nats;
 const admin = await connectFleet({ url, name: 'share admin' });
 await ensureStreams(admin);
 
@@ -214,7 +197,5 @@ else {
   console.log(`publishing, with − without: ${result.publishing_us_per_event} µs/event = ${result.publishing_share_pct} % of the agent's CPU; the sink alone: ${result.fleet_sink_alone_share_pct} % (target < 5 %); drops ${result.drops}`);
 }
 await admin.close();
-server.kill('SIGTERM');
-await new Promise((r) => server.once('exit', r));
-rmSync(work, { recursive: true, force: true });
+await nats.stop();
 process.exitCode = result.drops || fleet.published !== fleet.events + fleet.alerts || only.published !== captured.length ? 1 : 0;
