@@ -20,6 +20,10 @@
  *                the agent's batches, on-disk spool and acknowledged publishes. The line
  *                `fleet publishing` gives (vigil-fleet − vigil) / vigil-fleet: what publishing
  *                costs the agent as a share of its CPU (issue 13: under 5 %)
+ *   fleet-pair   (with --fleet) `vigil` and `vigil-fleet` side by side, both recording the
+ *                same storm: the share from two agents' CPU over the same execs in the same
+ *                seconds (the least noisy of the three figures; each agent's CPU per exec is
+ *                higher than alone, as they share the cores)
  *   auditd       Debian's auditd (`auditd -n -l` with the stock auditd.conf, log in a
  *                temporary directory) and `auditctl -a always,exit -F arch=b64 -S execve`
  * Each monitor first records one storm that is not measured (a long-running agent
@@ -57,7 +61,7 @@ const TARGET = opt('--target', 'dynamic');
 const SENSORS = argv.includes('--all-sensors') ? null : 'exec';
 const FLEET = argv.includes('--fleet');
 // --only vigil-fleet,auditd: a subset (none and vigil always run: the figures are against them)
-const MONITORS = ['none', 'vigil', 'vigil-wake1', 'vigil-noindex', ...(FLEET ? ['vigil-fleet'] : []), 'auditd'];
+const MONITORS = ['none', 'vigil', 'vigil-wake1', 'vigil-noindex', ...(FLEET ? ['vigil-fleet', 'fleet-pair'] : []), 'auditd'];
 const ONLY = opt('--only', null)?.split(',') ?? null;
 if (ONLY?.some((n) => !MONITORS.includes(n))) {
   console.error(`exec-storm: --only ${ONLY.filter((n) => !MONITORS.includes(n)).join(',')}: no such monitor (${MONITORS.join(', ')}${FLEET ? '' : '; vigil-fleet needs --fleet'})`);
@@ -114,51 +118,95 @@ function storm() {
 const size = (p) => (existsSync(p) ? statSync(p).size : 0);
 
 /** A monitor: start() resolves once it records; measure around the storm; stop() gives its output sizes. */
+/** Start `vigil run` (its files in a new temporary directory); resolves once it records. */
+async function startVigil(name, wakeBytes, extraConfig) {
+  const dir = mkdtempSync(join(tmpdir(), `vigil-storm-${name}-`));
+  const cfg = join(dir, 'vigil.yaml');
+  writeFileSync(cfg, `ring_buffer_wakeup: { bytes: ${wakeBytes}, max_latency: 50ms }\n${typeof extraConfig === 'function' ? extraConfig(dir) : extraConfig}`);
+  const args = [VIGIL, 'run', '-c', cfg, '--events-out', join(dir, 'events.jsonl'), '--db', join(dir, 'vigil.db'), '--rules', RULES, '--no-enforce', '--stats-interval', '0'];
+  if (SENSORS) args.push('--sensors', SENSORS);
+  const p = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const agent = { p, dir, err: '' };
+  p.stderr.on('data', (d) => (agent.err += d));
+  const t0 = Date.now();
+  while (!agent.err.includes('vigil running')) {
+    if (p.exitCode !== null || Date.now() - t0 > 60_000) throw new Error(`vigil did not start: ${agent.err}`);
+    await sleep(50);
+  }
+  return agent;
+}
+
+/** Stop an agent and read what it wrote and counted; its directory goes. */
+async function finishVigil(agent, secs, cpu) {
+  const { p, dir } = agent;
+  p.kill('SIGTERM');
+  await new Promise((r) => (p.exitCode !== null ? r() : p.on('exit', r)));
+  const stormJsonl = stormBytesJsonl(join(dir, 'events.jsonl'));
+  const final = agent.err.split('\n').find((l) => l.includes('"final: '));
+  const stats = final ? JSON.parse(final).stats : null;
+  const creations = stats?.byCategory?.process_creation ?? 0;
+  const fleetSink = stats?.sinks ? Object.entries(stats.sinks).find(([k]) => k === 'fleet')?.[1] : undefined;
+  const out = {
+    secs,
+    cpu,
+    recorded: creations,
+    drops: stats ? stats.drops.kernel + stats.drops.decode + stats.drops.sinks : NaN,
+    wakeups: stats ? Object.values(stats.sensors).reduce((a, s) => a + s.ringWakeups, 0) : NaN,
+    timerDrains: stats ? Object.values(stats.sensors).reduce((a, s) => a + (s.timerDrains ?? 0), 0) : NaN,
+    events: stats?.events ?? 0,
+    published: fleetSink?.written,
+    alerts: stats?.alerts ?? 0,
+    bytes: { jsonl: size(join(dir, 'events.jsonl')), sqlite: size(join(dir, 'vigil.db')) + size(join(dir, 'vigil.db-wal')) },
+    storm: { jsonl: stormJsonl.bytes / stormJsonl.execs },
+  };
+  if (fleetSink && out.published !== out.events + out.alerts) {
+    // the fleet sink's count is what the server acknowledged: anything short of every record is a loss here
+    out.drops = (out.drops || 0) + Math.abs(out.events + out.alerts - (out.published ?? 0));
+  }
+  if (!stats) out.drops = NaN;
+  rmSync(dir, { recursive: true, force: true });
+  return out;
+}
+
+/** A monitor: run() starts it fresh, records one storm unmeasured, measures the next, and stops it. */
 function vigilMonitor(name, wakeBytes, extraConfig = '') {
   return {
     name,
     async run() {
-      const dir = mkdtempSync(join(tmpdir(), `vigil-storm-${name}-`));
-      const cfg = join(dir, 'vigil.yaml');
-      writeFileSync(cfg, `ring_buffer_wakeup: { bytes: ${wakeBytes}, max_latency: 50ms }\n${typeof extraConfig === 'function' ? extraConfig(dir) : extraConfig}`);
-      const args = [VIGIL, 'run', '-c', cfg, '--events-out', join(dir, 'events.jsonl'), '--db', join(dir, 'vigil.db'), '--rules', RULES, '--no-enforce', '--stats-interval', '0'];
-      if (SENSORS) args.push('--sensors', SENSORS);
-      const p = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      p.stderr.on('data', (d) => (err += d));
-      const t0 = Date.now();
-      while (!err.includes('vigil running')) {
-        if (p.exitCode !== null || Date.now() - t0 > 60_000) throw new Error(`vigil did not start: ${err}`);
-        await sleep(50);
-      }
+      const agent = await startVigil(name, wakeBytes, extraConfig);
       storm(); // warm-up, not measured: a long-running agent's code is optimized
-      await idle(p.pid, 500);
-      const c0 = cpuOf(p.pid);
+      await idle(agent.p.pid, 500);
+      const c0 = cpuOf(agent.p.pid);
       const secs = storm();
-      await idle(p.pid);
-      const cpu = cpuOf(p.pid) - c0;
-      p.kill('SIGTERM');
-      await new Promise((r) => p.on('exit', r));
-      const stormJsonl = stormBytesJsonl(join(dir, 'events.jsonl'));
-      const final = err.split('\n').find((l) => l.includes('"final: '));
-      const stats = final ? JSON.parse(final).stats : null;
-      const creations = stats?.byCategory?.process_creation ?? 0;
-      const fleetSink = stats?.sinks ? Object.entries(stats.sinks).find(([k]) => k === 'fleet')?.[1] : undefined;
-      const out = {
-        secs,
-        cpu,
-        recorded: creations,
-        drops: stats ? stats.drops.kernel + stats.drops.decode + stats.drops.sinks : NaN,
-        wakeups: stats ? Object.values(stats.sensors).reduce((a, s) => a + s.ringWakeups, 0) : NaN,
-        timerDrains: stats ? Object.values(stats.sensors).reduce((a, s) => a + (s.timerDrains ?? 0), 0) : NaN,
-        events: stats?.events ?? 0,
-        published: fleetSink?.written,
-        alerts: stats?.alerts ?? 0,
-        bytes: { jsonl: size(join(dir, 'events.jsonl')), sqlite: size(join(dir, 'vigil.db')) + size(join(dir, 'vigil.db-wal')) },
-        storm: { jsonl: stormJsonl.bytes / stormJsonl.execs },
-      };
-      rmSync(dir, { recursive: true, force: true });
-      return out;
+      await idle(agent.p.pid);
+      return finishVigil(agent, secs, cpuOf(agent.p.pid) - c0);
+    },
+  };
+}
+
+/**
+ * With --fleet: `vigil` and `vigil-fleet` at the same time, each its own agent, under the
+ * same storm (both record every exec): the two CPUs are of the same execs in the same
+ * seconds, so the share publishing takes is not blurred by how one round differs from
+ * the next (two agents on two cores with the storm: each agent's CPU per exec is higher
+ * than alone, the share is what counts).
+ */
+function fleetPairMonitor() {
+  return {
+    name: 'fleet-pair',
+    async run() {
+      const a = await startVigil('pair-vigil', '1MiB', '');
+      const b = await startVigil('pair-fleet', '1MiB', fleetConfig);
+      storm();
+      await Promise.all([idle(a.p.pid, 500), idle(b.p.pid, 500)]);
+      const a0 = cpuOf(a.p.pid);
+      const b0 = cpuOf(b.p.pid);
+      const secs = storm();
+      await Promise.all([idle(a.p.pid), idle(b.p.pid)]);
+      const ca = cpuOf(a.p.pid) - a0;
+      const cb = cpuOf(b.p.pid) - b0;
+      const [oa, ob] = [await finishVigil(a, secs, ca), await finishVigil(b, secs, cb)];
+      return { secs, cpu: cb, cpuWithout: ca, share: (cb - ca) / cb, drops: oa.drops + ob.drops, recorded: Math.min(oa.recorded, ob.recorded), bytes: {}, storm: {} };
     },
   };
 }
@@ -270,7 +318,7 @@ if (FLEET) {
 }
 let fleetRun = 0;
 const fleetConfig = (dir) => `fleet: { url: "${nats.url}", host_id: storm-${++fleetRun}, state_dir: "${join(dir, 'fleet')}" }\n`;
-const allMonitors = [noneMonitor, vigilMonitor('vigil', '1MiB'), vigilMonitor('vigil-wake1', 0), vigilMonitor('vigil-noindex', '1MiB', 'store: { text_index: false }\n'), ...(FLEET ? [vigilMonitor('vigil-fleet', '1MiB', fleetConfig)] : []), auditMonitor];
+const allMonitors = [noneMonitor, vigilMonitor('vigil', '1MiB'), vigilMonitor('vigil-wake1', 0), vigilMonitor('vigil-noindex', '1MiB', 'store: { text_index: false }\n'), ...(FLEET ? [vigilMonitor('vigil-fleet', '1MiB', fleetConfig), fleetPairMonitor()] : []), auditMonitor];
 const monitors = allMonitors.filter((m) => runs(m.name));
 
 storm(); // warm the page cache and the binaries
@@ -280,10 +328,6 @@ for (let r = 0; r < ROUNDS; r++) {
   for (const m of order) {
     const x = await m.run();
     results[m.name].push(x);
-    if (m.name === 'vigil-fleet' && x.published !== x.events + x.alerts) {
-      // the sink's count is what the server acknowledged: anything short of every record is a loss here
-      x.drops = (x.drops || 0) + Math.abs(x.events + x.alerts - (x.published ?? 0));
-    }
     process.stderr.write(`round ${r + 1}/${ROUNDS} ${m.name.padEnd(11)} ${(x.secs * 1000).toFixed(0)} ms${x.cpu !== undefined ? ` cpu ${(x.cpu * 1000).toFixed(0)} ms` : ''}\n`);
   }
 }
@@ -307,6 +351,12 @@ const rows = monitors.map((m) => {
     row.kauditd_cpu_ms_per_1000 = median(xs.map((x) => (x.kcpu / EXECS) * 1e6));
     row.lost = Math.max(...xs.map((x) => x.lost));
   }
+  if (m.name === 'fleet-pair') {
+    row.fleet_share_rounds = xs.map((x) => x.share);
+    row.fleet_share = median(row.fleet_share_rounds);
+    row.cpu_without_ms_per_1000 = median(xs.map((x) => (x.cpuWithout / EXECS) * 1e6));
+    row.drops = Math.max(...xs.map((x) => x.drops));
+  }
   if (m.name === 'vigil-fleet') {
     // each round runs vigil and vigil-fleet one after the other: the pair's difference is less noisy than the medians'
     const own = results.vigil;
@@ -328,7 +378,7 @@ else {
   console.log(`exec storm: ${EXECS} × fork+execve(${STORM_ARGV.join(' ')}), ${ROUNDS} interleaved rounds, medians; vigil --sensors ${SENSORS ?? 'all'}`);
   console.log('monitor      storm ms  slowdown  CPU ms/1000 execs  bytes/exec (storm execs (all))    wakeups/1000  lost');
   for (const r of rows) {
-    const bytes = r.monitor === 'none' ? '' : r.monitor === 'auditd' ? `log ${f(r.storm_bytes_per_exec_log)} (${f(r.bytes_per_exec_log)})` : `JSONL ${f(r.storm_bytes_per_exec_jsonl)} (${f(r.bytes_per_exec_jsonl)}), SQLite ${f(r.bytes_per_exec_sqlite)}`;
+    const bytes = r.monitor === 'none' || r.monitor === 'fleet-pair' ? '' : r.monitor === 'auditd' ? `log ${f(r.storm_bytes_per_exec_log)} (${f(r.bytes_per_exec_log)})` : `JSONL ${f(r.storm_bytes_per_exec_jsonl)} (${f(r.bytes_per_exec_jsonl)}), SQLite ${f(r.bytes_per_exec_sqlite)}`;
     const cpu = r.monitor === 'none' ? '' : `${f(r.cpu_ms_per_1000, 1)}${r.monitor === 'auditd' ? ` (+kauditd ${f(r.kauditd_cpu_ms_per_1000, 1)})` : ''}`;
     const wk = r.monitor.startsWith('vigil') ? `${f(r.wakeups_per_1000, 1)}+${f(r.timer_drains_per_1000, 1)}` : '';
     const lost = r.monitor === 'none' ? '' : String(r.monitor === 'auditd' ? r.lost : r.drops);
@@ -342,6 +392,13 @@ else {
     console.log(
       `fleet publishing, share of the agent's CPU (target < 5 %): ${(vf.fleet_share * 100).toFixed(1)} % of medians (vigil-fleet ${f(vf.cpu_ms_per_1000, 1)}, vigil ${f(v.cpu_ms_per_1000, 1)} ms per 1000 execs); ` +
         `${(vf.fleet_share_paired * 100).toFixed(1)} % the median of each round's pair (${vf.fleet_share_rounds.map((x) => (x * 100).toFixed(1)).join(' ')})`,
+    );
+  }
+  const fp = rows.find((r) => r.monitor === 'fleet-pair');
+  if (fp) {
+    console.log(
+      `fleet publishing, side by side (both agents under the same storm): ${(fp.fleet_share * 100).toFixed(1)} % of the agent's CPU, median of ${fp.fleet_share_rounds.length} rounds ` +
+        `(${fp.fleet_share_rounds.map((x) => (x * 100).toFixed(1)).join(' ')}); with --fleet ${f(fp.cpu_ms_per_1000, 1)}, without ${f(fp.cpu_without_ms_per_1000, 1)} ms per 1000 execs (target < 5 %)`,
     );
   }
   if (a) console.log(
