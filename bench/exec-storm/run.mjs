@@ -64,7 +64,7 @@ const FLEET = argv.includes('--fleet');
 const MONITORS = ['none', 'vigil', 'vigil-wake1', 'vigil-noindex', ...(FLEET ? ['vigil-fleet', 'fleet-pair'] : []), 'auditd'];
 const ONLY = opt('--only', null)?.split(',') ?? null;
 if (ONLY?.some((n) => !MONITORS.includes(n))) {
-  console.error(`exec-storm: --only ${ONLY.filter((n) => !MONITORS.includes(n)).join(',')}: no such monitor (${MONITORS.join(', ')}${FLEET ? '' : '; vigil-fleet needs --fleet'})`);
+  console.error(`exec-storm: --only ${ONLY.filter((n) => !MONITORS.includes(n)).join(',')}: no such monitor (${MONITORS.join(', ')}${FLEET ? '' : '; vigil-fleet and fleet-pair need --fleet'})`);
   process.exit(2);
 }
 const runs = (name) => !ONLY || ONLY.includes(name) || name === 'none' || name === 'vigil';
@@ -117,7 +117,16 @@ function storm() {
 }
 const size = (p) => (existsSync(p) ? statSync(p).size : 0);
 
-/** A monitor: start() resolves once it records; measure around the storm; stop() gives its output sizes. */
+/**
+ * What a round leaves running or on disk (agents, auditd and its audit rule, their
+ * directories), undone however the bench ends: an error, Ctrl-C (exit 130), SIGTERM (143).
+ */
+const leftovers = new Set();
+process.on('exit', () => {
+  for (const undo of leftovers) undo();
+});
+for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(sig === 'SIGINT' ? 130 : 143));
+
 /** Start `vigil run` (its files in a new temporary directory); resolves once it records. */
 async function startVigil(name, wakeBytes, extraConfig) {
   const dir = mkdtempSync(join(tmpdir(), `vigil-storm-${name}-`));
@@ -126,7 +135,12 @@ async function startVigil(name, wakeBytes, extraConfig) {
   const args = [VIGIL, 'run', '-c', cfg, '--events-out', join(dir, 'events.jsonl'), '--db', join(dir, 'vigil.db'), '--rules', RULES, '--no-enforce', '--stats-interval', '0'];
   if (SENSORS) args.push('--sensors', SENSORS);
   const p = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  const agent = { p, dir, err: '' };
+  const undo = () => {
+    p.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  leftovers.add(undo);
+  const agent = { p, dir, err: '', undo };
   p.stderr.on('data', (d) => (agent.err += d));
   const t0 = Date.now();
   while (!agent.err.includes('vigil running')) {
@@ -139,6 +153,7 @@ async function startVigil(name, wakeBytes, extraConfig) {
 /** Stop an agent and read what it wrote and counted; its directory goes. */
 async function finishVigil(agent, secs, cpu) {
   const { p, dir } = agent;
+  leftovers.delete(agent.undo);
   p.kill('SIGTERM');
   await new Promise((r) => (p.exitCode !== null ? r() : p.on('exit', r)));
   const stormJsonl = stormBytesJsonl(join(dir, 'events.jsonl'));
@@ -163,7 +178,6 @@ async function finishVigil(agent, secs, cpu) {
     // the fleet sink's count is what the server acknowledged: anything short of every record is a loss here
     out.drops = (out.drops || 0) + Math.abs(out.events + out.alerts - (out.published ?? 0));
   }
-  if (!stats) out.drops = NaN;
   rmSync(dir, { recursive: true, force: true });
   return out;
 }
@@ -265,12 +279,18 @@ const auditMonitor = {
       .replace(/^max_log_file_action\s*=.*$/m, 'max_log_file_action = IGNORE');
     writeFileSync(join(dir, 'auditd.conf'), conf, { mode: 0o600 });
     const p = spawn('/usr/sbin/auditd', ['-n', '-l', '-c', dir], { stdio: 'ignore' });
+    const rule = ['always,exit', '-F', 'arch=b64', '-S', 'execve', '-k', 'vigilbench'];
+    const undo = () => {
+      spawnSync('auditctl', ['-d', ...rule], { stdio: 'ignore' });
+      p.kill('SIGTERM'); // auditd ignores SIGINT
+      rmSync(dir, { recursive: true, force: true });
+    };
+    leftovers.add(undo);
     const t0 = Date.now();
     while (!execFileSync('auditctl', ['-s'], { encoding: 'utf8' }).includes(`pid ${p.pid}`)) {
       if (p.exitCode !== null || Date.now() - t0 > 10_000) throw new Error('auditd did not start');
       await sleep(50);
     }
-    const rule = ['always,exit', '-F', 'arch=b64', '-S', 'execve', '-k', 'vigilbench'];
     execFileSync('auditctl', ['-a', ...rule]);
     let out;
     try {
@@ -288,6 +308,7 @@ const auditMonitor = {
       const text = readFileSync(log).subarray(b0).toString('latin1');
       out = { secs, cpu, kcpu, recorded: (text.match(/^type=EXECVE /gm) ?? []).length, bytes: { log: text.length }, storm: { log: stormBytesAudit(text) }, lost: auditLost() - lost0 };
     } finally {
+      leftovers.delete(undo);
       spawnSync('auditctl', ['-d', ...rule]);
       p.kill('SIGTERM'); // auditd ignores SIGINT
       await new Promise((r) => p.on('exit', r));

@@ -1,7 +1,8 @@
 /**
  * Debian's nats-server for a benchmark: JetStream on, its file store in a temporary
  * directory, on a free loopback port. Stopped (and its directory removed) by stop(),
- * and killed when the benchmark's process exits however it ends.
+ * and killed (its directory removed) when the benchmark's process exits however it
+ * ends: an error, Ctrl-C (exit 130) or SIGTERM (143).
  *
  *   const nats = await startNats({ prefix: 'vigil-fleet-bench-', allCores: true });
  *   ... nats.url ... nats.work (the temporary directory, for the caller's files too)
@@ -28,8 +29,15 @@ export async function startNats({ prefix = 'vigil-bench-nats-', allCores = false
   const server = allCores
     ? spawn('taskset', ['-c', `0-${cpus().length - 1}`, 'nats-server', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
     : spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  const kill = () => server.kill('SIGTERM');
+  // however the benchmark ends (an error, Ctrl-C, SIGTERM): no server and no store left behind
+  const kill = () => {
+    server.kill('SIGTERM');
+    rmSync(work, { recursive: true, force: true });
+  };
+  const interrupted = (sig) => process.exit(sig === 'SIGINT' ? 130 : 143);
   process.on('exit', kill);
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   await new Promise((res, rej) => {
     let err = '';
     server.stderr.on('data', (d) => {
@@ -47,9 +55,11 @@ export async function startNats({ prefix = 'vigil-bench-nats-', allCores = false
     /** SIGTERM, wait for it to end, remove its directory */
     async stop() {
       process.off('exit', kill);
+      process.off('SIGINT', interrupted);
+      process.off('SIGTERM', interrupted);
       if (server.exitCode === null && server.signalCode === null) {
         const gone = new Promise((r) => server.once('exit', r));
-        kill();
+        server.kill('SIGTERM');
         await gone;
       }
       rmSync(work, { recursive: true, force: true });
