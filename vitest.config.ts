@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 // programs on this machine (root, tracepoints) and runs its files one at a time.
 export default defineConfig({
   test: {
+    // each run's temporary files in a directory of its own, removed when it ends
+    globalSetup: ['test/global-setup.ts'],
     projects: [
       {
         test: {
