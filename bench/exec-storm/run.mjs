@@ -35,7 +35,12 @@
  *     process), from the storm's start until the monitor has gone idle after it.
  *     kauditd (the kernel thread that hands audit records to auditd) is shown apart.
  *     Work done in the storm's own context (BPF programs, audit's syscall-exit hook)
- *     shows in the slowdown, not here;
+ *     is not in it: it is the next figure;
+ *   - in storm: the CPU a monitor spends in the execs' own context per 1,000 execs: vigil's
+ *     BPF programs (the kernel's BPF statistics), audit's syscall-exit work (short storms
+ *     with audit enabled and disabled, back to back): IN_CONTEXT_PAIRS below;
+ *   - the whole cost per 1,000 execs of vigil and of auditd: the monitor's process,
+ *     kauditd, and its work in the execs' context;
  *   - bytes per exec: the storm's own execs (a marker argument tells them apart) in vigil's
  *     JSONL (their process_creation and process_termination lines) and in auditd's log (every
  *     record of their audit events); and everything each wrote divided by the execs it
@@ -110,10 +115,12 @@ async function idle(pid, quietMs = 300, maxMs = 30_000) {
     } else if (Date.now() - since >= quietMs) return;
   }
 }
-function storm() {
-  const r = spawnSync(`${build}/storm`, [String(EXECS), ...STORM_ARGV], { encoding: 'utf8' });
+/** One storm (EXECS, or n, execs): its wall time and the CPU of the storm and its children (user + system), in seconds. */
+function storm(n = EXECS) {
+  const r = spawnSync(`${build}/storm`, [String(n), ...STORM_ARGV], { encoding: 'utf8', env: { ...process.env, STORM_CPU: '1' } });
   if (r.status !== 0) throw new Error(`storm failed: ${r.stderr}`);
-  return Number(r.stdout.trim()) / 1e9;
+  const [ns, cpuNs] = r.stdout.trim().split('\n').map(Number);
+  return { secs: ns / 1e9, stormCpu: cpuNs / 1e9 };
 }
 const size = (p) => (existsSync(p) ? statSync(p).size : 0);
 
@@ -126,6 +133,38 @@ process.on('exit', () => {
   for (const undo of leftovers) undo();
 });
 for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(sig === 'SIGINT' ? 130 : 143));
+
+/**
+ * The CPU a monitor spends in the storm's own context, measured apart (the storm's CPU
+ * from one round to the next varies by more than either monitor's share of it):
+ *   vigil: its BPF programs' run time, from the kernel's BPF statistics
+ *     (kernel.bpf_stats_enabled, on while the bench runs; bpftool reads them);
+ *   auditd: the storm's CPU in IN_CONTEXT_PAIRS pairs of short storms, one with audit
+ *     enabled and one with it disabled (auditctl -e 1 / -e 0: the rule stays, auditd
+ *     stays), back to back, per round; the median of every round's pairs and its quartiles
+ *     (the storm's CPU moves by ±20 % from one short storm to the next on this kind of
+ *     machine, so one pair says little and the quartiles are wide).
+ */
+const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : NaN;
+};
+const IN_CONTEXT_PAIRS = 20;
+const IN_CONTEXT_EXECS = 1000;
+const bpfStats = (() => {
+  if (spawnSync('bpftool', ['version']).status !== 0) return null;
+  const path = '/proc/sys/kernel/bpf_stats_enabled';
+  const before = readFileSync(path, 'utf8').trim();
+  writeFileSync(path, '1');
+  leftovers.add(() => writeFileSync(path, before));
+  return {
+    /** run time (ns) of every loaded program named vigil_* (one agent at a time) */
+    vigilNs() {
+      const progs = JSON.parse(execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' }));
+      return progs.filter((x) => String(x.name ?? '').startsWith('vigil')).reduce((a, x) => a + (x.run_time_ns ?? 0), 0);
+    },
+  };
+})();
 
 /** Start `vigil run` (its files in a new temporary directory); resolves once it records. */
 async function startVigil(name, wakeBytes, extraConfig) {
@@ -191,9 +230,11 @@ function vigilMonitor(name, wakeBytes, extraConfig = '') {
       storm(); // warm-up, not measured: a long-running agent's code is optimized
       await idle(agent.p.pid, 500);
       const c0 = cpuOf(agent.p.pid);
-      const secs = storm();
+      const b0 = bpfStats?.vigilNs();
+      const { secs, stormCpu } = storm();
+      const bpf = bpfStats ? (bpfStats.vigilNs() - b0) / 1e9 : undefined;
       await idle(agent.p.pid);
-      return finishVigil(agent, secs, cpuOf(agent.p.pid) - c0);
+      return { ...(await finishVigil(agent, secs, cpuOf(agent.p.pid) - c0)), stormCpu, inContext: bpf };
     },
   };
 }
@@ -215,7 +256,7 @@ function fleetPairMonitor() {
       await Promise.all([idle(a.p.pid, 500), idle(b.p.pid, 500)]);
       const a0 = cpuOf(a.p.pid);
       const b0 = cpuOf(b.p.pid);
-      const secs = storm();
+      const { secs } = storm();
       await Promise.all([idle(a.p.pid), idle(b.p.pid)]);
       const ca = cpuOf(a.p.pid) - a0;
       const cb = cpuOf(b.p.pid) - b0;
@@ -263,6 +304,8 @@ function stormBytesAudit(text) {
 }
 
 /** records the kernel's audit lost (its counter) */
+/** audit's enabled flag before the bench (0 or 1; restored after the in-context pairs) */
+const auditEnabled = runs('auditd') ? (/^enabled (\d)/m.exec(execFileSync('auditctl', ['-s'], { encoding: 'utf8' }))?.[1] ?? '1') : '1';
 function auditLost() {
   const m = /^lost (\d+)/m.exec(execFileSync('auditctl', ['-s'], { encoding: 'utf8' }));
   return m ? Number(m[1]) : NaN;
@@ -301,12 +344,27 @@ const auditMonitor = {
       const b0 = size(log);
       const c0 = cpuOf(p.pid);
       const k0 = kpid ? cpuOf(kpid) : 0;
-      const secs = storm();
+      const { secs, stormCpu } = storm();
       await idle(p.pid);
       const cpu = cpuOf(p.pid) - c0;
       const kcpu = kpid ? cpuOf(kpid) - k0 : NaN;
       const text = readFileSync(log).subarray(b0).toString('latin1');
-      out = { secs, cpu, kcpu, recorded: (text.match(/^type=EXECVE /gm) ?? []).length, bytes: { log: text.length }, storm: { log: stormBytesAudit(text) }, lost: auditLost() - lost0 };
+      // audit's work in the execs' context: short storms with audit enabled and disabled, back to back
+      const pairs = [];
+      try {
+        for (let k = 0; k < IN_CONTEXT_PAIRS; k++) {
+          const cpu = {};
+          for (const on of k % 2 ? ['1', '0'] : ['0', '1']) {
+            execFileSync('auditctl', ['-e', on], { stdio: 'ignore' });
+            cpu[on] = storm(IN_CONTEXT_EXECS).stormCpu;
+          }
+          pairs.push((cpu['1'] - cpu['0']) / IN_CONTEXT_EXECS);
+        }
+      } finally {
+        execFileSync('auditctl', ['-e', auditEnabled], { stdio: 'ignore' });
+      }
+      const inContext = median(pairs) * EXECS;
+      out = { secs, stormCpu, inContext, inContextPairs: pairs.map((x) => x * 1e6), cpu, kcpu, recorded: (text.match(/^type=EXECVE /gm) ?? []).length, bytes: { log: text.length }, storm: { log: stormBytesAudit(text) }, lost: auditLost() - lost0 };
     } finally {
       leftovers.delete(undo);
       spawnSync('auditctl', ['-d', ...rule]);
@@ -318,7 +376,7 @@ const auditMonitor = {
   },
 };
 
-const noneMonitor = { name: 'none', run: async () => ({ secs: storm() }) };
+const noneMonitor = { name: 'none', run: async () => storm() };
 if (runs('auditd') && pidOf('auditd')) {
   console.error('exec-storm: an auditd is already running; stop it first (this bench starts its own)');
   process.exit(2);
@@ -349,19 +407,26 @@ for (let r = 0; r < ROUNDS; r++) {
   for (const m of order) {
     const x = await m.run();
     results[m.name].push(x);
-    process.stderr.write(`round ${r + 1}/${ROUNDS} ${m.name.padEnd(11)} ${(x.secs * 1000).toFixed(0)} ms${x.cpu !== undefined ? ` cpu ${(x.cpu * 1000).toFixed(0)} ms` : ''}\n`);
+    process.stderr.write(`round ${r + 1}/${ROUNDS} ${m.name.padEnd(11)} ${(x.secs * 1000).toFixed(0)} ms${x.cpu !== undefined ? ` cpu ${(x.cpu * 1000).toFixed(0)} ms` : ''}${x.stormCpu !== undefined ? ` storm cpu ${(x.stormCpu * 1000).toFixed(0)} ms` : ''}\n`);
   }
 }
 
-const median = (xs) => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  return s.length ? s[Math.floor(s.length / 2)] : NaN;
-};
 const base = median(results.none.map((x) => x.secs));
 const rows = monitors.map((m) => {
   const xs = results[m.name];
   const secs = median(xs.map((x) => x.secs));
   const row = { monitor: m.name, storm_ms: secs * 1000, slowdown: secs / base - 1 };
+  if (xs[0].stormCpu !== undefined) row.storm_cpu_ms_per_1000 = median(xs.map((x) => (x.stormCpu / EXECS) * 1e6));
+  // what the monitor costs in the context of the execs (IN_CONTEXT_PAIRS): vigil's BPF run time
+  // per round; audit's pairs of every round pooled (each pair is noisy: a median and its quartiles)
+  if (xs[0].inContextPairs) {
+    const pooled = xs.flatMap((x) => x.inContextPairs).sort((a, b) => a - b);
+    row.in_storm_ms_per_1000 = median(pooled);
+    row.in_storm_quartiles = [pooled[Math.floor(pooled.length / 4)], pooled[Math.floor((3 * pooled.length) / 4)]];
+    row.in_storm_pairs = pooled.length;
+  } else if (xs[0].inContext !== undefined) {
+    row.in_storm_ms_per_1000 = median(xs.map((x) => (x.inContext / EXECS) * 1e6));
+  }
   if (m.name !== 'none') {
     row.cpu_ms_per_1000 = median(xs.map((x) => (x.cpu / EXECS) * 1e6));
     row.recorded_per_round = median(xs.map((x) => x.recorded));
@@ -390,6 +455,7 @@ const rows = monitors.map((m) => {
     row.wakeups_per_1000 = median(xs.map((x) => (x.wakeups / EXECS) * 1000));
     row.timer_drains_per_1000 = median(xs.map((x) => (x.timerDrains / EXECS) * 1000));
   }
+  if (row.in_storm_ms_per_1000 !== undefined) row.whole_ms_per_1000 = row.cpu_ms_per_1000 + (row.kauditd_cpu_ms_per_1000 || 0) + row.in_storm_ms_per_1000;
   return row;
 });
 
@@ -397,17 +463,24 @@ if (argv.includes('--json')) console.log(JSON.stringify({ execs: EXECS, rounds: 
 else {
   const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
   console.log(`exec storm: ${EXECS} × fork+execve(${STORM_ARGV.join(' ')}), ${ROUNDS} interleaved rounds, medians; vigil --sensors ${SENSORS ?? 'all'}`);
-  console.log('monitor      storm ms  slowdown  CPU ms/1000 execs  bytes/exec (storm execs (all))    wakeups/1000  lost');
+  console.log('monitor      storm ms  slowdown  CPU ms/1000 execs  in storm  bytes/exec (storm execs (all))    wakeups/1000  lost');
   for (const r of rows) {
     const bytes = r.monitor === 'none' || r.monitor === 'fleet-pair' ? '' : r.monitor === 'auditd' ? `log ${f(r.storm_bytes_per_exec_log)} (${f(r.bytes_per_exec_log)})` : `JSONL ${f(r.storm_bytes_per_exec_jsonl)} (${f(r.bytes_per_exec_jsonl)}), SQLite ${f(r.bytes_per_exec_sqlite)}`;
     const cpu = r.monitor === 'none' ? '' : `${f(r.cpu_ms_per_1000, 1)}${r.monitor === 'auditd' ? ` (+kauditd ${f(r.kauditd_cpu_ms_per_1000, 1)})` : ''}`;
     const wk = r.monitor.startsWith('vigil') ? `${f(r.wakeups_per_1000, 1)}+${f(r.timer_drains_per_1000, 1)}` : '';
     const lost = r.monitor === 'none' ? '' : String(r.monitor === 'auditd' ? r.lost : r.drops);
-    console.log(`${r.monitor.padEnd(12)} ${f(r.storm_ms).padStart(8)}  ${r.monitor === 'none' ? '      -' : `${(r.slowdown * 100).toFixed(1).padStart(6)}%`}  ${cpu.padEnd(17)}  ${bytes.padEnd(31)}  ${wk.padEnd(12)}  ${lost}`);
+    console.log(`${r.monitor.padEnd(12)} ${f(r.storm_ms).padStart(8)}  ${r.monitor === 'none' ? '      -' : `${(r.slowdown * 100).toFixed(1).padStart(6)}%`}  ${cpu.padEnd(17)}  ${(r.monitor === 'none' ? '' : f(r.in_storm_ms_per_1000, 1)).padStart(8)}  ${bytes.padEnd(31)}  ${wk.padEnd(12)}  ${lost}`);
   }
   const v = rows.find((r) => r.monitor === 'vigil');
   const a = rows.find((r) => r.monitor === 'auditd');
-  if (a) console.log(`vigil / auditd CPU per exec: ${((v.cpu_ms_per_1000 / a.cpu_ms_per_1000) * 100).toFixed(0)} % (auditd's process only), ${((v.cpu_ms_per_1000 / (a.cpu_ms_per_1000 + a.kauditd_cpu_ms_per_1000)) * 100).toFixed(0)} % (with kauditd)`);
+  if (a) {
+    console.log(`vigil / auditd CPU per exec: ${((v.cpu_ms_per_1000 / a.cpu_ms_per_1000) * 100).toFixed(0)} % (auditd's process only), ${((v.cpu_ms_per_1000 / (a.cpu_ms_per_1000 + a.kauditd_cpu_ms_per_1000)) * 100).toFixed(0)} % (with kauditd)`);
+    console.log(
+      `whole cost per 1000 execs (the monitor's process + kauditd + its work in the execs' own context): ` +
+        `vigil ${f(v.whole_ms_per_1000, 1)}, auditd ${f(a.whole_ms_per_1000, 1)} ms: ${((v.whole_ms_per_1000 / a.whole_ms_per_1000) * 100).toFixed(0)} % ` +
+        `(audit's in-context part: the median of ${a.in_storm_pairs} enabled/disabled pairs, quartiles ${f(a.in_storm_quartiles[0], 1)} to ${f(a.in_storm_quartiles[1], 1)})`,
+    );
+  }
   const vf = rows.find((r) => r.monitor === 'vigil-fleet');
   if (vf) {
     console.log(
