@@ -475,7 +475,8 @@ else {
   const a = rows.find((r) => r.monitor === 'auditd');
   if (a) {
     console.log(`vigil / auditd CPU per exec: ${((v.cpu_ms_per_1000 / a.cpu_ms_per_1000) * 100).toFixed(0)} % (auditd's process only), ${((v.cpu_ms_per_1000 / (a.cpu_ms_per_1000 + a.kauditd_cpu_ms_per_1000)) * 100).toFixed(0)} % (with kauditd)`);
-    console.log(
+    if (v.whole_ms_per_1000 === undefined) console.log("whole cost: needs bpftool for vigil's part in the execs' context (apt-get install bpftool)");
+    else console.log(
       `whole cost per 1000 execs (the monitor's process + kauditd + its work in the execs' own context): ` +
         `vigil ${f(v.whole_ms_per_1000, 1)}, auditd ${f(a.whole_ms_per_1000, 1)} ms: ${((v.whole_ms_per_1000 / a.whole_ms_per_1000) * 100).toFixed(0)} % ` +
         `(audit's in-context part: the median of ${a.in_storm_pairs} enabled/disabled pairs, quartiles ${f(a.in_storm_quartiles[0], 1)} to ${f(a.in_storm_quartiles[1], 1)})`,
