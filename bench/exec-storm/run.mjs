@@ -142,6 +142,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(si
  *   auditd: the storm's CPU in IN_CONTEXT_PAIRS pairs of short storms, one with audit
  *     enabled and one with it disabled (auditctl -e 1 / -e 0: the rule stays, auditd
  *     stays), back to back, per round; the median of every round's pairs and its quartiles
+ *     (the flag is set back to what it was however the bench ends)
  *     (the storm's CPU moves by ±20 % from one short storm to the next on this kind of
  *     machine, so one pair says little and the quartiles are wide).
  */
@@ -192,7 +193,7 @@ async function startVigil(name, wakeBytes, extraConfig) {
 /** Stop an agent and read what it wrote and counted; its directory goes. */
 async function finishVigil(agent, secs, cpu) {
   const { p, dir } = agent;
-  leftovers.delete(agent.undo);
+  // agent.undo stays a leftover until the directory is gone: a signal while the agent stops still removes it
   p.kill('SIGTERM');
   await new Promise((r) => (p.exitCode !== null ? r() : p.on('exit', r)));
   const stormJsonl = stormBytesJsonl(join(dir, 'events.jsonl'));
@@ -218,6 +219,7 @@ async function finishVigil(agent, secs, cpu) {
     out.drops = (out.drops || 0) + Math.abs(out.events + out.alerts - (out.published ?? 0));
   }
   rmSync(dir, { recursive: true, force: true });
+  leftovers.delete(agent.undo);
   return out;
 }
 
@@ -303,11 +305,9 @@ function stormBytesAudit(text) {
   return bytes / storm.size;
 }
 
-/** records the kernel's audit lost (its counter) */
-/** audit's enabled flag before the bench (0 or 1; restored after the in-context pairs) */
-const auditEnabled = runs('auditd') ? (/^enabled (\d)/m.exec(execFileSync('auditctl', ['-s'], { encoding: 'utf8' }))?.[1] ?? '1') : '1';
-function auditLost() {
-  const m = /^lost (\d+)/m.exec(execFileSync('auditctl', ['-s'], { encoding: 'utf8' }));
+/** A number of `auditctl -s`: `lost` (records the kernel's audit lost), `enabled` (0 or 1), ... */
+function auditStatus(name) {
+  const m = new RegExp(`^${name} (\\d+)`, 'm').exec(execFileSync('auditctl', ['-s'], { encoding: 'utf8' }));
   return m ? Number(m[1]) : NaN;
 }
 
@@ -323,9 +323,15 @@ const auditMonitor = {
     writeFileSync(join(dir, 'auditd.conf'), conf, { mode: 0o600 });
     const p = spawn('/usr/sbin/auditd', ['-n', '-l', '-c', dir], { stdio: 'ignore' });
     const rule = ['always,exit', '-F', 'arch=b64', '-S', 'execve', '-k', 'vigilbench'];
-    const undo = () => {
+    // audit's enabled flag as it was (the in-context pairs turn it off and on)
+    const enabled = String(auditStatus('enabled') === 0 ? 0 : 1);
+    const stop = () => {
+      spawnSync('auditctl', ['-e', enabled], { stdio: 'ignore' });
       spawnSync('auditctl', ['-d', ...rule], { stdio: 'ignore' });
       p.kill('SIGTERM'); // auditd ignores SIGINT
+    };
+    const undo = () => {
+      stop();
       rmSync(dir, { recursive: true, force: true });
     };
     leftovers.add(undo);
@@ -340,7 +346,7 @@ const auditMonitor = {
       storm(); // warm-up, as for vigil
       await idle(p.pid, 500);
       const kpid = pidOf('kauditd');
-      const lost0 = auditLost();
+      const lost0 = auditStatus('lost');
       const b0 = size(log);
       const c0 = cpuOf(p.pid);
       const k0 = kpid ? cpuOf(kpid) : 0;
@@ -350,27 +356,25 @@ const auditMonitor = {
       const kcpu = kpid ? cpuOf(kpid) - k0 : NaN;
       const text = readFileSync(log).subarray(b0).toString('latin1');
       // audit's work in the execs' context: short storms with audit enabled and disabled, back to back
-      const pairs = [];
-      try {
-        for (let k = 0; k < IN_CONTEXT_PAIRS; k++) {
-          const cpu = {};
-          for (const on of k % 2 ? ['1', '0'] : ['0', '1']) {
-            execFileSync('auditctl', ['-e', on], { stdio: 'ignore' });
-            cpu[on] = storm(IN_CONTEXT_EXECS).stormCpu;
-          }
-          pairs.push((cpu['1'] - cpu['0']) / IN_CONTEXT_EXECS);
+      // (ms per 1,000 execs; the flag is set back by stop())
+      const inContextPairs = [];
+      for (let k = 0; k < IN_CONTEXT_PAIRS; k++) {
+        // a turn of the event loop between pairs: Ctrl-C or SIGTERM ends the bench here, not 40 storms later
+        await new Promise(setImmediate);
+        const got = {};
+        for (const on of k % 2 ? ['1', '0'] : ['0', '1']) {
+          execFileSync('auditctl', ['-e', on], { stdio: 'ignore' });
+          got[on] = storm(IN_CONTEXT_EXECS).stormCpu;
         }
-      } finally {
-        execFileSync('auditctl', ['-e', auditEnabled], { stdio: 'ignore' });
+        inContextPairs.push(((got['1'] - got['0']) / IN_CONTEXT_EXECS) * 1e6);
       }
-      const inContext = median(pairs) * EXECS;
-      out = { secs, stormCpu, inContext, inContextPairs: pairs.map((x) => x * 1e6), cpu, kcpu, recorded: (text.match(/^type=EXECVE /gm) ?? []).length, bytes: { log: text.length }, storm: { log: stormBytesAudit(text) }, lost: auditLost() - lost0 };
+      out = { secs, stormCpu, inContextPairs, cpu, kcpu, recorded: (text.match(/^type=EXECVE /gm) ?? []).length, bytes: { log: text.length }, storm: { log: stormBytesAudit(text) }, lost: auditStatus('lost') - lost0 };
     } finally {
-      leftovers.delete(undo);
-      spawnSync('auditctl', ['-d', ...rule]);
-      p.kill('SIGTERM'); // auditd ignores SIGINT
-      await new Promise((r) => p.on('exit', r));
+      // undo stays a leftover until the directory is gone: a signal while auditd stops still removes it
+      stop();
+      await new Promise((r) => (p.exitCode !== null ? r() : p.on('exit', r)));
       rmSync(dir, { recursive: true, force: true });
+      leftovers.delete(undo);
     }
     return out;
   },
