@@ -125,6 +125,57 @@ describe('store: text index (records_text)', () => {
     st.close();
   });
 
+  it('a chunk asks a process row (and a parent row) only for the values it has not given yet: a wider row after a narrower one of the same process is still found by every field', () => {
+    const st = EventStore.open(tmp('given.db'));
+    const procs: ProcessRow[] = [
+      [1, '{given-parent}', 100, 1, null, '/usr/bin/zsh', 'zsh -l', '/root', 0, null],
+      [2, '{given-child}', 200, 100, 1, '/usr/bin/wget', 'wget -q http://given.example/x', '/srv/given-cwd', 0, '{"argv":["wget","-q","http://given.example/x"],"argc":3,"exe_dev":2049,"exe_ino":"4242"}'],
+      // a second child of the same parent, in the same chunk (same program)
+      [3, '{given-other}', 201, 100, 1, '/usr/bin/wget', 'wget http://other.example/y', '/srv/other-cwd', 0, null],
+    ];
+    const narrow = PMASK.ProcessId | PMASK.ProcessGuid | PMASK.Image;
+    const all = narrow | PMASK.CommandLine | PMASK.CurrentDirectory | PMASK.ParentProcessId | PMASK.ParentProcessGuid | PMASK.ParentImage | PMASK.ParentCommandLine | PMASK.Ancestors;
+    const ev = (cat: string, seq: number) => `{"category":"${cat}","timestamp":"2026-11-29T10:00:0${seq}.000000Z","vigil":{"schema":1,"seq":${seq}}}`;
+    // process 2: a file event first (its process row gives only ProcessId, ProcessGuid and Image),
+    // then its process_creation (every field, the detail too), then its termination (nothing new);
+    // process 3: a file event, then a process_creation without the parent fields, then one with them
+    st.insertBatch(
+      [
+        ['event', 1000, 'file_event', 2, narrow, null, null, ev('file_event', 1)],
+        ['event', 1001, 'process_creation', 2, all | PMASK.Detail, null, null, ev('process_creation', 2)],
+        ['event', 1002, 'process_termination', 2, narrow, null, null, ev('process_termination', 3)],
+        ['event', 1003, 'file_event', 3, narrow, null, null, ev('file_event', 4)],
+        ['event', 1004, 'network_connection', 3, narrow | PMASK.CommandLine | PMASK.CurrentDirectory, null, null, ev('network_connection', 5)],
+        ['event', 1005, 'process_creation', 3, all, null, null, ev('process_creation', 6)],
+      ],
+      procs,
+    );
+    // one chunk holds them all (one program, one transaction)
+    expect(indexed(st)).toMatchObject({ docs: 1, covered: 6 });
+    const matches: FieldMatch[] = [
+      { field: 'CommandLine', op: '~', value: '*given.example*' },
+      { field: 'CommandLine', op: '~', value: '*other.example*' },
+      { field: 'CurrentDirectory', op: '=', value: '/srv/given-cwd' },
+      { field: 'CurrentDirectory', op: '=', value: '/srv/other-cwd' },
+      { field: 'ParentImage', op: '=', value: '/usr/bin/zsh' },
+      { field: 'ParentCommandLine', op: '=', value: 'zsh -l' },
+      { field: 'ParentProcessGuid', op: '=', value: '{given-parent}' },
+      { field: 'ParentProcessId', op: '=', value: '100' },
+      { field: 'vigil.exe_ino', op: '~', value: '424?' },
+      { field: 'vigil.argv.2', op: '~', value: 'http://given.*' },
+      { field: 'ProcessGuid', op: '=', value: '{given-other}' },
+      { field: 'Image', op: '=', value: '/usr/bin/wget' },
+    ];
+    for (const m of matches) {
+      const viaIndex = st.query({ fields: [m] }).map((r) => r.id);
+      const viaScan = st.query({ fields: [m], textIndex: false }).map((r) => r.id);
+      expect(viaScan.length, `${m.field}${m.op}${m.value} finds rows`).toBeGreaterThan(0);
+      expect(viaIndex, `${m.field}${m.op}${m.value}`).toEqual(viaScan);
+      expect(st.explain({ fields: [m] }).some((d) => /^SCAN f VIRTUAL TABLE/.test(d)), `${m.field} goes through the index`).toBe(true);
+    }
+    st.close();
+  });
+
   it('a range longer than the rows tried in time order first: a match beyond them is still found', () => {
     const st = EventStore.open(tmp('probe.db'));
     const rows: StoreRow[] = [];
