@@ -2,7 +2,8 @@
 /**
  * Exec storm: what recording every exec costs, vigil next to auditd.
  *
- *   node bench/exec-storm/run.mjs [--execs 3000] [--rounds 5] [--target dynamic|static] [--all-sensors] [--fleet] [--only M,M] [--json]
+ *   node bench/exec-storm/run.mjs [--execs 3000] [--rounds 5] [--target dynamic|static] [--all-sensors] [--fleet]
+ *       [--pair-config YAML] [--pair-root DIR] [--only M,M] [--json]
  *
  * One storm (bench/exec-storm/storm.c: static C, fork + execve + wait in a loop;
  * the exec'd program is /usr/bin/true with a four-word argv, or with --target
@@ -24,6 +25,15 @@
  *                same storm: the share from two agents' CPU over the same execs in the same
  *                seconds (the least noisy of the three figures; each agent's CPU per exec is
  *                higher than alone, as they share the cores)
+ *   pair         (with --pair-config YAML and/or --pair-root DIR) A/B of a change, side by
+ *                side as fleet-pair: A is `vigil` of this tree, B the same with YAML added to
+ *                its config (e.g. 'store: { text_index: false }') and/or the agent of another
+ *                built checkout DIR (e.g. `git worktree add ../b HEAD~1`, then
+ *                ./scripts/setup.sh there). Prints B's CPU per exec over A's: the median of the
+ *                rounds' ratios and their quartiles. On this 2-core machine two runs of the
+ *                same agent give 0.98-1.08 per round, where one agent's CPU per 1,000 execs
+ *                moves by ±20 % from one round to the next: a change of a few per cent needs
+ *                this, not two medians
  *   auditd       Debian's auditd (`auditd -n -l` with the stock auditd.conf, log in a
  *                temporary directory) and `auditctl -a always,exit -F arch=b64 -S execve`
  * Each monitor first records one storm that is not measured (a long-running agent
@@ -65,8 +75,11 @@ const ROUNDS = Number(opt('--rounds', 5));
 const TARGET = opt('--target', 'dynamic');
 const SENSORS = argv.includes('--all-sensors') ? null : 'exec';
 const FLEET = argv.includes('--fleet');
+// --pair-config YAML / --pair-root DIR: the `pair` monitor, B = this tree's agent with YAML added to its config, or DIR's (a built checkout)
+const PAIR_CONFIG = opt('--pair-config', null);
+const PAIR_ROOT = opt('--pair-root', null);
 // --only vigil-fleet,auditd: a subset (none and vigil always run: the figures are against them)
-const MONITORS = ['none', 'vigil', 'vigil-wake1', 'vigil-noindex', ...(FLEET ? ['vigil-fleet', 'fleet-pair'] : []), 'auditd'];
+const MONITORS = ['none', 'vigil', 'vigil-wake1', 'vigil-noindex', ...(FLEET ? ['vigil-fleet', 'fleet-pair'] : []), ...(PAIR_CONFIG !== null || PAIR_ROOT ? ['pair'] : []), 'auditd'];
 const ONLY = opt('--only', null)?.split(',') ?? null;
 if (ONLY?.some((n) => !MONITORS.includes(n))) {
   console.error(`exec-storm: --only ${ONLY.filter((n) => !MONITORS.includes(n)).join(',')}: no such monitor (${MONITORS.join(', ')}${FLEET ? '' : '; vigil-fleet and fleet-pair need --fleet'})`);
@@ -82,6 +95,17 @@ const MARK = `--run=${Math.random().toString(36).slice(2, 10).padEnd(8, '0')}`;
 const STORM_ARGV = TARGET === 'static' ? [`${build}/true-static`, MARK] : ['/usr/bin/true', '--config', '/etc/app/config.yaml', MARK];
 const RULES = `${root}test/fixtures/sigma/rules/linux`;
 const VIGIL = `${root}bin/vigil`;
+/** the pair monitor's B: its vigil, its config added, and how the output names it */
+let PAIR = null;
+if (PAIR_CONFIG !== null || PAIR_ROOT) {
+  const bVigil = PAIR_ROOT ? join(PAIR_ROOT, 'bin/vigil') : VIGIL;
+  if (!existsSync(bVigil) || (PAIR_ROOT && !existsSync(join(PAIR_ROOT, 'dist/cli/main.js')))) {
+    console.error(`exec-storm: --pair-root ${PAIR_ROOT}: no built vigil there (bin/vigil and dist/: run ./scripts/setup.sh or npm ci && npm run build in it)`);
+    process.exit(2);
+  }
+  const config = PAIR_CONFIG === null ? '' : `${PAIR_CONFIG}\n`;
+  PAIR = { vigil: bVigil, config, describe: [PAIR_ROOT ? `the tree at ${PAIR_ROOT}` : 'this tree', PAIR_CONFIG !== null ? `with ${JSON.stringify(PAIR_CONFIG)} in its config` : ''].filter(Boolean).join(' ') };
+}
 
 const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 /** utime+stime of a process (all its threads), in seconds */
@@ -168,11 +192,11 @@ const bpfStats = (() => {
 })();
 
 /** Start `vigil run` (its files in a new temporary directory); resolves once it records. */
-async function startVigil(name, wakeBytes, extraConfig) {
+async function startVigil(name, wakeBytes, extraConfig, vigil = VIGIL) {
   const dir = mkdtempSync(join(tmpdir(), `vigil-storm-${name}-`));
   const cfg = join(dir, 'vigil.yaml');
   writeFileSync(cfg, `ring_buffer_wakeup: { bytes: ${wakeBytes}, max_latency: 50ms }\n${typeof extraConfig === 'function' ? extraConfig(dir) : extraConfig}`);
-  const args = [VIGIL, 'run', '-c', cfg, '--events-out', join(dir, 'events.jsonl'), '--db', join(dir, 'vigil.db'), '--rules', RULES, '--no-enforce', '--stats-interval', '0'];
+  const args = [vigil, 'run', '-c', cfg, '--events-out', join(dir, 'events.jsonl'), '--db', join(dir, 'vigil.db'), '--rules', RULES, '--no-enforce', '--stats-interval', '0'];
   if (SENSORS) args.push('--sensors', SENSORS);
   const p = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const undo = () => {
@@ -242,18 +266,20 @@ function vigilMonitor(name, wakeBytes, extraConfig = '') {
 }
 
 /**
- * With --fleet: `vigil` and `vigil-fleet` at the same time, each its own agent, under the
- * same storm (both record every exec): the two CPUs are of the same execs in the same
- * seconds, so the share publishing takes is not blurred by how one round differs from
- * the next (two agents on two cores with the storm: each agent's CPU per exec is higher
- * than alone, the share is what counts).
+ * Two agents at the same time, under the same storm (both record every exec): A is `vigil`
+ * of this tree as the `vigil` monitor runs it, B the same with `bConfig` added and, with
+ * `bVigil`, another tree's. Their CPUs are of the same execs in the same seconds, so their
+ * ratio is not blurred by how one round differs from the next (two agents on two cores
+ * with the storm: each one's CPU per exec is higher than alone; the ratio is what counts).
+ * fleet-pair (with --fleet): B publishes to the fleet. pair (with --pair-config or
+ * --pair-root): any change, a config or a build, against this tree.
  */
-function fleetPairMonitor() {
+function pairMonitor(name, bConfig, bVigil = VIGIL) {
   return {
-    name: 'fleet-pair',
+    name,
     async run() {
-      const a = await startVigil('pair-vigil', '1MiB', '');
-      const b = await startVigil('pair-fleet', '1MiB', fleetConfig);
+      const a = await startVigil(`${name}-a`, '1MiB', '');
+      const b = await startVigil(`${name}-b`, '1MiB', bConfig, bVigil);
       storm();
       await Promise.all([idle(a.p.pid, 500), idle(b.p.pid, 500)]);
       const a0 = cpuOf(a.p.pid);
@@ -263,7 +289,7 @@ function fleetPairMonitor() {
       const ca = cpuOf(a.p.pid) - a0;
       const cb = cpuOf(b.p.pid) - b0;
       const [oa, ob] = [await finishVigil(a, secs, ca), await finishVigil(b, secs, cb)];
-      return { secs, cpu: cb, cpuWithout: ca, share: (cb - ca) / cb, drops: oa.drops + ob.drops, recorded: Math.min(oa.recorded, ob.recorded), bytes: {}, storm: {} };
+      return { secs, cpu: cb, cpuWithout: ca, share: (cb - ca) / cb, ratio: cb / ca, drops: oa.drops + ob.drops, recorded: Math.min(oa.recorded, ob.recorded), bytes: {}, storm: {} };
     },
   };
 }
@@ -401,7 +427,15 @@ if (FLEET) {
 }
 let fleetRun = 0;
 const fleetConfig = (dir) => `fleet: { url: "${nats.url}", host_id: storm-${++fleetRun}, state_dir: "${join(dir, 'fleet')}" }\n`;
-const allMonitors = [noneMonitor, vigilMonitor('vigil', '1MiB'), vigilMonitor('vigil-wake1', 0), vigilMonitor('vigil-noindex', '1MiB', 'store: { text_index: false }\n'), ...(FLEET ? [vigilMonitor('vigil-fleet', '1MiB', fleetConfig), fleetPairMonitor()] : []), auditMonitor];
+const allMonitors = [
+  noneMonitor,
+  vigilMonitor('vigil', '1MiB'),
+  vigilMonitor('vigil-wake1', 0),
+  vigilMonitor('vigil-noindex', '1MiB', 'store: { text_index: false }\n'),
+  ...(FLEET ? [vigilMonitor('vigil-fleet', '1MiB', fleetConfig), pairMonitor('fleet-pair', fleetConfig)] : []),
+  ...(PAIR ? [pairMonitor('pair', PAIR.config, PAIR.vigil)] : []),
+  auditMonitor,
+];
 const monitors = allMonitors.filter((m) => runs(m.name));
 
 storm(); // warm the page cache and the binaries
@@ -447,6 +481,14 @@ const rows = monitors.map((m) => {
     row.cpu_without_ms_per_1000 = median(xs.map((x) => (x.cpuWithout / EXECS) * 1e6));
     row.drops = Math.max(...xs.map((x) => x.drops));
   }
+  if (m.name === 'pair') {
+    const ratios = xs.map((x) => x.ratio).sort((p, q) => p - q);
+    row.pair_ratio_rounds = xs.map((x) => x.ratio);
+    row.pair_ratio = median(ratios);
+    row.pair_ratio_quartiles = [ratios[Math.floor(ratios.length / 4)], ratios[Math.floor((3 * ratios.length) / 4)]];
+    row.cpu_a_ms_per_1000 = median(xs.map((x) => (x.cpuWithout / EXECS) * 1e6));
+    row.drops = Math.max(...xs.map((x) => x.drops));
+  }
   if (m.name === 'vigil-fleet') {
     // each round runs vigil and vigil-fleet one after the other: the pair's difference is less noisy than the medians'
     const own = results.vigil;
@@ -469,7 +511,7 @@ else {
   console.log(`exec storm: ${EXECS} × fork+execve(${STORM_ARGV.join(' ')}), ${ROUNDS} interleaved rounds, medians; vigil --sensors ${SENSORS ?? 'all'}`);
   console.log('monitor      storm ms  slowdown  CPU ms/1000 execs  in storm  bytes/exec (storm execs (all))    wakeups/1000  lost');
   for (const r of rows) {
-    const bytes = r.monitor === 'none' || r.monitor === 'fleet-pair' ? '' : r.monitor === 'auditd' ? `log ${f(r.storm_bytes_per_exec_log)} (${f(r.bytes_per_exec_log)})` : `JSONL ${f(r.storm_bytes_per_exec_jsonl)} (${f(r.bytes_per_exec_jsonl)}), SQLite ${f(r.bytes_per_exec_sqlite)}`;
+    const bytes = r.monitor === 'none' || r.monitor.endsWith('pair') ? '' : r.monitor === 'auditd' ? `log ${f(r.storm_bytes_per_exec_log)} (${f(r.bytes_per_exec_log)})` : `JSONL ${f(r.storm_bytes_per_exec_jsonl)} (${f(r.bytes_per_exec_jsonl)}), SQLite ${f(r.bytes_per_exec_sqlite)}`;
     const cpu = r.monitor === 'none' ? '' : `${f(r.cpu_ms_per_1000, 1)}${r.monitor === 'auditd' ? ` (+kauditd ${f(r.kauditd_cpu_ms_per_1000, 1)})` : ''}`;
     const wk = r.monitor.startsWith('vigil') ? `${f(r.wakeups_per_1000, 1)}+${f(r.timer_drains_per_1000, 1)}` : '';
     const lost = r.monitor === 'none' ? '' : String(r.monitor === 'auditd' ? r.lost : r.drops);
@@ -498,6 +540,13 @@ else {
     console.log(
       `fleet publishing, side by side (both agents under the same storm): ${(fp.fleet_share * 100).toFixed(1)} % of the agent's CPU, median of ${fp.fleet_share_rounds.length} rounds ` +
         `(${fp.fleet_share_rounds.map((x) => (x * 100).toFixed(1)).join(' ')}); with --fleet ${f(fp.cpu_ms_per_1000, 1)}, without ${f(fp.cpu_without_ms_per_1000, 1)} ms per 1000 execs (target < 5 %)`,
+    );
+  }
+  const pr = rows.find((r) => r.monitor === 'pair');
+  if (pr) {
+    console.log(
+      `pair (A: this tree; B: ${PAIR.describe}), side by side under the same storms: B/A CPU per exec ${f(pr.pair_ratio, 3)}, median of ${pr.pair_ratio_rounds.length} rounds ` +
+        `(quartiles ${f(pr.pair_ratio_quartiles[0], 3)}-${f(pr.pair_ratio_quartiles[1], 3)}; rounds ${pr.pair_ratio_rounds.map((x) => x.toFixed(3)).join(' ')}); A ${f(pr.cpu_a_ms_per_1000, 1)}, B ${f(pr.cpu_ms_per_1000, 1)} ms per 1000 execs`,
     );
   }
   if (a) console.log(
