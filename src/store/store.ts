@@ -588,14 +588,18 @@ function valuesOf(o: Record<string, unknown> | null, p: ProcRow | null, parent: 
  * holds each distinct value once): ProcessGuid's 38 characters, boot_ns, start_ns and seq
  * were 85 % of the text of an exec storm's rows (51 trigrams a row), and FTS5's cost is
  * per trigram. A match on such a field gives the trigrams of the part held (matchTrigrams):
- * a GUID's first 13 characters (44 bits of a hash) still single out its process; the
- * clocks to 10 ms and seq to its hundreds leave a few chunks to read.
+ * a GUID's first 6 characters (`{` and 20 bits of a hash: three trigrams to match) leave
+ * about one chunk in 20,000 that holds them by chance, another GUID's or other values'
+ * (under one per match at 1,000,000 events, ~15,000 chunks; its rows are read and refused);
+ * the clocks to 10 ms and seq to its hundreds leave a few chunks to read. GUIDs were held to 13 characters before (bench/exec-storm's pair: their values
+ * were ~10 % of the agent's CPU then; 6 keeps about half of that); a store indexed then
+ * holds a superset, which a match on the shorter part still finds.
  */
 interface Cut {
   keep?: number;
   drop?: number;
 }
-const GUID_CUT: Cut = { keep: 13 };
+const GUID_CUT: Cut = { keep: 6 };
 /** the event's own members so cut, by name */
 const TOP_CUT = new Map<string, Cut>([
   ['ProcessGuid', GUID_CUT],
