@@ -443,7 +443,15 @@ const results = Object.fromEntries(monitors.map((m) => [m.name, []]));
 for (let r = 0; r < ROUNDS; r++) {
   const order = monitors.map((_, i) => monitors[(i + r) % monitors.length]);
   for (const m of order) {
-    const x = await m.run();
+    let x;
+    try {
+      x = await m.run();
+    } catch (e) {
+      // one line (a monitor that did not start: an agent refusing its config, auditd missing a rule);
+      // the exit handler stops what runs and removes the directories
+      console.error(`exec-storm: round ${r + 1}, ${m.name}: ${e instanceof Error ? e.message.trim() : String(e)}`);
+      process.exit(1);
+    }
     results[m.name].push(x);
     process.stderr.write(`round ${r + 1}/${ROUNDS} ${m.name.padEnd(11)} ${(x.secs * 1000).toFixed(0)} ms${x.cpu !== undefined ? ` cpu ${(x.cpu * 1000).toFixed(0)} ms` : ''}${x.stormCpu !== undefined ? ` storm cpu ${(x.stormCpu * 1000).toFixed(0)} ms` : ''}\n`);
   }

@@ -25,8 +25,16 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const argv = process.argv.slice(2);
 const opt = (name, def) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : def);
-const SEGMENTS = Number(opt('--segments', 30));
-const BATCH = Number(opt('--batch', 500));
+const count = (name, def) => {
+  const n = Number(opt(name, def));
+  if (!Number.isSafeInteger(n) || n < 1) {
+    console.error(`store/ab: ${name} ${opt(name, '')}: a whole number, 1 or more`);
+    process.exit(2);
+  }
+  return n;
+};
+const SEGMENTS = count('--segments', 30);
+const BATCH = count('--batch', 500);
 const BATCHES_PER_SEGMENT = 4;
 const TEXT_INDEX = !argv.includes('--no-text-index');
 

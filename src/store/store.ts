@@ -591,9 +591,10 @@ function valuesOf(o: Record<string, unknown> | null, p: ProcRow | null, parent: 
  * a GUID's first 6 characters (`{` and 20 bits of a hash: three trigrams to match) leave
  * about one chunk in 20,000 that holds them by chance, another GUID's or other values'
  * (under one per match at 1,000,000 events, ~15,000 chunks; its rows are read and refused);
- * the clocks to 10 ms and seq to its hundreds leave a few chunks to read. GUIDs were held to 13 characters before (bench/exec-storm's pair: their values
- * were ~10 % of the agent's CPU then; 6 keeps about half of that); a store indexed then
- * holds a superset, which a match on the shorter part still finds.
+ * the clocks to 10 ms and seq to its hundreds leave a few chunks to read. GUIDs were held
+ * to 13 characters before (bench/exec-storm's pair: their values were ~10 % of the agent's
+ * CPU then; 6 keeps about half of that); a store indexed then holds a superset, which a
+ * match on the shorter part still finds.
  */
 interface Cut {
   keep?: number;
