@@ -106,6 +106,8 @@ for (let i = 0; i < 4; i++) {
 const xa = [];
 const xb = [];
 for (let i = 0; i < SEGMENTS; i++) {
+  // a turn of the event loop between segments (not measured): Ctrl-C or SIGTERM ends the bench here
+  await new Promise(setImmediate);
   // the order alternates: neither side always runs right after the other's garbage
   if (i % 2) {
     xa.push(segment(a));
