@@ -3,7 +3,7 @@
  * Exec storm: what recording every exec costs, vigil next to auditd.
  *
  *   node bench/exec-storm/run.mjs [--execs 3000] [--rounds 5] [--target dynamic|static] [--all-sensors] [--fleet]
- *       [--pair-config YAML] [--pair-root DIR] [--only M,M] [--json]
+ *       [--warmup 30000] [--pair-config YAML] [--pair-root DIR] [--only M,M] [--json]
  *
  * One storm (bench/exec-storm/storm.c: static C, fork + execve + wait in a loop;
  * the exec'd program is /usr/bin/true with a four-word argv, or with --target
@@ -36,8 +36,9 @@
  *                this, not two medians
  *   auditd       Debian's auditd (`auditd -n -l` with the stock auditd.conf, log in a
  *                temporary directory) and `auditctl -a always,exit -F arch=b64 -S execve`
- * Each monitor first records one storm that is not measured (a long-running agent
- * runs optimized code), then the measured one.
+ * Each monitor first records --warmup execs (default 30,000, in storms of --execs) that are
+ * not measured (a long-running agent runs optimized code: V8 is still compiling after one
+ * storm of 10,000), then the measured storm.
  * Printed per monitor (medians over rounds):
  *   - the storm's time and its slowdown against `none` in the same run;
  *   - the monitor's CPU per 1,000 execs: utime+stime of its own process (/proc/PID/stat:
@@ -72,6 +73,15 @@ const argv = process.argv.slice(2);
 const opt = (name, def) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : def);
 const EXECS = Number(opt('--execs', 3000));
 const ROUNDS = Number(opt('--rounds', 5));
+// execs each monitor records before its measured storm (in storms of --execs at most): V8 is still
+// compiling the agent's code after one storm of 10,000 (--trace-opt: ~50 functions optimized during
+// the next one, 6-18 during the ones after; perf: the compiler threads 15 % of the agent's samples
+// after 3,000 execs, 2.6 % after 30,000)
+const WARMUP = Number(opt('--warmup', 30000));
+if (!Number.isSafeInteger(WARMUP) || WARMUP < 0) {
+  console.error(`exec-storm: --warmup ${opt('--warmup', '')}: a whole number of execs, 0 or more`);
+  process.exit(2);
+}
 const TARGET = opt('--target', 'dynamic');
 const SENSORS = argv.includes('--all-sensors') ? null : 'exec';
 const FLEET = argv.includes('--fleet');
@@ -145,6 +155,10 @@ function storm(n = EXECS) {
   if (r.status !== 0) throw new Error(`storm failed: ${r.stderr}`);
   const [ns, cpuNs] = r.stdout.trim().split('\n').map(Number);
   return { secs: ns / 1e9, stormCpu: cpuNs / 1e9 };
+}
+/** The warm-up before a measured storm: WARMUP execs recorded, not measured. */
+function warmUp() {
+  for (let left = WARMUP; left > 0; left -= EXECS) storm(Math.min(EXECS, left));
 }
 const size = (p) => (existsSync(p) ? statSync(p).size : 0);
 
@@ -253,7 +267,7 @@ function vigilMonitor(name, wakeBytes, extraConfig = '') {
     name,
     async run() {
       const agent = await startVigil(name, wakeBytes, extraConfig);
-      storm(); // warm-up, not measured: a long-running agent's code is optimized
+      warmUp(); // not measured: a long-running agent's code is optimized
       await idle(agent.p.pid, 500);
       const c0 = cpuOf(agent.p.pid);
       const b0 = bpfStats?.vigilNs();
@@ -280,7 +294,7 @@ function pairMonitor(name, bConfig, bVigil = VIGIL) {
     async run() {
       const a = await startVigil(`${name}-a`, '1MiB', '');
       const b = await startVigil(`${name}-b`, '1MiB', bConfig, bVigil);
-      storm();
+      warmUp();
       await Promise.all([idle(a.p.pid, 500), idle(b.p.pid, 500)]);
       const a0 = cpuOf(a.p.pid);
       const b0 = cpuOf(b.p.pid);
@@ -369,7 +383,7 @@ const auditMonitor = {
     execFileSync('auditctl', ['-a', ...rule]);
     let out;
     try {
-      storm(); // warm-up, as for vigil
+      warmUp(); // as for vigil
       await idle(p.pid, 500);
       const kpid = pidOf('kauditd');
       const lost0 = auditStatus('lost');
