@@ -17,7 +17,7 @@ import type { Alert, RuleError, SigmaEvent } from './types.js';
 export type { Alert, CorrelationInfo, InactiveRule, LogSource, RuleError, SigmaEvent, VigilCategory } from './types.js';
 export { VIGIL_CATEGORIES } from './types.js';
 export { RuleSet, listRuleFiles, type RuleSetOptions, type RuleSummary } from './ruleset.js';
-export { RuleStore, type ReloadInfo, type RuleStoreOptions } from './store.js';
+export { RuleStore, treeStamp, type ReloadInfo, type RuleStoreOptions } from './store.js';
 export { RULE_LIMITS, type RuleLimits } from './limits.js';
 export { walkRules, scanRules } from './scan.js';
 export { FieldMapping, KNOWN_FIELDS, type FieldMappingConfig } from './mapping.js';

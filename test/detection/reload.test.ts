@@ -5,10 +5,10 @@
  * checks the active rule set and what fires, and that it stays that way.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createDetector, RuleSet, type Detector } from '../../src/detection/index.js';
+import { createDetector, RuleSet, treeStamp, walkRules, type Detector } from '../../src/detection/index.js';
 import { buildDetection } from './build.js';
 
 const TMP = existsSync('/dev/shm') ? '/dev/shm' : '/tmp';
@@ -47,8 +47,8 @@ afterEach(() => {
 
 /** scans in the worker thread, or in this thread */
 let threaded = true;
-function start(dirs: string[]): Detector {
-  det = createDetector({ ruleDirs: dirs, watch: true, debounceMs: 30, worker: threaded, workerPath });
+function start(dirs: string[], rescanMs?: number): Detector {
+  det = createDetector({ ruleDirs: dirs, watch: true, debounceMs: 30, worker: threaded, workerPath, ...(rescanMs !== undefined ? { rescanMs } : {}) });
   expect(det.store.threaded).toBe(threaded);
   return det;
 }
@@ -363,3 +363,111 @@ async function waitFires(d: Detector, marker: string, want: string[], ms = 10_00
   while (Date.now() - t0 < ms && JSON.stringify(fires(d, marker)) !== JSON.stringify(want)) await sleep(20);
   expect(fires(d, marker), `rules firing on /usr/bin/${marker}`).toEqual(want);
 }
+
+describe.each([
+  ['scans in a worker thread', true],
+  ['scans in the main thread', false],
+])('rule store (%s): the periodic check', (_name, mode) => {
+  beforeAll(() => {
+    threaded = mode;
+  });
+
+  it('an unchanged tree is not scanned again (before, every check read and hashed every file, in a fresh worker thread)', async () => {
+    const dir = tmp('quiet');
+    mkdirSync(join(dir, 'sub'));
+    writeFileSync(join(dir, 'a.yml'), rule('a', 'one'));
+    writeFileSync(join(dir, 'sub', 'b.yml'), rule('b', 'bee'));
+    const d = start([dir], 40);
+    // the first load, the scan watch() starts with, and at most one more that settles the stamp
+    await sleep(400);
+    const n = d.store.scans;
+    expect(n).toBeGreaterThanOrEqual(2);
+    expect(n).toBeLessThanOrEqual(3);
+    await sleep(800); // ~20 checks
+    expect(d.store.scans).toBe(n);
+    // a change is still seen (inotify, or the next check)
+    writeFileSync(join(dir, 'sub', 'b.yml'), rule('b', 'bee2'));
+    await waitFires(d, 'bee2', ['b']);
+    expect(d.store.scans).toBeGreaterThan(n);
+  });
+
+  it('a root re-pointed through an intermediate symlink (no watched directory changes) is found by the check, and only by it', async () => {
+    const base = tmp('midlink');
+    for (const [v, id, m] of [['A', 'a', 'one'], ['B', 'b', 'bee']] as const) {
+      mkdirSync(join(base, v, 'rules'), { recursive: true });
+      writeFileSync(join(base, v, 'rules', `${id}.yml`), rule(id, m));
+    }
+    const link = join(base, 'current');
+    symlinkSync('A', link);
+    const root = join(link, 'rules');
+    const swap = (to: string): void => {
+      symlinkSync(to, join(base, 'current.tmp'));
+      execFileSync('mv', ['-T', join(base, 'current.tmp'), link]);
+    };
+    // without the check (rescanMs 0) the switch goes unseen: what the check is for
+    const off = start([root], 0);
+    await sleep(300);
+    swap('B');
+    await sleep(1000);
+    expect(live(off)).toEqual(['a=rule a']);
+    off.close();
+    det = undefined;
+    swap('A');
+    const d = start([root], 100);
+    expect(live(d)).toEqual(['a=rule a']);
+    await sleep(300);
+    swap('B');
+    await settle(d, [root], ['b=rule b']);
+  });
+});
+
+describe('treeStamp', () => {
+  it('changes with a same-size rewrite whose mtime is set back, a new file, a replaced file and a re-pointed root; not otherwise', async () => {
+    const base = tmp('stamp');
+    mkdirSync(join(base, 'v1'));
+    mkdirSync(join(base, 'v2'));
+    const f = join(base, 'v1', 'a.yml');
+    writeFileSync(f, rule('a', 'one'));
+    writeFileSync(join(base, 'v2', 'a.yml'), rule('a', 'two'));
+    const link = join(base, 'cur');
+    symlinkSync('v1', link);
+    const stampOf = async (): Promise<string> => {
+      const w = walkRules([link]);
+      return treeStamp([link], w.watch, w.files);
+    };
+    const s0 = await stampOf();
+    expect(await stampOf()).toBe(s0);
+
+    // same size, mtime restored exactly (touch -r, as cp -p and tar do): the change time still moves
+    const before = statSync(f);
+    const ref = join(base, 'ref');
+    writeFileSync(ref, '');
+    execFileSync('touch', ['-r', f, ref]);
+    await sleep(20);
+    writeFileSync(f, rule('a', 'owe'));
+    execFileSync('touch', ['-r', ref, f]);
+    expect(statSync(f).size).toBe(before.size);
+    expect(statSync(f).mtimeMs).toBe(before.mtimeMs);
+    const s1 = await stampOf();
+    expect(s1).not.toBe(s0);
+
+    writeFileSync(join(base, 'v1', 'b.yml'), rule('b', 'bee'));
+    const s2 = await stampOf();
+    expect(s2).not.toBe(s1);
+
+    writeFileSync(join(base, 'v1', '.a.tmp'), rule('a', 'one'));
+    renameSync(join(base, 'v1', '.a.tmp'), f);
+    const s3 = await stampOf();
+    expect(s3).not.toBe(s2);
+
+    // the same paths, the root now elsewhere: stamped with the lists of before
+    const w = walkRules([link]);
+    const s4 = await treeStamp([link], w.watch, w.files);
+    symlinkSync('v2', join(base, 'cur.tmp'));
+    execFileSync('mv', ['-T', join(base, 'cur.tmp'), link]);
+    expect(await treeStamp([link], w.watch, w.files)).not.toBe(s4);
+
+    // a path that is gone stamps as gone, not as an error
+    expect(await treeStamp([join(base, 'nope')], [], [join(base, 'nope.yml')])).toContain('-ENOENT');
+  });
+});
