@@ -36,6 +36,10 @@
  *                this, not two medians
  *   auditd       Debian's auditd (`auditd -n -l` with the stock auditd.conf, log in a
  *                temporary directory) and `auditctl -a always,exit -F arch=b64 -S execve`
+ *   vigil-auditd `vigil` and `auditd` as above side by side, both recording the same storm:
+ *                vigil's CPU over auditd's (and over auditd's + kauditd's) per round, the
+ *                median and quartiles (the issue's measure without the noise of separate
+ *                runs; each one's CPU per exec is higher than alone, sharing the cores)
  * Each monitor first records --warmup execs (default 30,000, in storms of --execs) that are
  * not measured (a long-running agent runs optimized code: V8 is still compiling after one
  * storm of 10,000), then the measured storm.
@@ -89,7 +93,7 @@ const FLEET = argv.includes('--fleet');
 const PAIR_CONFIG = opt('--pair-config', null);
 const PAIR_ROOT = opt('--pair-root', null);
 // --only vigil-fleet,auditd: a subset (none and vigil always run: the figures are against them)
-const MONITORS = ['none', 'vigil', 'vigil-wake1', 'vigil-noindex', ...(FLEET ? ['vigil-fleet', 'fleet-pair'] : []), ...(PAIR_CONFIG !== null || PAIR_ROOT ? ['pair'] : []), 'auditd'];
+const MONITORS = ['none', 'vigil', 'vigil-wake1', 'vigil-noindex', ...(FLEET ? ['vigil-fleet', 'fleet-pair'] : []), ...(PAIR_CONFIG !== null || PAIR_ROOT ? ['pair'] : []), 'auditd', 'vigil-auditd'];
 const ONLY = opt('--only', null)?.split(',') ?? null;
 if (ONLY?.some((n) => !MONITORS.includes(n))) {
   console.error(`exec-storm: --only ${ONLY.filter((n) => !MONITORS.includes(n)).join(',')}: no such monitor (${MONITORS.join(', ')}${FLEET ? '' : '; vigil-fleet and fleet-pair need --fleet'})`);
@@ -351,36 +355,55 @@ function auditStatus(name) {
   return m ? Number(m[1]) : NaN;
 }
 
+/**
+ * Debian's auditd as the bench runs it (stock auditd.conf, its log in a temporary directory, no
+ * rotation) with the execve rule in force. stop() takes the rule out, sets audit's enabled flag
+ * back, stops auditd and removes the directory.
+ */
+async function startAuditd() {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-storm-auditd-'));
+  const log = join(dir, 'audit.log');
+  const conf = readFileSync('/etc/audit/auditd.conf', 'utf8')
+    .replace(/^log_file\s*=.*$/m, `log_file = ${log}`)
+    .replace(/^max_log_file_action\s*=.*$/m, 'max_log_file_action = IGNORE');
+  writeFileSync(join(dir, 'auditd.conf'), conf, { mode: 0o600 });
+  const p = spawn('/usr/sbin/auditd', ['-n', '-l', '-c', dir], { stdio: 'ignore' });
+  const rule = ['always,exit', '-F', 'arch=b64', '-S', 'execve', '-k', 'vigilbench'];
+  // audit's enabled flag as it was (the in-context pairs turn it off and on)
+  const enabled = String(auditStatus('enabled') === 0 ? 0 : 1);
+  const halt = () => {
+    spawnSync('auditctl', ['-e', enabled], { stdio: 'ignore' });
+    spawnSync('auditctl', ['-d', ...rule], { stdio: 'ignore' });
+    p.kill('SIGTERM'); // auditd ignores SIGINT
+  };
+  const undo = () => {
+    halt();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  leftovers.add(undo);
+  const stop = async () => {
+    // undo stays a leftover until the directory is gone: a signal while auditd stops still removes it
+    halt();
+    await new Promise((r) => (p.exitCode !== null ? r() : p.on('exit', r)));
+    rmSync(dir, { recursive: true, force: true });
+    leftovers.delete(undo);
+  };
+  const t0 = Date.now();
+  while (!execFileSync('auditctl', ['-s'], { encoding: 'utf8' }).includes(`pid ${p.pid}`)) {
+    if (p.exitCode !== null || Date.now() - t0 > 10_000) {
+      await stop();
+      throw new Error('auditd did not start');
+    }
+    await sleep(50);
+  }
+  execFileSync('auditctl', ['-a', ...rule]);
+  return { p, log, stop };
+}
+
 const auditMonitor = {
   name: 'auditd',
   async run() {
-    const dir = mkdtempSync(join(tmpdir(), 'vigil-storm-auditd-'));
-    const log = join(dir, 'audit.log');
-    // Debian's stock configuration, with the log in our directory and no rotation during the bench
-    const conf = readFileSync('/etc/audit/auditd.conf', 'utf8')
-      .replace(/^log_file\s*=.*$/m, `log_file = ${log}`)
-      .replace(/^max_log_file_action\s*=.*$/m, 'max_log_file_action = IGNORE');
-    writeFileSync(join(dir, 'auditd.conf'), conf, { mode: 0o600 });
-    const p = spawn('/usr/sbin/auditd', ['-n', '-l', '-c', dir], { stdio: 'ignore' });
-    const rule = ['always,exit', '-F', 'arch=b64', '-S', 'execve', '-k', 'vigilbench'];
-    // audit's enabled flag as it was (the in-context pairs turn it off and on)
-    const enabled = String(auditStatus('enabled') === 0 ? 0 : 1);
-    const stop = () => {
-      spawnSync('auditctl', ['-e', enabled], { stdio: 'ignore' });
-      spawnSync('auditctl', ['-d', ...rule], { stdio: 'ignore' });
-      p.kill('SIGTERM'); // auditd ignores SIGINT
-    };
-    const undo = () => {
-      stop();
-      rmSync(dir, { recursive: true, force: true });
-    };
-    leftovers.add(undo);
-    const t0 = Date.now();
-    while (!execFileSync('auditctl', ['-s'], { encoding: 'utf8' }).includes(`pid ${p.pid}`)) {
-      if (p.exitCode !== null || Date.now() - t0 > 10_000) throw new Error('auditd did not start');
-      await sleep(50);
-    }
-    execFileSync('auditctl', ['-a', ...rule]);
+    const { p, log, stop } = await startAuditd();
     let out;
     try {
       warmUp(); // as for vigil
@@ -410,22 +433,56 @@ const auditMonitor = {
       }
       out = { secs, stormCpu, inContextPairs, cpu, kcpu, recorded: (text.match(/^type=EXECVE /gm) ?? []).length, bytes: { log: text.length }, storm: { log: stormBytesAudit(text) }, lost: auditStatus('lost') - lost0 };
     } finally {
-      // undo stays a leftover until the directory is gone: a signal while auditd stops still removes it
-      stop();
-      await new Promise((r) => (p.exitCode !== null ? r() : p.on('exit', r)));
-      rmSync(dir, { recursive: true, force: true });
-      leftovers.delete(undo);
+      await stop();
+    }
+    return out;
+  },
+};
+
+/**
+ * vigil and auditd side by side, both recording the same storm (the issue's measure, vigil's
+ * CPU against auditd's, without the round-to-round noise of separate runs): per round vigil's
+ * CPU over auditd's process and over auditd's process + kauditd. Each one's CPU per exec is
+ * higher than alone (they share the two cores with the storm); the ratio is what counts.
+ */
+const sideBySideMonitor = {
+  name: 'vigil-auditd',
+  async run() {
+    const a = await startAuditd();
+    let v;
+    try {
+      v = await startVigil('vigil-auditd', '1MiB', '');
+    } catch (e) {
+      await a.stop();
+      throw e;
+    }
+    let out;
+    try {
+      warmUp();
+      await Promise.all([idle(a.p.pid, 500), idle(v.p.pid, 500)]);
+      const kpid = pidOf('kauditd');
+      const lost0 = auditStatus('lost');
+      const [a0, v0, k0] = [cpuOf(a.p.pid), cpuOf(v.p.pid), kpid ? cpuOf(kpid) : 0];
+      const { secs } = storm();
+      await Promise.all([idle(a.p.pid), idle(v.p.pid)]);
+      const [ca, cv, ck] = [cpuOf(a.p.pid) - a0, cpuOf(v.p.pid) - v0, kpid ? cpuOf(kpid) - k0 : NaN];
+      const lost = auditStatus('lost') - lost0;
+      const ov = await finishVigil(v, secs, cv);
+      out = { secs, cpu: cv, cpuAuditd: ca, kcpu: ck, ratio: cv / ca, ratioK: cv / (ca + ck), drops: ov.drops, lost, recorded: ov.recorded, bytes: {}, storm: {} };
+    } finally {
+      await a.stop();
     }
     return out;
   },
 };
 
 const noneMonitor = { name: 'none', run: async () => storm() };
-if (runs('auditd') && pidOf('auditd')) {
+const auditd = runs('auditd') || runs('vigil-auditd');
+if (auditd && pidOf('auditd')) {
   console.error('exec-storm: an auditd is already running; stop it first (this bench starts its own)');
   process.exit(2);
 }
-if (runs('auditd') && !existsSync('/usr/sbin/auditd')) {
+if (auditd && !existsSync('/usr/sbin/auditd')) {
   console.error('exec-storm: needs the auditd package (apt-get install auditd)');
   process.exit(2);
 }
@@ -449,6 +506,7 @@ const allMonitors = [
   ...(FLEET ? [vigilMonitor('vigil-fleet', '1MiB', fleetConfig), pairMonitor('fleet-pair', fleetConfig)] : []),
   ...(PAIR ? [pairMonitor('pair', PAIR.config, PAIR.vigil)] : []),
   auditMonitor,
+  sideBySideMonitor,
 ];
 const monitors = allMonitors.filter((m) => runs(m.name));
 
@@ -511,6 +569,17 @@ const rows = monitors.map((m) => {
     row.cpu_a_ms_per_1000 = median(xs.map((x) => (x.cpuWithout / EXECS) * 1e6));
     row.drops = Math.max(...xs.map((x) => x.drops));
   }
+  if (m.name === 'vigil-auditd') {
+    const q = (k) => {
+      const xs2 = xs.map((x) => x[k]).sort((p, q2) => p - q2);
+      return { rounds: xs.map((x) => x[k]), median: median(xs2), quartiles: [xs2[Math.floor(xs2.length / 4)], xs2[Math.floor((3 * xs2.length) / 4)]] };
+    };
+    row.side_by_side = { vigil_over_auditd: q('ratio'), vigil_over_auditd_kauditd: q('ratioK') };
+    row.auditd_cpu_ms_per_1000 = median(xs.map((x) => (x.cpuAuditd / EXECS) * 1e6));
+    row.kauditd_cpu_ms_per_1000 = median(xs.map((x) => (x.kcpu / EXECS) * 1e6));
+    row.drops = Math.max(...xs.map((x) => x.drops));
+    row.lost = Math.max(...xs.map((x) => x.lost));
+  }
   if (m.name === 'vigil-fleet') {
     // each round runs vigil and vigil-fleet one after the other: the pair's difference is less noisy than the medians'
     const own = results.vigil;
@@ -518,7 +587,7 @@ const rows = monitors.map((m) => {
     row.fleet_share_paired = median(row.fleet_share_rounds);
     row.fleet_share = 1 - median(own.map((x) => x.cpu)) / median(xs.map((x) => x.cpu));
   }
-  if (m.name.startsWith('vigil')) {
+  if (m.name.startsWith('vigil') && m.name !== 'vigil-auditd') {
     row.drops = Math.max(...xs.map((x) => x.drops));
     row.wakeups_per_1000 = median(xs.map((x) => (x.wakeups / EXECS) * 1000));
     row.timer_drains_per_1000 = median(xs.map((x) => (x.timerDrains / EXECS) * 1000));
@@ -533,10 +602,10 @@ else {
   console.log(`exec storm: ${EXECS} × fork+execve(${STORM_ARGV.join(' ')}), ${ROUNDS} interleaved rounds, medians; vigil --sensors ${SENSORS ?? 'all'}`);
   console.log('monitor      storm ms  slowdown  CPU ms/1000 execs  in storm  bytes/exec (storm execs (all))    wakeups/1000  lost');
   for (const r of rows) {
-    const bytes = r.monitor === 'none' || r.monitor.endsWith('pair') ? '' : r.monitor === 'auditd' ? `log ${f(r.storm_bytes_per_exec_log)} (${f(r.bytes_per_exec_log)})` : `JSONL ${f(r.storm_bytes_per_exec_jsonl)} (${f(r.bytes_per_exec_jsonl)}), SQLite ${f(r.bytes_per_exec_sqlite)}`;
+    const bytes = r.monitor === 'none' || r.monitor.endsWith('pair') || r.monitor === 'vigil-auditd' ? '' : r.monitor === 'auditd' ? `log ${f(r.storm_bytes_per_exec_log)} (${f(r.bytes_per_exec_log)})` : `JSONL ${f(r.storm_bytes_per_exec_jsonl)} (${f(r.bytes_per_exec_jsonl)}), SQLite ${f(r.bytes_per_exec_sqlite)}`;
     const cpu = r.monitor === 'none' ? '' : `${f(r.cpu_ms_per_1000, 1)}${r.monitor === 'auditd' ? ` (+kauditd ${f(r.kauditd_cpu_ms_per_1000, 1)})` : ''}`;
-    const wk = r.monitor.startsWith('vigil') ? `${f(r.wakeups_per_1000, 1)}+${f(r.timer_drains_per_1000, 1)}` : '';
-    const lost = r.monitor === 'none' ? '' : String(r.monitor === 'auditd' ? r.lost : r.drops);
+    const wk = r.monitor.startsWith('vigil') && r.monitor !== 'vigil-auditd' ? `${f(r.wakeups_per_1000, 1)}+${f(r.timer_drains_per_1000, 1)}` : '';
+    const lost = r.monitor === 'none' ? '' : r.monitor === 'vigil-auditd' ? `${r.drops}+${r.lost}` : String(r.monitor === 'auditd' ? r.lost : r.drops);
     console.log(`${r.monitor.padEnd(12)} ${f(r.storm_ms).padStart(8)}  ${r.monitor === 'none' ? '      -' : `${(r.slowdown * 100).toFixed(1).padStart(6)}%`}  ${cpu.padEnd(17)}  ${(r.monitor === 'none' ? '' : f(r.in_storm_ms_per_1000, 1)).padStart(8)}  ${bytes.padEnd(31)}  ${wk.padEnd(12)}  ${lost}`);
   }
   const v = rows.find((r) => r.monitor === 'vigil');
@@ -548,6 +617,15 @@ else {
       `whole cost per 1000 execs (the monitor's process + kauditd + its work in the execs' own context): ` +
         `vigil ${f(v.whole_ms_per_1000, 1)}, auditd ${f(a.whole_ms_per_1000, 1)} ms: ${((v.whole_ms_per_1000 / a.whole_ms_per_1000) * 100).toFixed(0)} % ` +
         `(audit's in-context part: the median of ${a.in_storm_pairs} enabled/disabled pairs, quartiles ${f(a.in_storm_quartiles[0], 1)} to ${f(a.in_storm_quartiles[1], 1)})`,
+    );
+  }
+  const sb = rows.find((r) => r.monitor === 'vigil-auditd');
+  if (sb) {
+    const { vigil_over_auditd: o, vigil_over_auditd_kauditd: ok } = sb.side_by_side;
+    const pc = (x) => `${(x * 100).toFixed(0)} %`;
+    console.log(
+      `vigil-auditd, side by side under the same storms (both recording every exec): vigil's CPU over auditd's ${pc(o.median)} (quartiles ${pc(o.quartiles[0])}-${pc(o.quartiles[1])}; rounds ${o.rounds.map(pc).join(' ')}), ` +
+        `over auditd + kauditd ${pc(ok.median)} (${pc(ok.quartiles[0])}-${pc(ok.quartiles[1])}); vigil ${f(sb.cpu_ms_per_1000, 1)}, auditd ${f(sb.auditd_cpu_ms_per_1000, 1)} + kauditd ${f(sb.kauditd_cpu_ms_per_1000, 1)} ms per 1000 execs`,
     );
   }
   const vf = rows.find((r) => r.monitor === 'vigil-fleet');
