@@ -101,8 +101,10 @@ export async function treeStamp(roots: readonly string[], dirs: readonly WatchDi
       return `-${(e as NodeJS.ErrnoException).code ?? ''}`;
     }
   };
-  const parts = await Promise.all([...roots.map((r) => one(r, true)), ...dirs.map((d) => one(d.path, false)), ...[...files].map((f) => one(f, false))]);
-  const names = [...roots, ...dirs.map((d) => d.path), ...files];
+  // files may be an iterator (a Map's keys): read once
+  const fileList = [...files];
+  const parts = await Promise.all([...roots.map((r) => one(r, true)), ...dirs.map((d) => one(d.path, false)), ...fileList.map((f) => one(f, false))]);
+  const names = [...roots, ...dirs.map((d) => d.path), ...fileList];
   return parts.map((x, i) => `${names[i]}\0${x}`).join('\n');
 }
 
@@ -417,11 +419,11 @@ export class RuleStore extends EventEmitter {
   private async scanAndSwap(): Promise<ReloadInfo> {
     const t0 = performance.now();
     let r: ScanResult;
+    let stamp: string;
     try {
       // before the scan: a change made while it reads is then in the next check's stamp
-      const stamp = await treeStamp(this.dirs, this.lastWatch, this.files.keys());
+      stamp = await treeStamp(this.dirs, this.lastWatch, this.files.keys());
       if (this.closed) return { files: [], rules: this._current.activeCount, errors: [], ms: 0 };
-      this.stamp = stamp;
       this._scans++;
       r = this.worker
         ? await this.worker.scan({ roots: this.dirs, known: [...this.files].map(([p, s]) => [p, s.hash]), ...this.scanOptions() })
@@ -435,6 +437,8 @@ export class RuleStore extends EventEmitter {
     }
     if (this.closed) return { files: [], rules: this._current.activeCount, errors: [], ms: 0 };
     const changed = this.apply(r);
+    // only a scan that ran stands for the stamp: after a failed one the next check scans again
+    this.stamp = stamp;
     this.lastWatch = r.watch;
     if (this.watching && this.reconcile(r.watch)) this.again = true;
     if (!changed.length) return { files: [], rules: this._current.activeCount, errors: [], ms: performance.now() - t0 };

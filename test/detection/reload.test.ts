@@ -437,6 +437,10 @@ describe('treeStamp', () => {
     };
     const s0 = await stampOf();
     expect(await stampOf()).toBe(s0);
+    // the files as an iterator (the store passes its Map's keys): the same stamp, names included
+    const w0 = walkRules([link]);
+    expect(await treeStamp([link], w0.watch, new Map(w0.files.map((x) => [x, 0])).keys())).toBe(s0);
+    expect(s0).toContain(`${join(link, 'a.yml')}\0`);
 
     // same size, mtime restored exactly (touch -r, as cp -p and tar do): the change time still moves
     const before = statSync(f);
