@@ -3,7 +3,7 @@
  * Exec storm: what recording every exec costs, vigil next to auditd.
  *
  *   node bench/exec-storm/run.mjs [--execs 3000] [--rounds 5] [--target dynamic|static] [--all-sensors] [--fleet]
- *       [--warmup 30000] [--pair-config YAML] [--pair-root DIR] [--only M,M] [--json]
+ *       [--warmup 30000] [--side-config YAML] [--pair-config YAML] [--pair-root DIR] [--only M,M] [--json]
  *
  * One storm (bench/exec-storm/storm.c: static C, fork + execve + wait in a loop;
  * the exec'd program is /usr/bin/true with a four-word argv, or with --target
@@ -39,7 +39,8 @@
  *   vigil-auditd `vigil` and `auditd` as above side by side, both recording the same storm:
  *                vigil's CPU over auditd's (and over auditd's + kauditd's) per round, the
  *                median and quartiles (the issue's measure without the noise of separate
- *                runs; each one's CPU per exec is higher than alone, sharing the cores)
+ *                runs; each one's CPU per exec is higher than alone, sharing the cores);
+ *                --side-config YAML adds YAML to its agent's config
  * Each monitor first records --warmup execs (default 30,000, in storms of --execs) that are
  * not measured (a long-running agent runs optimized code: V8 is still compiling after one
  * storm of 10,000), then the measured storm.
@@ -91,6 +92,8 @@ const SENSORS = argv.includes('--all-sensors') ? null : 'exec';
 const FLEET = argv.includes('--fleet');
 // --pair-config YAML / --pair-root DIR: the `pair` monitor, B = this tree's agent with YAML added to its config, or DIR's (a built checkout)
 const PAIR_CONFIG = opt('--pair-config', null);
+// --side-config YAML: added to the config of vigil-auditd's agent (e.g. 'store: { text_index: false }')
+const SIDE_CONFIG = opt('--side-config', null);
 const PAIR_ROOT = opt('--pair-root', null);
 // --only vigil-fleet,auditd: a subset (none and vigil always run: the figures are against them)
 const MONITORS = ['none', 'vigil', 'vigil-wake1', 'vigil-noindex', ...(FLEET ? ['vigil-fleet', 'fleet-pair'] : []), ...(PAIR_CONFIG !== null || PAIR_ROOT ? ['pair'] : []), 'auditd', 'vigil-auditd'];
@@ -451,7 +454,7 @@ const sideBySideMonitor = {
     const a = await startAuditd();
     let v;
     try {
-      v = await startVigil('vigil-auditd', '1MiB', '');
+      v = await startVigil('vigil-auditd', '1MiB', SIDE_CONFIG === null ? '' : `${SIDE_CONFIG}\n`);
     } catch (e) {
       await a.stop();
       throw e;
@@ -624,7 +627,7 @@ else {
     const { vigil_over_auditd: o, vigil_over_auditd_kauditd: ok } = sb.side_by_side;
     const pc = (x) => `${(x * 100).toFixed(0)} %`;
     console.log(
-      `vigil-auditd, side by side under the same storms (both recording every exec): vigil's CPU over auditd's ${pc(o.median)} (quartiles ${pc(o.quartiles[0])}-${pc(o.quartiles[1])}; rounds ${o.rounds.map(pc).join(' ')}), ` +
+      `vigil-auditd${SIDE_CONFIG === null ? '' : ` (vigil with ${JSON.stringify(SIDE_CONFIG)})`}, side by side under the same storms (both recording every exec): vigil's CPU over auditd's ${pc(o.median)} (quartiles ${pc(o.quartiles[0])}-${pc(o.quartiles[1])}; rounds ${o.rounds.map(pc).join(' ')}), ` +
         `over auditd + kauditd ${pc(ok.median)} (${pc(ok.quartiles[0])}-${pc(ok.quartiles[1])}); vigil ${f(sb.cpu_ms_per_1000, 1)}, auditd ${f(sb.auditd_cpu_ms_per_1000, 1)} + kauditd ${f(sb.kauditd_cpu_ms_per_1000, 1)} ms per 1000 execs`,
     );
   }
