@@ -195,6 +195,13 @@ const median = (xs) => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   return s.length ? s[Math.floor(s.length / 2)] : NaN;
 };
+/** The first and third quartiles of xs. */
+const quartiles = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return [s[Math.floor(s.length / 4)], s[Math.floor((3 * s.length) / 4)]];
+};
+/** A vigil monitor with one agent alone (wake-ups, drops and bytes of its own); not vigil-auditd. */
+const agentAlone = (name) => name.startsWith('vigil') && name !== 'vigil-auditd';
 const IN_CONTEXT_PAIRS = 20;
 const IN_CONTEXT_EXECS = 1000;
 const bpfStats = (() => {
@@ -541,9 +548,9 @@ const rows = monitors.map((m) => {
   // what the monitor costs in the context of the execs (IN_CONTEXT_PAIRS): vigil's BPF run time
   // per round; audit's pairs of every round pooled (each pair is noisy: a median and its quartiles)
   if (xs[0].inContextPairs) {
-    const pooled = xs.flatMap((x) => x.inContextPairs).sort((a, b) => a - b);
+    const pooled = xs.flatMap((x) => x.inContextPairs);
     row.in_storm_ms_per_1000 = median(pooled);
-    row.in_storm_quartiles = [pooled[Math.floor(pooled.length / 4)], pooled[Math.floor((3 * pooled.length) / 4)]];
+    row.in_storm_quartiles = quartiles(pooled);
     row.in_storm_pairs = pooled.length;
   } else if (xs[0].inContext !== undefined) {
     row.in_storm_ms_per_1000 = median(xs.map((x) => (x.inContext / EXECS) * 1e6));
@@ -565,17 +572,16 @@ const rows = monitors.map((m) => {
     row.drops = Math.max(...xs.map((x) => x.drops));
   }
   if (m.name === 'pair') {
-    const ratios = xs.map((x) => x.ratio).sort((p, q) => p - q);
     row.pair_ratio_rounds = xs.map((x) => x.ratio);
-    row.pair_ratio = median(ratios);
-    row.pair_ratio_quartiles = [ratios[Math.floor(ratios.length / 4)], ratios[Math.floor((3 * ratios.length) / 4)]];
+    row.pair_ratio = median(row.pair_ratio_rounds);
+    row.pair_ratio_quartiles = quartiles(row.pair_ratio_rounds);
     row.cpu_a_ms_per_1000 = median(xs.map((x) => (x.cpuWithout / EXECS) * 1e6));
     row.drops = Math.max(...xs.map((x) => x.drops));
   }
   if (m.name === 'vigil-auditd') {
     const q = (k) => {
-      const xs2 = xs.map((x) => x[k]).sort((p, q2) => p - q2);
-      return { rounds: xs.map((x) => x[k]), median: median(xs2), quartiles: [xs2[Math.floor(xs2.length / 4)], xs2[Math.floor((3 * xs2.length) / 4)]] };
+      const rounds = xs.map((x) => x[k]);
+      return { rounds, median: median(rounds), quartiles: quartiles(rounds) };
     };
     row.side_by_side = { vigil_over_auditd: q('ratio'), vigil_over_auditd_kauditd: q('ratioK') };
     row.auditd_cpu_ms_per_1000 = median(xs.map((x) => (x.cpuAuditd / EXECS) * 1e6));
@@ -590,7 +596,7 @@ const rows = monitors.map((m) => {
     row.fleet_share_paired = median(row.fleet_share_rounds);
     row.fleet_share = 1 - median(own.map((x) => x.cpu)) / median(xs.map((x) => x.cpu));
   }
-  if (m.name.startsWith('vigil') && m.name !== 'vigil-auditd') {
+  if (agentAlone(m.name)) {
     row.drops = Math.max(...xs.map((x) => x.drops));
     row.wakeups_per_1000 = median(xs.map((x) => (x.wakeups / EXECS) * 1000));
     row.timer_drains_per_1000 = median(xs.map((x) => (x.timerDrains / EXECS) * 1000));
@@ -607,7 +613,7 @@ else {
   for (const r of rows) {
     const bytes = r.monitor === 'none' || r.monitor.endsWith('pair') || r.monitor === 'vigil-auditd' ? '' : r.monitor === 'auditd' ? `log ${f(r.storm_bytes_per_exec_log)} (${f(r.bytes_per_exec_log)})` : `JSONL ${f(r.storm_bytes_per_exec_jsonl)} (${f(r.bytes_per_exec_jsonl)}), SQLite ${f(r.bytes_per_exec_sqlite)}`;
     const cpu = r.monitor === 'none' ? '' : `${f(r.cpu_ms_per_1000, 1)}${r.monitor === 'auditd' ? ` (+kauditd ${f(r.kauditd_cpu_ms_per_1000, 1)})` : ''}`;
-    const wk = r.monitor.startsWith('vigil') && r.monitor !== 'vigil-auditd' ? `${f(r.wakeups_per_1000, 1)}+${f(r.timer_drains_per_1000, 1)}` : '';
+    const wk = agentAlone(r.monitor) ? `${f(r.wakeups_per_1000, 1)}+${f(r.timer_drains_per_1000, 1)}` : '';
     const lost = r.monitor === 'none' ? '' : r.monitor === 'vigil-auditd' ? `${r.drops}+${r.lost}` : String(r.monitor === 'auditd' ? r.lost : r.drops);
     console.log(`${r.monitor.padEnd(12)} ${f(r.storm_ms).padStart(8)}  ${r.monitor === 'none' ? '      -' : `${(r.slowdown * 100).toFixed(1).padStart(6)}%`}  ${cpu.padEnd(17)}  ${(r.monitor === 'none' ? '' : f(r.in_storm_ms_per_1000, 1)).padStart(8)}  ${bytes.padEnd(31)}  ${wk.padEnd(12)}  ${lost}`);
   }

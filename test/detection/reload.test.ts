@@ -80,6 +80,18 @@ async function settle(d: Detector, dirs: string[], want: string[], ms = 10_000):
   expect(live(d)).toEqual(want);
 }
 
+/** Point a symlink elsewhere atomically, as releases switch it: a new link renamed over the old one. */
+function switchLink(link: string, to: string): void {
+  symlinkSync(to, `${link}.tmp`);
+  execFileSync('mv', ['-T', `${link}.tmp`, link]);
+}
+
+/** Every store test runs with scans in the worker thread and in this thread. */
+const MODES = [
+  ['scans in a worker thread', true],
+  ['scans in the main thread', false],
+] as const;
+
 const fires = (d: Detector, marker: string): string[] => d.evaluate(ev(marker)).map((a) => a.rule_id).sort();
 
 const made: string[] = [];
@@ -92,10 +104,7 @@ function tmp(name: string): string {
   return d;
 }
 
-describe.each([
-  ['scans in a worker thread', true],
-  ['scans in the main thread', false],
-])('rule store (%s): the live rule set equals the disk', (_name, mode) => {
+describe.each(MODES)('rule store (%s): the live rule set equals the disk', (_name, mode) => {
   beforeAll(() => {
     threaded = mode;
   });
@@ -300,8 +309,7 @@ describe.each([
     await waitFires(d, 'three', ['a']);
 
     // the usual release switch: a new link renamed over the old one
-    symlinkSync('v2', join(base, 'current.tmp'));
-    execFileSync('mv', ['-T', join(base, 'current.tmp'), link]);
+    switchLink(link, 'v2');
     await settle(d, [link], ['b=rule b']);
     // v1 is not the rule set any more; v2 is
     writeFileSync(join(base, 'v1', 'c.yml'), rule('c', 'see'));
@@ -364,10 +372,7 @@ async function waitFires(d: Detector, marker: string, want: string[], ms = 10_00
   expect(fires(d, marker), `rules firing on /usr/bin/${marker}`).toEqual(want);
 }
 
-describe.each([
-  ['scans in a worker thread', true],
-  ['scans in the main thread', false],
-])('rule store (%s): the periodic check', (_name, mode) => {
+describe.each(MODES)('rule store (%s): the periodic check', (_name, mode) => {
   beforeAll(() => {
     threaded = mode;
   });
@@ -400,23 +405,19 @@ describe.each([
     const link = join(base, 'current');
     symlinkSync('A', link);
     const root = join(link, 'rules');
-    const swap = (to: string): void => {
-      symlinkSync(to, join(base, 'current.tmp'));
-      execFileSync('mv', ['-T', join(base, 'current.tmp'), link]);
-    };
     // without the check (rescanMs 0) the switch goes unseen: what the check is for
     const off = start([root], 0);
     await sleep(300);
-    swap('B');
+    switchLink(link, 'B');
     await sleep(1000);
     expect(live(off)).toEqual(['a=rule a']);
     off.close();
     det = undefined;
-    swap('A');
+    switchLink(link, 'A');
     const d = start([root], 100);
     expect(live(d)).toEqual(['a=rule a']);
     await sleep(300);
-    swap('B');
+    switchLink(link, 'B');
     await settle(d, [root], ['b=rule b']);
   });
 });
@@ -467,8 +468,7 @@ describe('treeStamp', () => {
     // the same paths, the root now elsewhere: stamped with the lists of before
     const w = walkRules([link]);
     const s4 = await treeStamp([link], w.watch, w.files);
-    symlinkSync('v2', join(base, 'cur.tmp'));
-    execFileSync('mv', ['-T', join(base, 'cur.tmp'), link]);
+    switchLink(link, 'v2');
     expect(await treeStamp([link], w.watch, w.files)).not.toBe(s4);
 
     // a path that is gone stamps as gone, not as an error
