@@ -89,6 +89,14 @@ export function createMetrics(src: MetricSources, counts: PassCounts): Registry 
   );
   collected(reg, 'vigil_ring_buffer_size_bytes', 'Ring buffer size, by sensor', 'gauge', () => sensors().flatMap(([sensor, s]) => (s.ring ? [{ labels: { sensor }, value: s.ring.size }] : [])));
   collected(reg, 'vigil_ring_buffer_unread_bytes', 'Bytes in the ring buffer not read yet (its fill), by sensor', 'gauge', () => sensors().flatMap(([sensor, s]) => (s.ring ? [{ labels: { sensor }, value: s.ring.pending }] : [])));
+  collected(reg, 'vigil_ring_busy_waits_total', 'Drains of the process ring that met a record still being written and waited for it, by outcome (read, gave_up: read later, and an event of another ring may have named its process by the image it forked from)', 'counter', () =>
+    sensors().flatMap(([sensor, s]) =>
+      s.busyWaits === undefined ? [] : [
+        { labels: { sensor, outcome: 'read' }, value: s.busyWaits - (s.busyTimeouts ?? 0) },
+        { labels: { sensor, outcome: 'gave_up' }, value: s.busyTimeouts ?? 0 },
+      ],
+    ),
+  );
   collected(reg, 'vigil_alerts_total', 'Alerts raised, by rule id and level', 'counter', () => [...counts.alerts.values()].map((a) => ({ labels: { rule_id: a.rule_id, level: a.level }, value: a.n })));
   collected(reg, 'vigil_exec_guard_decisions_total', 'Exec guard decisions, by action (exec_blocked, would_block)', 'counter', () => [...counts.decisions].map(([action, value]) => ({ labels: { action }, value })));
   collected(reg, 'vigil_process_table_entries', 'Process table entries, by state', 'gauge', () => {

@@ -44,6 +44,10 @@ export interface RingBufferStats {
   timerDrains: number;
   /** handler threw (e.g. a malformed record): counted, skipped, reported to onHandlerError */
   handlerErrors: number;
+  /** drains that met a record still being written and waited for it (see waitBusyMs) */
+  busyWaits: number;
+  /** of those, waits that gave up after waitBusyMs (the record is read by a later drain) */
+  busyTimeouts: number;
 }
 
 export interface RingBufferOptions {
@@ -55,19 +59,92 @@ export interface RingBufferOptions {
   beforeBatch?: () => void;
   /** also drain every this many ms (0 = only when woken): the latency bound when the BPF side does not wake per record */
   intervalMs?: number;
+  /**
+   * A record reserved before the drain began but still being written (BUSY) ends
+   * a drain at once by default; with this, the drain waits up to this many ms for
+   * it. For a ring other readers sync with (the process sensor's): such a reader
+   * has seen a later record in its own ring, so every record reserved before it in
+   * this ring must be read, even one whose producer was preempted mid-write (a
+   * vCPU the host descheduled). The kernel commits or discards every reserved
+   * record before its program returns, so the wait is bounded by one program's run.
+   */
+  waitBusyMs?: number;
+}
+
+/** The ring's memory as the reader sees it (mmap'd pages; a test builds one over a SharedArrayBuffer). */
+export interface RingView {
+  /** the data area, mapped twice: a record never wraps */
+  data: DataView;
+  bytes: Uint8Array;
+  consumerPos: BigUint64Array;
+  producerPos: BigUint64Array;
+  /** data size - 1 (a power of two) */
+  mask: number;
+}
+
+/**
+ * Hand the committed records between the consumer and the producer position to
+ * `handler`, up to `max`, then give their space back. Stops at a record still
+ * being written (BUSY), or waits up to `waitBusyMs` for it.
+ */
+export function consumeRing(
+  ring: RingView,
+  handler: RecordHandler,
+  stats: RingBufferStats,
+  max: number,
+  waitBusyMs: number,
+  onHandlerError?: (err: unknown) => void,
+): number {
+  let cons = Number(ring.consumerPos[0]!);
+  const prod = Number(ring.producerPos[0]!);
+  const { data, bytes, mask } = ring;
+  let n = 0;
+  let size = 0;
+  while (cons < prod && n < max) {
+    const off = cons & mask;
+    let len = data.getUint32(off, true);
+    if (len & BUSY) {
+      // reserved, not yet committed
+      if (waitBusyMs <= 0) break;
+      stats.busyWaits++;
+      const deadline = performance.now() + waitBusyMs;
+      while ((len = data.getUint32(off, true)) & BUSY && performance.now() < deadline);
+      if (len & BUSY) {
+        stats.busyTimeouts++;
+        break;
+      }
+    }
+    const sampleLen = len & ~(BUSY | DISCARD) >>> 0;
+    const total = (sampleLen + HDR + 7) & ~7;
+    if (!(len & DISCARD)) {
+      try {
+        handler(data, bytes, off + HDR, sampleLen);
+      } catch (err) {
+        stats.handlerErrors++;
+        onHandlerError?.(err);
+      }
+      n++;
+      size += sampleLen;
+    } else {
+      stats.discarded++;
+    }
+    cons += total;
+  }
+  // release the space (x86: a plain aligned store is a release store)
+  ring.consumerPos[0] = BigInt(cons);
+  stats.records += n;
+  stats.bytes += size;
+  return n;
 }
 
 export class RingBufferReader {
-  readonly stats: RingBufferStats = { records: 0, discarded: 0, bytes: 0, wakeups: 0, timerDrains: 0, handlerErrors: 0 };
+  readonly stats: RingBufferStats = { records: 0, discarded: 0, bytes: 0, wakeups: 0, timerDrains: 0, handlerErrors: 0, busyWaits: 0, busyTimeouts: 0 };
   readonly size: number;
   private readonly pageSize: number;
   private consumerPtr: Ptr | null;
   private producerPtr: Ptr | null;
-  private readonly consumerPos: BigUint64Array;
-  private readonly producerPos: BigUint64Array;
-  private readonly data: DataView;
-  private readonly bytes: Uint8Array;
-  private readonly mask: number;
+  private readonly view: RingView;
+  private readonly waitBusyMs: number;
   private readonly budget: number;
   private readonly onHandlerError: ((err: unknown) => void) | undefined;
   private readonly beforeBatch: (() => void) | undefined;
@@ -90,8 +167,8 @@ export class RingBufferReader {
     this.onHandlerError = opts.onHandlerError;
     this.beforeBatch = opts.beforeBatch;
     this.intervalMs = opts.intervalMs ?? 0;
+    this.waitBusyMs = opts.waitBusyMs ?? 0;
     this.size = map.info.maxEntries;
-    this.mask = this.size - 1;
     this.pageSize = libc().getpagesize() as number;
     const mmap = libc().mmap;
     const cons = mmap(null, this.pageSize, PROT_READ | PROT_WRITE, MAP_SHARED, map.fd, 0);
@@ -104,11 +181,14 @@ export class RingBufferReader {
     }
     this.consumerPtr = cons;
     this.producerPtr = prod;
-    this.consumerPos = new BigUint64Array(koffi.view(cons, this.pageSize), 0, 1);
     const prodBuf = koffi.view(prod, prodLen);
-    this.producerPos = new BigUint64Array(prodBuf, 0, 1);
-    this.data = new DataView(prodBuf, this.pageSize, 2 * this.size);
-    this.bytes = new Uint8Array(prodBuf, this.pageSize, 2 * this.size);
+    this.view = {
+      consumerPos: new BigUint64Array(koffi.view(cons, this.pageSize), 0, 1),
+      producerPos: new BigUint64Array(prodBuf, 0, 1),
+      data: new DataView(prodBuf, this.pageSize, 2 * this.size),
+      bytes: new Uint8Array(prodBuf, this.pageSize, 2 * this.size),
+      mask: this.size - 1,
+    };
   }
 
   /** Start consuming on the event loop. Errors of the poll itself go to onError. */
@@ -141,7 +221,7 @@ export class RingBufferReader {
 
   /** Bytes the producer has written that we have not consumed yet. */
   pending(): number {
-    return Number(this.producerPos[0]! - this.consumerPos[0]!);
+    return Number(this.view.producerPos[0]! - this.view.consumerPos[0]!);
   }
 
   /**
@@ -150,37 +230,7 @@ export class RingBufferReader {
    */
   drain(max = Number.MAX_SAFE_INTEGER): number {
     if (this.closed) return 0;
-    let cons = Number(this.consumerPos[0]!);
-    const prod = Number(this.producerPos[0]!);
-    const data = this.data;
-    const mask = this.mask;
-    let n = 0;
-    let bytes = 0;
-    while (cons < prod && n < max) {
-      const off = cons & mask;
-      const len = data.getUint32(off, true);
-      if (len & BUSY) break; // reserved, not yet committed
-      const sampleLen = len & ~(BUSY | DISCARD) >>> 0;
-      const total = (sampleLen + HDR + 7) & ~7;
-      if (!(len & DISCARD)) {
-        try {
-          this.handler(data, this.bytes, off + HDR, sampleLen);
-        } catch (err) {
-          this.stats.handlerErrors++;
-          this.onHandlerError?.(err);
-        }
-        n++;
-        bytes += sampleLen;
-      } else {
-        this.stats.discarded++;
-      }
-      cons += total;
-    }
-    // release the space (x86: a plain aligned store is a release store)
-    this.consumerPos[0] = BigInt(cons);
-    this.stats.records += n;
-    this.stats.bytes += bytes;
-    return n;
+    return consumeRing(this.view, this.handler, this.stats, max, this.waitBusyMs, this.onHandlerError);
   }
 
   stop(): void {

@@ -40,6 +40,8 @@ export interface BpfSensorOptions {
   statNames?: Record<number, string>;
   /** called before each batch of records is handled (ordering with another sensor) */
   beforeBatch?: () => void;
+  /** wait up to this many ms for a record still being written (RingBufferOptions.waitBusyMs): the ring others sync with */
+  waitBusyMs?: number;
   /** configure maps before load (sizes) and fill them after (settings, filters) */
   beforeLoad?: (obj: BpfObject) => void;
   afterLoad?: (obj: BpfObject) => void;
@@ -144,6 +146,7 @@ export class BpfSensor {
       budget: this.opts.budget ?? 8192,
       ...(wakeup ? { intervalMs: wakeup.intervalMs } : {}),
       ...(this.opts.beforeBatch ? { beforeBatch: this.opts.beforeBatch } : {}),
+      ...(this.opts.waitBusyMs ? { waitBusyMs: this.opts.waitBusyMs } : {}),
       onHandlerError: (e) => {
         if (e instanceof RecordError) this.onBadRecord?.(e);
         else this.onHandlerError?.(e);
@@ -168,6 +171,7 @@ export class BpfSensor {
       kernel,
       ringWakeups: this.reader?.stats.wakeups ?? 0,
       timerDrains: this.reader?.stats.timerDrains ?? 0,
+      ...(this.opts.waitBusyMs ? { busyWaits: this.reader?.stats.busyWaits ?? 0, busyTimeouts: this.reader?.stats.busyTimeouts ?? 0 } : {}),
       object: this.obj.name,
       ...(this.reader ? { ring: { size: this.reader.size, pending: this.reader.pending() } } : {}),
     };

@@ -49,6 +49,14 @@ export interface SensorStats {
   ringWakeups: number;
   /** timer drains that found records (RingWakeup.intervalMs) */
   timerDrains?: number;
+  /**
+   * the process sensor (BpfSensorOptions.waitBusyMs): drains that met a record
+   * still being written and waited for it, and waits that gave up (the record was
+   * read later; an event of another ring handled meanwhile may name its process's
+   * previous image)
+   */
+  busyWaits?: number;
+  busyTimeouts?: number;
   /** events this sensor produced */
   events: number;
   /** the BPF object file it loaded (x.compat.bpf.o where the kernel has no bpf_loop) */

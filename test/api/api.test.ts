@@ -72,7 +72,7 @@ describe('local API', () => {
     events: 3,
     byCategory: { process_creation: 2, file_event: 1 },
     alerts: 1,
-    sensors: { exec: { records: 5, badRecords: 1, kernelDrops: 2, kernel: { rb_full: 2, exec: 5 }, ringWakeups: 1, events: 3, ring: { size: 4096, pending: 128 } } },
+    sensors: { exec: { records: 5, badRecords: 1, kernelDrops: 2, kernel: { rb_full: 2, exec: 5 }, ringWakeups: 1, busyWaits: 3, busyTimeouts: 1, events: 3, ring: { size: 4096, pending: 128 } } },
     processTable: { live: 10, exited: 2, evicted: 0, seeded: 8 },
     sinks: {
       'sqlite:x': { written: 3, dropped: 4, errors: 1, pending: 0 },
@@ -220,6 +220,8 @@ describe('local API', () => {
     expect(sampleValue(fams, 'vigil_alerts_total', { rule_id: 'r-1', level: 'high' })).toBe(2);
     expect(sampleValue(fams, 'vigil_exec_guard_decisions_total', { action: 'exec_blocked' })).toBe(1);
     expect(sampleValue(fams, 'vigil_ring_buffer_unread_bytes', { sensor: 'exec' })).toBe(128);
+    expect(sampleValue(fams, 'vigil_ring_busy_waits_total', { sensor: 'exec', outcome: 'read' })).toBe(2);
+    expect(sampleValue(fams, 'vigil_ring_busy_waits_total', { sensor: 'exec', outcome: 'gave_up' })).toBe(1);
     expect(sampleValue(fams, 'vigil_process_table_entries', { state: 'live' })).toBe(10);
     expect(sampleValue(fams, 'vigil_sink_errors_total', { sink: 'sqlite:x' })).toBe(1);
     // a network output's delivery queue: depth, bytes, resends, drops by cause

@@ -223,7 +223,9 @@ describe.skipIf(!inVm)('exec policy on marked files (BPF LSM, in the VM)', () =>
     // who and what, so that an unexpected refusal names its process and file
     expect(refused.map((e) => `${e.vigil.action} ${e.vigil.attribute} ${e.vigil.uid === 0 ? 'root' : e.vigil.uid === 65534 ? 'owner' : e.vigil.uid}`).sort()).toEqual(want);
     for (const e of refused) {
-      expect(e).toMatchObject({ TargetFilename: script, Image: expect.stringMatching(/xattr-tamper/), vigil: { owner: 65534 } });
+      // on a mismatch: the event and what the agent reported of its process (exec, fork's image)
+      const seen = agent.events().filter((x) => x.ProcessId === e.ProcessId && x.category.startsWith('process_'));
+      expect(e, JSON.stringify({ event: e, process: seen })).toMatchObject({ TargetFilename: script, Image: expect.stringMatching(/xattr-tamper/), vigil: { owner: 65534 } });
     }
     await agent!.stop();
     expect(agent!.err).toMatch(new RegExp(`, ${want.length} tamper attempts refused`));

@@ -22,8 +22,18 @@ type ExecConfig = z.infer<typeof ExecConfig>;
 
 const LAYOUTS = [VigilHdr, VigilTask, VigilExec, VigilFork, VigilExit];
 
+/**
+ * How long a drain of this ring waits for a record still being written. Other
+ * sensors sync with this ring before each of their batches (SensorContext.syncProcesses):
+ * a record they hold was written after the exec, fork and exit records of its
+ * process, which were reserved before it but may still be in their producer's
+ * hands (a CPU, or a VM's vCPU, taken away mid-copy). Without the wait the sync
+ * stops there and the record is named after the image its process forked from.
+ */
+const WAIT_BUSY_MS = 50;
+
 function sensorOptions(): BpfSensorOptions {
-  return { object: 'exec.bpf.o', layouts: LAYOUTS, requiredLayouts: LAYOUTS.map((l) => l.name) };
+  return { object: 'exec.bpf.o', layouts: LAYOUTS, requiredLayouts: LAYOUTS.map((l) => l.name), waitBusyMs: WAIT_BUSY_MS };
 }
 
 export class ExecSensor extends BpfSensorInstance {
