@@ -43,10 +43,21 @@ enum vigil_stat {
 	VIGIL_STAT_FLOOD = 6,
 	VIGIL_STAT_DECISION = 7,
 	VIGIL_STAT_WAKEUP = 8,     /* records submitted with BPF_RB_FORCE_WAKEUP (batched wake-ups) */
-	VIGIL_STAT_COMMON_MAX = 9,
+	VIGIL_STAT_WAKEUP_QUIET = 9, /* forced wake-ups of the first record after a quiet spell */
+	VIGIL_STAT_COMMON_MAX = 10,
 	/* 16..31: a sensor's own counters, named in its header (enum vigil_<sensor>_stat) */
 	VIGIL_STAT_SENSOR = 16,
 	VIGIL_STAT_MAX = 32,
+};
+
+/*
+ * vigil_wakeup[0] (vigil_bpf.h): how the BPF side wakes the ring's reader.
+ * Userspace writes every and quiet_ns before attaching; the programs keep last_ns.
+ */
+struct vigil_wakeup_cfg {
+	__u64 every;      /* bytes: force a wake-up when the unread data crosses a multiple (0: the kernel's default) */
+	__u64 quiet_ns;   /* force one for a record that follows this long without records (0: never) */
+	__u64 last_ns;    /* bpf_ktime_get_ns() of a recent record: at most quiet_ns / 8 behind the latest */
 };
 
 struct vigil_hdr {

@@ -54,27 +54,43 @@ static __always_inline void vigil_count(__u32 stat)
 /*
  * Wake-ups of the reader. Left alone, the kernel wakes the reader for each
  * record that finds it caught up: an agent that keeps up is woken once per
- * record. When userspace sets vigil_wakeup[0] to N > 0 bytes (src/kernel/
- * ringbuf.ts, before attaching), records go in with BPF_RB_NO_WAKEUP and only
+ * record. When userspace sets vigil_wakeup[0].every to N > 0 bytes (src/sensors/
+ * bpf-sensor.ts, before attaching), records go in with BPF_RB_NO_WAKEUP and only
  * the record that takes the unread data across a multiple of N forces a
- * wake-up; the reader drains on a timer too, so a quiet ring is read within a
- * bounded latency. 0 (never set: the exec guard's reader, benchmarks) keeps the
- * kernel's default.
+ * wake-up. In between, the reader drains on a timer (src/kernel/ringbuf.ts) that
+ * runs only while records come: it stops after a period without any. So that a
+ * record after such a quiet spell is not left unread, the first record after
+ * quiet_ns without records (userspace: half the timer's period) forces a wake-up
+ * too; the reader starts its timer again then. last_ns is written only when it
+ * is quiet_ns / 8 old, so busy CPUs do not all write one cache line per record;
+ * a stale last_ns only makes a wake-up likelier. 0 (never set: the exec guard's
+ * reader, benchmarks) keeps the kernel's default.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct vigil_wakeup_cfg);
 } vigil_wakeup SEC(".maps");
 
 static __always_inline __u64 vigil_wakeup_flags(__u64 size)
 {
 	__u32 zero = 0;
-	__u64 *every = bpf_map_lookup_elem(&vigil_wakeup, &zero);
-	if (!every || !*every)
+	struct vigil_wakeup_cfg *w = bpf_map_lookup_elem(&vigil_wakeup, &zero);
+	if (!w || !w->every)
 		return 0;
-	__u64 n = *every;
+	__u64 quiet = w->quiet_ns;
+	if (quiet) {
+		__u64 now = bpf_ktime_get_ns();
+		__u64 since = now - w->last_ns;
+		if (since >= quiet / 8)
+			w->last_ns = now;
+		if (since >= quiet) {
+			vigil_count(VIGIL_STAT_WAKEUP_QUIET);
+			return BPF_RB_FORCE_WAKEUP;
+		}
+	}
+	__u64 n = w->every;
 	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	/* 8 bytes of record header, rounded up to 8 like the kernel's slots */
 	__u64 after = avail + ((size + 8 + 7) & ~7ULL);

@@ -27,6 +27,8 @@ export const Stat = {
   DECISION: 7,
   /** records the kernel submitted with a forced wake-up (the batched threshold was crossed) */
   WAKEUP: 8,
+  /** forced wake-ups of the first record after a quiet spell (the reader's timer had stopped) */
+  WAKEUP_QUIET: 9,
   /** first of a sensor's own counters (16..31), named by the sensor */
   SENSOR: 16,
 } as const;
@@ -46,6 +48,13 @@ export interface Layout {
 }
 
 export const f = (offset: number, size: number, struct?: string): FieldSpec => (struct ? { offset, size, struct } : { offset, size });
+
+/** vigil_wakeup[0]: how the BPF side wakes a ring's reader (bpf/include/vigil_bpf.h) */
+export const VigilWakeupCfg = {
+  name: 'vigil_wakeup_cfg',
+  size: 24,
+  fields: { every: f(0, 8), quiet_ns: f(8, 8), last_ns: f(16, 8) },
+} as const satisfies Layout;
 
 export const VigilHdr = {
   name: 'vigil_hdr',
@@ -121,7 +130,7 @@ export const VigilGuardSettings = {
 } as const satisfies Layout;
 
 /** The shared layouts (sensors add theirs: src/sensors/index.ts ALL_LAYOUTS). */
-export const SHARED_LAYOUTS: Layout[] = [VigilHdr, VigilTask, VigilFlood, VigilAncestor, VigilExecDecision, VigilGuardNameKey, VigilGuardSettings];
+export const SHARED_LAYOUTS: Layout[] = [VigilHdr, VigilTask, VigilWakeupCfg, VigilFlood, VigilAncestor, VigilExecDecision, VigilGuardNameKey, VigilGuardSettings];
 
 export interface LayoutMismatch {
   layout: string;

@@ -42,6 +42,8 @@ export interface RingBufferStats {
   wakeups: number;
   /** timer ticks that found records (see intervalMs) */
   timerDrains: number;
+  /** timer ticks, with records or not */
+  timerTicks: number;
   /** handler threw (e.g. a malformed record): counted, skipped, reported to onHandlerError */
   handlerErrors: number;
   /** drains that met a record still being written and waited for it (see waitBusyMs) */
@@ -59,6 +61,13 @@ export interface RingBufferOptions {
   beforeBatch?: () => void;
   /** also drain every this many ms (0 = only when woken): the latency bound when the BPF side does not wake per record */
   intervalMs?: number;
+  /**
+   * The BPF side forces a wake-up for the first record after intervalMs / 2
+   * without records (vigil_wakeup's quiet_ns): the timer then stops after a
+   * period in which no record was read or written, and starts again at the next
+   * wake-up, so an idle ring costs nothing. Without it the timer runs always.
+   */
+  quietStop?: boolean;
   /**
    * A record reserved before the drain began but still being written (BUSY) ends
    * a drain at once by default; with this, the drain waits up to this many ms for
@@ -138,7 +147,7 @@ export function consumeRing(
 }
 
 export class RingBufferReader {
-  readonly stats: RingBufferStats = { records: 0, discarded: 0, bytes: 0, wakeups: 0, timerDrains: 0, handlerErrors: 0, busyWaits: 0, busyTimeouts: 0 };
+  readonly stats: RingBufferStats = { records: 0, discarded: 0, bytes: 0, wakeups: 0, timerDrains: 0, timerTicks: 0, handlerErrors: 0, busyWaits: 0, busyTimeouts: 0 };
   readonly size: number;
   private readonly pageSize: number;
   private consumerPtr: Ptr | null;
@@ -153,6 +162,9 @@ export class RingBufferReader {
   private onError: ((err: unknown) => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly intervalMs: number;
+  private readonly quietStop: boolean;
+  /** records consumed (read or discarded) when the timer was last set */
+  private consumedAtArm = 0;
   private closed = false;
 
   constructor(
@@ -167,6 +179,7 @@ export class RingBufferReader {
     this.onHandlerError = opts.onHandlerError;
     this.beforeBatch = opts.beforeBatch;
     this.intervalMs = opts.intervalMs ?? 0;
+    this.quietStop = opts.quietStop ?? false;
     this.waitBusyMs = opts.waitBusyMs ?? 0;
     this.size = map.info.maxEntries;
     this.pageSize = libc().getpagesize() as number;
@@ -198,17 +211,38 @@ export class RingBufferReader {
     this.poller = koffi.node.poll(this.map.fd, { readable: true }, () => {
       this.stats.wakeups++;
       this.batch();
+      this.arm();
     }) as unknown as typeof this.poller;
-    if (this.intervalMs > 0) {
-      this.timer = setInterval(() => {
-        if (this.closed || this.pending() === 0) return;
-        this.stats.timerDrains++;
-        this.batch();
-      }, this.intervalMs);
-      // the poll handle keeps the process alive while reading; the timer alone does not
-      this.timer.unref();
-    }
+    if (this.intervalMs > 0) this.arm();
   }
+
+  /**
+   * Run the timer once more, `intervalMs` from now, unless it is set. With
+   * quietStop it stops (tick) after a period in which no record was consumed, by
+   * anyone (another ring's sync drains this one too), and none waits: every record
+   * then came before the period began, so the next one finds intervalMs without
+   * records (more than quiet_ns, half of it) and wakes the reader, which starts
+   * the timer again (poll callback).
+   */
+  private arm(): void {
+    if (this.timer || this.closed || this.intervalMs <= 0) return;
+    this.consumedAtArm = this.stats.records + this.stats.discarded;
+    // the poll handle keeps the process alive while reading; the timer alone does not
+    this.timer = setTimeout(this.tick, this.intervalMs).unref();
+  }
+
+  private readonly tick = (): void => {
+    this.timer = null;
+    if (this.closed) return;
+    this.stats.timerTicks++;
+    if (this.pending() > 0) {
+      this.stats.timerDrains++;
+      this.batch();
+    } else if (this.quietStop && this.stats.records + this.stats.discarded === this.consumedAtArm) {
+      return; // quiet: the BPF side wakes the reader for the next record
+    }
+    this.arm();
+  };
 
   private batch(): void {
     try {
@@ -235,14 +269,14 @@ export class RingBufferReader {
 
   stop(): void {
     this.poller?.stop();
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.poller) {
       this.poller.close();

@@ -6,7 +6,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { BpfError, BpfObject, RingBufferReader, bpfVariant, variantObjectPath, type BpfMap, type OpenOptions, type VariantChoice } from '../kernel/index.js';
-import { checkLayouts, STAT_MAX, Stat, type Layout } from '../events/layouts.js';
+import { checkLayouts, STAT_MAX, Stat, VigilWakeupCfg, type Layout } from '../events/layouts.js';
 import { RecordError, errnoName } from '../kernel/errors.js';
 import type { SharedMaps } from './shared-maps.js';
 import type { RecordReplay, RecordTap, RingWakeup, ScopeMaps, SensorContext, SensorInstance, SensorProbe, SensorStats } from './sensor.js';
@@ -112,7 +112,8 @@ export class BpfSensor {
         inner(v, b, off, len);
       };
     }
-    const mismatches = checkLayouts(this.obj.btf(), this.opts.layouts, this.opts.requiredLayouts ?? []);
+    // every object has vigil_bpf.h's vigil_wakeup, written below
+    const mismatches = checkLayouts(this.obj.btf(), [...this.opts.layouts, VigilWakeupCfg], [...(this.opts.requiredLayouts ?? []), VigilWakeupCfg.name]);
     if (mismatches.length) {
       throw new BpfError({
         op: `layout check of ${this.obj.name}`,
@@ -136,15 +137,22 @@ export class BpfSensor {
     this.statsMap = this.obj.map('vigil_stats');
     const ring = this.obj.map('events');
     const wakeup = this.opts.wakeup;
-    if (wakeup && wakeup.bytes > 0) {
-      // wake the reader when the unread data crosses a multiple of this (at most a quarter of the ring)
-      const v = Buffer.alloc(8);
-      v.writeBigUInt64LE(BigInt(Math.min(wakeup.bytes, ring.info.maxEntries / 4)));
+    // batched: the BPF side wakes the reader when the unread data crosses a multiple of `every` (at most a
+    // quarter of the ring), and for the first record after half the timer's period without records, so
+    // the reader's timer may stop while the ring is quiet (RingBufferOptions.quietStop)
+    const batched = !!wakeup && wakeup.bytes > 0;
+    const quietStop = batched && wakeup.intervalMs > 0;
+    if (batched) {
+      const F = VigilWakeupCfg.fields;
+      const v = Buffer.alloc(VigilWakeupCfg.size);
+      v.writeBigUInt64LE(BigInt(Math.min(wakeup.bytes, ring.info.maxEntries / 4)), F.every.offset);
+      v.writeBigUInt64LE(quietStop ? BigInt(Math.round(wakeup.intervalMs * 1e6)) / 2n : 0n, F.quiet_ns.offset);
       this.obj.map('vigil_wakeup').update(Buffer.alloc(4), v);
     }
     this.reader = new RingBufferReader(ring, handler, {
       budget: this.opts.budget ?? 8192,
       ...(wakeup ? { intervalMs: wakeup.intervalMs } : {}),
+      ...(quietStop ? { quietStop: true } : {}),
       ...(this.opts.beforeBatch ? { beforeBatch: this.opts.beforeBatch } : {}),
       ...(this.opts.waitBusyMs ? { waitBusyMs: this.opts.waitBusyMs } : {}),
       onHandlerError: (e) => {
@@ -171,6 +179,7 @@ export class BpfSensor {
       kernel,
       ringWakeups: this.reader?.stats.wakeups ?? 0,
       timerDrains: this.reader?.stats.timerDrains ?? 0,
+      timerTicks: this.reader?.stats.timerTicks ?? 0,
       ...(this.opts.waitBusyMs ? { busyWaits: this.reader?.stats.busyWaits ?? 0, busyTimeouts: this.reader?.stats.busyTimeouts ?? 0 } : {}),
       object: this.obj.name,
       ...(this.reader ? { ring: { size: this.reader.size, pending: this.reader.pending() } } : {}),

@@ -49,6 +49,8 @@ export interface SensorStats {
   ringWakeups: number;
   /** timer drains that found records (RingWakeup.intervalMs) */
   timerDrains?: number;
+  /** the timer's runs, with records or not (it stops while the ring is quiet: RingWakeup) */
+  timerTicks?: number;
   /**
    * the process sensor (BpfSensorOptions.waitBusyMs): drains that met a record
    * still being written and waited for it, and waits that gave up (the record was
@@ -119,7 +121,10 @@ export interface ScopeMaps {
 /**
  * Wake-ups of a sensor's ring reader: the kernel wakes it when the unread data
  * crosses a multiple of `bytes` (0: for every record that finds it caught up, the
- * kernel's default), and it drains every `intervalMs` anyway.
+ * kernel's default), and it drains every `intervalMs` anyway while records come.
+ * With `bytes` > 0 the timer stops after a period without records, and the BPF
+ * side wakes the reader for the first record after half a period without any
+ * (vigil_wakeup in bpf/include/vigil_bpf.h): an idle agent is not woken at all.
  */
 export interface RingWakeup {
   bytes: number;

@@ -1,8 +1,10 @@
 /**
- * Ring-buffer wake-ups (vigil_wakeup in bpf/include/vigil_bpf.h, intervalMs in
- * src/kernel/ringbuf.ts) with the real exec sensor: under an exec storm the agent
- * is woken per batch, not per record; records below the threshold are read by the
- * timer within its period; every record the kernel submitted arrives.
+ * Ring-buffer wake-ups (vigil_wakeup in bpf/include/vigil_bpf.h, intervalMs and
+ * quietStop in src/kernel/ringbuf.ts) with the real exec sensor: under an exec
+ * storm the agent is woken per batch, not per record; records below the threshold
+ * are read by the timer within its period; the timer stops while the ring is quiet
+ * and the first record after a quiet spell wakes the reader; every record the
+ * kernel submitted arrives.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -84,10 +86,17 @@ describe('ring buffer wake-ups (exec sensor, real BPF)', () => {
     expect(bs.ringWakeups * 10).toBeLessThan(ps.ringWakeups);
   });
 
-  it('a lone exec is read within the latency bound, without a wake-up', async () => {
+  it('quiet: the timer stops; a lone exec after a quiet spell wakes the reader (the kernel forces it) and is read at once', async () => {
     const a = execAgent({ bytes: 1024 * 1024, intervalMs: 50 });
-    await new Promise((r) => setTimeout(r, 200));
-    const before = a.stats().sensors.exec!.ringWakeups;
+    await new Promise((r) => setTimeout(r, 300));
+    // one second with whatever else this machine runs: each timer tick either stops the timer or
+    // follows a period in which records were read, and the timer starts again only at a wake-up, so
+    // ticks <= records read + wake-ups + 2 (a timer that always ran would tick ~20 times on an idle ring)
+    const s0 = a.stats().sensors.exec!;
+    await new Promise((r) => setTimeout(r, 1000));
+    const s1 = a.stats().sensors.exec!;
+    const ticks = s1.timerTicks! - s0.timerTicks!;
+    expect(ticks).toBeLessThanOrEqual(s1.records - s0.records + (s1.ringWakeups - s0.ringWakeups) + 2);
     const marker = `lone-${process.pid}-${Date.now()}`;
     const t0 = Date.now();
     spawn('/bin/true', [marker]);
@@ -95,9 +104,27 @@ describe('ring buffer wake-ups (exec sensor, real BPF)', () => {
       if (Date.now() - t0 > 2000) throw new Error('not read within 2 s');
       await new Promise((r) => setTimeout(r, 5));
     }
-    // the timer read it: 50 ms period, plus scheduling on a busy machine
     expect(Date.now() - t0).toBeLessThan(1000);
-    expect(a.stats().sensors.exec!.ringWakeups).toBe(before);
+    const s2 = a.stats().sensors.exec!;
+    expect(s2.kernel.wakeup_quiet).toBeGreaterThan(s1.kernel.wakeup_quiet ?? 0);
+    expect(s2.ringWakeups).toBeGreaterThan(s1.ringWakeups);
+  });
+
+  it('execs spaced around the timer period (the timer stopping and starting between them): each is read within the bound', async () => {
+    const a = execAgent({ bytes: 1024 * 1024, intervalMs: 50 });
+    const gaps = [10, 20, 30, 45, 55, 70, 100, 130];
+    for (let i = 0; i < gaps.length * 3; i++) {
+      await new Promise((r) => setTimeout(r, gaps[i % gaps.length]));
+      const marker = `gap-${process.pid}-${i}`;
+      const t0 = Date.now();
+      spawn('/bin/true', [marker]);
+      while (!seen(a).some((e) => String(e.CommandLine).includes(marker))) {
+        if (Date.now() - t0 > 2000) throw new Error(`exec ${i} (after ${gaps[i % gaps.length]} ms) not read within 2 s`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    }
+    const { records, submitted } = await caughtUp(a, 5000);
+    expect(records).toBe(submitted);
   });
 
   it('the record that takes the unread data across the threshold wakes the reader (timer far away)', async () => {
