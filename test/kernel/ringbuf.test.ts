@@ -42,7 +42,7 @@ function ring(): TestRing {
 }
 
 function stats(): RingBufferStats {
-  return { records: 0, discarded: 0, bytes: 0, wakeups: 0, timerDrains: 0, handlerErrors: 0, busyWaits: 0, busyTimeouts: 0 };
+  return { records: 0, discarded: 0, bytes: 0, wakeups: 0, timerDrains: 0, timerTicks: 0, handlerErrors: 0, busyWaits: 0, busyTimeouts: 0 };
 }
 
 /** the first byte of each record handed over */
