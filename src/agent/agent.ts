@@ -251,15 +251,16 @@ export function formatStatsLine(s: AgentStats, prev: AgentStats | null): string 
   const sinkDrops = Object.entries(s.sinks)
     .map(([n, st]) => `${n.split(':')[0]}=${st.dropped}${deliveryNote(st)}`)
     .join(' ');
-  const busy = Object.values(s.sensors).reduce((a, st) => a + (st.busyWaits ?? 0), 0);
-  const busyGaveUp = Object.values(s.sensors).reduce((a, st) => a + (st.busyTimeouts ?? 0), 0);
+  const sum = (of: (st: AgentStats['sensors'][string]) => number | undefined) => Object.values(s.sensors).reduce((a, st) => a + (of(st) ?? 0), 0);
+  const busy = sum((st) => st.busyWaits);
+  const busyGaveUp = sum((st) => st.busyTimeouts);
   const per = Object.entries(s.sensors)
     .map(([n, st]) => `${n} ${st.records}${st.kernelDrops || st.badRecords ? ` (lost kernel=${st.kernelDrops} decode=${st.badRecords})` : ''}`)
     .join(' ');
   return (
     `events ${s.events} (${rate.toFixed(1)}/s) alerts ${s.alerts} | records ${per} | drops kernel=${s.drops.kernel} decode=${s.drops.decode}` +
     `${sinkDrops ? ` ${sinkDrops}` : ''}${s.untimed ? ` untimed=${s.untimed}` : ''} | procs live=${s.processTable.live} evicted=${s.processTable.evicted}` +
-    ` | reads ${Object.values(s.sensors).reduce((a, st) => a + st.ringWakeups, 0)} woken, ${Object.values(s.sensors).reduce((a, st) => a + (st.timerDrains ?? 0), 0)} timed` +
+    ` | reads ${sum((st) => st.ringWakeups)} woken, ${sum((st) => st.timerDrains)} timed` +
     (busy ? `, ${busy} waited for a record being written${busyGaveUp ? ` (${busyGaveUp} gave up)` : ''}` : '')
   );
 }

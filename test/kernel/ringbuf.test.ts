@@ -51,6 +51,15 @@ function reader(): { seen: number[]; handler: (v: DataView, b: Uint8Array, off: 
   return { seen, handler: (_v, b, off) => seen.push(b[off]!) };
 }
 
+/** Records 1, then 2 still being written (BUSY), then 3 unless `last` is false; a reader and fresh stats. */
+function busyRing(last = true) {
+  const r = ring();
+  r.put(8, 1);
+  const busy = r.put(8, 2, BUSY);
+  if (last) r.put(8, 3);
+  return { r, busy, ...reader(), s: stats() };
+}
+
 /** A producer in another thread: after `afterMs`, clears the BUSY bit of the header at `at` (a commit). */
 function commitLater(sab: SharedArrayBuffer, at: number, afterMs: number): Promise<void> {
   const code = `
@@ -82,12 +91,7 @@ describe('consumeRing', () => {
   });
 
   it('without waitBusyMs, stops at a record still being written and leaves it and what follows for the next drain', () => {
-    const r = ring();
-    r.put(8, 1);
-    const busy = r.put(8, 2, BUSY);
-    r.put(8, 3);
-    const { seen, handler } = reader();
-    const s = stats();
+    const { r, busy, seen, handler, s } = busyRing();
     expect(consumeRing(r.view, handler, s, Number.MAX_SAFE_INTEGER, 0)).toBe(1);
     expect(seen).toEqual([1]);
     expect(Number(r.view.consumerPos[0])).toBe(busy);
@@ -99,12 +103,7 @@ describe('consumeRing', () => {
   });
 
   it('with waitBusyMs, waits for the producer to commit (another thread, 30 ms later) and reads on to the producer position', async () => {
-    const r = ring();
-    r.put(8, 1);
-    const busy = r.put(8, 2, BUSY);
-    r.put(8, 3);
-    const { seen, handler } = reader();
-    const s = stats();
+    const { r, busy, seen, handler, s } = busyRing();
     const done = commitLater(r.sab, busy, 30);
     // the worker needs a moment to start: the wait covers it
     const n = consumeRing(r.view, handler, s, Number.MAX_SAFE_INTEGER, 10_000);
@@ -116,11 +115,7 @@ describe('consumeRing', () => {
   });
 
   it('a wait gives up after waitBusyMs, counted; the record stays for a later drain', () => {
-    const r = ring();
-    r.put(8, 1);
-    const busy = r.put(8, 2, BUSY);
-    const { seen, handler } = reader();
-    const s = stats();
+    const { r, busy, seen, handler, s } = busyRing(false);
     const t0 = performance.now();
     expect(consumeRing(r.view, handler, s, Number.MAX_SAFE_INTEGER, 20)).toBe(1);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(20);

@@ -43,6 +43,17 @@ function runStorm(n: number, ...args: string[]): Promise<void> {
   });
 }
 
+/** Run /bin/true MARKER and wait until the agent has its event; returns the ms it took (throws after 2 s). */
+async function execSeen(a: Agent, marker: string, what: string): Promise<number> {
+  const t0 = Date.now();
+  spawn('/bin/true', [marker]);
+  while (!seen(a).some((e) => String(e.CommandLine).includes(marker))) {
+    if (Date.now() - t0 > 2000) throw new Error(`${what} not read within 2 s`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return Date.now() - t0;
+}
+
 /** Wait (without draining by hand) until the sensor has read every record the kernel submitted. */
 async function caughtUp(a: Agent, ms: number): Promise<{ records: number; submitted: number }> {
   const end = Date.now() + ms;
@@ -97,14 +108,7 @@ describe('ring buffer wake-ups (exec sensor, real BPF)', () => {
     const s1 = a.stats().sensors.exec!;
     const ticks = s1.timerTicks! - s0.timerTicks!;
     expect(ticks).toBeLessThanOrEqual(s1.records - s0.records + (s1.ringWakeups - s0.ringWakeups) + 2);
-    const marker = `lone-${process.pid}-${Date.now()}`;
-    const t0 = Date.now();
-    spawn('/bin/true', [marker]);
-    while (!seen(a).some((e) => String(e.CommandLine).includes(marker))) {
-      if (Date.now() - t0 > 2000) throw new Error('not read within 2 s');
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(await execSeen(a, `lone-${process.pid}-${Date.now()}`, 'the lone exec')).toBeLessThan(1000);
     const s2 = a.stats().sensors.exec!;
     expect(s2.kernel.wakeup_quiet).toBeGreaterThan(s1.kernel.wakeup_quiet ?? 0);
     expect(s2.ringWakeups).toBeGreaterThan(s1.ringWakeups);
@@ -115,13 +119,7 @@ describe('ring buffer wake-ups (exec sensor, real BPF)', () => {
     const gaps = [10, 20, 30, 45, 55, 70, 100, 130];
     for (let i = 0; i < gaps.length * 3; i++) {
       await new Promise((r) => setTimeout(r, gaps[i % gaps.length]));
-      const marker = `gap-${process.pid}-${i}`;
-      const t0 = Date.now();
-      spawn('/bin/true', [marker]);
-      while (!seen(a).some((e) => String(e.CommandLine).includes(marker))) {
-        if (Date.now() - t0 > 2000) throw new Error(`exec ${i} (after ${gaps[i % gaps.length]} ms) not read within 2 s`);
-        await new Promise((r) => setTimeout(r, 2));
-      }
+      await execSeen(a, `gap-${process.pid}-${i}`, `exec ${i} (after ${gaps[i % gaps.length]} ms)`);
     }
     const { records, submitted } = await caughtUp(a, 5000);
     expect(records).toBe(submitted);
