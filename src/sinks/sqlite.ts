@@ -35,6 +35,12 @@ export interface SqliteSinkOptions {
   textIndex?: boolean;
   /** process table entries remembered as written (beyond: written again if met again) */
   maxProcesses?: number;
+  /**
+   * exited processes remembered as written, most recent exits (default 4096): at least
+   * the process table's `max_exited`, the exited entries it keeps (an event whose parent
+   * the table still knows must find that parent's row, or the row would be written twice)
+   */
+  keepExited?: number;
   /** told once when inserts start failing and once when they resume */
   onFault?: SinkFaultHandler;
 }
@@ -64,6 +70,10 @@ export class SqliteSink implements Sink {
   private nextId = 1;
   private nextProc: number;
   private readonly written = new Map<number, Written>();
+  /** keys of written processes whose process_termination came, oldest first (from exitedHead on) */
+  private exitedKeys: number[] = [];
+  private exitedHead = 0;
+  private readonly keepExited: number;
   private readonly maxPending: number;
   private readonly batchMs: number;
   private readonly batchMax: number;
@@ -84,6 +94,7 @@ export class SqliteSink implements Sink {
     this.batchMs = opts.batchMs ?? 100;
     this.batchMax = opts.batchMax ?? 2000;
     this.maxProcesses = opts.maxProcesses ?? 65536;
+    this.keepExited = Math.max(1, opts.keepExited ?? 4096);
     // one agent per store (before anything writes to it)
     if (opts.path !== ':memory:') makePrivateDir(dirname(opts.path));
     this.lock = opts.path === ':memory:' ? null : acquireLock(opts.path);
@@ -174,6 +185,7 @@ export class SqliteSink implements Sink {
       }
       if (row && split.detail) row[9] = split.detail;
       this.batch.push(['event', recordTime('event', rec.value), String(rec.value.category ?? 'unknown'), w.id, split.pmask, null, null, split.json]);
+      if (rec.value.category === 'process_termination') this.forgetExited(p.key);
     } else {
       this.batch.push(toRow(rec.kind, rec.value, rec.json));
     }
@@ -211,6 +223,28 @@ export class SqliteSink implements Sink {
     this.procs.push([id, p.guid, p.pid, p.ppid, parent ? parent.id : null, p.image, p.commandLine, p.cwd, p.uid, null]);
     this.processRows++;
     return w;
+  }
+
+  /**
+   * A process's last event is written: once `keepExited` later exits have come, its
+   * entry is forgotten. The process table has let it go by then (it keeps fewer exited
+   * entries), so no event can name it as a parent any more; until then its children's
+   * events still find its row. Without this the map held every process of the last
+   * 65,536 (~20 MB of the agent's heap in an exec storm, all of it promoted and marked).
+   */
+  private forgetExited(key: number): void {
+    this.exitedKeys.push(key);
+    if (this.exitedKeys.length - this.exitedHead <= this.keepExited) return;
+    this.written.delete(this.exitedKeys[this.exitedHead++]!);
+    if (this.exitedHead >= 1024 && this.exitedHead * 2 >= this.exitedKeys.length) {
+      this.exitedKeys = this.exitedKeys.slice(this.exitedHead);
+      this.exitedHead = 0;
+    }
+  }
+
+  /** process entries remembered as written (tests) */
+  get rememberedProcesses(): number {
+    return this.written.size;
   }
 
   private send(): void {

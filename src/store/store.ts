@@ -229,6 +229,8 @@ export class EventStore {
           const p = this.proc(r[3], this.textProcs);
           const row = text.row(r[7], p, p ? this.proc(p.parent, this.textProcs) : null, r[4], r[2]);
           text.add(Number(tstmt.run(r, row.key).lastInsertRowid), row);
+          // a process's last event: its row leaves the cache (read back from the table if met again)
+          if (r[2] === 'process_termination' && r[3] !== null) this.textProcs.delete(r[3]);
         } else {
           stmt.run(r);
         }

@@ -246,6 +246,41 @@ describe('store: text index (records_text)', () => {
     st.close();
   });
 
+  it('a process row leaves the writer\'s cache with its process_termination; later rows of it and of its children still carry its fields', () => {
+    const st = EventStore.open(tmp('late.db'));
+    const cache = (st as unknown as { textProcs: Map<number, unknown> }).textProcs;
+    const procs: ProcessRow[] = [
+      [1, '{p-1}', 10, 1, null, '/usr/bin/make', 'make all', '/src', 1000, null],
+      [2, '{p-2}', 11, 10, 1, '/usr/bin/cc', 'cc -c a.c', '/src', 1000, null],
+    ];
+    const own = PMASK.ProcessGuid | PMASK.ProcessId | PMASK.Image;
+    const parent = PMASK.ParentProcessId | PMASK.ParentImage | PMASK.ParentCommandLine;
+    const ev = (category: string, extra: Record<string, unknown> = {}) => JSON.stringify({ category, ...extra });
+    st.insertBatch(
+      [
+        ['event', 1, 'process_termination', 1, own, null, null, ev('process_termination', { vigil: { exit_code: 0 } })],
+        // a late event of make (another sensor's ring), and make's child, after make's termination
+        ['event', 2, 'file_event', 1, own, null, null, ev('file_event', { TargetFilename: '/src/late-1' })],
+        ['event', 3, 'process_creation', 2, own | PMASK.CommandLine | parent, null, null, ev('process_creation')],
+      ],
+      procs,
+    );
+    // the next transaction: make's row is read back from the table
+    st.insertBatch([
+      ['event', 4, 'file_event', 1, own, null, null, ev('file_event', { TargetFilename: '/src/late-2' })],
+      ['event', 5, 'process_termination', 2, own | parent, null, null, ev('process_termination', { vigil: { exit_code: 1 } })],
+    ]);
+    expect(cache.has(2)).toBe(false);
+    const q = (field: string, op: '=' | '~', value: string) => expectSameAsScan(st, { fields: [{ field, op, value }], limit: 100 }, `${field} ${op} ${value}`).length;
+    expect(q('Image', '=', '/usr/bin/make')).toBe(3);
+    expect(q('ProcessId', '=', '10')).toBe(3);
+    expect(q('ParentImage', '=', '/usr/bin/make')).toBe(2);
+    expect(q('ParentCommandLine', '~', 'make *')).toBe(2);
+    expect(q('Image', '=', '/usr/bin/cc')).toBe(2);
+    expect(indexed(st)).toMatchObject({ covered: 5, events: 5, orphans: 0 });
+    st.close();
+  });
+
   it('chunks hold one program each: two fields of different programs side by side are no candidate', () => {
     const st = EventStore.open(tmp('programs.db'));
     // root's bash and user's ls, alternating in one transaction (and a process row for half of them)

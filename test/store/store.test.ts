@@ -37,6 +37,7 @@ interface Run {
   agent: Agent;
   jsonl: string;
   db: string;
+  sqlite: SqliteSink;
 }
 
 const runs: Agent[] = [];
@@ -45,11 +46,22 @@ afterEach(async () => {
 });
 
 /** Process records through the exec builder into JSONL and SQLite, as the agent does. */
-async function run(bounds: { maxDepth: number; maxCommandLine: number }, records: ProcessRecord[], extra: Array<Record<string, unknown>> = []): Promise<Run> {
+async function run(
+  bounds: { maxDepth: number; maxCommandLine: number },
+  records: ProcessRecord[],
+  extra: Array<Record<string, unknown>> = [],
+  opts: { keepExited?: number; maxExited?: number } = {},
+): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-store-'));
   const jsonl = join(dir, 'events.jsonl');
   const db = join(dir, 'vigil.db');
-  const agent = new Agent({ sinks: [new JsonlSink({ path: jsonl }), new SqliteSink({ path: db, batchMs: 5 })], sensors: ALL_OFF, ancestors: bounds });
+  const sqlite = new SqliteSink({ path: db, batchMs: 5, ...(opts.keepExited !== undefined ? { keepExited: opts.keepExited } : {}) });
+  const agent = new Agent({
+    sinks: [new JsonlSink({ path: jsonl }), sqlite],
+    sensors: ALL_OFF,
+    ancestors: bounds,
+    ...(opts.maxExited !== undefined ? { processTable: { maxExited: opts.maxExited } } : {}),
+  });
   agent.table.seed([
     { pid: 1, ppid: 0, startNs: 1_000_000_000n, image: '/sbin/init', commandLine: '/sbin/init splash', cwd: '/', uid: 0 },
     { pid: 100, ppid: 1, startNs: 100_000_000_000n, image: '/usr/sbin/sshd', commandLine: 'sshd: u [priv]', cwd: '/', uid: 0 },
@@ -63,7 +75,7 @@ async function run(bounds: { maxDepth: number; maxCommandLine: number }, records
   // an event of another sensor: the agent finds its process and the generic split applies
   for (const e of extra) agent.emit(e);
   await agent.stop();
-  return { dir, agent, jsonl, db };
+  return { dir, agent, jsonl, db, sqlite };
 }
 
 const WORKLOAD: ProcessRecord[] = [
@@ -153,6 +165,31 @@ describe('store: each process once', () => {
     expect(n('SELECT COUNT(*) AS n FROM processes')).toBe(53);
     db.close();
     expect(stored(r.db, { category: 'process_creation' }).map((e) => e.CommandLine)).toEqual(Array.from({ length: 50 }, (_, i) => `true ${i}`));
+  });
+
+  it('remembers an exited process as written while the process table keeps it, then forgets it', async () => {
+    const recs: ProcessRecord[] = [
+      fork(500, 200),
+      exec(500, 200, '/usr/bin/make', ['make']),
+      fork(501, 500),
+      exec(501, 500, '/usr/bin/cc', ['cc', 'a.c']),
+      exit(500, 200), // make exits first; its child goes on
+      exec(501, 500, '/usr/bin/ld', ['ld', 'a.o']), // its parent: make's row, not a second one
+    ];
+    for (let i = 0; i < 40; i++) recs.push(fork(1000 + i, 200), exec(1000 + i, 200, '/usr/bin/true', ['true', String(i)]), exit(1000 + i, 200));
+    // make has left the table by now (it keeps 4 exited entries), and the sink (8) forgot it
+    recs.push(exec(501, 500, '/usr/bin/as', ['as', 'a.s']), exit(501, 500));
+    const r = await run({ maxDepth: 16, maxCommandLine: 100_000 }, recs, [], { maxExited: 4, keepExited: 8 });
+    // bash, sshd, init; make; cc, ld, as (each exec an entry of its own); 40 children of bash
+    expect(r.sqlite.rememberedProcesses).toBeLessThanOrEqual(3 + 8 + 3);
+    const db = new Database(r.db, { readonly: true });
+    const n = (sql: string, ...a: unknown[]) => (db.prepare(sql).get(...a) as { n: number }).n;
+    expect(n('SELECT COUNT(*) AS n FROM processes WHERE image = ?', '/usr/bin/make')).toBe(1);
+    expect(n('SELECT COUNT(*) AS n FROM processes WHERE image = ?', '/usr/bin/bash')).toBe(1);
+    db.close();
+    const back = stored(r.db);
+    expect(back).toEqual(lines(r.jsonl));
+    expect(back.find((e) => e.Image === '/usr/bin/ld')!.ParentImage).toBe('/usr/bin/make');
   });
 
   it('answers field queries on process fields, the parent, ancestors and argv', async () => {
