@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import pino from 'pino';
 import { connectFleet, ensureStreams, FleetAgent, FleetPublisher, FleetSink, readBatches, Spool } from '../../src/fleet/index.js';
+import { PACK_CHARS } from '../../src/fleet/publisher.js';
 import { freePort, startNats, type NatsServer } from './nats.js';
 
 let srv: NatsServer;
@@ -202,4 +203,48 @@ describe('fleet publisher on a real nats-server', () => {
       await late.stop();
     }
   }, 60_000);
+});
+
+describe('fleet publisher: batches', () => {
+  it('hold every record once, in order, each followed by a newline, whatever its size and characters; a batch is sealed at batchMaxBytes and passes it by less than 2 x PACK_CHARS and its last record', () => {
+    const spool = Spool.open({ dir: join(mkdtempSync(join(tmpdir(), 'vigil-pack-')), 'spool'), idPrefix: 'h', maxBytes: 64 << 20, writeDelayMs: 60_000 });
+    const maxBytes = 64 * 1024;
+    const p = new FleetPublisher({ hostId: 'h', spool, lingerMs: 60_000, batchMaxRecords: 500, batchMaxBytes: maxBytes });
+    const first = spool.lastSeq + 1;
+    const sent = new Map<string, string[]>();
+    for (let i = 0; i < 3000; i++) {
+      // ASCII, 2-, 3- and 4-byte characters, a record larger than PACK_CHARS, an empty value
+      const v = i % 7 === 0 ? `ünï ✓ 𝄞 ${i}` : i % 997 === 0 ? 'x'.repeat(70_000) : i % 11 === 0 ? '' : `plain ${i}`;
+      // a record built from pieces, as the agent's are
+      const json = `{"i":${i}` + `,"v":${JSON.stringify(v)}}`;
+      const subject = i % 3 ? 'vigil.events.h.a' : 'vigil.events.h.b';
+      if (!sent.has(subject)) sent.set(subject, []);
+      sent.get(subject)!.push(json);
+      expect(p.add('event', subject, json)).toBe(true);
+    }
+    p.sealAll();
+    const got = new Map<string, string[]>();
+    const batches = new Map<string, Array<{ bytes: number; count: number; last: number }>>();
+    for (let seq = first; seq <= spool.lastSeq; seq++) {
+      const r = spool.get(seq)!;
+      const lines = r.body.toString('utf8').split('\n');
+      expect(lines.pop()).toBe('');
+      expect(lines).toHaveLength(r.count);
+      if (!got.has(r.subject)) got.set(r.subject, []);
+      got.get(r.subject)!.push(...lines);
+      if (!batches.has(r.subject)) batches.set(r.subject, []);
+      batches.get(r.subject)!.push({ bytes: r.body.length, count: r.count, last: Buffer.byteLength(lines.at(-1)!) + 1 });
+    }
+    expect(got).toEqual(sent);
+    for (const list of batches.values()) {
+      list.forEach((b, k) => {
+        expect(b.bytes - b.last).toBeLessThan(maxBytes + 2 * PACK_CHARS);
+        // every batch but a subject's last was full
+        if (k < list.length - 1) expect(b.count === 500 || b.bytes >= maxBytes).toBe(true);
+      });
+    }
+    expect(p.stats()).toMatchObject({ accepted: 3000, dropped: 0 });
+    p.close();
+    spool.close();
+  });
 });
