@@ -60,28 +60,18 @@ export interface PublisherStats {
 /**
  * An open batch: the records' UTF-8 written one after the other into `buf` from
  * RECORD_HEADROOM on (each followed by a newline), so sealing frames the spool
- * record around them in place. Records wait as strings in `parts` until PACK_CHARS
- * of them have come, and are then written as one joined string: a record's JSON is
- * built from pieces (a rope), and writing it alone would first copy it into a new flat
- * string (one allocation per record for the garbage collector); joining reads the
- * pieces where they are, and one write replaces one call per record.
+ * record around them in place: each record's text is copied once, into this buffer.
  */
 interface OpenBatch {
   kind: RecordKind;
   buf: Buffer;
   /** end of the written bytes */
   off: number;
-  /** records not written into buf yet, and their characters (newlines included) */
-  parts: string[];
-  partChars: number;
   count: number;
   /** characters taken (what maxBufferedBytes counts) */
   chars: number;
   t0: number;
 }
-
-/** characters of records gathered before they are written into the batch's buffer */
-export const PACK_CHARS = 32 * 1024;
 
 /** smallest batch buffer; sizes are powers of two (a batch outgrowing one moves to the next) */
 const BATCH_MIN_BYTES = 16 * 1024;
@@ -173,19 +163,22 @@ export class FleetPublisher {
     let b = this.batches.get(subject);
     if (!b) {
       const hint = this.lastSize.get(subject) ?? 0;
-      b = { kind, buf: this.bufs.take(RECORD_HEADROOM + Math.max(hint + (hint >> 2), len * 3)), off: RECORD_HEADROOM, parts: [], partChars: 0, count: 0, chars: 0, t0: this.now() };
+      b = { kind, buf: this.bufs.take(RECORD_HEADROOM + Math.max(hint + (hint >> 2), len * 3)), off: RECORD_HEADROOM, count: 0, chars: 0, t0: this.now() };
       this.batches.set(subject, b);
     }
-    b.parts.push(json);
-    b.partChars += len;
+    // a UTF-16 unit is at most 3 bytes of UTF-8; the newline is one
+    if (b.off + json.length * 3 + 1 > b.buf.length) {
+      const grown = this.bufs.take(b.off + json.length * 3 + 1);
+      b.buf.copy(grown, RECORD_HEADROOM, RECORD_HEADROOM, b.off);
+      this.bufs.give(b.buf.buffer as ArrayBuffer);
+      b.buf = grown;
+    }
+    b.off += b.buf.write(json, b.off);
+    b.buf[b.off++] = 10;
     b.count++;
     b.chars += len;
     this.buffered += len;
-    if (b.partChars >= PACK_CHARS) this.pack(b);
-    // bytes so far: the written ones and at least one per waiting character (a batch of
-    // non-ASCII text may pass batchMaxBytes by up to twice PACK_CHARS: far below the
-    // server's max_payload, 1 MB by default, twice the default batchMaxBytes)
-    if (b.count >= this.maxRecords || b.off - RECORD_HEADROOM + b.partChars >= this.maxBytes) this.seal(subject, b);
+    if (b.count >= this.maxRecords || b.off - RECORD_HEADROOM >= this.maxBytes) this.seal(subject, b);
     else if (!this.timer) {
       this.timer = setTimeout(() => {
         this.timer = null;
@@ -202,25 +195,7 @@ export class FleetPublisher {
     for (const [subject, b] of this.batches) this.seal(subject, b);
   }
 
-  /** Write the batch's waiting records into its buffer (one string, each record followed by a newline). */
-  private pack(b: OpenBatch): void {
-    if (b.parts.length === 0) return;
-    b.parts.push('');
-    const text = b.parts.join('\n');
-    b.parts.length = 0;
-    b.partChars = 0;
-    const bytes = Buffer.byteLength(text);
-    if (b.off + bytes > b.buf.length) {
-      const grown = this.bufs.take(b.off + bytes);
-      b.buf.copy(grown, RECORD_HEADROOM, RECORD_HEADROOM, b.off);
-      this.bufs.give(b.buf.buffer as ArrayBuffer);
-      b.buf = grown;
-    }
-    b.off += b.buf.write(text, b.off);
-  }
-
   private seal(subject: string, b: OpenBatch): void {
-    this.pack(b);
     this.batches.delete(subject);
     this.buffered -= b.chars;
     this.lastSize.set(subject, b.off - RECORD_HEADROOM);
