@@ -5,6 +5,7 @@
  * report after their parent's exit still find it, and then go.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { BoundedFifo } from '../util/fifo.js';
 
 export interface ProcInfo {
   /** unique per entry in this agent run (a fork and each exec of a process are entries of their own) */
@@ -88,11 +89,9 @@ export interface ProcessTableOptions {
 
 export class ProcessTable {
   private readonly procs = new Map<number, ProcInfo>();
-  // exited entries, oldest first, from exitedHead on (a queue without Array.shift's O(n) move)
-  private exitedFifo: ProcInfo[] = [];
-  private exitedHead = 0;
+  // exited entries, oldest first: the oldest beyond maxExited leaves the table
+  private readonly exitedFifo: BoundedFifo<ProcInfo>;
   private readonly maxEntries: number;
-  private readonly maxExited: number;
   readonly maxDepth: number;
   private evicted = 0;
   private seeded = 0;
@@ -100,7 +99,7 @@ export class ProcessTable {
 
   constructor(opts: ProcessTableOptions = {}) {
     this.maxEntries = opts.maxEntries ?? 32768;
-    this.maxExited = opts.maxExited ?? 2048;
+    this.exitedFifo = new BoundedFifo(opts.maxExited ?? 2048);
     this.maxDepth = opts.maxDepth ?? 16;
   }
 
@@ -131,13 +130,8 @@ export class ProcessTable {
     if (!p || (startNs !== undefined && !sameStart(p, startNs))) return p;
     if (!p.exited) {
       p.exited = true;
-      this.exitedFifo.push(p);
-      while (this.exitedFifo.length - this.exitedHead > this.maxExited) {
-        const old = this.exitedFifo[this.exitedHead++]!;
-        if (this.exitedHead >= 1024 && this.exitedHead * 2 >= this.exitedFifo.length) {
-          this.exitedFifo = this.exitedFifo.slice(this.exitedHead);
-          this.exitedHead = 0;
-        }
+      const old = this.exitedFifo.push(p);
+      if (old) {
         const cur = this.procs.get(old.pid);
         if (cur && cur.exited && cur.startNs === old.startNs) this.procs.delete(old.pid);
       }
@@ -184,7 +178,7 @@ export class ProcessTable {
   }
 
   stats(): ProcessTableStats {
-    const exited = this.exitedFifo.length - this.exitedHead;
+    const exited = this.exitedFifo.size;
     return { live: this.procs.size - exited, exited, evicted: this.evicted, seeded: this.seeded };
   }
 

@@ -18,6 +18,7 @@ import { EventStore, PMASK_PARENT, packBatch, recordTime, splitEvent, toRow, typ
 import { dirname } from 'node:path';
 import { acquireLock, type FileLock } from '../kernel/lock.js';
 import { makePrivateDir } from '../store/files.js';
+import { BoundedFifo } from '../util/fifo.js';
 import type { SinkFaultHandler } from './fault.js';
 import type { Sink, SinkProcess, SinkRecord, SinkStats } from './sink.js';
 
@@ -36,11 +37,12 @@ export interface SqliteSinkOptions {
   /** process table entries remembered as written (beyond: written again if met again) */
   maxProcesses?: number;
   /**
-   * exited processes remembered as written, most recent exits (default 4096): at least
-   * the process table's `max_exited`, the exited entries it keeps (an event whose parent
-   * the table still knows must find that parent's row, or the row would be written twice)
+   * the process table's `max_exited` (default 2048): the sink remembers twice as many
+   * exited processes as written, so it never forgets one the table still keeps (an event
+   * whose parent the table still knows must find that parent's row, or the row would be
+   * written twice)
    */
-  keepExited?: number;
+  tableMaxExited?: number;
   /** told once when inserts start failing and once when they resume */
   onFault?: SinkFaultHandler;
 }
@@ -70,10 +72,8 @@ export class SqliteSink implements Sink {
   private nextId = 1;
   private nextProc: number;
   private readonly written = new Map<number, Written>();
-  /** keys of written processes whose process_termination came, oldest first (from exitedHead on) */
-  private exitedKeys: number[] = [];
-  private exitedHead = 0;
-  private readonly keepExited: number;
+  /** keys of written processes whose process_termination came, the most recent exits */
+  private readonly exitedKeys: BoundedFifo<number>;
   private readonly maxPending: number;
   private readonly batchMs: number;
   private readonly batchMax: number;
@@ -94,7 +94,7 @@ export class SqliteSink implements Sink {
     this.batchMs = opts.batchMs ?? 100;
     this.batchMax = opts.batchMax ?? 2000;
     this.maxProcesses = opts.maxProcesses ?? 65536;
-    this.keepExited = Math.max(1, opts.keepExited ?? 4096);
+    this.exitedKeys = new BoundedFifo(2 * Math.max(1, opts.tableMaxExited ?? 2048));
     // one agent per store (before anything writes to it)
     if (opts.path !== ':memory:') makePrivateDir(dirname(opts.path));
     this.lock = opts.path === ':memory:' ? null : acquireLock(opts.path);
@@ -226,20 +226,15 @@ export class SqliteSink implements Sink {
   }
 
   /**
-   * A process's last event is written: once `keepExited` later exits have come, its
-   * entry is forgotten. The process table has let it go by then (it keeps fewer exited
-   * entries), so no event can name it as a parent any more; until then its children's
-   * events still find its row. Without this the map held every process of the last
-   * 65,536 (~20 MB of the agent's heap in an exec storm, all of it promoted and marked).
+   * A process's last event is written: once twice the table's max_exited later exits have
+   * come, its entry is forgotten. The process table has let it go by then, so no event
+   * can name it as a parent any more; until then its children's events still find its row.
+   * Without this the map held every process of the last 65,536 (~20 MB of the agent's heap
+   * in an exec storm, all of it promoted and marked).
    */
   private forgetExited(key: number): void {
-    this.exitedKeys.push(key);
-    if (this.exitedKeys.length - this.exitedHead <= this.keepExited) return;
-    this.written.delete(this.exitedKeys[this.exitedHead++]!);
-    if (this.exitedHead >= 1024 && this.exitedHead * 2 >= this.exitedKeys.length) {
-      this.exitedKeys = this.exitedKeys.slice(this.exitedHead);
-      this.exitedHead = 0;
-    }
+    const old = this.exitedKeys.push(key);
+    if (old !== undefined) this.written.delete(old);
   }
 
   /** process entries remembered as written (tests) */

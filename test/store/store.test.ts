@@ -50,12 +50,12 @@ async function run(
   bounds: { maxDepth: number; maxCommandLine: number },
   records: ProcessRecord[],
   extra: Array<Record<string, unknown>> = [],
-  opts: { keepExited?: number; maxExited?: number } = {},
+  opts: { maxExited?: number } = {},
 ): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-store-'));
   const jsonl = join(dir, 'events.jsonl');
   const db = join(dir, 'vigil.db');
-  const sqlite = new SqliteSink({ path: db, batchMs: 5, ...(opts.keepExited !== undefined ? { keepExited: opts.keepExited } : {}) });
+  const sqlite = new SqliteSink({ path: db, batchMs: 5, ...(opts.maxExited !== undefined ? { tableMaxExited: opts.maxExited } : {}) });
   const agent = new Agent({
     sinks: [new JsonlSink({ path: jsonl }), sqlite],
     sensors: ALL_OFF,
@@ -179,7 +179,7 @@ describe('store: each process once', () => {
     for (let i = 0; i < 40; i++) recs.push(fork(1000 + i, 200), exec(1000 + i, 200, '/usr/bin/true', ['true', String(i)]), exit(1000 + i, 200));
     // make has left the table by now (it keeps 4 exited entries), and the sink (8) forgot it
     recs.push(exec(501, 500, '/usr/bin/as', ['as', 'a.s']), exit(501, 500));
-    const r = await run({ maxDepth: 16, maxCommandLine: 100_000 }, recs, [], { maxExited: 4, keepExited: 8 });
+    const r = await run({ maxDepth: 16, maxCommandLine: 100_000 }, recs, [], { maxExited: 4 });
     // bash, sshd, init; make; cc, ld, as (each exec an entry of its own); 40 children of bash
     expect(r.sqlite.rememberedProcesses).toBeLessThanOrEqual(3 + 8 + 3);
     const db = new Database(r.db, { readonly: true });

@@ -464,7 +464,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
   }
   if (cfg.db) {
     const path = cfg.db;
-    open('db', path, () => new SqliteSink({ path, maxPending: cfg.sinks.sqlite_max_pending, maxRows: cfg.store.max_rows, textIndex: cfg.store.text_index, keepExited: 2 * cfg.process_table.max_exited, onFault }));
+    open('db', path, () => new SqliteSink({ path, maxPending: cfg.sinks.sqlite_max_pending, maxRows: cfg.store.max_rows, textIndex: cfg.store.text_index, tableMaxExited: cfg.process_table.max_exited, onFault }));
   }
   // network outputs (outputs.<name>: syslog, webhook; docs/outputs.md): a peer that fails is retried and counted, never fatal
   const outputErrors = new Map<string, number>();

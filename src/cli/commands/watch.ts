@@ -93,7 +93,7 @@ Examples:
         try {
           const onFault = (f: SinkFault) =>
             warn(f.state === 'failing' ? `${f.sink}: writes failing (${f.error?.message ?? 'unknown'}); records are dropped and counted (summary: losses.sinks)` : `${f.sink}: writes resumed after ${f.ms} ms; ${f.lost} record(s) lost meanwhile`);
-          sinks.push(new SqliteSink({ path: flags.db, maxPending: config.sinks.sqlite_max_pending, maxRows: config.store.max_rows, textIndex: config.store.text_index, keepExited: 2 * config.process_table.max_exited, onFault }));
+          sinks.push(new SqliteSink({ path: flags.db, maxPending: config.sinks.sqlite_max_pending, maxRows: config.store.max_rows, textIndex: config.store.text_index, tableMaxExited: config.process_table.max_exited, onFault }));
         } catch (e) {
           throw openError(e, '--db', flags.db);
         }
