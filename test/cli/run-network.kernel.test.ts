@@ -68,7 +68,9 @@ level: low
       // the agent is still writing: a line caught part-way is read at the next poll
       const lines = () => completeLines(stdout).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
       const find = () => lines().find((e) => e.category === 'network_connection' && e.ProcessId === curl.pid && e.vigil.operation === 'connect');
-      await waitFor(() => !!find() && lines().some((l) => l.alert), 10_000).catch(() => {});
+      const findAccept = () => lines().find((e) => e.category === 'network_connection' && e.ProcessId === server.pid && e.vigil.operation === 'accept');
+      // the server's accept is another process's record: it may reach stdout after curl's connect and the alert
+      await waitFor(() => !!find() && !!findAccept() && lines().some((l) => l.alert), 10_000).catch(() => {});
       expect(find()).toMatchObject({
         Initiated: true,
         Protocol: 'tcp',
@@ -78,7 +80,7 @@ level: low
         DestinationPort: port,
         Image: expect.stringMatching(/\/curl$/),
       });
-      const accept = lines().find((e) => e.category === 'network_connection' && e.ProcessId === server.pid && e.vigil.operation === 'accept');
+      const accept = findAccept();
       expect(accept).toMatchObject({ Initiated: false, SourceIp: '127.0.0.1', SourcePort: cport, DestinationIp: '127.0.0.1', DestinationPort: port });
       const alert = lines().find((l) => l.alert?.rule_id === '2d7e0c55-0a7e-4d55-9a1e-3b6f1f0c8e10')?.alert;
       expect(alert?.event).toMatchObject({ ProcessId: curl.pid, DestinationPort: port });
