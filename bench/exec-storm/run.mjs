@@ -3,7 +3,7 @@
  * Exec storm: what recording every exec costs, vigil next to auditd.
  *
  *   node bench/exec-storm/run.mjs [--execs 3000] [--rounds 5] [--target dynamic|static] [--all-sensors] [--fleet]
- *       [--warmup 30000] [--side-config YAML] [--pair-config YAML] [--pair-root DIR] [--only M,M] [--json]
+ *       [--warmup 30000] [--side-config YAML] [--pair-config YAML] [--pair-root DIR] [--no-null-pair] [--only M,M] [--json]
  *
  * One storm (bench/exec-storm/storm.c: static C, fork + execve + wait in a loop;
  * the exec'd program is /usr/bin/true with a four-word argv, or with --target
@@ -30,10 +30,16 @@
  *                its config (e.g. 'store: { text_index: false }') and/or the agent of another
  *                built checkout DIR (e.g. `git worktree add ../b HEAD~1`, then
  *                ./scripts/setup.sh there). Prints B's CPU per exec over A's: the median of the
- *                rounds' ratios and their quartiles. On this 2-core machine two runs of the
- *                same agent give 0.98-1.08 per round, where one agent's CPU per 1,000 execs
- *                moves by ±20 % from one round to the next: a change of a few per cent needs
- *                this, not two medians
+ *                rounds' ratios and their quartiles, and their mean with its 95 % confidence
+ *                interval. One agent's CPU per 1,000 execs moves by ±20 % from one round to
+ *                the next: a change of a few per cent needs this, not two medians
+ *   null-pair    the A/A control of the two above, run with either of them (--no-null-pair:
+ *                not): two identical agents of this tree side by side. What it prints is the
+ *                noise of every pair figure: on this 2-core machine (2026-12-02, 16 rounds of
+ *                10,000 execs) B's share ranged from -10.4 % to +6.4 % per round, its mean
+ *                -0.7 % (95 % CI -2.7 % to 1.4 %). The fleet-pair and pair lines also print
+ *                their mean minus the control's, with the 95 % interval of that difference
+ *                (Welch)
  *   auditd       Debian's auditd (`auditd -n -l` with the stock auditd.conf, log in a
  *                temporary directory) and `auditctl -a always,exit -F arch=b64 -S execve`
  *   vigil-auditd `vigil` and `auditd` as above side by side, both recording the same storm:
@@ -96,13 +102,17 @@ const PAIR_CONFIG = opt('--pair-config', null);
 const SIDE_CONFIG = opt('--side-config', null);
 const PAIR_ROOT = opt('--pair-root', null);
 // --only vigil-fleet,auditd: a subset (none and vigil always run: the figures are against them)
-const MONITORS = ['none', 'vigil', 'vigil-wake1', 'vigil-noindex', ...(FLEET ? ['vigil-fleet', 'fleet-pair'] : []), ...(PAIR_CONFIG !== null || PAIR_ROOT ? ['pair'] : []), 'auditd', 'vigil-auditd'];
+const MONITORS = ['none', 'vigil', 'vigil-wake1', 'vigil-noindex', ...(FLEET ? ['vigil-fleet', 'fleet-pair'] : []), ...(PAIR_CONFIG !== null || PAIR_ROOT ? ['pair'] : []), 'null-pair', 'auditd', 'vigil-auditd'];
 const ONLY = opt('--only', null)?.split(',') ?? null;
 if (ONLY?.some((n) => !MONITORS.includes(n))) {
   console.error(`exec-storm: --only ${ONLY.filter((n) => !MONITORS.includes(n)).join(',')}: no such monitor (${MONITORS.join(', ')}${FLEET ? '' : '; vigil-fleet and fleet-pair need --fleet'})`);
   process.exit(2);
 }
-const runs = (name) => !ONLY || ONLY.includes(name) || name === 'none' || name === 'vigil';
+const selected = (name) => !ONLY || ONLY.includes(name);
+// null-pair (the A/A control) runs with any pair measure unless --no-null-pair: a pair's figure means
+// nothing without the spread of two identical agents under the same storms
+const NULL_PAIR = ONLY?.includes('null-pair') || (!argv.includes('--no-null-pair') && ((FLEET && selected('fleet-pair')) || ((PAIR_CONFIG !== null || PAIR_ROOT) && selected('pair'))));
+const runs = (name) => (name === 'null-pair' ? NULL_PAIR : selected(name) || name === 'none' || name === 'vigil');
 const build = `${root}bench/.build/exec-storm`;
 mkdirSync(build, { recursive: true });
 execFileSync('gcc', ['-O2', '-static', '-o', `${build}/storm`, `${root}bench/exec-storm/storm.c`]);
@@ -200,6 +210,27 @@ const quartiles = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return [s[Math.floor(s.length / 4)], s[Math.floor((3 * s.length) / 4)]];
 };
+/** Student's t, two-sided 95 %, by degrees of freedom (1-30; 1.96 beyond) */
+const T95 = [NaN, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+const t95 = (df) => (df >= 1 && df <= 30 ? T95[Math.floor(df)] : df > 30 ? 1.96 : NaN);
+/** The mean of xs with its 95 % confidence interval (Student's t): { mean, lo, hi, sd, n }. */
+function meanCi(xs) {
+  const n = xs.length;
+  const mean = xs.reduce((a, b) => a + b, 0) / n;
+  const sd = n > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1)) : NaN;
+  const h = t95(n - 1) * (sd / Math.sqrt(n));
+  return { mean, lo: mean - h, hi: mean + h, sd, n };
+}
+/** The difference of two means (a − b) with its 95 % interval (Welch; degrees of freedom by Welch-Satterthwaite). */
+function diffCi(a, b) {
+  const va = a.sd ** 2 / a.n;
+  const vb = b.sd ** 2 / b.n;
+  const df = (va + vb) ** 2 / (va ** 2 / (a.n - 1) + vb ** 2 / (b.n - 1));
+  const d = a.mean - b.mean;
+  const h = t95(df) * Math.sqrt(va + vb);
+  return { mean: d, lo: d - h, hi: d + h };
+}
+
 /** A vigil monitor with one agent alone (wake-ups, drops and bytes of its own); not vigil-auditd. */
 const agentAlone = (name) => name.startsWith('vigil') && name !== 'vigil-auditd';
 const IN_CONTEXT_PAIRS = 20;
@@ -515,6 +546,7 @@ const allMonitors = [
   vigilMonitor('vigil-noindex', '1MiB', 'store: { text_index: false }\n'),
   ...(FLEET ? [vigilMonitor('vigil-fleet', '1MiB', fleetConfig), pairMonitor('fleet-pair', fleetConfig)] : []),
   ...(PAIR ? [pairMonitor('pair', PAIR.config, PAIR.vigil)] : []),
+  pairMonitor('null-pair', ''),
   auditMonitor,
   sideBySideMonitor,
 ];
@@ -569,6 +601,12 @@ const rows = monitors.map((m) => {
     row.fleet_share_rounds = xs.map((x) => x.share);
     row.fleet_share = median(row.fleet_share_rounds);
     row.cpu_without_ms_per_1000 = median(xs.map((x) => (x.cpuWithout / EXECS) * 1e6));
+    row.drops = Math.max(...xs.map((x) => x.drops));
+  }
+  if (m.name === 'fleet-pair' || m.name === 'null-pair') row.share_mean = meanCi(xs.map((x) => x.share));
+  if (m.name === 'pair' || m.name === 'null-pair') row.ratio_mean = meanCi(xs.map((x) => x.ratio));
+  if (m.name === 'null-pair') {
+    row.share_rounds = xs.map((x) => x.share);
     row.drops = Math.max(...xs.map((x) => x.drops));
   }
   if (m.name === 'pair') {
@@ -651,12 +689,30 @@ else {
         `(${fp.fleet_share_rounds.map((x) => (x * 100).toFixed(1)).join(' ')}); with --fleet ${f(fp.cpu_ms_per_1000, 1)}, without ${f(fp.cpu_without_ms_per_1000, 1)} ms per 1000 execs (target < 5 %)`,
     );
   }
+  const np = rows.find((r) => r.monitor === 'null-pair');
+  const pc1 = (x) => `${(x * 100).toFixed(1)} %`;
+  const ci = (c, fmt) => `${fmt(c.mean)} (95 % CI ${fmt(c.lo)} to ${fmt(c.hi)})`;
+  if (fp) {
+    console.log(`  the mean of its rounds: ${ci(fp.share_mean, pc1)}`);
+    if (np) {
+      const d = diffCi(fp.share_mean, np.share_mean);
+      console.log(`  minus the A/A control's (null-pair): ${ci(d, pc1)}; publishing is under 5 % with 95 % confidence only when this interval's top is below 5 %`);
+    }
+  }
+  if (np) {
+    console.log(
+      `null-pair (A/A control: two identical agents side by side, the noise of every pair figure): B's share ${ci(np.share_mean, pc1)}, median ${pc1(median(np.share_rounds))}; ` +
+        `B/A ${ci(np.ratio_mean, (x) => f(x, 3))} (rounds ${np.share_rounds.map((x) => (x * 100).toFixed(1)).join(' ')})`,
+    );
+  }
   const pr = rows.find((r) => r.monitor === 'pair');
   if (pr) {
     console.log(
       `pair (A: this tree; B: ${PAIR.describe}), side by side under the same storms: B/A CPU per exec ${f(pr.pair_ratio, 3)}, median of ${pr.pair_ratio_rounds.length} rounds ` +
         `(quartiles ${f(pr.pair_ratio_quartiles[0], 3)}-${f(pr.pair_ratio_quartiles[1], 3)}; rounds ${pr.pair_ratio_rounds.map((x) => x.toFixed(3)).join(' ')}); A ${f(pr.cpu_a_ms_per_1000, 1)}, B ${f(pr.cpu_ms_per_1000, 1)} ms per 1000 execs`,
     );
+    console.log(`  the mean of its rounds: B/A ${ci(pr.ratio_mean, (x) => f(x, 3))}`);
+    if (np) console.log(`  minus the A/A control's B/A: ${ci(diffCi(pr.ratio_mean, np.ratio_mean), (x) => f(x, 3))}`);
   }
   if (a) console.log(
     `bytes per storm exec vs auditd's log: JSONL ${((v.storm_bytes_per_exec_jsonl / a.storm_bytes_per_exec_log) * 100).toFixed(0)} %; ` +
