@@ -690,7 +690,8 @@ else {
     );
   }
   const np = rows.find((r) => r.monitor === 'null-pair');
-  const pc1 = (x) => `${(x * 100).toFixed(1)} %`;
+  // one round has no interval: '-' (f's way) rather than NaN
+  const pc1 = (x) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)} %` : '-');
   const ci = (c, fmt) => `${fmt(c.mean)} (95 % CI ${fmt(c.lo)} to ${fmt(c.hi)})`;
   if (fp) {
     console.log(`  the mean of its rounds: ${ci(fp.share_mean, pc1)}`);
