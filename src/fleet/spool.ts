@@ -472,6 +472,11 @@ export class Spool {
   /** Batches acknowledged before their write leave the head of the queue unwritten. */
   private skipAcked(): void {
     while (this.queue.length && this.skippable(this.queue[0]!.seq)) this.skip(this.queue.shift()!);
+    // nothing left to wait for: the delay's timer would wake the agent for nothing
+    if (!this.queue.length && this.delayTimer) {
+      clearTimeout(this.delayTimer);
+      this.delayTimer = null;
+    }
   }
 
   /** acknowledged before its write (with a write delay of 0 every batch is written) */
@@ -528,6 +533,8 @@ export class Spool {
         }
         return;
       }
+      if (this.delayTimer) clearTimeout(this.delayTimer);
+      this.delayTimer = null;
       this.forceWrite = false;
       this.deleteAcked();
       for (const w of this.waiters.splice(0)) w();

@@ -149,6 +149,11 @@ describe('spool', () => {
     sp.ack(slow.seq);
     expect(released.length).toBe(2);
     expect(released[1]).toBe(slow.body.buffer);
+    // acknowledged before its delay: nothing is left to write, and no timer is left to wake the agent for it
+    const third = sp.append(batch(2))!;
+    expect((sp as unknown as { delayTimer: unknown }).delayTimer).not.toBeNull();
+    sp.ack(third.seq);
+    expect((sp as unknown as { delayTimer: unknown }).delayTimer).toBeNull();
     await sp.close();
   });
 

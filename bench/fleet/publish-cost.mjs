@@ -1,0 +1,154 @@
+#!/usr/bin/env node
+/**
+ * What one publish tick costs a quiet process: the CPU (every thread, user + system) and
+ * the page faults of sending a batch to JetStream and taking its ack, at an agent's pace
+ * (one tick every --gap ms, as the linger timer does), against the same loop with
+ * nothing published. Modes, interleaved in one process (the order turns every round):
+ *   idle    the timer loop alone (the baseline)
+ *   one     one batch of --size bytes per tick, through the client's publish() with the
+ *           agent's six headers and a reply subject (as src/fleet/publisher.ts does)
+ *   three   three batches of --size/3 per tick (three subjects): the same bytes in three
+ *           messages, as when an agent's categories seal together
+ *   frame   the batch of `one` as one prebuilt HPUB frame in a reused buffer, handed to
+ *           the client's protocol handler (a private API, here only to measure): what the
+ *           client's framing costs (publish() joins the protocol line, headers, body and
+ *           CRLF into a fresh buffer every flush)
+ * Per tick: the median over --rounds of each round's mean over --ticks ticks, minus idle's.
+ * The server is Debian's nats-server on loopback (JetStream, file store); its CPU is not
+ * counted. Not part of CI.
+ *
+ *   node bench/fleet/publish-cost.mjs [--size 150000] [--gap 20] [--ticks 60] [--rounds 8] [--json]
+ *
+ * What it showed (2026-12-02, README's machine): a tick costs 0.4-1.4 ms of CPU whatever
+ * its size (1 KB or 150 KB) and whether it carries one message or three; publish()
+ * faults in ~40 fresh pages per 150 KB tick, the prebuilt frame ~2, and costs ~35 % less.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect, createInbox, headers } from '@nats-io/transport-node';
+import { startNats } from './nats.mjs';
+
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(`--${name}`);
+  if (i < 0) return dflt;
+  const v = Number(argv[i + 1]);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} takes a positive number (got ${argv[i + 1]})`);
+  return v;
+};
+if (argv.includes('--help') || argv.includes('-h')) {
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0].replace(/^#!.*\n\/\*\*\n/, '').replace(/^ \* ?/gm, ''));
+  process.exit(0);
+}
+const SIZE = opt('size', 150_000);
+const GAP = opt('gap', 20);
+const TICKS = opt('ticks', 60);
+const ROUNDS = opt('rounds', 8);
+const JSON_OUT = argv.includes('--json');
+const MODES = ['idle', 'one', 'three', 'frame'];
+
+const nats = await startNats({ prefix: 'vigil-pubcost-' });
+execFileSync(process.execPath, [join(ROOT, 'bin/vigil'), 'fleet', 'init', '--server', nats.url], { stdio: 'ignore' });
+const nc = await connect({ servers: nats.url });
+const inbox = createInbox();
+let acks = 0;
+let refused = 0;
+nc.subscribe(`${inbox}.*`, {
+  callback: (err, msg) => {
+    acks++;
+    const a = err ? null : JSON.parse(Buffer.from(msg.data).toString('utf8'));
+    if (!a || a.error || !a.seq) refused++;
+  },
+});
+
+const HOST = 'pubcost';
+const body = Buffer.alloc(SIZE, 'x');
+const third = Buffer.alloc(Math.round(SIZE / 3), 'x');
+const frameBuf = Buffer.allocUnsafeSlow(SIZE + 1024);
+let id = 0;
+const minorFaults = () => {
+  const s = readFileSync('/proc/self/stat', 'utf8');
+  return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[7]);
+};
+
+function agentHeaders(msgId, seq) {
+  const h = headers();
+  h.set('Nats-Msg-Id', msgId);
+  h.set('Vigil-Host', HOST);
+  h.set('Vigil-Seq', String(seq));
+  h.set('Vigil-Count', '1000');
+  h.set('Vigil-T0', String(Date.now()));
+  h.set('Vigil-Kind', 'event');
+  return h;
+}
+
+function tick(mode, seq) {
+  if (mode === 'one') {
+    const msgId = `${HOST}.${++id}`;
+    nc.publish(`vigil.events.${HOST}.process_creation`, body, { reply: `${inbox}.${id}`, headers: agentHeaders(msgId, seq) });
+  } else if (mode === 'three') {
+    for (const cat of ['process_creation', 'process_termination', 'file_event']) {
+      const msgId = `${HOST}.${++id}`;
+      nc.publish(`vigil.events.${HOST}.${cat}`, third, { reply: `${inbox}.${id}`, headers: agentHeaders(msgId, seq) });
+    }
+  } else if (mode === 'frame') {
+    const msgId = `${HOST}.${++id}`;
+    const hdr = `NATS/1.0\r\nNats-Msg-Id: ${msgId}\r\nVigil-Host: ${HOST}\r\nVigil-Seq: ${seq}\r\nVigil-Count: 1000\r\nVigil-T0: ${Date.now()}\r\nVigil-Kind: event\r\n\r\n`;
+    const hlen = Buffer.byteLength(hdr);
+    let o = frameBuf.write(`HPUB vigil.events.${HOST}.process_creation ${inbox}.${id} ${hlen} ${hlen + body.length}\r\n`, 0, 'latin1');
+    o += frameBuf.write(hdr, o, 'latin1');
+    o += body.copy(frameBuf, o);
+    frameBuf[o++] = 13;
+    frameBuf[o++] = 10;
+    // a reused buffer is safe here only because a 20 ms gap lets every write finish
+    nc.protocol.sendCommand(frameBuf.subarray(0, o));
+  }
+}
+
+const cpu = Object.fromEntries(MODES.map((m) => [m, []]));
+const faults = Object.fromEntries(MODES.map((m) => [m, []]));
+for (let r = 0; r < ROUNDS; r++) {
+  const order = MODES.map((_, i) => MODES[(i + r) % MODES.length]);
+  for (const mode of order) {
+    const f0 = minorFaults();
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < TICKS; i++) {
+      tick(mode, i);
+      await sleep(GAP);
+    }
+    const c = process.cpuUsage(c0);
+    cpu[mode].push((c.user + c.system) / TICKS);
+    faults[mode].push((minorFaults() - f0) / TICKS);
+  }
+  if (!JSON_OUT) process.stderr.write(`round ${r + 1}/${ROUNDS}\r`);
+}
+await sleep(300);
+await nc.close();
+await nats.stop();
+
+const median = (x) => {
+  const s = [...x].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const idle = median(cpu.idle);
+const out = {
+  size: SIZE, gap_ms: GAP, ticks: TICKS, rounds: ROUNDS, acks, refused,
+  modes: Object.fromEntries(MODES.map((m) => [m, { us_per_tick: Math.round(median(cpu[m])), over_idle_us: Math.round(median(cpu[m]) - idle), faults_per_tick: +median(faults[m]).toFixed(1), rounds_us: cpu[m].map(Math.round) }])),
+};
+if (JSON_OUT) {
+  console.log(JSON.stringify(out));
+} else {
+  console.log(`publish tick cost: ${SIZE} bytes per tick, a tick every ${GAP} ms, ${TICKS} ticks × ${ROUNDS} rounds (medians; CPU of every thread, user + system)`);
+  console.log('mode     µs/tick  over idle  page faults/tick');
+  for (const m of MODES) {
+    const x = out.modes[m];
+    console.log(`${m.padEnd(8)} ${String(x.us_per_tick).padStart(7)}  ${m === 'idle' ? '        -' : String(x.over_idle_us).padStart(9)}  ${String(x.faults_per_tick).padStart(16)}`);
+  }
+  const one = out.modes.one.over_idle_us;
+  console.log(`three/one ${(out.modes.three.over_idle_us / one).toFixed(2)} (the same bytes in three messages), frame/one ${(out.modes.frame.over_idle_us / one).toFixed(2)} (the client's framing left out); acks ${acks}, refused ${refused}`);
+}
+if (refused) process.exitCode = 1;
