@@ -601,20 +601,17 @@ const rows = monitors.map((m) => {
     row.fleet_share_rounds = xs.map((x) => x.share);
     row.fleet_share = median(row.fleet_share_rounds);
     row.cpu_without_ms_per_1000 = median(xs.map((x) => (x.cpuWithout / EXECS) * 1e6));
-    row.drops = Math.max(...xs.map((x) => x.drops));
   }
+  // every pair monitor: both agents' drops, the most of any round
+  if (m.name === 'fleet-pair' || m.name === 'pair' || m.name === 'null-pair') row.drops = Math.max(...xs.map((x) => x.drops));
   if (m.name === 'fleet-pair' || m.name === 'null-pair') row.share_mean = meanCi(xs.map((x) => x.share));
   if (m.name === 'pair' || m.name === 'null-pair') row.ratio_mean = meanCi(xs.map((x) => x.ratio));
-  if (m.name === 'null-pair') {
-    row.share_rounds = xs.map((x) => x.share);
-    row.drops = Math.max(...xs.map((x) => x.drops));
-  }
+  if (m.name === 'null-pair') row.share_rounds = xs.map((x) => x.share);
   if (m.name === 'pair') {
     row.pair_ratio_rounds = xs.map((x) => x.ratio);
     row.pair_ratio = median(row.pair_ratio_rounds);
     row.pair_ratio_quartiles = quartiles(row.pair_ratio_rounds);
     row.cpu_a_ms_per_1000 = median(xs.map((x) => (x.cpuWithout / EXECS) * 1e6));
-    row.drops = Math.max(...xs.map((x) => x.drops));
   }
   if (m.name === 'vigil-auditd') {
     const q = (k) => {

@@ -45,6 +45,7 @@ export async function startNats({ prefix = 'vigil-bench-nats-', allCores = false
       if (err.includes('Server is ready')) res();
     });
     server.once('exit', (c) => rej(new Error(`nats-server exited ${c}: ${err}`)));
+    server.once('error', (e) => rej(new Error(e.code === 'ENOENT' ? 'nats-server is not installed (apt-get install nats-server)' : `nats-server: ${e.message}`)));
   });
   server.stderr.resume();
   return {

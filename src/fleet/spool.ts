@@ -447,8 +447,7 @@ export class Spool {
     if (this.closed) return;
     await this.flush();
     this.closed = true;
-    if (this.delayTimer) clearTimeout(this.delayTimer);
-    this.delayTimer = null;
+    this.stopDelayTimer();
     if (this.metaTimer) clearTimeout(this.metaTimer);
     this.metaTimer = null;
     await this.metaWriting;
@@ -473,10 +472,12 @@ export class Spool {
   private skipAcked(): void {
     while (this.queue.length && this.skippable(this.queue[0]!.seq)) this.skip(this.queue.shift()!);
     // nothing left to wait for: the delay's timer would wake the agent for nothing
-    if (!this.queue.length && this.delayTimer) {
-      clearTimeout(this.delayTimer);
-      this.delayTimer = null;
-    }
+    if (!this.queue.length) this.stopDelayTimer();
+  }
+
+  private stopDelayTimer(): void {
+    if (this.delayTimer) clearTimeout(this.delayTimer);
+    this.delayTimer = null;
   }
 
   /** acknowledged before its write (with a write delay of 0 every batch is written) */
@@ -533,8 +534,7 @@ export class Spool {
         }
         return;
       }
-      if (this.delayTimer) clearTimeout(this.delayTimer);
-      this.delayTimer = null;
+      this.stopDelayTimer();
       this.forceWrite = false;
       this.deleteAcked();
       for (const w of this.waiters.splice(0)) w();
