@@ -13,6 +13,12 @@
  *           the client's protocol handler (a private API, here only to measure): what the
  *           client's framing costs (publish() joins the protocol line, headers, body and
  *           CRLF into a fresh buffer every flush)
+ *   raw     the batch of `one` (the same HPUB line, headers and reply subject) written in
+ *           one write() on a plain TCP socket that speaks the protocol itself, its ack read
+ *           from the same socket: no client at all, the floor any client pays for one
+ *           publish and its ack (the write, the server's answer, the wake-up to read it)
+ *   raw-noreply  the same without a reply subject: the server stores the batch and says
+ *           nothing (what the ack's round trip adds is raw minus this)
  * Per tick: the median over --rounds of each round's mean over --ticks ticks, minus idle's.
  * The server is Debian's nats-server on loopback (JetStream, file store); its CPU is not
  * counted. Not part of CI.
@@ -22,9 +28,11 @@
  * What it showed (2026-12-02, README's machine): a tick costs 0.4-1.4 ms of CPU whatever
  * its size (1 KB or 150 KB) and whether it carries one message or three; publish()
  * faults in ~35 fresh pages per 150 KB tick, the prebuilt frame ~2, and costs 23-40 % less
- * (200 ms and 20 ms ticks).
+ * (200 ms and 20 ms ticks). Without the client (raw) a publish and its ack still cost
+ * ~0.3 ms: the round trip itself (docs/fleet.md).
  */
 import { execFileSync } from 'node:child_process';
+import { connect as tcpConnect } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,7 +67,7 @@ const GAP = opt('gap', 20);
 const TICKS = opt('ticks', 60);
 const ROUNDS = opt('rounds', 8);
 const JSON_OUT = argv.includes('--json');
-const MODES = ['idle', 'one', 'three', 'frame'];
+const MODES = ['idle', 'one', 'three', 'frame', 'raw', 'raw-noreply'];
 
 const fail = (msg) => {
   console.error(`publish-cost: ${msg}`);
@@ -85,6 +93,46 @@ nc.subscribe(`${inbox}.*`, {
     if (!a || a.error || !a.seq) refused++;
   },
 });
+
+/**
+ * The raw socket: CONNECT, one SUB for the acks, PONG for the server's PINGs, and a reader
+ * of MSG/HMSG frames (an ack is a MSG on _RAW.<n>; a JetStream error or "no responders"
+ * is a refusal).
+ */
+const raw = tcpConnect(nats.port, '127.0.0.1');
+raw.setNoDelay(true);
+await new Promise((res, rej) => raw.once('connect', res).once('error', rej)).catch((e) => fail(`raw socket: ${e.message}`));
+let rawAcked = null;
+let rawIn = Buffer.alloc(0);
+raw.on('data', (d) => {
+  rawIn = rawIn.length ? Buffer.concat([rawIn, d]) : d;
+  for (;;) {
+    const eol = rawIn.indexOf('\r\n');
+    if (eol < 0) return;
+    const line = rawIn.toString('latin1', 0, eol);
+    if (line === 'PING') raw.write('PONG\r\n');
+    else if (line.startsWith('-ERR')) fail(`raw socket: the server said ${line}`);
+    else if (line.startsWith('MSG ') || line.startsWith('HMSG ')) {
+      const f = line.split(' ');
+      const size = Number(f[f.length - 1]);
+      if (rawIn.length < eol + 2 + size + 2) return;
+      const hlen = line.startsWith('HMSG ') ? Number(f[f.length - 2]) : 0;
+      const payload = rawIn.toString('utf8', eol + 2 + hlen, eol + 2 + size);
+      acks++;
+      let a = null;
+      try {
+        a = payload ? JSON.parse(payload) : null;
+      } catch {}
+      if (!a || a.error || !a.seq) refused++;
+      if (rawAcked && f[1] === rawAcked.subject) rawAcked.resolve();
+      rawIn = rawIn.subarray(eol + 2 + size + 2);
+      continue;
+    }
+    rawIn = rawIn.subarray(eol + 2);
+  }
+});
+raw.write('CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true,"protocol":1}\r\nSUB _RAW.* 1\r\nPING\r\n');
+await sleep(200);
 
 const HOST = 'pubcost';
 const body = Buffer.alloc(SIZE, 'x');
@@ -134,6 +182,25 @@ async function tick(mode, seq) {
     const done = new Promise((r) => (resolve = r));
     frameAcked = { subject: `${inbox}.${id}`, done, resolve };
     nc.protocol.sendCommand(frameBuf.subarray(0, o));
+  } else if (mode === 'raw' || mode === 'raw-noreply') {
+    const reply = mode === 'raw';
+    // the buffer is reused: wait for the last frame's ack (raw) or its write (raw-noreply)
+    if (rawAcked) {
+      const late = await Promise.race([rawAcked.done, sleep(10_000, 'late')]);
+      if (late) throw new Error(`no answer from the server to a raw publish in 10 s (${nats.url})`);
+    }
+    const msgId = `${HOST}.${++id}`;
+    const hdr = `NATS/1.0\r\nNats-Msg-Id: ${msgId}\r\nVigil-Host: ${HOST}\r\nVigil-Seq: ${seq}\r\nVigil-Count: 1000\r\nVigil-T0: ${Date.now()}\r\nVigil-Kind: event\r\n\r\n`;
+    const hlen = Buffer.byteLength(hdr);
+    let o = frameBuf.write(`HPUB vigil.events.${HOST}.process_creation ${reply ? `_RAW.${id} ` : ''}${hlen} ${hlen + body.length}\r\n`, 0, 'latin1');
+    o += frameBuf.write(hdr, o, 'latin1');
+    o += body.copy(frameBuf, o);
+    frameBuf[o++] = 13;
+    frameBuf[o++] = 10;
+    let resolve;
+    const done = new Promise((r) => (resolve = r));
+    rawAcked = { subject: `_RAW.${id}`, done, resolve };
+    raw.write(frameBuf.subarray(0, o), reply ? undefined : () => resolve());
   }
 }
 
@@ -159,6 +226,7 @@ async function measure() {
 await measure().catch((e) => fail(e.message));
 await sleep(300);
 await nc.close();
+raw.destroy();
 await nats.stop();
 
 const median = (x) => {
@@ -180,6 +248,6 @@ if (JSON_OUT) {
     console.log(`${m.padEnd(8)} ${String(x.us_per_tick).padStart(7)}  ${m === 'idle' ? '        -' : String(x.over_idle_us).padStart(9)}  ${String(x.faults_per_tick).padStart(16)}`);
   }
   const one = out.modes.one.over_idle_us;
-  console.log(`three/one ${(out.modes.three.over_idle_us / one).toFixed(2)} (the same bytes in three messages), frame/one ${(out.modes.frame.over_idle_us / one).toFixed(2)} (the client's framing left out); acks ${acks}, refused ${refused}`);
+  console.log(`three/one ${(out.modes.three.over_idle_us / one).toFixed(2)} (the same bytes in three messages), frame/one ${(out.modes.frame.over_idle_us / one).toFixed(2)} (the client's framing left out), raw/one ${(out.modes.raw.over_idle_us / one).toFixed(2)} (no client: the round trip's floor), raw-noreply/one ${(out.modes['raw-noreply'].over_idle_us / one).toFixed(2)}; acks ${acks}, refused ${refused}`);
 }
 if (refused) process.exitCode = 1;
