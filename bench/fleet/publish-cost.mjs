@@ -83,7 +83,7 @@ const nc = await connect({ servers: nats.url });
 const inbox = createInbox();
 let acks = 0;
 let refused = 0;
-/** frame mode: the ack of the last frame sent (its buffer is reused only after it) */
+/** frame and raw modes (one buffer, frameBuf): the last frame sent, whose ack (or write) frees the buffer */
 let frameAcked = null;
 nc.subscribe(`${inbox}.*`, {
   callback: (err, msg) => {
@@ -102,7 +102,6 @@ nc.subscribe(`${inbox}.*`, {
 const raw = tcpConnect(nats.port, '127.0.0.1');
 raw.setNoDelay(true);
 await new Promise((res, rej) => raw.once('connect', res).once('error', rej)).catch((e) => fail(`raw socket: ${e.message}`));
-let rawAcked = null;
 let rawIn = Buffer.alloc(0);
 raw.on('data', (d) => {
   rawIn = rawIn.length ? Buffer.concat([rawIn, d]) : d;
@@ -124,7 +123,7 @@ raw.on('data', (d) => {
         a = payload ? JSON.parse(payload) : null;
       } catch {}
       if (!a || a.error || !a.seq) refused++;
-      if (rawAcked && f[1] === rawAcked.subject) rawAcked.resolve();
+      if (frameAcked && f[1] === frameAcked.subject) frameAcked.resolve();
       rawIn = rawIn.subarray(eol + 2 + size + 2);
       continue;
     }
@@ -165,43 +164,45 @@ async function tick(mode, seq) {
       nc.publish(`vigil.events.${HOST}.${cat}`, third, { reply: `${inbox}.${id}`, headers: agentHeaders(msgId, seq) });
     }
   } else if (mode === 'frame') {
-    // the buffer is reused: the server's ack of the last frame means its write is done
-    if (frameAcked) {
-      const late = await Promise.race([frameAcked.done, sleep(10_000, 'late')]);
-      if (late) throw new Error(`no answer from the server to a publish in 10 s (${nats.url})`);
-    }
-    const msgId = `${HOST}.${++id}`;
-    const hdr = `NATS/1.0\r\nNats-Msg-Id: ${msgId}\r\nVigil-Host: ${HOST}\r\nVigil-Seq: ${seq}\r\nVigil-Count: 1000\r\nVigil-T0: ${Date.now()}\r\nVigil-Kind: event\r\n\r\n`;
-    const hlen = Buffer.byteLength(hdr);
-    let o = frameBuf.write(`HPUB vigil.events.${HOST}.process_creation ${inbox}.${id} ${hlen} ${hlen + body.length}\r\n`, 0, 'latin1');
-    o += frameBuf.write(hdr, o, 'latin1');
-    o += body.copy(frameBuf, o);
-    frameBuf[o++] = 13;
-    frameBuf[o++] = 10;
-    let resolve;
-    const done = new Promise((r) => (resolve = r));
-    frameAcked = { subject: `${inbox}.${id}`, done, resolve };
-    nc.protocol.sendCommand(frameBuf.subarray(0, o));
+    const { frame, subject } = await nextFrame(frameAcked, `${inbox}.`, seq);
+    frameAcked = pendingAck(subject);
+    nc.protocol.sendCommand(frame);
   } else if (mode === 'raw' || mode === 'raw-noreply') {
     const reply = mode === 'raw';
-    // the buffer is reused: wait for the last frame's ack (raw) or its write (raw-noreply)
-    if (rawAcked) {
-      const late = await Promise.race([rawAcked.done, sleep(10_000, 'late')]);
-      if (late) throw new Error(`no answer from the server to a raw publish in 10 s (${nats.url})`);
-    }
-    const msgId = `${HOST}.${++id}`;
-    const hdr = `NATS/1.0\r\nNats-Msg-Id: ${msgId}\r\nVigil-Host: ${HOST}\r\nVigil-Seq: ${seq}\r\nVigil-Count: 1000\r\nVigil-T0: ${Date.now()}\r\nVigil-Kind: event\r\n\r\n`;
-    const hlen = Buffer.byteLength(hdr);
-    let o = frameBuf.write(`HPUB vigil.events.${HOST}.process_creation ${reply ? `_RAW.${id} ` : ''}${hlen} ${hlen + body.length}\r\n`, 0, 'latin1');
-    o += frameBuf.write(hdr, o, 'latin1');
-    o += body.copy(frameBuf, o);
-    frameBuf[o++] = 13;
-    frameBuf[o++] = 10;
-    let resolve;
-    const done = new Promise((r) => (resolve = r));
-    rawAcked = { subject: `_RAW.${id}`, done, resolve };
-    raw.write(frameBuf.subarray(0, o), reply ? undefined : () => resolve());
+    const { frame, subject } = await nextFrame(frameAcked, reply ? '_RAW.' : null, seq);
+    const ack = (frameAcked = pendingAck(subject));
+    // without a reply subject nothing answers: the write's end frees the buffer
+    raw.write(frame, reply ? undefined : () => ack.resolve());
   }
+}
+
+/** An ack to wait for: `subject` is the reply subject it comes on. */
+function pendingAck(subject) {
+  let resolve;
+  const done = new Promise((r) => (resolve = r));
+  return { subject, done, resolve };
+}
+
+/**
+ * The next HPUB frame (the agent's six headers, `body`) in frameBuf, its reply subject
+ * `replyPrefix` and the message's number (null: no reply subject). The buffer is reused:
+ * first the last frame's ack (or, without a reply, its write) is waited for.
+ */
+async function nextFrame(last, replyPrefix, seq) {
+  if (last) {
+    const late = await Promise.race([last.done, sleep(10_000, 'late')]);
+    if (late) throw new Error(`no answer from the server to a publish in 10 s (${nats.url})`);
+  }
+  const msgId = `${HOST}.${++id}`;
+  const reply = replyPrefix === null ? null : `${replyPrefix}${id}`;
+  const hdr = `NATS/1.0\r\nNats-Msg-Id: ${msgId}\r\nVigil-Host: ${HOST}\r\nVigil-Seq: ${seq}\r\nVigil-Count: 1000\r\nVigil-T0: ${Date.now()}\r\nVigil-Kind: event\r\n\r\n`;
+  const hlen = Buffer.byteLength(hdr);
+  let o = frameBuf.write(`HPUB vigil.events.${HOST}.process_creation ${reply ? `${reply} ` : ''}${hlen} ${hlen + body.length}\r\n`, 0, 'latin1');
+  o += frameBuf.write(hdr, o, 'latin1');
+  o += body.copy(frameBuf, o);
+  frameBuf[o++] = 13;
+  frameBuf[o++] = 10;
+  return { frame: frameBuf.subarray(0, o), subject: reply };
 }
 
 const cpu = Object.fromEntries(MODES.map((m) => [m, []]));
