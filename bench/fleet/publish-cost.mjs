@@ -85,14 +85,17 @@ let acks = 0;
 let refused = 0;
 /** frame and raw modes (one buffer, frameBuf): the last frame sent, whose ack (or write) frees the buffer */
 let frameAcked = null;
-nc.subscribe(`${inbox}.*`, {
-  callback: (err, msg) => {
-    acks++;
-    if (frameAcked && msg?.subject === frameAcked.subject) frameAcked.resolve();
-    const a = err ? null : JSON.parse(Buffer.from(msg.data).toString('utf8'));
-    if (!a || a.error || !a.seq) refused++;
-  },
-});
+/** An answer to a publish on `subject` (null: an error instead): counted, refused unless a PubAck with a seq; frees the frame buffer when it answers the last frame. */
+function onAck(subject, text) {
+  acks++;
+  let a = null;
+  try {
+    a = text ? JSON.parse(text) : null;
+  } catch {}
+  if (!a || a.error || !a.seq) refused++;
+  if (frameAcked && subject === frameAcked.subject) frameAcked.resolve();
+}
+nc.subscribe(`${inbox}.*`, { callback: (err, msg) => onAck(msg?.subject, err ? null : Buffer.from(msg.data).toString('utf8')) });
 
 /**
  * The raw socket: CONNECT, one SUB for the acks, PONG for the server's PINGs, and a reader
@@ -116,14 +119,7 @@ raw.on('data', (d) => {
       const size = Number(f[f.length - 1]);
       if (rawIn.length < eol + 2 + size + 2) return;
       const hlen = line.startsWith('HMSG ') ? Number(f[f.length - 2]) : 0;
-      const payload = rawIn.toString('utf8', eol + 2 + hlen, eol + 2 + size);
-      acks++;
-      let a = null;
-      try {
-        a = payload ? JSON.parse(payload) : null;
-      } catch {}
-      if (!a || a.error || !a.seq) refused++;
-      if (frameAcked && f[1] === frameAcked.subject) frameAcked.resolve();
+      onAck(f[1], rawIn.toString('utf8', eol + 2 + hlen, eol + 2 + size));
       rawIn = rawIn.subarray(eol + 2 + size + 2);
       continue;
     }
@@ -243,10 +239,11 @@ if (JSON_OUT) {
   console.log(JSON.stringify(out));
 } else {
   console.log(`publish tick cost: ${SIZE} bytes per tick, a tick every ${GAP} ms, ${TICKS} ticks × ${ROUNDS} rounds (medians; CPU of every thread, user + system)`);
-  console.log('mode     µs/tick  over idle  page faults/tick');
+  const w = Math.max(...MODES.map((m) => m.length));
+  console.log(`${'mode'.padEnd(w)} µs/tick  over idle  page faults/tick`);
   for (const m of MODES) {
     const x = out.modes[m];
-    console.log(`${m.padEnd(8)} ${String(x.us_per_tick).padStart(7)}  ${m === 'idle' ? '        -' : String(x.over_idle_us).padStart(9)}  ${String(x.faults_per_tick).padStart(16)}`);
+    console.log(`${m.padEnd(w)} ${String(x.us_per_tick).padStart(7)}  ${m === 'idle' ? '        -' : String(x.over_idle_us).padStart(9)}  ${String(x.faults_per_tick).padStart(16)}`);
   }
   const one = out.modes.one.over_idle_us;
   console.log(`three/one ${(out.modes.three.over_idle_us / one).toFixed(2)} (the same bytes in three messages), frame/one ${(out.modes.frame.over_idle_us / one).toFixed(2)} (the client's framing left out), raw/one ${(out.modes.raw.over_idle_us / one).toFixed(2)} (no client: the round trip's floor), raw-noreply/one ${(out.modes['raw-noreply'].over_idle_us / one).toFixed(2)}; acks ${acks}, refused ${refused}`);
